@@ -1,0 +1,115 @@
+//! The master's durable state (Mesos' registry): admitted agents and the master's own info.
+//!
+//! The registrar applies operations to a `Registry` value and stores the result through a
+//! `RegistryStore`. Now there is one store, in memory (`--registry=in_memory`); the replicated log
+//! arrives behind the same trait. `Registry` and its operations do no I/O.
+
+use proto::agent_protocol::AgentInfo;
+use proto::{AgentId, MasterInfo};
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// Format version of the stored registry, so a later release can migrate or refuse it.
+pub const REGISTRY_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    pub format_version: u32,
+    #[serde(default)]
+    pub master: Option<MasterInfo>,
+    #[serde(default)]
+    pub agents: Vec<AgentInfo>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { format_version: REGISTRY_FORMAT_VERSION, master: None, agents: Vec::new() }
+    }
+}
+
+/// A change to the registry. `apply` says whether it changed anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    UpdateMasterInfo(MasterInfo),
+    AdmitAgent(AgentInfo),
+    RemoveAgent(AgentId),
+}
+
+impl Registry {
+    pub fn apply(&mut self, operation: &Operation) -> bool {
+        match operation {
+            Operation::UpdateMasterInfo(info) => {
+                self.master = Some(info.clone());
+                true
+            }
+            Operation::AdmitAgent(info) => {
+                if info.id.is_some() && self.agents.iter().any(|a| a.id == info.id) {
+                    return false;
+                }
+                self.agents.push(info.clone());
+                true
+            }
+            Operation::RemoveAgent(id) => {
+                let before = self.agents.len();
+                self.agents.retain(|a| a.id.as_ref() != Some(id));
+                self.agents.len() != before
+            }
+        }
+    }
+
+    pub fn is_admitted(&self, id: &AgentId) -> bool {
+        self.agents.iter().any(|a| a.id.as_ref() == Some(id))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("registry store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored registry has format version {found}, this release reads {supported}")]
+    UnsupportedFormat { found: u32, supported: u32 },
+}
+
+/// Where the registry lives. A store answers `store` only once the value is durable.
+pub trait RegistryStore: Send + Sync + 'static {
+    fn fetch(&self) -> Result<Registry, StoreError>;
+    fn store(&self, registry: &Registry) -> Result<(), StoreError>;
+}
+
+/// `--registry=in_memory`: lost when the master exits.
+#[derive(Default)]
+pub struct InMemoryStore {
+    registry: Mutex<Registry>,
+}
+
+impl RegistryStore for InMemoryStore {
+    fn fetch(&self) -> Result<Registry, StoreError> {
+        Ok(self.registry.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?.clone())
+    }
+    fn store(&self, registry: &Registry) -> Result<(), StoreError> {
+        *self.registry.lock().map_err(|e| StoreError::Unavailable(e.to_string()))? = registry.clone();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: &str) -> AgentInfo {
+        AgentInfo { id: Some(AgentId::new(id)), hostname: "h".into(), port: 5051, resources: vec![], attributes: vec![] }
+    }
+
+    #[test]
+    fn admit_and_remove_agents() {
+        let mut r = Registry::default();
+        assert!(r.apply(&Operation::AdmitAgent(agent("a"))));
+        assert!(!r.apply(&Operation::AdmitAgent(agent("a"))));
+        assert!(r.is_admitted(&AgentId::new("a")));
+        assert!(r.apply(&Operation::RemoveAgent(AgentId::new("a"))));
+        assert!(!r.is_admitted(&AgentId::new("a")));
+        let store = InMemoryStore::default();
+        store.store(&r).unwrap();
+        assert_eq!(store.fetch().unwrap(), r);
+    }
+}
