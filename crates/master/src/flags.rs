@@ -1,0 +1,161 @@
+//! `tepui master` flags, with Mesos' names and defaults (mesos-ha.md section 4.1). Every flag can also
+//! come from the environment as `MESOS_<FLAG>`; the command line wins.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MasterFlags {
+    /// IP address to listen on (default: the address the hostname resolves to, else 127.0.0.1).
+    #[arg(long, env = "MESOS_IP")]
+    pub ip: Option<Ipv4Addr>,
+    /// Port to listen on.
+    #[arg(long, env = "MESOS_PORT", default_value_t = 5050)]
+    pub port: u16,
+    /// Hostname published in MasterInfo and used by redirects (default: the advertised IP).
+    #[arg(long, env = "MESOS_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// IP address published to others instead of --ip (not bound).
+    #[arg(long, env = "MESOS_ADVERTISE_IP")]
+    pub advertise_ip: Option<Ipv4Addr>,
+    /// Port published to others instead of --port (not bound).
+    #[arg(long, env = "MESOS_ADVERTISE_PORT")]
+    pub advertise_port: Option<u16>,
+    /// Directory for the master's durable state (needed by --registry=replicated_log).
+    #[arg(long, env = "MESOS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Display name of the cluster (`cluster` in /state).
+    #[arg(long, env = "MESOS_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Where the registry lives: `in_memory` (lost on restart).
+    #[arg(long, env = "MESOS_REGISTRY", default_value = "in_memory")]
+    pub registry: String,
+    /// Rescind offers not used within this duration (e.g. `30secs`); default: offers never expire.
+    #[arg(long, env = "MESOS_OFFER_TIMEOUT")]
+    pub offer_timeout: Option<String>,
+    /// Period of batch allocation.
+    #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs")]
+    pub allocation_interval: String,
+    /// Completed frameworks kept in memory.
+    #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value_t = 50)]
+    pub max_completed_frameworks: usize,
+    /// Completed tasks kept in memory per framework.
+    #[arg(long, env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = 1000)]
+    pub max_completed_tasks_per_framework: usize,
+}
+
+/// A flag value that does not make sense, naming the flag.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct FlagError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+/// Flags after validation, in the units the master uses.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub bind_ip: Ipv4Addr,
+    pub port: u16,
+    pub advertise_ip: Ipv4Addr,
+    pub advertise_port: u16,
+    pub hostname: String,
+    pub cluster: Option<String>,
+    pub offer_timeout_secs: Option<f64>,
+    pub allocation_interval_secs: f64,
+    pub max_completed_frameworks: usize,
+    pub max_completed_tasks_per_framework: usize,
+    /// Every flag as text, for `/flags`.
+    pub flags: BTreeMap<String, String>,
+}
+
+/// The IPv4 address `hostname` resolves to, if it is not a loopback address.
+pub fn resolve_own_ip() -> Option<Ipv4Addr> {
+    use std::net::ToSocketAddrs;
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let rc = unsafe { libc_gethostname(buffer.as_mut_ptr(), buffer.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    let name = std::str::from_utf8(&buffer[..end]).ok()?;
+    (name, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
+        std::net::IpAddr::V4(v4) if !v4.is_loopback() => Some(v4),
+        _ => None,
+    })
+}
+
+extern "C" {
+    #[link_name = "gethostname"]
+    fn libc_gethostname(name: *mut u8, len: usize) -> i32;
+}
+
+impl MasterFlags {
+    pub fn validate(&self) -> Result<MasterConfig, FlagError> {
+        let duration = |flag: &'static str, text: &str| {
+            proto::parse_duration_secs(text).map_err(|message| FlagError { flag, message })
+        };
+        if self.registry != "in_memory" {
+            return Err(FlagError {
+                flag: "registry",
+                message: format!("'{}' is not available in this release; use --registry=in_memory", self.registry),
+            });
+        }
+        let offer_timeout_secs = match &self.offer_timeout {
+            Some(text) => Some(duration("offer_timeout", text)?),
+            None => None,
+        };
+        let allocation_interval_secs = duration("allocation_interval", &self.allocation_interval)?;
+        if allocation_interval_secs <= 0.0 {
+            return Err(FlagError { flag: "allocation_interval", message: "must be greater than zero".into() });
+        }
+        if self.port == 0 {
+            return Err(FlagError { flag: "port", message: "must not be 0".into() });
+        }
+        let bind_ip = self.ip.or_else(resolve_own_ip).unwrap_or(Ipv4Addr::LOCALHOST);
+        let advertise_ip = self.advertise_ip.unwrap_or(if bind_ip.is_unspecified() { Ipv4Addr::LOCALHOST } else { bind_ip });
+        let advertise_port = self.advertise_port.unwrap_or(self.port);
+        let hostname = self.hostname.clone().unwrap_or_else(|| advertise_ip.to_string());
+        let mut flags = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            flags.insert(k.to_string(), v);
+        };
+        put("ip", bind_ip.to_string());
+        put("port", self.port.to_string());
+        put("hostname", hostname.clone());
+        if let Some(ip) = self.advertise_ip {
+            put("advertise_ip", ip.to_string());
+        }
+        if let Some(port) = self.advertise_port {
+            put("advertise_port", port.to_string());
+        }
+        if let Some(dir) = &self.work_dir {
+            put("work_dir", dir.display().to_string());
+        }
+        if let Some(cluster) = &self.cluster {
+            put("cluster", cluster.clone());
+        }
+        put("registry", self.registry.clone());
+        if let Some(t) = &self.offer_timeout {
+            put("offer_timeout", t.clone());
+        }
+        put("allocation_interval", self.allocation_interval.clone());
+        put("max_completed_frameworks", self.max_completed_frameworks.to_string());
+        put("max_completed_tasks_per_framework", self.max_completed_tasks_per_framework.to_string());
+        Ok(MasterConfig {
+            bind_ip,
+            port: self.port,
+            advertise_ip,
+            advertise_port,
+            hostname,
+            cluster: self.cluster.clone(),
+            offer_timeout_secs,
+            allocation_interval_secs,
+            max_completed_frameworks: self.max_completed_frameworks,
+            max_completed_tasks_per_framework: self.max_completed_tasks_per_framework,
+            flags,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! The master's runtime: owns the core behind one lock, carries out its effects (records onto
+//! framework and agent streams), runs the periodic timers (allocation, offer and failover timeouts,
+//! heartbeats), and serves HTTP until shutdown.
+//!
+//! Effects are carried out while the lock is held: each is a non-blocking push onto an unbounded
+//! channel, so the order the core decided is the order on the wire.
+
+use crate::core::{Core, CoreConfig, Effect};
+use crate::flags::{FlagError, MasterConfig, MasterFlags};
+use bytes::Bytes;
+use election::{Candidacy, Contender};
+use proto::agent_protocol::MasterToAgent;
+use proto::scheduler::Event;
+use proto::{AgentId, FrameworkId, MasterInfo};
+use registry::{Registry, RegistryStore};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Interval of HEARTBEAT events on scheduler streams and pings on agent streams (spec 8.2).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error(transparent)]
+    Flag(#[from] FlagError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("registry: {0}")]
+    Registry(#[from] registry::StoreError),
+    #[error("lost leadership: {0}")]
+    LostLeadership(String),
+}
+
+/// What goes down a stream: a framed record, or the end of the stream.
+#[derive(Debug)]
+pub enum Outbound {
+    Record(Bytes),
+    Close,
+}
+
+pub struct StreamHandle {
+    pub stream_id: String,
+    pub sender: mpsc::UnboundedSender<Outbound>,
+}
+
+pub struct AgentLink {
+    pub connection: u64,
+    pub sender: mpsc::UnboundedSender<Outbound>,
+}
+
+/// Everything behind the master's one lock.
+pub struct Inner {
+    pub core: Core,
+    pub framework_streams: HashMap<FrameworkId, StreamHandle>,
+    pub agent_links: HashMap<AgentId, AgentLink>,
+    pub registry: Registry,
+    next_connection: u64,
+}
+
+/// Whether this master leads. Standalone masters lead from the start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leadership {
+    Leading,
+    Following(Option<MasterInfo>),
+}
+
+pub struct Master {
+    pub config: MasterConfig,
+    pub info: MasterInfo,
+    pub start_time: f64,
+    pub elected_time: Mutex<Option<f64>>,
+    pub leadership: Mutex<Leadership>,
+    pub store: Box<dyn RegistryStore>,
+    inner: Mutex<Inner>,
+}
+
+pub fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn frame<T: serde::Serialize>(message: &T) -> Bytes {
+    // Serializing our own wire types cannot fail: they hold no maps with non-string keys.
+    let json = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
+    Bytes::from(proto::recordio::encode(&json))
+}
+
+impl Inner {
+    pub fn next_connection(&mut self) -> u64 {
+        self.next_connection += 1;
+        self.next_connection
+    }
+
+    /// Carries out effects in order.
+    pub fn execute(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::ToFramework(id, event) => {
+                    if let Some(stream) = self.framework_streams.get(&id) {
+                        let _ = stream.sender.send(Outbound::Record(frame(&event)));
+                    }
+                }
+                Effect::CloseFramework(id) => {
+                    if let Some(stream) = self.framework_streams.remove(&id) {
+                        let _ = stream.sender.send(Outbound::Close);
+                    }
+                }
+                Effect::ToAgent(id, message) => {
+                    if let Some(link) = self.agent_links.get(&id) {
+                        let _ = link.sender.send(Outbound::Record(frame(&message)));
+                    }
+                }
+                Effect::CloseAgent(id) => {
+                    if let Some(link) = self.agent_links.remove(&id) {
+                        let _ = link.sender.send(Outbound::Close);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Master {
+    pub fn new(config: MasterConfig, store: Box<dyn RegistryStore>) -> Result<Arc<Master>, MasterError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let info = MasterInfo::new(id, config.advertise_ip, config.advertise_port, config.hostname.clone());
+        let core_config = CoreConfig {
+            offer_timeout_secs: config.offer_timeout_secs,
+            completed_tasks_per_framework_max: config.max_completed_tasks_per_framework,
+            completed_frameworks_max: config.max_completed_frameworks,
+        };
+        let registry = store.fetch()?;
+        Ok(Arc::new(Master {
+            info: info.clone(),
+            start_time: now_secs(),
+            elected_time: Mutex::new(None),
+            leadership: Mutex::new(Leadership::Following(None)),
+            store,
+            inner: Mutex::new(Inner {
+                core: Core::new(info, core_config),
+                framework_streams: HashMap::new(),
+                agent_links: HashMap::new(),
+                registry,
+                next_connection: 0,
+            }),
+            config,
+        }))
+    }
+
+    /// The lock over the core and the streams. A poisoned lock (a panic elsewhere while holding it)
+    /// still yields the data: the core's methods leave it consistent between calls.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leadership() == Leadership::Leading
+    }
+
+    /// Becomes leader: records the new MasterInfo in the registry first (mesos-ha.md 3.1 step 3).
+    fn become_leader(&self) -> Result<(), MasterError> {
+        {
+            let mut inner = self.lock();
+            let operation = registry::Operation::UpdateMasterInfo(self.info.clone());
+            inner.registry.apply(&operation);
+            self.store.store(&inner.registry)?;
+        }
+        *self.elected_time.lock().unwrap_or_else(|p| p.into_inner()) = Some(now_secs());
+        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Leading;
+        tracing::info!(id = %self.info.id, pid = %self.info.pid, "elected leader");
+        Ok(())
+    }
+
+    fn tick(&self) {
+        if !self.is_leader() {
+            return;
+        }
+        let mut inner = self.lock();
+        let effects = inner.core.tick(now_secs());
+        inner.execute(effects);
+    }
+
+    fn heartbeat(&self) {
+        let mut inner = self.lock();
+        let heartbeat = frame(&Event::heartbeat());
+        for stream in inner.framework_streams.values() {
+            let _ = stream.sender.send(Outbound::Record(heartbeat.clone()));
+        }
+        let ping = frame(&MasterToAgent::Ping);
+        for link in inner.agent_links.values_mut() {
+            let _ = link.sender.send(Outbound::Record(ping.clone()));
+        }
+    }
+}
+
+/// Runs a master until `shutdown` resolves or leadership is lost.
+pub async fn run(
+    flags: MasterFlags,
+    contender: Arc<dyn Contender>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
+    let config = flags.validate()?;
+    let store: Box<dyn RegistryStore> = Box::new(registry::InMemoryStore::default());
+    let master = Master::new(config, store)?;
+    let address = format!("{}:{}", master.config.bind_ip, master.config.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| MasterError::Bind { address: address.clone(), source })?;
+    tracing::info!(%address, id = %master.info.id, "master listening");
+    serve(master, listener, contender, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0 and read the address first).
+pub async fn serve(
+    master: Arc<Master>,
+    listener: tokio::net::TcpListener,
+    contender: Arc<dyn Contender>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
+    let mut candidacy = contender.contend(master.info.clone());
+    let app = crate::http::router(master.clone());
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+
+    let mut allocation = tokio::time::interval(Duration::from_secs_f64(master.config.allocation_interval_secs));
+    allocation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    if *candidacy.borrow_and_update() == Candidacy::Elected {
+        master.become_leader()?;
+    }
+    let outcome = loop {
+        tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            changed = candidacy.changed() => {
+                let state = candidacy.borrow_and_update().clone();
+                match (changed, state) {
+                    (Ok(()), Candidacy::Elected) if !master.is_leader() => master.become_leader()?,
+                    (Ok(()), Candidacy::Lost(e)) if master.is_leader() => break Err(MasterError::LostLeadership(e.to_string())),
+                    (Err(_), _) if master.is_leader() => break Err(MasterError::LostLeadership("contender stopped".into())),
+                    (Err(_), _) => break Ok(()),
+                    _ => {}
+                }
+            }
+            _ = allocation.tick() => master.tick(),
+            _ = heartbeat.tick() => master.heartbeat(),
+        }
+    };
+    {
+        // Close every stream so clients see the end at once instead of waiting for a heartbeat.
+        let mut inner = master.lock();
+        for (_, stream) in inner.framework_streams.drain() {
+            let _ = stream.sender.send(Outbound::Close);
+        }
+        for (_, link) in inner.agent_links.drain() {
+            let _ = link.sender.send(Outbound::Close);
+        }
+    }
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(MasterError::Serve(e)),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+    }
+    outcome
+}
