@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(rename_all = "snake_case")]
 pub struct MasterFlags {
     /// IP address to listen on (default: the address the hostname resolves to, else 127.0.0.1).
     #[arg(long, env = "MESOS_IP")]

@@ -1,1 +1,99 @@
-fn main() {}
+//! The `tepui` binary: one artifact for every role. `tepui master`, `tepui agent`, and `tepui dev`
+//! (a master and an agent in one process for a laptop). Flags follow Mesos' names; each can also be
+//! set as `MESOS_<FLAG>` in the environment.
+
+mod dev;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "tepui", version, about = "A highly available, Mesos-compatible cluster manager")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a master (standalone without --zk: it elects itself).
+    Master(master::MasterFlags),
+    /// Run an agent that registers with a master and runs tasks.
+    Agent(agent::AgentFlags),
+    /// Run a master and an agent on this machine, with nothing else installed.
+    Dev(dev::DevFlags),
+}
+
+/// Exit code for a bad flag value (as clap uses for usage errors).
+const EXIT_USAGE: u8 = 2;
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TEPUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop this process");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Master(flags) => {
+                let contender = Arc::new(election::StandaloneContender);
+                match master::run(flags, contender, shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(master::MasterError::Flag(e)) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_USAGE)
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Agent(flags) => {
+                let detector = match election::StandaloneDetector::new(&flags.master) {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        eprintln!("error: --master: {e}");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                };
+                match agent::run(flags, detector, shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::Dev(flags) => dev::run(flags).await,
+        }
+    })
+}
