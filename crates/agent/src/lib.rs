@@ -1,1 +1,73 @@
-//! placeholder
+//! `tepui agent`: runs tasks on one machine for the leading master.
+//!
+//! What: the agent registers with the leading master over the internal protocol
+//! (`proto::agent_protocol`), launches command tasks in sandboxes, reports their status updates
+//! reliably (mesos-http-api.md 8.5), and serves the Mesos agent HTTP endpoints (section 5).
+//!
+//! Code map:
+//! - `flags`: `AgentFlags` (Mesos flag names, `MESOS_*` environment) and their validation.
+//! - `core`: the pure task and status-update state machine (events in, effects out; no I/O, no
+//!   clock). `core::stream` is one task's reliable update queue.
+//! - `driver`: the event loop that feeds the core and performs its effects; startup and stop.
+//! - `master_link`: leader detection, (re)registration with backoff, the message stream, calls.
+//! - `launcher` and `sandbox`: processes (own process group, output files) and their directories.
+//! - `http`, `state_json`, `files`, `path_guard`: the HTTP server; `/files` never leaves a sandbox.
+//! - `resources_detect`: detected resources and host metrics.
+//!
+//! Architecture invariants: only `proto` types cross the wire; `core` performs no I/O; no request
+//! reads outside a sandbox; every task process is reaped before `run` returns.
+
+mod core;
+mod driver;
+mod files;
+mod flags;
+mod http;
+mod launcher;
+mod master_link;
+mod path_guard;
+mod resources_detect;
+mod sandbox;
+mod shared;
+mod state_json;
+
+pub use flags::{AgentFlags, DEFAULT_KILL_GRACE};
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why `run` could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A flag has a value the agent cannot use; `flag` is its name without dashes.
+    #[error("--{flag}: {message}")]
+    BadFlag { flag: &'static str, message: String },
+    #[error("cannot bind the agent's HTTP server to {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the work directory {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The master told the agent to go (it was removed or refused); its tasks were killed.
+    #[error("the master shut this agent down: {message}")]
+    ShutdownByMaster { message: String },
+    /// A part of the agent stopped unexpectedly (the HTTP server, the master link).
+    #[error("agent failure: {0}")]
+    Internal(String),
+}
+
+/// Runs the agent until `shutdown` resolves (or the master sends SHUTDOWN), then kills every task's
+/// process group, reaps the processes and returns.
+pub async fn run(
+    flags: AgentFlags,
+    detector: Arc<dyn election::Detector>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AgentError> {
+    driver::run(flags, detector, shutdown).await
+}

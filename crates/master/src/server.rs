@@ -228,6 +228,10 @@ pub async fn serve(
     let mut candidacy = contender.contend(master.info.clone());
     let app = crate::http::router(master.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Stream records are small: without TCP_NODELAY each waits for the client's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });

@@ -1,0 +1,283 @@
+//! Command-line flags of `tepui agent`, named as Mesos names them, and their validation.
+//!
+//! What: `AgentFlags` is what clap fills (every flag also readable from `MESOS_<FLAG>`, as the Mesos
+//! agent reads its environment); `Config` is the checked, typed form the rest of the crate uses.
+//! Why two types: clap only knows strings and numbers, while bad values must come back as an
+//! `AgentError` naming the flag (e.g. `--resources: ...`) so the binary can print it and exit.
+//!
+//! Mesos accepts `--work-dir` as well as `--work_dir`; so do we (an alias per flag).
+
+use crate::AgentError;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Kill grace period when neither the task nor the kill call carries a `kill_policy`.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Flags of `tepui agent` (Mesos 1.x names).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentFlags {
+    /// Master to register with: `host:port` (ZooKeeper URLs arrive with the HA work).
+    #[arg(long = "master", env = "MESOS_MASTER")]
+    pub master: String,
+
+    /// IP address to bind the agent's HTTP server to, and to advertise unless --advertise_ip is set.
+    #[arg(long = "ip", env = "MESOS_IP", default_value = "127.0.0.1")]
+    pub ip: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long = "port", env = "MESOS_PORT", default_value_t = 5051)]
+    pub port: u16,
+
+    /// IP address advertised to the master and in `pid`.
+    #[arg(long = "advertise_ip", alias = "advertise-ip", env = "MESOS_ADVERTISE_IP")]
+    pub advertise_ip: Option<String>,
+
+    /// Port advertised to the master and in `pid`.
+    #[arg(long = "advertise_port", alias = "advertise-port", env = "MESOS_ADVERTISE_PORT")]
+    pub advertise_port: Option<u16>,
+
+    /// Hostname reported to the master (default: the advertised IP).
+    #[arg(long = "hostname", env = "MESOS_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    /// Directory for sandboxes and agent metadata.
+    #[arg(long = "work_dir", alias = "work-dir", env = "MESOS_WORK_DIR")]
+    pub work_dir: PathBuf,
+
+    /// Total resources, e.g. `cpus:4;mem:1024;disk:2048;ports:[31000-32000]`; names not given are detected.
+    #[arg(long = "resources", env = "MESOS_RESOURCES")]
+    pub resources: Option<String>,
+
+    /// Attributes, e.g. `rack:r1;zone:a`.
+    #[arg(long = "attributes", env = "MESOS_ATTRIBUTES")]
+    pub attributes: Option<String>,
+
+    /// Upper bound of the first random registration delay; retries double it up to 1 minute.
+    #[arg(
+        long = "registration_backoff_factor",
+        alias = "registration-backoff-factor",
+        env = "MESOS_REGISTRATION_BACKOFF_FACTOR",
+        default_value = "1secs"
+    )]
+    pub registration_backoff_factor: String,
+
+    /// How long tasks get to exit when their framework or the agent shuts down.
+    #[arg(
+        long = "executor_shutdown_grace_period",
+        alias = "executor-shutdown-grace-period",
+        env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+        default_value = "5secs"
+    )]
+    pub executor_shutdown_grace_period: String,
+}
+
+impl AgentFlags {
+    /// Flags with every default applied, for embedding (`tepui dev`) and tests.
+    pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
+        AgentFlags {
+            master: master.into(),
+            ip: "127.0.0.1".to_string(),
+            port: 5051,
+            advertise_ip: None,
+            advertise_port: None,
+            hostname: None,
+            work_dir: work_dir.into(),
+            resources: None,
+            attributes: None,
+            registration_backoff_factor: "1secs".to_string(),
+            executor_shutdown_grace_period: "5secs".to_string(),
+        }
+    }
+
+    /// The flags as `/flags` shows them: every value as a string, unset optional flags left out.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        map.insert("master".into(), self.master.clone());
+        map.insert("ip".into(), self.ip.clone());
+        map.insert("port".into(), self.port.to_string());
+        if let Some(v) = &self.advertise_ip {
+            map.insert("advertise_ip".into(), v.clone());
+        }
+        if let Some(v) = self.advertise_port {
+            map.insert("advertise_port".into(), v.to_string());
+        }
+        if let Some(v) = &self.hostname {
+            map.insert("hostname".into(), v.clone());
+        }
+        map.insert("work_dir".into(), self.work_dir.display().to_string());
+        if let Some(v) = &self.resources {
+            map.insert("resources".into(), v.clone());
+        }
+        if let Some(v) = &self.attributes {
+            map.insert("attributes".into(), v.clone());
+        }
+        map.insert(
+            "registration_backoff_factor".into(),
+            self.registration_backoff_factor.clone(),
+        );
+        map.insert(
+            "executor_shutdown_grace_period".into(),
+            self.executor_shutdown_grace_period.clone(),
+        );
+        map
+    }
+}
+
+/// Checked flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_ip: IpAddr,
+    pub port: u16,
+    pub advertise_ip: IpAddr,
+    pub advertise_port: Option<u16>,
+    pub hostname: String,
+    pub work_dir: PathBuf,
+    pub resources: Option<proto::ResourceBag>,
+    pub attributes: Vec<proto::Attribute>,
+    pub registration_backoff_factor: Duration,
+    pub executor_shutdown_grace_period: Duration,
+}
+
+fn bad(flag: &'static str, message: impl Into<String>) -> AgentError {
+    AgentError::BadFlag {
+        flag,
+        message: message.into(),
+    }
+}
+
+fn duration_flag(flag: &'static str, text: &str) -> Result<Duration, AgentError> {
+    let secs = proto::parse_duration_secs(text).map_err(|e| bad(flag, e))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad(flag, format!("'{text}' must be a non-negative duration")));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn ip_flag(flag: &'static str, text: &str) -> Result<IpAddr, AgentError> {
+    text.trim()
+        .parse()
+        .map_err(|_| bad(flag, format!("'{text}' is not an IP address")))
+}
+
+impl Config {
+    pub fn from_flags(flags: &AgentFlags) -> Result<Config, AgentError> {
+        if flags.master.trim().is_empty() {
+            return Err(bad("master", "must name the master as host:port"));
+        }
+        if flags.master.starts_with("zk://") || flags.master.starts_with("file://") {
+            return Err(bad(
+                "master",
+                format!("'{}': only host:port is supported so far", flags.master),
+            ));
+        }
+        let bind_ip = ip_flag("ip", &flags.ip)?;
+        let advertise_ip = match &flags.advertise_ip {
+            Some(text) => ip_flag("advertise_ip", text)?,
+            None => bind_ip,
+        };
+        if advertise_ip.is_unspecified() {
+            return Err(bad(
+                "advertise_ip",
+                format!("the agent would advertise {advertise_ip}; set --advertise_ip to a reachable address"),
+            ));
+        }
+        if flags.advertise_port == Some(0) {
+            return Err(bad("advertise_port", "must not be 0"));
+        }
+        let hostname = match &flags.hostname {
+            Some(h) if h.trim().is_empty() => return Err(bad("hostname", "must not be empty")),
+            Some(h) => h.trim().to_string(),
+            None => advertise_ip.to_string(),
+        };
+        if flags.work_dir.as_os_str().is_empty() {
+            return Err(bad("work_dir", "must not be empty"));
+        }
+        let resources = match &flags.resources {
+            Some(text) => Some(proto::ResourceBag::parse(text).map_err(|e| bad("resources", e.to_string()))?),
+            None => None,
+        };
+        let attributes = match &flags.attributes {
+            Some(text) => proto::parse_attributes(text).map_err(|e| bad("attributes", e.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok(Config {
+            bind_ip,
+            port: flags.port,
+            advertise_ip,
+            advertise_port: flags.advertise_port,
+            hostname,
+            work_dir: flags.work_dir.clone(),
+            resources,
+            attributes,
+            registration_backoff_factor: duration_flag(
+                "registration_backoff_factor",
+                &flags.registration_backoff_factor,
+            )?,
+            executor_shutdown_grace_period: duration_flag(
+                "executor_shutdown_grace_period",
+                &flags.executor_shutdown_grace_period,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        agent: AgentFlags,
+    }
+
+    #[test]
+    fn mesos_flag_names_parse() {
+        let cli = Cli::try_parse_from([
+            "agent",
+            "--master=10.0.0.11:5050",
+            "--work_dir=/tmp/w",
+            "--port=5052",
+            "--advertise-ip=10.0.0.5",
+            "--resources=cpus:2;mem:512",
+            "--registration_backoff_factor=100ms",
+        ])
+        .unwrap();
+        let config = Config::from_flags(&cli.agent).unwrap();
+        assert_eq!(config.port, 5052);
+        assert_eq!(config.advertise_ip.to_string(), "10.0.0.5");
+        assert_eq!(config.hostname, "10.0.0.5");
+        assert_eq!(config.registration_backoff_factor, Duration::from_millis(100));
+        assert_eq!(config.executor_shutdown_grace_period, Duration::from_secs(5));
+        assert_eq!(config.resources.unwrap().scalar("cpus"), 2.0);
+        assert_eq!(cli.agent.to_map()["registration_backoff_factor"], "100ms");
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.resources = Some("cpus:lots".into());
+        let err = Config::from_flags(&flags).unwrap_err().to_string();
+        assert!(err.starts_with("--resources: "), "{err}");
+
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.registration_backoff_factor = "soon".into();
+        let err = Config::from_flags(&flags).unwrap_err().to_string();
+        assert!(err.starts_with("--registration_backoff_factor: "), "{err}");
+
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.ip = "localhost-ish".into();
+        let err = Config::from_flags(&flags).unwrap_err().to_string();
+        assert!(err.starts_with("--ip: "), "{err}");
+
+        let flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
+        assert!(matches!(
+            Config::from_flags(&flags),
+            Err(AgentError::BadFlag { flag: "master", .. })
+        ));
+    }
+}
