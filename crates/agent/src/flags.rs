@@ -72,6 +72,15 @@ pub struct AgentFlags {
         default_value = "5secs"
     )]
     pub executor_shutdown_grace_period: String,
+
+    /// Session timeout requested from ZooKeeper when `--master` is a `zk://` URL.
+    #[arg(
+        long = "zk_session_timeout",
+        alias = "zk-session-timeout",
+        env = "MESOS_ZK_SESSION_TIMEOUT",
+        default_value = "10secs"
+    )]
+    pub zk_session_timeout: String,
 }
 
 impl AgentFlags {
@@ -89,6 +98,7 @@ impl AgentFlags {
             attributes: None,
             registration_backoff_factor: "1secs".to_string(),
             executor_shutdown_grace_period: "5secs".to_string(),
+            zk_session_timeout: "10secs".to_string(),
         }
     }
 
@@ -122,7 +132,26 @@ impl AgentFlags {
             "executor_shutdown_grace_period".into(),
             self.executor_shutdown_grace_period.clone(),
         );
+        map.insert("zk_session_timeout".into(), self.zk_session_timeout.clone());
         map
+    }
+
+    /// The detector `--master` asks for: ZooKeeper for `zk://` and `file://` URLs (mesos-ha.md 2.1),
+    /// else the fixed `host:port`. Must be called inside the async runtime (ZooKeeper runs a task).
+    pub fn detector(&self) -> Result<std::sync::Arc<dyn election::Detector>, AgentError> {
+        if election::is_zk(&self.master) {
+            let url = election::ZkUrl::parse(&self.master).map_err(|e| bad("master", e.to_string()))?;
+            let timeout = proto::parse_duration_secs(&self.zk_session_timeout)
+                .map_err(|e| bad("zk_session_timeout", e))?;
+            if timeout <= 0.0 {
+                return Err(bad("zk_session_timeout", "must be greater than zero"));
+            }
+            let election = election::Election::zookeeper(url, Duration::from_secs_f64(timeout), None);
+            Ok(std::sync::Arc::new(election))
+        } else {
+            let detector = election::StandaloneDetector::new(&self.master).map_err(|e| bad("master", e.to_string()))?;
+            Ok(std::sync::Arc::new(detector))
+        }
     }
 }
 
@@ -167,11 +196,8 @@ impl Config {
         if flags.master.trim().is_empty() {
             return Err(bad("master", "must name the master as host:port"));
         }
-        if flags.master.starts_with("zk://") || flags.master.starts_with("file://") {
-            return Err(bad(
-                "master",
-                format!("'{}': only host:port is supported so far", flags.master),
-            ));
+        if election::is_zk(&flags.master) {
+            election::ZkUrl::parse(&flags.master).map_err(|e| bad("master", e.to_string()))?;
         }
         let bind_ip = ip_flag("ip", &flags.ip)?;
         let advertise_ip = match &flags.advertise_ip {
@@ -275,9 +301,14 @@ mod tests {
         assert!(err.starts_with("--ip: "), "{err}");
 
         let flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
+        assert!(Config::from_flags(&flags).is_ok(), "zk:// URLs are accepted");
+        let flags = AgentFlags::new("zk://nohostport/mesos", "/tmp/w");
         assert!(matches!(
             Config::from_flags(&flags),
             Err(AgentError::BadFlag { flag: "master", .. })
         ));
+        let mut flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
+        flags.zk_session_timeout = "forever".into();
+        assert!(matches!(flags.detector(), Err(AgentError::BadFlag { flag: "zk_session_timeout", .. })));
     }
 }

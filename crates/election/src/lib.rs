@@ -1,14 +1,32 @@
 //! Leader election and detection: who leads, and a way to wait until that changes.
 //!
-//! Two layers, as in Mesos (STYLE.md): a *group* of members (ZooKeeper's ephemeral sequential nodes,
-//! arriving with the HA issue) and, on top, a *contender/detector* pair where the lowest sequence
-//! leads. The master's payload (`MasterInfo`) is a parameter of the upper layer.
+//! Two layers, as in Mesos (STYLE.md): a *group* of members on a coordination service (ZooKeeper's
+//! ephemeral sequential nodes) and, on top, contending and detecting, where the lowest sequence
+//! leads (`rules`). The master's payload (`MasterInfo`) is a parameter of the upper layer.
 //!
-//! This crate now holds the traits and the standalone backend (one fixed master, no ZooKeeper):
-//! `tepui master` without `--zk` contends with `StandaloneContender` and is elected at once;
-//! `tepui agent --master=host:port` detects with `StandaloneDetector`.
+//! - `rules`: the election rules as pure functions (who is a member, who leads, how data decodes).
+//! - `group`: the election loop over any `Backend` (sessions, local expiry, membership, watches).
+//! - `zookeeper`: the real backend; `memory`: an in-memory ensemble for tests and simulations.
+//! - `url`: `zk://` and `file://` URLs as Mesos reads them.
+//!
+//! A master contends (`Contender::contend` returns an `Election` whose `candidacy` says whether it
+//! leads); agents and standbys detect (`Election::leader`, or any `Detector`). Without ZooKeeper,
+//! the standalone backend elects the one master at once.
+
+pub mod group;
+pub mod memory;
+pub mod rules;
+pub mod url;
+pub mod zookeeper;
+
+#[cfg(test)]
+mod tests;
+
+pub use group::{Backend, ElectionConfig, Session, SessionStatus};
+pub use url::{is_zk, UrlError, ZkUrl};
 
 use proto::MasterInfo;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The leading master as a detector sees it.
@@ -26,8 +44,12 @@ pub enum ElectionError {
     SessionExpired,
     #[error("lost the connection to the coordination service")]
     ConnectionLoss,
-    #[error("invalid master address '{0}': expected host:port")]
+    #[error("this contender's membership vanished")]
+    MembershipLost,
+    #[error("invalid master address '{0}': expected host:port or zk://...")]
     BadAddress(String),
+    #[error("coordination service error: {0}")]
+    Backend(String),
 }
 
 /// Tells who leads. `leader()` is a watch: read the current value, or wait for a change.
@@ -58,25 +80,93 @@ pub enum Candidacy {
     Lost(ElectionError),
 }
 
-/// Puts a master up for election with its `MasterInfo` as payload.
-pub trait Contender: Send + Sync + 'static {
-    fn contend(&self, info: MasterInfo) -> watch::Receiver<Candidacy>;
+/// A running election: what this process sees, and the handle to leave it.
+pub struct Election {
+    pub candidacy: watch::Receiver<Candidacy>,
+    pub leader: watch::Receiver<Option<Leader>>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps fixed senders (standalone) alive so receivers never see them close.
+    _fixed: Option<(watch::Sender<Candidacy>, watch::Sender<Option<Leader>>)>,
 }
 
-/// A master with no peers: elected as soon as it contends.
+/// How long a withdrawal may take before the process goes on exiting anyway.
+const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Election {
+    /// One master, no peers: elected at once, and it leads.
+    pub fn standalone(info: MasterInfo) -> Election {
+        let (candidacy_tx, candidacy) = watch::channel(Candidacy::Elected);
+        let leader_value = Leader { endpoint: info.endpoint(), info: Some(info) };
+        let (leader_tx, leader) = watch::channel(Some(leader_value));
+        Election { candidacy, leader, stop: watch::channel(false).0, task: None, _fixed: Some((candidacy_tx, leader_tx)) }
+    }
+
+    /// Runs the election loop on `backend` in the background.
+    pub fn start<B: Backend>(backend: B, config: ElectionConfig) -> Election {
+        let (candidacy_tx, candidacy) = watch::channel(Candidacy::Contending);
+        let (leader_tx, leader) = watch::channel(None);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(group::run(backend, config, leader_tx, candidacy_tx, stop_rx));
+        Election { candidacy, leader, stop, task: Some(task), _fixed: None }
+    }
+
+    /// Contends (with `payload`) or only detects (`None`) under the URL's path in ZooKeeper.
+    pub fn zookeeper(url: ZkUrl, session_timeout: Duration, payload: Option<&MasterInfo>) -> Election {
+        let config = ElectionConfig {
+            dir: url.path.clone(),
+            session_timeout,
+            payload: payload.map(|info| serde_json::to_vec(info).unwrap_or_default()),
+        };
+        Election::start(zookeeper::ZooKeeperBackend::new(url), config)
+    }
+
+    /// Leaves the election: deletes this contender's member and closes the session, so another
+    /// master takes over at once (a graceful stop).
+    pub async fn withdraw(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            if tokio::time::timeout(WITHDRAW_TIMEOUT, task).await.is_err() {
+                tracing::warn!("leaving the election took too long; exiting anyway");
+            }
+        }
+    }
+}
+
+impl Detector for Election {
+    fn leader(&self) -> watch::Receiver<Option<Leader>> {
+        self.leader.clone()
+    }
+}
+
+/// Puts a master up for election with its `MasterInfo` as payload.
+pub trait Contender: Send + Sync + 'static {
+    fn contend(&self, info: MasterInfo) -> Election;
+}
+
+/// A master with no peers.
 #[derive(Default)]
 pub struct StandaloneContender;
 
 impl Contender for StandaloneContender {
-    fn contend(&self, _info: MasterInfo) -> watch::Receiver<Candidacy> {
-        let (tx, rx) = watch::channel(Candidacy::Elected);
-        // Keep the sender alive for the life of the process so receivers never see it close.
-        std::mem::forget(tx);
-        rx
+    fn contend(&self, info: MasterInfo) -> Election {
+        Election::standalone(info)
     }
 }
 
-/// A detector that always names one fixed master, or the local master's own info.
+/// A master contending in ZooKeeper.
+pub struct ZooKeeperContender {
+    pub url: ZkUrl,
+    pub session_timeout: Duration,
+}
+
+impl Contender for ZooKeeperContender {
+    fn contend(&self, info: MasterInfo) -> Election {
+        Election::zookeeper(self.url.clone(), self.session_timeout, Some(&info))
+    }
+}
+
+/// A detector that always names one fixed master (`--master=host:port`).
 pub struct StandaloneDetector {
     sender: watch::Sender<Option<Leader>>,
 }
@@ -94,37 +184,10 @@ impl StandaloneDetector {
         let (sender, _) = watch::channel(Some(Leader { endpoint: address.to_string(), info: None }));
         Ok(StandaloneDetector { sender })
     }
-
-    pub fn with_info(info: MasterInfo) -> Self {
-        let (sender, _) = watch::channel(Some(Leader { endpoint: info.endpoint(), info: Some(info) }));
-        StandaloneDetector { sender }
-    }
 }
 
 impl Detector for StandaloneDetector {
     fn leader(&self) -> watch::Receiver<Option<Leader>> {
         self.sender.subscribe()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn standalone_detector_names_its_master() {
-        let d = StandaloneDetector::new("127.0.0.1:5050").unwrap();
-        let mut rx = d.leader();
-        let leader = detect(&mut rx, None).await.unwrap();
-        assert_eq!(leader.endpoint, "127.0.0.1:5050");
-        assert!(StandaloneDetector::new("nohost").is_err());
-        assert!(StandaloneDetector::new("h:notaport").is_err());
-    }
-
-    #[tokio::test]
-    async fn standalone_contender_is_elected() {
-        let info = MasterInfo::new("id".into(), "127.0.0.1".parse().unwrap(), 5050, "h".into());
-        let rx = StandaloneContender.contend(info);
-        assert_eq!(*rx.borrow(), Candidacy::Elected);
     }
 }

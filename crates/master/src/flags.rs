@@ -29,6 +29,16 @@ pub struct MasterFlags {
     /// Display name of the cluster (`cluster` in /state).
     #[arg(long, env = "MESOS_CLUSTER")]
     pub cluster: Option<String>,
+    /// ZooKeeper URL to contend for leadership in (`zk://host:port,.../mesos`, `zk://user:pass@...`,
+    /// or `file:///path`); without it the master is standalone and elects itself.
+    #[arg(long, env = "MESOS_ZK")]
+    pub zk: Option<String>,
+    /// Size of a majority of masters (2 of 3, 3 of 5); required with --zk.
+    #[arg(long, env = "MESOS_QUORUM")]
+    pub quorum: Option<usize>,
+    /// Session timeout requested from ZooKeeper.
+    #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs")]
+    pub zk_session_timeout: String,
     /// Where the registry lives: `in_memory` (lost on restart).
     #[arg(long, env = "MESOS_REGISTRY", default_value = "in_memory")]
     pub registry: String,
@@ -67,6 +77,10 @@ pub struct MasterConfig {
     pub allocation_interval_secs: f64,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
+    /// ZooKeeper to contend in; `None` for a standalone master.
+    pub zk: Option<election::ZkUrl>,
+    pub quorum: Option<usize>,
+    pub zk_session_timeout_secs: f64,
     /// Every flag as text, for `/flags`.
     pub flags: BTreeMap<String, String>,
 }
@@ -109,6 +123,20 @@ impl MasterFlags {
             None => None,
         };
         let allocation_interval_secs = duration("allocation_interval", &self.allocation_interval)?;
+        let zk_session_timeout_secs = duration("zk_session_timeout", &self.zk_session_timeout)?;
+        if zk_session_timeout_secs <= 0.0 {
+            return Err(FlagError { flag: "zk_session_timeout", message: "must be greater than zero".into() });
+        }
+        let zk = match &self.zk {
+            Some(text) => Some(election::ZkUrl::parse(text).map_err(|e| FlagError { flag: "zk", message: e.to_string() })?),
+            None => None,
+        };
+        if zk.is_some() && self.quorum.is_none() {
+            return Err(FlagError { flag: "quorum", message: "is required with --zk (a majority of the masters: 2 of 3, 3 of 5)".into() });
+        }
+        if self.quorum == Some(0) {
+            return Err(FlagError { flag: "quorum", message: "must be at least 1".into() });
+        }
         if allocation_interval_secs <= 0.0 {
             return Err(FlagError { flag: "allocation_interval", message: "must be greater than zero".into() });
         }
@@ -139,6 +167,14 @@ impl MasterFlags {
             put("cluster", cluster.clone());
         }
         put("registry", self.registry.clone());
+        if let Some(url) = &zk {
+            // Printed without credentials.
+            put("zk", url.to_string());
+        }
+        if let Some(q) = self.quorum {
+            put("quorum", q.to_string());
+        }
+        put("zk_session_timeout", self.zk_session_timeout.clone());
         if let Some(t) = &self.offer_timeout {
             put("offer_timeout", t.clone());
         }
@@ -156,6 +192,9 @@ impl MasterFlags {
             allocation_interval_secs,
             max_completed_frameworks: self.max_completed_frameworks,
             max_completed_tasks_per_framework: self.max_completed_tasks_per_framework,
+            zk,
+            quorum: self.quorum,
+            zk_session_timeout_secs,
             flags,
         })
     }

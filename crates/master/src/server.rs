@@ -8,7 +8,7 @@
 use crate::core::{Core, CoreConfig, Effect};
 use crate::flags::{FlagError, MasterConfig, MasterFlags};
 use bytes::Bytes;
-use election::{Candidacy, Contender};
+use election::{Candidacy, Contender, Leader};
 use proto::agent_protocol::MasterToAgent;
 use proto::scheduler::Event;
 use proto::{AgentId, FrameworkId, MasterInfo};
@@ -32,7 +32,8 @@ pub enum MasterError {
     Serve(std::io::Error),
     #[error("registry: {0}")]
     Registry(#[from] registry::StoreError),
-    #[error("lost leadership: {0}")]
+    /// Fail-fast (mesos-ha.md 3.2): the process must exit and its supervisor restarts it.
+    #[error("lost leadership ({0}); exiting (fail-fast), a supervisor restarts this master as a standby")]
     LostLeadership(String),
 }
 
@@ -62,11 +63,11 @@ pub struct Inner {
     next_connection: u64,
 }
 
-/// Whether this master leads. Standalone masters lead from the start.
+/// Whether this master leads; a standby knows the leader when one is detected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Leadership {
     Leading,
-    Following(Option<MasterInfo>),
+    Following(Option<Box<Leader>>),
 }
 
 pub struct Master {
@@ -202,12 +203,15 @@ impl Master {
 }
 
 /// Runs a master until `shutdown` resolves or leadership is lost.
-pub async fn run(
-    flags: MasterFlags,
-    contender: Arc<dyn Contender>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), MasterError> {
+pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), MasterError> {
     let config = flags.validate()?;
+    let contender: Arc<dyn Contender> = match &config.zk {
+        Some(url) => Arc::new(election::ZooKeeperContender {
+            url: url.clone(),
+            session_timeout: Duration::from_secs_f64(config.zk_session_timeout_secs),
+        }),
+        None => Arc::new(election::StandaloneContender),
+    };
     let store: Box<dyn RegistryStore> = Box::new(registry::InMemoryStore::default());
     let master = Master::new(config, store)?;
     let address = format!("{}:{}", master.config.bind_ip, master.config.port);
@@ -225,7 +229,9 @@ pub async fn serve(
     contender: Arc<dyn Contender>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
-    let mut candidacy = contender.contend(master.info.clone());
+    let election = contender.contend(master.info.clone());
+    let mut candidacy = election.candidacy.clone();
+    let mut leader = election.leader.clone();
     let app = crate::http::router(master.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Stream records are small: without TCP_NODELAY each waits for the client's delayed ACK (~40 ms).
@@ -242,26 +248,37 @@ pub async fn serve(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
-    if *candidacy.borrow_and_update() == Candidacy::Elected {
-        master.become_leader()?;
-    }
+    let mut election_over = false;
     let outcome = loop {
+        // Fail-fast rules of mesos-ha.md 3.2: a leader whose candidacy is anything but elected
+        // (session lost, membership gone, another master detected as leader) exits.
+        let state = candidacy.borrow_and_update().clone();
+        match state {
+            Candidacy::Elected if !master.is_leader() => master.become_leader()?,
+            Candidacy::Elected => {}
+            other if master.is_leader() => break Err(MasterError::LostLeadership(format!("{other:?}"))),
+            _ => {}
+        }
+        if !master.is_leader() {
+            let detected = leader.borrow_and_update().clone().map(Box::new);
+            *master.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Following(detected);
+        }
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            changed = candidacy.changed() => {
-                let state = candidacy.borrow_and_update().clone();
-                match (changed, state) {
-                    (Ok(()), Candidacy::Elected) if !master.is_leader() => master.become_leader()?,
-                    (Ok(()), Candidacy::Lost(e)) if master.is_leader() => break Err(MasterError::LostLeadership(e.to_string())),
-                    (Err(_), _) if master.is_leader() => break Err(MasterError::LostLeadership("contender stopped".into())),
-                    (Err(_), _) => break Ok(()),
-                    _ => {}
+            changed = candidacy.changed(), if !election_over => {
+                if changed.is_err() && master.is_leader() {
+                    break Err(MasterError::LostLeadership("the election ended".into()));
                 }
+                // The election loop ended for a standby: nothing more will change.
+                election_over = changed.is_err();
             }
+            changed = leader.changed(), if !election_over => election_over = changed.is_err(),
             _ = allocation.tick() => master.tick(),
             _ = heartbeat.tick() => master.heartbeat(),
         }
     };
+    // Leave the election first, so a graceful stop hands leadership over at once.
+    election.withdraw().await;
     {
         // Close every stream so clients see the end at once instead of waiting for a heartbeat.
         let mut inner = master.lock();

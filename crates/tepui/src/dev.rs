@@ -90,7 +90,7 @@ pub async fn run(flags: DevFlags) -> ExitCode {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let master = tokio::spawn(master::run(master_flags, Arc::new(election::StandaloneContender), stopped(stop_rx.clone())));
+    let master = tokio::spawn(master::run(master_flags, stopped(stop_rx.clone())));
     let detector = match election::StandaloneDetector::new(&master_address) {
         Ok(d) => Arc::new(d),
         Err(e) => {

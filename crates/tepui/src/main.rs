@@ -6,7 +6,6 @@ mod dev;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "tepui", version, about = "A highly available, Mesos-compatible cluster manager")]
@@ -27,6 +26,9 @@ enum Command {
 
 /// Exit code for a bad flag value (as clap uses for usage errors).
 const EXIT_USAGE: u8 = 2;
+/// Exit code of a master that lost leadership or its ZooKeeper session (fail-fast, mesos-ha.md
+/// 3.2): distinct, so a supervisor or a test can tell it from a crash.
+pub const EXIT_LOST_LEADERSHIP: u8 = 3;
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TEPUI_LOG")
@@ -64,12 +66,16 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Master(flags) => {
-                let contender = Arc::new(election::StandaloneContender);
-                match master::run(flags, contender, shutdown_signal()).await {
+                match master::run(flags, shutdown_signal()).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(master::MasterError::Flag(e)) => {
                         eprintln!("error: {e}");
                         ExitCode::from(EXIT_USAGE)
+                    }
+                    Err(e @ master::MasterError::LostLeadership(_)) => {
+                        tracing::error!("{e}");
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_LOST_LEADERSHIP)
                     }
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -78,10 +84,10 @@ fn main() -> ExitCode {
                 }
             }
             Command::Agent(flags) => {
-                let detector = match election::StandaloneDetector::new(&flags.master) {
-                    Ok(d) => Arc::new(d),
+                let detector = match flags.detector() {
+                    Ok(d) => d,
                     Err(e) => {
-                        eprintln!("error: --master: {e}");
+                        eprintln!("error: {e}");
                         return ExitCode::from(EXIT_USAGE);
                     }
                 };

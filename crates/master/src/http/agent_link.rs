@@ -13,8 +13,8 @@ use proto::AgentId;
 use tokio::sync::mpsc;
 
 pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !master.is_leader() {
-        return text_error(StatusCode::SERVICE_UNAVAILABLE, "This master is not the leader");
+    if let Some(response) = super::redirect_unless_leader(&master, proto::agent_protocol::AGENT_PATH) {
+        return response;
     }
     let call: AgentCall = match serde_json::from_slice(&body) {
         Ok(call) => call,

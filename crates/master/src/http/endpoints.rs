@@ -29,7 +29,7 @@ pub async fn not_found(uri: Uri) -> Response {
 pub async fn index(State(master): State<AppState>) -> Html<String> {
     let leader = match master.leadership() {
         Leadership::Leading => format!("{} (this master)", master.info.pid),
-        Leadership::Following(Some(info)) => info.pid,
+        Leadership::Following(Some(leader)) => leader.info.as_ref().map(|i| i.pid.clone()).unwrap_or(leader.endpoint.clone()),
         Leadership::Following(None) => "none elected".to_string(),
     };
     Html(format!(
@@ -47,16 +47,12 @@ fn html_escape(text: &str) -> String {
 }
 
 pub async fn redirect(State(master): State<AppState>) -> Response {
-    let leader = match master.leadership() {
-        Leadership::Leading => Some(master.info.clone()),
-        Leadership::Following(info) => info,
+    let endpoint = match master.leadership() {
+        Leadership::Leading => Some(master.info.endpoint()),
+        Leadership::Following(leader) => leader.map(|l| l.endpoint),
     };
-    match leader {
-        Some(info) => {
-            let host = info.address.hostname.clone().unwrap_or(info.hostname.clone());
-            let location = format!("//{host}:{}", info.address.port);
-            (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
-        }
+    match endpoint {
+        Some(endpoint) => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, format!("//{endpoint}"))]).into_response(),
         None => text_error(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
     }
 }

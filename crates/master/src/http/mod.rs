@@ -92,8 +92,7 @@ pub fn redirect_unless_leader(master: &Master, path_and_query: &str) -> Option<R
     match master.leadership() {
         Leadership::Leading => None,
         Leadership::Following(Some(leader)) => {
-            let host = leader.address.hostname.clone().unwrap_or_else(|| leader.hostname.clone());
-            let location = format!("//{host}:{}{path_and_query}", leader.address.port);
+            let location = format!("//{}{path_and_query}", leader.endpoint);
             Some((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response())
         }
         Leadership::Following(None) => Some(text_error(StatusCode::SERVICE_UNAVAILABLE, "No leader elected")),

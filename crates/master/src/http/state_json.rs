@@ -144,7 +144,7 @@ pub fn state(master: &Master, core: &Core) -> Value {
     }
     let leader_info = match master.leadership() {
         crate::server::Leadership::Leading => Some(master.info.clone()),
-        crate::server::Leadership::Following(info) => info,
+        crate::server::Leadership::Following(leader) => leader.and_then(|l| l.info),
     };
     let active = core.agents.values().filter(|a| a.active).count();
     let extra = json!({
