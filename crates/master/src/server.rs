@@ -277,6 +277,9 @@ pub async fn serve(
             _ = heartbeat.tick() => master.heartbeat(),
         }
     };
+    // From here on this master serves nobody: new subscriptions and agents get 503 and go to the
+    // next leader instead of opening streams that would hold the shutdown up.
+    *master.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Following(None);
     // Leave the election first, so a graceful stop hands leadership over at once.
     election.withdraw().await;
     {
