@@ -130,7 +130,7 @@ ensure_venv() {
   py="$PY"
   stamp="$(venv_stamp "$py")"
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
-    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos' 2>/dev/null; then
+    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo' 2>/dev/null; then
     note ".venv is complete (stamp $stamp); skipping install"
     return 0
   fi
@@ -158,7 +158,7 @@ ensure_venv() {
   "${pip[@]}" install "pymesos==$PYMESOS_VERSION"
   "${pip[@]}" install -r "$REQUIREMENTS"
   rm -rf "$tmp"
-  "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos
+  "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo
 from http_parser.http import HttpParser'
   echo "$stamp" >"$stamp_file"
   note ".venv ready in $((SECONDS - t0))s"
@@ -206,6 +206,10 @@ mkdir -p "$OUT"
 
 section "System packages"
 ensure_apt_packages procps ca-certificates
+# HA suites (tests/python/test_ha_*.py, harness/): a real 3-node ZooKeeper ensemble (pulls a JRE),
+# and iptables for silent partitions of one node (DROP by its uid). Those suites need root.
+ensure_apt_packages zookeeper
+ensure_apt_packages iptables
 note "system packages ok"
 
 section "Python venv (.venv)"
