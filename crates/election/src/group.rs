@@ -58,10 +58,10 @@ pub struct ElectionConfig {
 }
 
 /// Delay between attempts to open a session.
-const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 
 /// Why one session's loop ended.
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     Stop,
     Expired,
     /// The membership of a leader vanished: leadership is over for good.
@@ -231,7 +231,7 @@ async fn run_session<S: Session>(
 
 /// Waits for a children change (if given), a session state change worth acting on, or stop.
 /// `None` means "look again"; `Some` ends the session. Applies the local expiry timer.
-async fn wait_session(
+pub(crate) async fn wait_session(
     status: &mut watch::Receiver<SessionStatus>,
     stop: &mut watch::Receiver<bool>,
     disconnected_since: &mut Option<tokio::time::Instant>,

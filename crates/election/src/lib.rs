@@ -15,6 +15,7 @@
 
 pub mod group;
 pub mod memory;
+pub mod membership;
 pub mod rules;
 pub mod url;
 pub mod zookeeper;
@@ -23,6 +24,7 @@ pub mod zookeeper;
 mod tests;
 
 pub use group::{Backend, ElectionConfig, Session, SessionStatus};
+pub use membership::Membership;
 pub use url::{is_zk, UrlError, ZkUrl};
 
 use proto::MasterInfo;

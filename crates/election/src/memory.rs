@@ -150,7 +150,7 @@ impl Session for MemorySession {
         let dir = dir.trim_end_matches('/').to_string();
         let mut state = self.ensemble.lock();
         let counter = state.sequences.entry(dir.clone()).or_insert(0);
-        let name = format!("{label}_{:010}", *counter);
+        let name = if label.is_empty() { format!("{:010}", *counter) } else { format!("{label}_{:010}", *counter) };
         *counter += 1;
         state.nodes.insert(format!("{dir}/{name}"), (data.to_vec(), Some(self.id)));
         drop(state);

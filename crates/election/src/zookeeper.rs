@@ -86,10 +86,11 @@ impl Backend for ZooKeeperBackend {
 
 impl Session for ZooKeeperSession {
     async fn create_member(&self, dir: &str, label: &str, data: &[u8]) -> Result<String, ElectionError> {
-        let prefix = format!("{}/{label}_", dir.trim_end_matches('/'));
+        // An empty label makes an unlabeled member (`<dir>/<seq>`), as log replicas are.
+        let prefix = if label.is_empty() { format!("{}/", dir.trim_end_matches('/')) } else { format!("{}/{label}_", dir.trim_end_matches('/')) };
         let options = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::new(&self.acls));
         let (_, sequence) = self.client.create(&prefix, data, &options).await.map_err(map_error)?;
-        Ok(format!("{label}_{sequence}"))
+        Ok(if label.is_empty() { sequence.to_string() } else { format!("{label}_{sequence}") })
     }
 
     async fn children(&self, dir: &str) -> Result<(Vec<String>, ChangeWatch), ElectionError> {
