@@ -9,6 +9,9 @@
 //! 4. the peak RSS of tepui after the mass launch, and a clean stop (SIGINT).
 //!
 //! It prints a human-readable report and, as its last line, one JSON object with every figure.
+//!
+//! `tepui-bench sim-agents ...` instead runs N simulated agents against a ZooKeeper-elected master
+//! (`sim_agents.rs`; used by `scripts/bench_failover.py`).
 //! Every wait has a deadline; tepui is stopped on every path (a `Drop` guard), and the bench checks
 //! that no task process outlives a TEARDOWN or the stop.
 
@@ -16,6 +19,7 @@ mod baseline;
 mod devproc;
 mod procfs;
 mod scheduler;
+mod sim_agents;
 mod stats;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -42,7 +46,11 @@ const REFUSE_LONG_SECS: f64 = 3600.0;
 const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Parser, Debug)]
-#[command(name = "tepui-bench", about = "Benchmark task launch latency and throughput of `tepui dev`")]
+#[command(
+    name = "tepui-bench",
+    about = "Benchmark task launch latency and throughput of `tepui dev`",
+    after_help = "Also: `tepui-bench sim-agents --master zk://... --count N` runs N simulated agents (see `tepui-bench sim-agents --help`)."
+)]
 struct Args {
     /// The tepui binary (default: `tepui` next to this binary, e.g. target/release/tepui).
     #[arg(long)]
@@ -105,7 +113,12 @@ impl Anomalies {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "sim-agents") {
+        argv.remove(0);
+        return sim_agents::main(argv);
+    }
+    let args = Args::parse_from(argv);
     match main_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
