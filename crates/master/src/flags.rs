@@ -39,9 +39,19 @@ pub struct MasterFlags {
     /// Session timeout requested from ZooKeeper.
     #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs")]
     pub zk_session_timeout: String,
-    /// Where the registry lives: `in_memory` (lost on restart).
-    #[arg(long, env = "MESOS_REGISTRY", default_value = "in_memory")]
-    pub registry: String,
+    /// Where the registry lives: `replicated_log` (durable on a quorum of masters; the default with
+    /// --zk) or `in_memory` (lost on restart; the default without --zk).
+    #[arg(long, env = "MESOS_REGISTRY")]
+    pub registry: Option<String>,
+    /// Initialize an all-empty replicated log automatically (replicated-log.md 6).
+    #[arg(long, env = "MESOS_LOG_AUTO_INITIALIZE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_auto_initialize: bool,
+    /// How long a new leader may take to read the registry before it aborts.
+    #[arg(long, env = "MESOS_REGISTRY_FETCH_TIMEOUT", default_value = "1mins")]
+    pub registry_fetch_timeout: String,
+    /// How long one registry write may take before the leader aborts.
+    #[arg(long, env = "MESOS_REGISTRY_STORE_TIMEOUT", default_value = "20secs")]
+    pub registry_store_timeout: String,
     /// Rescind offers not used within this duration (e.g. `30secs`); default: offers never expire.
     #[arg(long, env = "MESOS_OFFER_TIMEOUT")]
     pub offer_timeout: Option<String>,
@@ -64,6 +74,12 @@ pub struct FlagError {
     pub message: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    InMemory,
+    ReplicatedLog,
+}
+
 /// Flags after validation, in the units the master uses.
 #[derive(Debug, Clone)]
 pub struct MasterConfig {
@@ -81,6 +97,11 @@ pub struct MasterConfig {
     pub zk: Option<election::ZkUrl>,
     pub quorum: Option<usize>,
     pub zk_session_timeout_secs: f64,
+    pub registry: RegistryKind,
+    pub work_dir: Option<PathBuf>,
+    pub log_auto_initialize: bool,
+    pub registry_fetch_timeout_secs: f64,
+    pub registry_store_timeout_secs: f64,
     /// Every flag as text, for `/flags`.
     pub flags: BTreeMap<String, String>,
 }
@@ -112,12 +133,23 @@ impl MasterFlags {
         let duration = |flag: &'static str, text: &str| {
             proto::parse_duration_secs(text).map_err(|message| FlagError { flag, message })
         };
-        if self.registry != "in_memory" {
+        let registry = match self.registry.as_deref() {
+            Some("in_memory") => RegistryKind::InMemory,
+            Some("replicated_log") => RegistryKind::ReplicatedLog,
+            Some(other) => {
+                return Err(FlagError { flag: "registry", message: format!("'{other}' is not one of replicated_log, in_memory") })
+            }
+            None if self.zk.is_some() => RegistryKind::ReplicatedLog,
+            None => RegistryKind::InMemory,
+        };
+        if registry == RegistryKind::ReplicatedLog && self.work_dir.is_none() {
             return Err(FlagError {
-                flag: "registry",
-                message: format!("'{}' is not available in this release; use --registry=in_memory", self.registry),
+                flag: "work_dir",
+                message: "is required with --registry=replicated_log (the log lives in <work_dir>/replicated_log)".into(),
             });
         }
+        let registry_fetch_timeout_secs = duration("registry_fetch_timeout", &self.registry_fetch_timeout)?;
+        let registry_store_timeout_secs = duration("registry_store_timeout", &self.registry_store_timeout)?;
         let offer_timeout_secs = match &self.offer_timeout {
             Some(text) => Some(duration("offer_timeout", text)?),
             None => None,
@@ -166,7 +198,10 @@ impl MasterFlags {
         if let Some(cluster) = &self.cluster {
             put("cluster", cluster.clone());
         }
-        put("registry", self.registry.clone());
+        put("registry", if registry == RegistryKind::ReplicatedLog { "replicated_log" } else { "in_memory" }.to_string());
+        put("log_auto_initialize", self.log_auto_initialize.to_string());
+        put("registry_fetch_timeout", self.registry_fetch_timeout.clone());
+        put("registry_store_timeout", self.registry_store_timeout.clone());
         if let Some(url) = &zk {
             // Printed without credentials.
             put("zk", url.to_string());
@@ -195,6 +230,11 @@ impl MasterFlags {
             zk,
             quorum: self.quorum,
             zk_session_timeout_secs,
+            registry,
+            work_dir: self.work_dir.clone(),
+            log_auto_initialize: self.log_auto_initialize,
+            registry_fetch_timeout_secs,
+            registry_store_timeout_secs,
             flags,
         })
     }

@@ -60,6 +60,8 @@ pub struct Inner {
     pub framework_streams: HashMap<FrameworkId, StreamHandle>,
     pub agent_links: HashMap<AgentId, AgentLink>,
     pub registry: Registry,
+    /// Registry operations waiting for the next store, with their callers.
+    registrar_queue: Vec<(Vec<registry::Operation>, tokio::sync::oneshot::Sender<Result<(), registry::StoreError>>)>,
     next_connection: u64,
 }
 
@@ -67,6 +69,8 @@ pub struct Inner {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Leadership {
     Leading,
+    /// Elected, still recovering the registry (mesos-ha.md 3.1 step 5: answer 503).
+    Recovering,
     Following(Option<Box<Leader>>),
 }
 
@@ -77,6 +81,13 @@ pub struct Master {
     pub elected_time: Mutex<Option<f64>>,
     pub leadership: Mutex<Leadership>,
     pub store: Box<dyn RegistryStore>,
+    /// Serializes registry updates: each is applied to a copy, stored, then made current, so two
+    /// concurrent updates never overwrite each other (replicated-log.md 7: operations in order).
+    registrar: tokio::sync::Mutex<()>,
+    /// The replicated log's figures, when the registry lives there.
+    pub log_stats: Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
+    /// Set when a registry write failed: the run loop exits (fail-fast).
+    failure: tokio::sync::watch::Sender<Option<String>>,
     inner: Mutex<Inner>,
 }
 
@@ -126,7 +137,11 @@ impl Inner {
 }
 
 impl Master {
-    pub fn new(config: MasterConfig, store: Box<dyn RegistryStore>) -> Result<Arc<Master>, MasterError> {
+    pub fn new(
+        config: MasterConfig,
+        store: Box<dyn RegistryStore>,
+        log_stats: Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
+    ) -> Result<Arc<Master>, MasterError> {
         let id = uuid::Uuid::new_v4().to_string();
         let info = MasterInfo::new(id, config.advertise_ip, config.advertise_port, config.hostname.clone());
         let core_config = CoreConfig {
@@ -134,18 +149,22 @@ impl Master {
             completed_tasks_per_framework_max: config.max_completed_tasks_per_framework,
             completed_frameworks_max: config.max_completed_frameworks,
         };
-        let registry = store.fetch()?;
+        let registry = Registry::default();
         Ok(Arc::new(Master {
             info: info.clone(),
             start_time: now_secs(),
             elected_time: Mutex::new(None),
             leadership: Mutex::new(Leadership::Following(None)),
             store,
+            registrar: tokio::sync::Mutex::new(()),
+            log_stats,
+            failure: tokio::sync::watch::channel(None).0,
             inner: Mutex::new(Inner {
                 core: Core::new(info, core_config),
                 framework_streams: HashMap::new(),
                 agent_links: HashMap::new(),
                 registry,
+                registrar_queue: Vec::new(),
                 next_connection: 0,
             }),
             config,
@@ -166,14 +185,52 @@ impl Master {
         self.leadership() == Leadership::Leading
     }
 
-    /// Becomes leader: records the new MasterInfo in the registry first (mesos-ha.md 3.1 step 3).
-    fn become_leader(&self) -> Result<(), MasterError> {
-        {
-            let mut inner = self.lock();
-            let operation = registry::Operation::UpdateMasterInfo(self.info.clone());
-            inner.registry.apply(&operation);
-            self.store.store(&inner.registry)?;
+    /// Applies registry operations and stores the result; the in-memory copy changes only once the
+    /// store succeeded, and callers act only after that ("a new agent is written to the registry
+    /// before it is told it is registered", mesos-ha.md 3.7). Operations that arrive while a store
+    /// is in flight are batched into the next one, in order (replicated-log.md 7), so a thousand
+    /// agents re-registering cost a handful of log writes, not a thousand.
+    pub async fn update_registry(&self, operations: &[registry::Operation]) -> Result<(), registry::StoreError> {
+        let (reply, mut result) = tokio::sync::oneshot::channel();
+        self.lock().registrar_queue.push((operations.to_vec(), reply));
+        let _serial = self.registrar.lock().await;
+        if let Ok(done) = result.try_recv() {
+            return done;
         }
+        let (batch, mut next) = {
+            let mut inner = self.lock();
+            (std::mem::take(&mut inner.registrar_queue), inner.registry.clone())
+        };
+        let mut changed = false;
+        for (operations, _) in &batch {
+            for operation in operations {
+                changed |= next.apply(operation);
+            }
+        }
+        let outcome = if changed { self.store.store(&next).await } else { Ok(()) };
+        if outcome.is_ok() && changed {
+            self.lock().registry = next;
+        }
+        for (_, reply) in batch {
+            let _ = reply.send(outcome.clone());
+        }
+        result.await.unwrap_or(outcome)
+    }
+
+    /// A registry write failed: the leader must abort (mesos-ha.md 3.2).
+    pub fn registry_failed(&self, reason: String) {
+        self.failure.send_replace(Some(reason));
+    }
+
+    /// Becomes leader: recovers the registry (fetch, then store the new MasterInfo) before serving
+    /// (mesos-ha.md 3.1 step 3). Any failure aborts the process (fail-fast, 3.2).
+    async fn become_leader(&self) -> Result<(), MasterError> {
+        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Recovering;
+        tracing::info!(id = %self.info.id, "elected; recovering the registry");
+        let fetched = self.store.fetch().await?;
+        tracing::info!(agents = fetched.agents.len(), "registry fetched");
+        self.lock().registry = fetched;
+        self.update_registry(&[registry::Operation::UpdateMasterInfo(self.info.clone())]).await?;
         *self.elected_time.lock().unwrap_or_else(|p| p.into_inner()) = Some(now_secs());
         *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Leading;
         tracing::info!(id = %self.info.id, pid = %self.info.pid, "elected leader");
@@ -212,14 +269,78 @@ pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send +
         }),
         None => Arc::new(election::StandaloneContender),
     };
-    let store: Box<dyn RegistryStore> = Box::new(registry::InMemoryStore::default());
-    let master = Master::new(config, store)?;
+    let (store, log_stats, log_router, membership) = open_registry(&config)?;
+    let master = Master::new(config, store, log_stats)?;
     let address = format!("{}:{}", master.config.bind_ip, master.config.port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|source| MasterError::Bind { address: address.clone(), source })?;
+    let listener = bind(&address).map_err(|source| MasterError::Bind { address: address.clone(), source })?;
     tracing::info!(%address, id = %master.info.id, "master listening");
-    serve(master, listener, contender, shutdown).await
+    let result = serve_with(master, listener, contender, log_router, shutdown).await;
+    if let Some(membership) = membership {
+        membership.leave().await;
+    }
+    result
+}
+
+/// Pending connections the kernel queues for us. tokio's default (128) overflows when a thousand
+/// agents re-register at once after a failover, and each dropped SYN costs its agent a 1 s retry.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds with a backlog large enough for a re-registration storm.
+pub fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let address: std::net::SocketAddr = address
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}")))?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+type OpenedRegistry = (
+    Box<dyn RegistryStore>,
+    Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
+    Option<axum::Router>,
+    Option<election::Membership>,
+);
+
+/// The registry store the flags ask for. With the replicated log: the local replica on disk, its
+/// network from ZooKeeper's `log_replicas` (or only itself without --zk), and the route peers post to.
+fn open_registry(config: &MasterConfig) -> Result<OpenedRegistry, MasterError> {
+    if config.registry == crate::flags::RegistryKind::InMemory {
+        return Ok((Box::new(registry::InMemoryStore::default()), None, None, None));
+    }
+    let work_dir = config.work_dir.clone().ok_or_else(|| {
+        MasterError::Flag(FlagError { flag: "work_dir", message: "is required with --registry=replicated_log".into() })
+    })?;
+    let log_dir = work_dir.join("replicated_log");
+    let storage = replog::DiskStorage::open(&log_dir)
+        .map_err(|e| MasterError::Registry(registry::StoreError::Unavailable(format!("{}: {e}", log_dir.display()))))?;
+    let address = format!("{}:{}", config.advertise_ip, config.advertise_port);
+    let (quorum, membership) = match &config.zk {
+        Some(url) => {
+            let membership = election::Membership::zookeeper(
+                url,
+                "log_replicas",
+                Duration::from_secs_f64(config.zk_session_timeout_secs),
+                format!("log-replica(1)@{address}"),
+            );
+            (config.quorum.unwrap_or(1), membership)
+        }
+        // Without ZooKeeper the log runs with quorum 1 and only the local replica (spec 1).
+        None => (1, election::Membership::fixed([format!("log-replica(1)@{address}")].into_iter().collect())),
+    };
+    let log_config = registrar::LogConfig { address: address.clone(), quorum, auto_initialize: config.log_auto_initialize };
+    let handle = registrar::LogHandle::start(log_config, Box::new(storage))
+        .map_err(|e| MasterError::Registry(registry::StoreError::Unavailable(e.to_string())))?;
+    registrar::runtime::follow_membership(&handle, membership.members.clone(), address);
+    let router = registrar::transport::router(handle.inbox.clone());
+    let stats = handle.stats.clone();
+    let store = registrar::LogStore::new(
+        handle,
+        Duration::from_secs_f64(config.registry_fetch_timeout_secs),
+        Duration::from_secs_f64(config.registry_store_timeout_secs),
+    );
+    Ok((Box::new(store), Some(stats), Some(router), Some(membership)))
 }
 
 /// Serves on an already bound listener (tests bind port 0 and read the address first).
@@ -229,10 +350,23 @@ pub async fn serve(
     contender: Arc<dyn Contender>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
+    serve_with(master, listener, contender, None, shutdown).await
+}
+
+async fn serve_with(
+    master: Arc<Master>,
+    listener: tokio::net::TcpListener,
+    contender: Arc<dyn Contender>,
+    extra_routes: Option<axum::Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
     let election = contender.contend(master.info.clone());
     let mut candidacy = election.candidacy.clone();
     let mut leader = election.leader.clone();
-    let app = crate::http::router(master.clone());
+    let mut app = crate::http::router(master.clone());
+    if let Some(routes) = extra_routes {
+        app = app.merge(routes);
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Stream records are small: without TCP_NODELAY each waits for the client's delayed ACK (~40 ms).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -249,22 +383,27 @@ pub async fn serve(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut election_over = false;
+    let mut failure = master.failure.subscribe();
     let outcome = loop {
         // Fail-fast rules of mesos-ha.md 3.2: a leader whose candidacy is anything but elected
         // (session lost, membership gone, another master detected as leader) exits.
         let state = candidacy.borrow_and_update().clone();
         match state {
-            Candidacy::Elected if !master.is_leader() => master.become_leader()?,
+            Candidacy::Elected if !master.is_leader() => master.become_leader().await?,
             Candidacy::Elected => {}
             other if master.is_leader() => break Err(MasterError::LostLeadership(format!("{other:?}"))),
             _ => {}
         }
-        if !master.is_leader() {
+        if !master.is_leader() && master.leadership() != Leadership::Recovering {
             let detected = leader.borrow_and_update().clone().map(Box::new);
             *master.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Following(detected);
         }
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
+            reason = async { failure.wait_for(|f| f.is_some()).await.map(|f| f.clone().unwrap_or_default()) } => {
+                let reason = reason.unwrap_or_else(|_| "registrar stopped".into());
+                break Err(MasterError::Registry(registry::StoreError::Unavailable(reason)));
+            }
             changed = candidacy.changed(), if !election_over => {
                 if changed.is_err() && master.is_leader() {
                     break Err(MasterError::LostLeadership("the election ended".into()));

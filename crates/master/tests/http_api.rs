@@ -26,7 +26,7 @@ async fn start_master() -> String {
         .unwrap()
         .flags;
     let config = flags.validate().unwrap();
-    let master = master::server::Master::new(config, Box::new(registry::InMemoryStore::default())).unwrap();
+    let master = master::server::Master::new(config, Box::new(registry::InMemoryStore::default()), None).unwrap();
     tokio::spawn(master::server::serve(master, listener, Arc::new(election::StandaloneContender), std::future::pending()));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

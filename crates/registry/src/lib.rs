@@ -62,18 +62,29 @@ impl Registry {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     #[error("registry store is unavailable: {0}")]
     Unavailable(String),
     #[error("stored registry has format version {found}, this release reads {supported}")]
     UnsupportedFormat { found: u32, supported: u32 },
+    #[error("stored registry is unreadable: {0}")]
+    Corrupt(String),
+    #[error("registry operation timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("another master took over the registry (a higher proposal fenced this one)")]
+    Fenced,
 }
 
-/// Where the registry lives. A store answers `store` only once the value is durable.
+/// A boxed future, so stores can be used as trait objects.
+pub type StoreFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where the registry lives. A store answers `store` only once the value is durable (with the
+/// replicated log: on a quorum of disks).
 pub trait RegistryStore: Send + Sync + 'static {
-    fn fetch(&self) -> Result<Registry, StoreError>;
-    fn store(&self, registry: &Registry) -> Result<(), StoreError>;
+    /// Reads the registry; a leader calls it once at election (registrar recovery).
+    fn fetch(&self) -> StoreFuture<'_, Registry>;
+    fn store(&self, registry: &Registry) -> StoreFuture<'_, ()>;
 }
 
 /// `--registry=in_memory`: lost when the master exits.
@@ -83,12 +94,17 @@ pub struct InMemoryStore {
 }
 
 impl RegistryStore for InMemoryStore {
-    fn fetch(&self) -> Result<Registry, StoreError> {
-        Ok(self.registry.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?.clone())
+    fn fetch(&self) -> StoreFuture<'_, Registry> {
+        let result = self.registry.lock().map(|r| r.clone()).map_err(|e| StoreError::Unavailable(e.to_string()));
+        Box::pin(async move { result })
     }
-    fn store(&self, registry: &Registry) -> Result<(), StoreError> {
-        *self.registry.lock().map_err(|e| StoreError::Unavailable(e.to_string()))? = registry.clone();
-        Ok(())
+    fn store(&self, registry: &Registry) -> StoreFuture<'_, ()> {
+        let result = self
+            .registry
+            .lock()
+            .map(|mut r| *r = registry.clone())
+            .map_err(|e| StoreError::Unavailable(e.to_string()));
+        Box::pin(async move { result })
     }
 }
 
@@ -100,8 +116,8 @@ mod tests {
         AgentInfo { id: Some(AgentId::new(id)), hostname: "h".into(), port: 5051, resources: vec![], attributes: vec![] }
     }
 
-    #[test]
-    fn admit_and_remove_agents() {
+    #[tokio::test]
+    async fn admit_and_remove_agents() {
         let mut r = Registry::default();
         assert!(r.apply(&Operation::AdmitAgent(agent("a"))));
         assert!(!r.apply(&Operation::AdmitAgent(agent("a"))));
@@ -109,7 +125,7 @@ mod tests {
         assert!(r.apply(&Operation::RemoveAgent(AgentId::new("a"))));
         assert!(!r.is_admitted(&AgentId::new("a")));
         let store = InMemoryStore::default();
-        store.store(&r).unwrap();
-        assert_eq!(store.fetch().unwrap(), r);
+        store.store(&r).await.unwrap();
+        assert_eq!(store.fetch().await.unwrap(), r);
     }
 }

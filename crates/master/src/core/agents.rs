@@ -52,7 +52,7 @@ impl Core {
             },
         );
         tracing::info!(agent = %id, "agent registered");
-        let mut effects = vec![Effect::ToAgent(
+        let effects = vec![Effect::ToAgent(
             id.clone(),
             MasterToAgent::Registered {
                 protocol_version: proto::agent_protocol::PROTOCOL_VERSION,
@@ -60,7 +60,8 @@ impl Core {
                 master_info: self.master_info.clone(),
             },
         )];
-        effects.extend(self.allocate(now));
+        // No allocation here: the next batch allocation offers the agent. Allocating per
+        // registration costs O(agents) each, O(agents^2) in a re-registration storm.
         Ok(effects)
     }
 
@@ -163,7 +164,8 @@ impl Core {
                 master_info: self.master_info.clone(),
             },
         ));
-        effects.extend(self.allocate(now));
+        // No allocation here: the next batch allocation offers the agent. Allocating per
+        // registration costs O(agents) each, O(agents^2) in a re-registration storm.
         Ok(effects)
     }
 

@@ -30,16 +30,14 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
     match call {
         AgentCall::Register { agent_info, endpoint, version, .. } => {
             let (sender, receiver) = mpsc::unbounded_channel();
-            let mut inner = master.lock();
-            let id = inner.core.next_agent_id();
+            let id = master.lock().core.next_agent_id();
             let mut admitted = agent_info.clone();
             admitted.id = Some(id.clone());
             // Written to the registry before the agent is told it is registered (mesos-ha.md 3.7).
-            inner.registry.apply(&registry::Operation::AdmitAgent(admitted));
-            if let Err(e) = master.store.store(&inner.registry) {
-                tracing::error!(error = %e, "cannot store the registry; refusing agent registration");
-                return text_error(StatusCode::SERVICE_UNAVAILABLE, format!("Registry unavailable: {e}"));
+            if let Err(e) = master.update_registry(&[registry::Operation::AdmitAgent(admitted)]).await {
+                return registry_failure(&master, e);
             }
+            let mut inner = master.lock();
             let connection = inner.next_connection();
             inner.agent_links.insert(id.clone(), AgentLink { connection, sender });
             match inner.core.register_agent(now, id.clone(), agent_info, endpoint, version, connection) {
@@ -54,16 +52,12 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
                 return text_error(StatusCode::BAD_REQUEST, "REREGISTER needs 'agent_info.id'");
             };
             let (sender, receiver) = mpsc::unbounded_channel();
-            let mut inner = master.lock();
-            if !inner.registry.is_admitted(&id) {
-                // With the in-memory registry a restarted master knows no agents; an agent that
-                // comes back is admitted again with its old id.
-                inner.registry.apply(&registry::Operation::AdmitAgent(agent_info.clone()));
-                if let Err(e) = master.store.store(&inner.registry) {
-                    tracing::error!(error = %e, "cannot store the registry; refusing agent re-registration");
-                    return text_error(StatusCode::SERVICE_UNAVAILABLE, format!("Registry unavailable: {e}"));
-                }
+            // An agent unknown to the registry (the in-memory registry after a restart) is admitted
+            // again with its old id; one already admitted needs no write (mesos-ha.md 3.5).
+            if let Err(e) = master.update_registry(&[registry::Operation::AdmitAgent(agent_info.clone())]).await {
+                return registry_failure(&master, e);
             }
+            let mut inner = master.lock();
             let connection = inner.next_connection();
             if let Some(old) = inner.agent_links.insert(id.clone(), AgentLink { connection, sender }) {
                 let _ = old.sender.send(Outbound::Close);
@@ -94,6 +88,14 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
             StatusCode::ACCEPTED.into_response()
         }
     }
+}
+
+/// A registry write that failed: a leader whose registry cannot be written must not go on
+/// (mesos-ha.md 3.2); the caller is refused and the master's run loop exits.
+fn registry_failure(master: &AppState, error: registry::StoreError) -> Response {
+    tracing::error!(error = %error, "cannot store the registry");
+    master.registry_failed(error.to_string());
+    text_error(StatusCode::SERVICE_UNAVAILABLE, format!("Registry unavailable: {error}"))
 }
 
 fn refuse(inner: &mut crate::server::Inner, id: &AgentId, message: String, receiver: mpsc::UnboundedReceiver<Outbound>) -> Response {

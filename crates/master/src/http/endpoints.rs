@@ -31,6 +31,7 @@ pub async fn index(State(master): State<AppState>) -> Html<String> {
         Leadership::Leading => format!("{} (this master)", master.info.pid),
         Leadership::Following(Some(leader)) => leader.info.as_ref().map(|i| i.pid.clone()).unwrap_or(leader.endpoint.clone()),
         Leadership::Following(None) => "none elected".to_string(),
+        Leadership::Recovering => format!("{} (this master, recovering)", master.info.pid),
     };
     Html(format!(
         "<!doctype html><html><head><meta charset=utf-8><title>tepui master</title></head><body>\
@@ -48,7 +49,7 @@ fn html_escape(text: &str) -> String {
 
 pub async fn redirect(State(master): State<AppState>) -> Response {
     let endpoint = match master.leadership() {
-        Leadership::Leading => Some(master.info.endpoint()),
+        Leadership::Leading | Leadership::Recovering => Some(master.info.endpoint()),
         Leadership::Following(leader) => leader.map(|l| l.endpoint),
     };
     match endpoint {
@@ -280,7 +281,16 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
     let leader = master.is_leader();
     put("master/elected", if leader { 1.0 } else { 0.0 });
     put("master/uptime_secs", now_secs() - master.start_time);
-    put("registrar/log/recovered", 1.0);
+    // With the replicated log: 1 once the local replica is VOTING; ensemble size from
+    // `log_replicas` (spec section 6). The in-memory registry is always recovered.
+    match &master.log_stats {
+        Some(stats) => {
+            let stats = stats.borrow().clone();
+            put("registrar/log/recovered", if stats.status == Some(replog::ReplicaStatus::Voting) { 1.0 } else { 0.0 });
+            put("registrar/log/ensemble_size", stats.ensemble_size as f64);
+        }
+        None => put("registrar/log/recovered", 1.0),
+    }
     let inner = master.lock();
     let core = &inner.core;
     let agents = core.agents.values();

@@ -96,6 +96,7 @@ pub fn redirect_unless_leader(master: &Master, path_and_query: &str) -> Option<R
             Some((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response())
         }
         Leadership::Following(None) => Some(text_error(StatusCode::SERVICE_UNAVAILABLE, "No leader elected")),
+        Leadership::Recovering => Some(text_error(StatusCode::SERVICE_UNAVAILABLE, "Master has not finished recovery")),
     }
 }
 

@@ -143,7 +143,7 @@ pub fn state(master: &Master, core: &Core) -> Value {
         state.insert("elected_time".into(), json!(elected));
     }
     let leader_info = match master.leadership() {
-        crate::server::Leadership::Leading => Some(master.info.clone()),
+        crate::server::Leadership::Leading | crate::server::Leadership::Recovering => Some(master.info.clone()),
         crate::server::Leadership::Following(leader) => leader.and_then(|l| l.info),
     };
     let active = core.agents.values().filter(|a| a.active).count();
