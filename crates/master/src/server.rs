@@ -32,6 +32,9 @@ pub enum MasterError {
     Serve(std::io::Error),
     #[error("registry: {0}")]
     Registry(#[from] registry::StoreError),
+    /// More log replicas than `--quorum` allows (2*quorum-1): two disjoint quorums could form.
+    #[error("{0}")]
+    QuorumViolation(String),
     /// Fail-fast (mesos-ha.md 3.2): the process must exit and its supervisor restarts it.
     #[error("lost leadership ({0}); exiting (fail-fast), a supervisor restarts this master as a standby")]
     LostLeadership(String),
@@ -65,6 +68,13 @@ pub struct Inner {
     next_connection: u64,
 }
 
+/// Why a running master must stop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fatal {
+    Registry(String),
+    Quorum(String),
+}
+
 /// Whether this master leads; a standby knows the leader when one is detected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Leadership {
@@ -86,8 +96,8 @@ pub struct Master {
     registrar: tokio::sync::Mutex<()>,
     /// The replicated log's figures, when the registry lives there.
     pub log_stats: Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
-    /// Set when a registry write failed: the run loop exits (fail-fast).
-    failure: tokio::sync::watch::Sender<Option<String>>,
+    /// Set when the master must stop (a registry write failed, or the quorum is violated).
+    failure: tokio::sync::watch::Sender<Option<Fatal>>,
     inner: Mutex<Inner>,
 }
 
@@ -219,7 +229,12 @@ impl Master {
 
     /// A registry write failed: the leader must abort (mesos-ha.md 3.2).
     pub fn registry_failed(&self, reason: String) {
-        self.failure.send_replace(Some(reason));
+        self.failure.send_replace(Some(Fatal::Registry(reason)));
+    }
+
+    /// This master must not take part: the log has more replicas than the quorum allows.
+    pub fn quorum_violated(&self, reason: String) {
+        self.failure.send_replace(Some(Fatal::Quorum(reason)));
     }
 
     /// Becomes leader: recovers the registry (fetch, then store the new MasterInfo) before serving
@@ -270,7 +285,16 @@ pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send +
         None => Arc::new(election::StandaloneContender),
     };
     let (store, log_stats, log_router, membership) = open_registry(&config)?;
+    let quorum_check = match (&membership, config.zk.is_some(), config.quorum) {
+        (Some(m), true, Some(quorum)) => Some((m.members.clone(), quorum)),
+        _ => None,
+    };
+    let session_timeout = Duration::from_secs_f64(config.zk_session_timeout_secs);
     let master = Master::new(config, store, log_stats)?;
+    if let Some((members, quorum)) = quorum_check {
+        let own = format!("log-replica(1)@{}:{}", master.config.advertise_ip, master.config.advertise_port);
+        tokio::spawn(check_quorum(Arc::downgrade(&master), members, quorum, own, session_timeout));
+    }
     let address = format!("{}:{}", master.config.bind_ip, master.config.port);
     let listener = bind(&address).map_err(|source| MasterError::Bind { address: address.clone(), source })?;
     tracing::info!(%address, id = %master.info.id, "master listening");
@@ -296,6 +320,67 @@ pub fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Takes an exclusive lock on `<work_dir>/.tepui-master.lock` for the life of the process, so two
+/// masters can never write one log directory.
+fn lock_work_dir(work_dir: &std::path::Path) -> Result<(), MasterError> {
+    use std::os::fd::AsRawFd;
+    let unavailable = |message: String| MasterError::Registry(registry::StoreError::Unavailable(message));
+    std::fs::create_dir_all(work_dir).map_err(|e| unavailable(format!("--work_dir {}: {e}", work_dir.display())))?;
+    let path = work_dir.join(".tepui-master.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor we own; the file is leaked below so the lock lives as long as
+    // the process.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(unavailable(format!("{} is in use by another master (lock {})", work_dir.display(), path.display())));
+    }
+    std::mem::forget(file);
+    Ok(())
+}
+
+/// The operational guide's rule: run exactly `2*quorum-1` masters; more could form two disjoint
+/// quorums and corrupt the log. A master that joins and finds `2*quorum` or more replicas, still so
+/// once stale sessions had time to expire, refuses to run. Later excess (someone else joined) is
+/// reported on every change.
+async fn check_quorum(
+    master: std::sync::Weak<Master>,
+    mut members: tokio::sync::watch::Receiver<std::collections::BTreeSet<String>>,
+    quorum: usize,
+    own: String,
+    session_timeout: Duration,
+) {
+    let allowed = 2 * quorum - 1;
+    if members.wait_for(|m| m.contains(&own)).await.is_err() {
+        return;
+    }
+    let count = members.borrow().len();
+    if count > allowed {
+        // A replica that just died still has its node until its session expires: look again then.
+        tokio::time::sleep(session_timeout + Duration::from_secs(1)).await;
+        let count = members.borrow().len();
+        if count > allowed {
+            if let Some(master) = master.upgrade() {
+                master.quorum_violated(format!(
+                    "{count} log replicas are registered but --quorum={quorum} allows at most {allowed} masters; \
+                     refusing to run (another master would allow two disjoint quorums). Stop a master or raise --quorum as the operational guide describes"
+                ));
+            }
+            return;
+        }
+    }
+    while members.changed().await.is_ok() {
+        let count = members.borrow_and_update().len();
+        if count > allowed {
+            tracing::error!(count, quorum, "more log replicas than --quorum allows; stop the extra master");
+        }
+    }
+}
+
 type OpenedRegistry = (
     Box<dyn RegistryStore>,
     Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
@@ -313,6 +398,7 @@ fn open_registry(config: &MasterConfig) -> Result<OpenedRegistry, MasterError> {
         MasterError::Flag(FlagError { flag: "work_dir", message: "is required with --registry=replicated_log".into() })
     })?;
     let log_dir = work_dir.join("replicated_log");
+    lock_work_dir(&work_dir)?;
     let storage = replog::DiskStorage::open(&log_dir)
         .map_err(|e| MasterError::Registry(registry::StoreError::Unavailable(format!("{}: {e}", log_dir.display()))))?;
     let address = format!("{}:{}", config.advertise_ip, config.advertise_port);
@@ -400,9 +486,12 @@ async fn serve_with(
         }
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            reason = async { failure.wait_for(|f| f.is_some()).await.map(|f| f.clone().unwrap_or_default()) } => {
-                let reason = reason.unwrap_or_else(|_| "registrar stopped".into());
-                break Err(MasterError::Registry(registry::StoreError::Unavailable(reason)));
+            fatal = async { failure.wait_for(|f| f.is_some()).await.map(|f| f.clone()) } => {
+                break Err(match fatal {
+                    Ok(Some(Fatal::Quorum(reason))) => MasterError::QuorumViolation(reason),
+                    Ok(Some(Fatal::Registry(reason))) => MasterError::Registry(registry::StoreError::Unavailable(reason)),
+                    _ => MasterError::Registry(registry::StoreError::Unavailable("registrar stopped".into())),
+                });
             }
             changed = candidacy.changed(), if !election_over => {
                 if changed.is_err() && master.is_leader() {

@@ -72,6 +72,11 @@ fn main() -> ExitCode {
                         eprintln!("error: {e}");
                         ExitCode::from(EXIT_USAGE)
                     }
+                    Err(e @ master::MasterError::QuorumViolation(_)) => {
+                        tracing::error!("{e}");
+                        eprintln!("error: {e}");
+                        ExitCode::from(EXIT_USAGE)
+                    }
                     Err(e @ master::MasterError::LostLeadership(_)) => {
                         tracing::error!("{e}");
                         eprintln!("error: {e}");
