@@ -14,6 +14,36 @@ pub enum AgentRefusal {
     AddressChanged(AgentId, String, String),
 }
 
+impl Agent {
+    /// A freshly (re)connected agent with no tasks or offers counted yet.
+    #[allow(clippy::too_many_arguments)]
+    fn connected(
+        id: AgentId,
+        info: AgentInfo,
+        endpoint: String,
+        version: String,
+        total: ResourceBag,
+        connection: u64,
+        registered_time: f64,
+        reregistered_time: Option<f64>,
+    ) -> Agent {
+        Agent {
+            id,
+            info,
+            endpoint,
+            version,
+            total,
+            used: ResourceBag::new(),
+            offered: ResourceBag::new(),
+            connected: true,
+            active: true,
+            registered_time,
+            reregistered_time,
+            connection,
+        }
+    }
+}
+
 impl Core {
     /// A new agent. The edge has already written it to the registry (mesos-ha.md 3.7: "a new agent
     /// is written to the registry before it is told it is registered"), using the id from
@@ -34,23 +64,7 @@ impl Core {
         let total = ResourceBag::from_resources(&info.resources).map_err(|e| AgentRefusal::BadResources(e.to_string()))?;
         info.id = Some(id.clone());
         self.counters.slave_registrations += 1;
-        self.agents.insert(
-            id.clone(),
-            Agent {
-                id: id.clone(),
-                info,
-                endpoint,
-                version,
-                total,
-                used: ResourceBag::new(),
-                offered: ResourceBag::new(),
-                connected: true,
-                active: true,
-                registered_time: now,
-                reregistered_time: None,
-                connection,
-            },
-        );
+        self.agents.insert(id.clone(), Agent::connected(id.clone(), info, endpoint, version, total, connection, now, None));
         tracing::info!(agent = %id, "agent registered");
         let effects = vec![Effect::ToAgent(
             id.clone(),
@@ -99,23 +113,7 @@ impl Core {
         for framework in self.frameworks.values_mut() {
             framework.tasks.retain(|_, t| t.agent_id != id);
         }
-        self.agents.insert(
-            id.clone(),
-            Agent {
-                id: id.clone(),
-                info,
-                endpoint,
-                version,
-                total,
-                used: ResourceBag::new(),
-                offered: ResourceBag::new(),
-                connected: true,
-                active: true,
-                registered_time,
-                reregistered_time: Some(now),
-                connection,
-            },
-        );
+        self.agents.insert(id.clone(), Agent::connected(id.clone(), info, endpoint, version, total, connection, registered_time, Some(now)));
         for framework_info in frameworks {
             let Some(framework_id) = framework_info.id.clone() else { continue };
             if self.is_removed_framework(&framework_id) {
