@@ -12,6 +12,13 @@ port 5050 as uid 20000+100N+20+j, agent k on 127.77.N.(40+k) port 5051 as uid 20
 --uid-owner <uid> -j DROP` (a silent partition of that process, and of the tasks it spawned, from
 every ZooKeeper node); `heal(node)` deletes it. Every node logs to `<artifacts>/<name>.log`
 (appended across restarts) and keeps its work_dir in `<artifacts>/<name>-work/` (owned by its uid).
+
+Replicated log (replicated-log.md): `Cluster(..., registry="replicated_log")` runs the masters with
+`--registry=replicated_log` (default `in_memory`); the log lives in `<work_dir>/replicated_log`, which
+survives restarts. `m.quorum = 3; c.restart(m)` changes one master's `--quorum`; `c.add_master()`
+starts one more master (m4, m5 at 127.77.N.24-25), `c.retire_master(m)` stops one for good,
+`c.wipe_log(m)` deletes a stopped master's log; `c.cut_from_masters(agent)` makes every connection
+the node's uid opens to a master port fail at once (TCP reset) until `heal(node)`.
 """
 
 import atexit
@@ -78,6 +85,10 @@ class Node:
         self.url = f"http://{ip}:{port}"
         self.work_dir = os.path.join(cluster.work_root, f"{name}-work")
         self.log_path = os.path.join(cluster.out_dir, f"{name}.log")
+        # A new node starts from nothing: a work_dir left by an earlier run under the same artifact
+        # name (a replicated log, an agent's checkpointed id) would make a "fresh" cluster resume
+        # old state. Restarts of this node keep it.
+        shutil.rmtree(self.work_dir, ignore_errors=True)
         os.makedirs(self.work_dir, exist_ok=True)
         os.makedirs(os.path.join(self.work_dir, "tmp"), exist_ok=True)
         for dirpath, dirnames, filenames in os.walk(self.work_dir):
@@ -149,19 +160,46 @@ class Node:
 class Master(Node):
     role = "master"
     zk_url = None  # per-master override of the cluster's --zk (e.g. an unreachable ensemble)
+    quorum = None  # per-master override of the cluster's --quorum (read at each start)
 
     def argv(self):
         c = self.cluster
+        registry = [f"--registry={c.registry}"] if c.registry else []
         return [
             c.bin, "master",
             f"--zk={self.zk_url or c.zk_url}",
-            f"--quorum={c.quorum}",
+            f"--quorum={self.quorum if self.quorum is not None else c.quorum}",
             f"--ip={self.ip}", f"--port={self.port}", f"--hostname={self.ip}",
             f"--work_dir={self.work_dir}",
             f"--zk_session_timeout={c.session_timeout_flag}",
-            "--registry=in_memory",
+            *registry,
             *c.master_args, *self.extra_args,
         ]
+
+    @property
+    def log_dir(self):
+        """`<work_dir>/replicated_log` (with --registry=replicated_log)."""
+        return os.path.join(self.work_dir, "replicated_log")
+
+    def logged_master_id(self):
+        """This incarnation's MasterInfo id as its `master listening ... id=<uuid>` log line says
+        (None if not logged yet); each start mints a new one."""
+        import re
+
+        m = re.findall(r"master listening.*?\bid=([0-9a-f-]{36})", self.current_log())
+        return m[-1] if m else None
+
+    def registry(self, timeout=HTTP_TIMEOUT):
+        """GET /registrar(1)/registry (leader only: a standby answers 307/503 -> AssertionError)."""
+        return self.get_json("/registrar(1)/registry", timeout=timeout)
+
+    def log_metrics(self, timeout=HTTP_TIMEOUT):
+        """(registrar/log/recovered, registrar/log/ensemble_size), or (None, None) if no answer."""
+        try:
+            m = self.metrics(timeout=timeout)
+        except (requests.RequestException, AssertionError, ValueError):
+            return None, None
+        return m.get("registrar/log/recovered"), m.get("registrar/log/ensemble_size")
 
     def elected(self, timeout=HTTP_TIMEOUT):
         """True/False from /metrics/snapshot `master/elected`; None if it does not answer."""
@@ -219,7 +257,7 @@ class Cluster:
     def __init__(self, name="cluster", masters=3, agents=2, quorum=None, session_timeout=2.0,
                  zk=None, zk_path="/mesos", master_args=(), agent_args=(),
                  registration_backoff_factor="100ms", agent_resources="cpus:4;mem:2048;disk:4096",
-                 out_dir=None):
+                 out_dir=None, registry="in_memory"):
         if os.geteuid() != 0:
             raise RuntimeError("the HA harness needs root (per-node uids, iptables)")
         self.name = name
@@ -234,6 +272,7 @@ class Cluster:
             self.zk_path = zk_path
             self.zk_url = self.zk.zk_url(zk_path)
             self.quorum = quorum if quorum is not None else max(1, masters // 2 + 1)
+            self.registry = registry  # --registry=...; None: the flag is not passed (tepui's default)
             self.session_timeout = float(session_timeout)
             self.session_timeout_flag = f"{int(round(self.session_timeout * 1000))}ms"
             self.master_args = list(master_args)
@@ -247,6 +286,7 @@ class Cluster:
             self.agents = [Agent(self, f"a{k}", self.slot.ip(40 + k), AGENT_PORT, self.slot.uid(40 + k))
                            for k in range(1, agents + 1)]
             self.extras = []  # nodes started by spawn_master() (not restarted by ensure_healthy)
+            self.retired = []  # masters stopped for good by retire_master()
             self._rules = {}  # node name -> iptables rule args
             self._rules_lock = threading.Lock()
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="poll")
@@ -289,7 +329,7 @@ class Cluster:
     # -- lifecycle -------------------------------------------------------------------------------
     @property
     def nodes(self):
-        return self.masters + self.agents + self.extras
+        return self.masters + self.agents + self.extras + getattr(self, "retired", [])
 
     def spawn_master(self, name, octet, zk_url=None, extra_args=()):
         """Start one more master (127.77.N.<octet>, own uid) outside `masters`, e.g. with a
@@ -298,6 +338,32 @@ class Cluster:
         m.zk_url = zk_url
         self.extras.append(m)
         return m.start()
+
+    def add_master(self, quorum=None, extra_args=(), start=True):
+        """One more cluster master m<j> (127.77.N.(20+j), own uid), a full member: listed in
+        `masters`, restarted by ensure_healthy. `quorum` overrides the cluster's --quorum for it."""
+        j = len(self.masters) + len(self.retired) + 1
+        if j > 9:
+            raise RuntimeError("at most 9 masters per cluster (addresses 127.77.N.21-29)")
+        m = Master(self, f"m{j}", self.slot.ip(20 + j), MASTER_PORT, self.slot.uid(20 + j), extra_args)
+        m.quorum = quorum
+        self.masters.append(m)
+        return m.start() if start else m
+
+    def retire_master(self, master, grace=5.0):
+        """Stop a master for good (SIGTERM, then SIGKILL after grace) and drop it from `masters`,
+        so nothing restarts it; returns its exit code."""
+        rc = master.process.stop(grace=grace)
+        if master in self.masters:
+            self.masters.remove(master)
+            self.retired.append(master)
+        return rc
+
+    def wipe_log(self, master):
+        """Delete a stopped master's replicated log (`<work_dir>/replicated_log`)."""
+        assert not master.running(), f"{master.name} still runs (pid {master.pid}); stop it first"
+        shutil.rmtree(master.log_dir, ignore_errors=True)
+        assert not os.path.exists(master.log_dir), master.log_dir
 
     def mark_logs(self, text):
         """Append a marker line to every node's log (e.g. which test starts now)."""
@@ -339,7 +405,8 @@ class Cluster:
             return
         self._stopped = True
         errors = []
-        for n in getattr(self, "agents", []) + getattr(self, "masters", []) + getattr(self, "extras", []):
+        for n in (getattr(self, "agents", []) + getattr(self, "masters", []) + getattr(self, "extras", [])
+                  + getattr(self, "retired", [])):
             try:
                 n.process.stop(grace=5.0)
             except Exception as e:  # noqa: BLE001
@@ -394,10 +461,10 @@ class Cluster:
         node.start()
         return node
 
-    def _rule_args(self, node):
-        return ["-p", "tcp", "-d", f"127.77.{self.slot.n}.0/24", "--dport", str(CLIENT_PORT),
+    def _rule_args(self, node, port=CLIENT_PORT, target=("DROP",), syn_only=False):
+        return ["-p", "tcp", *(["--syn"] if syn_only else []), "-d", f"127.77.{self.slot.n}.0/24", "--dport", str(port),
                 "-m", "owner", "--uid-owner", str(node.uid),
-                "-m", "comment", "--comment", self.slot.comment, "-j", "DROP"]
+                "-m", "comment", "--comment", self.slot.comment, "-j", *target]
 
     def cut_from_zk(self, node):
         """Silently drop every packet the node's uid sends to a ZooKeeper client port."""
@@ -409,12 +476,24 @@ class Cluster:
             self._rules[node.name] = args
             node.cut = True
 
-    def heal(self, node):
+    def cut_from_masters(self, node):
+        """Refuse (TCP reset, at once) every connection the node's uid opens to a master port,
+        e.g. to keep agents from re-registering while a new leader's registry is inspected. Only
+        new connections: streams already open are not touched. heal(node) lifts it."""
+        key = f"{node.name}:masters"
         with self._rules_lock:
-            args = self._rules.pop(node.name, None)
+            if key in self._rules:
+                return
+            args = self._rule_args(node, MASTER_PORT, ("REJECT", "--reject-with", "tcp-reset"), syn_only=True)
+            iptables("-I", "OUTPUT", *args)
+            self._rules[key] = args
+
+    def heal(self, node):
+        """Lift every cut of this node (ZooKeeper and masters)."""
+        with self._rules_lock:
             node.cut = False
-            if args is not None:
-                iptables("-D", "OUTPUT", *args)
+            for key in [k for k in self._rules if k == node.name or k.startswith(node.name + ":")]:
+                iptables("-D", "OUTPUT", *self._rules.pop(key))
 
     def heal_all(self):
         for n in self.nodes:

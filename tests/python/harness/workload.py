@@ -119,6 +119,25 @@ class SleepFramework:
 
     resubscribe = subscribe
 
+    def _wait_offer(self, want_id, timeout):
+        """The first offer on agent want_id (any agent if None). Offers on other agents are declined
+        at once (refuse 1 s) rather than held, so the allocator can move those resources; a held
+        offer would keep them from every framework until it is used (there is no offer timeout)."""
+        def fits(o):
+            return want_id is None or o["agent_id"]["value"] == want_id
+
+        def pick(e):
+            if e["type"] != "OFFERS":
+                return False
+            offers = e["offers"]["offers"]
+            others = [o["id"] for o in offers if not fits(o)]
+            if others:
+                self.stream.call("DECLINE", {"offer_ids": others, "filters": {"refuse_seconds": 1}})
+            return len(others) < len(offers)
+
+        event = self.stream.wait_for(pick, timeout, f"an offer for agent {want_id or '(any)'}")
+        return next(o for o in event["offers"]["offers"] if fits(o))
+
     # -- the task ----------------------------------------------------------------------------------
     def launch(self, master=None, on_agent=None, timeout=30):
         """Subscribe (to the leader unless master is given) and launch `sleep 3600.<random>` on
@@ -130,13 +149,7 @@ class SleepFramework:
         if on_agent is not None:
             assert want_id, f"{on_agent.name} has no agent id (not registered?)"
 
-        def fits(o):
-            return want_id is None or o["agent_id"]["value"] == want_id
-
-        event = self.stream.wait_for(
-            lambda e: e["type"] == "OFFERS" and any(fits(o) for o in e["offers"]["offers"]),
-            timeout, f"an offer for agent {want_id or '(any)'}")
-        offer = next(o for o in event["offers"]["offers"] if fits(o))
+        offer = self._wait_offer(want_id, timeout)
         self.agent_id = offer["agent_id"]["value"]
         self.agent = on_agent or next((a for a in self.cluster.agents if a.agent_id == self.agent_id), None)
         self.marker = f"3600.{random.randrange(10**8, 10**9)}"
@@ -161,13 +174,7 @@ class SleepFramework:
         return its task id."""
         want_id = on_agent.agent_id if on_agent is not None else self.agent_id
 
-        def fits(o):
-            return want_id is None or o["agent_id"]["value"] == want_id
-
-        event = self.stream.wait_for(
-            lambda e: e["type"] == "OFFERS" and any(fits(o) for o in e["offers"]["offers"]),
-            timeout, f"an offer for agent {want_id or '(any)'}")
-        offer = next(o for o in event["offers"]["offers"] if fits(o))
+        offer = self._wait_offer(want_id, timeout)
         task_id = unique_id(prefix)
         self.stream.accept_launch(offer, [command_task(task_id, offer["agent_id"]["value"], command)],
                                   refuse_seconds=0)
