@@ -12,12 +12,15 @@
 //!
 //! `tepui-bench sim-agents ...` instead runs N simulated agents against a ZooKeeper-elected master
 //! (`sim_agents.rs`; used by `scripts/bench_failover.py`).
+//! `tepui-bench replog ...` benchmarks the replicated log against raw fsync and a 3-member etcd
+//! (`replog_bench.rs`; used by `scripts/bench-replog.sh`).
 //! Every wait has a deadline; tepui is stopped on every path (a `Drop` guard), and the bench checks
 //! that no task process outlives a TEARDOWN or the stop.
 
 mod baseline;
 mod devproc;
 mod procfs;
+mod replog_bench;
 mod scheduler;
 mod sim_agents;
 mod stats;
@@ -49,7 +52,7 @@ const POLL: Duration = Duration::from_millis(20);
 #[command(
     name = "tepui-bench",
     about = "Benchmark task launch latency and throughput of `tepui dev`",
-    after_help = "Also: `tepui-bench sim-agents --master zk://... --count N` runs N simulated agents (see `tepui-bench sim-agents --help`)."
+    after_help = "Also: `tepui-bench sim-agents --master zk://... --count N` runs N simulated agents (see `tepui-bench sim-agents --help`); `tepui-bench replog` benchmarks the replicated log against fsync and etcd (see `tepui-bench replog --help`)."
 )]
 struct Args {
     /// The tepui binary (default: `tepui` next to this binary, e.g. target/release/tepui).
@@ -117,6 +120,10 @@ fn main() -> ExitCode {
     if argv.get(1).is_some_and(|a| a == "sim-agents") {
         argv.remove(0);
         return sim_agents::main(argv);
+    }
+    if argv.get(1).is_some_and(|a| a == "replog") {
+        argv.remove(0);
+        return replog_bench::main(argv);
     }
     let args = Args::parse_from(argv);
     match main_inner(args) {
