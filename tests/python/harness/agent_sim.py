@@ -8,7 +8,7 @@
     ... faults ...
     w.stop(); w.acked   # {agent id: Ack} for every REGISTERED an agent actually received
 
-sim-agents' report file (crates/bench/src/sim_agents.rs) has leader changes, `all_registered`,
+sim-agents' report file (crates/bench/src/sim_agents/report.rs) has leader changes, `all_registered`,
 progress and `stop` lines with counts, but no agent ids; and each simulated agent REREGISTERs with
 its id after every leader change, which re-admits an id the new leader's registry had lost (a
 REREGISTER of an unknown agent is admitted again, master/src/http/agent_link.rs). So the ids that
