@@ -58,6 +58,16 @@ pub struct MasterFlags {
     /// Period of batch allocation.
     #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs")]
     pub allocation_interval: String,
+    /// How long each ping to an agent waits for its pong (alias --slave_ping_timeout).
+    #[arg(long, alias = "slave_ping_timeout", env = "MESOS_AGENT_PING_TIMEOUT", default_value = "15secs")]
+    pub agent_ping_timeout: String,
+    /// Pings missed in a row before an agent is marked unreachable (alias --max_slave_ping_timeouts).
+    #[arg(long, alias = "max_slave_ping_timeouts", env = "MESOS_MAX_AGENT_PING_TIMEOUTS", default_value_t = 5)]
+    pub max_agent_ping_timeouts: u32,
+    /// How long agents of the registry have to re-register after a failover (alias
+    /// --slave_reregister_timeout). Mesos enforces a 10mins minimum; tepui allows less for tests.
+    #[arg(long, alias = "slave_reregister_timeout", env = "MESOS_AGENT_REREGISTER_TIMEOUT", default_value = "10mins")]
+    pub agent_reregister_timeout: String,
     /// Completed frameworks kept in memory.
     #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value_t = 50)]
     pub max_completed_frameworks: usize,
@@ -98,6 +108,9 @@ pub struct MasterConfig {
     pub quorum: Option<usize>,
     pub zk_session_timeout_secs: f64,
     pub registry: RegistryKind,
+    pub agent_ping_timeout_secs: f64,
+    pub max_agent_ping_timeouts: u32,
+    pub agent_reregister_timeout_secs: f64,
     pub work_dir: Option<PathBuf>,
     pub log_auto_initialize: bool,
     pub registry_fetch_timeout_secs: f64,
@@ -156,6 +169,15 @@ impl MasterFlags {
         };
         let allocation_interval_secs = duration("allocation_interval", &self.allocation_interval)?;
         let zk_session_timeout_secs = duration("zk_session_timeout", &self.zk_session_timeout)?;
+        let agent_ping_timeout_secs = duration("agent_ping_timeout", &self.agent_ping_timeout)?;
+        // mesos-ha.md 3.4: allowed 1secs..15mins.
+        if !(1.0..=900.0).contains(&agent_ping_timeout_secs) {
+            return Err(FlagError { flag: "agent_ping_timeout", message: "must be between 1secs and 15mins".into() });
+        }
+        if self.max_agent_ping_timeouts == 0 {
+            return Err(FlagError { flag: "max_agent_ping_timeouts", message: "must be at least 1".into() });
+        }
+        let agent_reregister_timeout_secs = duration("agent_reregister_timeout", &self.agent_reregister_timeout)?;
         if zk_session_timeout_secs <= 0.0 {
             return Err(FlagError { flag: "zk_session_timeout", message: "must be greater than zero".into() });
         }
@@ -214,6 +236,9 @@ impl MasterFlags {
             put("offer_timeout", t.clone());
         }
         put("allocation_interval", self.allocation_interval.clone());
+        put("agent_ping_timeout", self.agent_ping_timeout.clone());
+        put("max_agent_ping_timeouts", self.max_agent_ping_timeouts.to_string());
+        put("agent_reregister_timeout", self.agent_reregister_timeout.clone());
         put("max_completed_frameworks", self.max_completed_frameworks.to_string());
         put("max_completed_tasks_per_framework", self.max_completed_tasks_per_framework.to_string());
         Ok(MasterConfig {
@@ -231,6 +256,9 @@ impl MasterFlags {
             quorum: self.quorum,
             zk_session_timeout_secs,
             registry,
+            agent_ping_timeout_secs,
+            max_agent_ping_timeouts: self.max_agent_ping_timeouts,
+            agent_reregister_timeout_secs,
             work_dir: self.work_dir.clone(),
             log_auto_initialize: self.log_auto_initialize,
             registry_fetch_timeout_secs,

@@ -9,7 +9,6 @@ use crate::core::{Core, CoreConfig, Effect};
 use crate::flags::{FlagError, MasterConfig, MasterFlags};
 use bytes::Bytes;
 use election::{Candidacy, Contender, Leader};
-use proto::agent_protocol::MasterToAgent;
 use proto::scheduler::Event;
 use proto::{AgentId, FrameworkId, MasterInfo};
 use registry::{Registry, RegistryStore};
@@ -156,6 +155,9 @@ impl Master {
         let info = MasterInfo::new(id, config.advertise_ip, config.advertise_port, config.hostname.clone());
         let core_config = CoreConfig {
             offer_timeout_secs: config.offer_timeout_secs,
+            agent_ping_timeout_secs: config.agent_ping_timeout_secs,
+            max_agent_ping_timeouts: config.max_agent_ping_timeouts,
+            agent_reregister_timeout_secs: config.agent_reregister_timeout_secs,
             completed_tasks_per_framework_max: config.max_completed_tasks_per_framework,
             completed_frameworks_max: config.max_completed_frameworks,
         };
@@ -244,7 +246,17 @@ impl Master {
         tracing::info!(id = %self.info.id, "elected; recovering the registry");
         let fetched = self.store.fetch().await?;
         tracing::info!(agents = fetched.agents.len(), "registry fetched");
-        self.lock().registry = fetched;
+        {
+            let mut inner = self.lock();
+            let waiting: Vec<_> = fetched
+                .agents
+                .iter()
+                .filter(|a| a.id.as_ref().is_some_and(|id| !fetched.is_unreachable(id)))
+                .cloned()
+                .collect();
+            inner.core.recover_agents(now_secs(), waiting);
+            inner.registry = fetched;
+        }
         self.update_registry(&[registry::Operation::UpdateMasterInfo(self.info.clone())]).await?;
         *self.elected_time.lock().unwrap_or_else(|p| p.into_inner()) = Some(now_secs());
         *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Leading;
@@ -252,24 +264,61 @@ impl Master {
         Ok(())
     }
 
-    fn tick(&self) {
+    fn tick(self: &Arc<Self>) {
         if !self.is_leader() {
             return;
         }
-        let mut inner = self.lock();
-        let effects = inner.core.tick(now_secs());
-        inner.execute(effects);
+        let now = now_secs();
+        let overdue = {
+            let mut inner = self.lock();
+            let effects = inner.core.tick(now);
+            inner.execute(effects);
+            inner.core.overdue_recovered_agents(now)
+        };
+        for id in overdue {
+            tracing::warn!(agent = %id, "agent did not re-register within --agent_reregister_timeout");
+            self.clone().mark_unreachable(id);
+        }
+    }
+
+    /// One ping round (every `--agent_ping_timeout`).
+    fn ping_round(self: &Arc<Self>) {
+        if !self.is_leader() {
+            return;
+        }
+        let exhausted = {
+            let mut inner = self.lock();
+            let (effects, exhausted) = inner.core.ping_agents();
+            inner.execute(effects);
+            exhausted
+        };
+        for id in exhausted {
+            tracing::warn!(agent = %id, "agent missed --max_agent_ping_timeouts pings");
+            self.clone().mark_unreachable(id);
+        }
+    }
+
+    /// Records the agent as unreachable in the registry, then acts on it (mesos-ha.md 3.4: the
+    /// registry write comes first).
+    pub fn mark_unreachable(self: Arc<Self>, id: AgentId) {
+        tokio::spawn(async move {
+            let now = now_secs();
+            let operation = registry::Operation::MarkUnreachable { id: id.clone(), timestamp: now };
+            if let Err(e) = self.update_registry(&[operation]).await {
+                self.registry_failed(e.to_string());
+                return;
+            }
+            let mut inner = self.lock();
+            let effects = inner.core.mark_unreachable(now, &id);
+            inner.execute(effects);
+        });
     }
 
     fn heartbeat(&self) {
-        let mut inner = self.lock();
+        let inner = self.lock();
         let heartbeat = frame(&Event::heartbeat());
         for stream in inner.framework_streams.values() {
             let _ = stream.sender.send(Outbound::Record(heartbeat.clone()));
-        }
-        let ping = frame(&MasterToAgent::Ping);
-        for link in inner.agent_links.values_mut() {
-            let _ = link.sender.send(Outbound::Record(ping.clone()));
         }
     }
 }
@@ -467,6 +516,8 @@ async fn serve_with(
     allocation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pings = tokio::time::interval(Duration::from_secs_f64(master.config.agent_ping_timeout_secs));
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut election_over = false;
     let mut failure = master.failure.subscribe();
@@ -503,6 +554,7 @@ async fn serve_with(
             changed = leader.changed(), if !election_over => election_over = changed.is_err(),
             _ = allocation.tick() => master.tick(),
             _ = heartbeat.tick() => master.heartbeat(),
+            _ = pings.tick() => master.ping_round(),
         }
     };
     // From here on this master serves nobody: new subscriptions and agents get 503 and go to the

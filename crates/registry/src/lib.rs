@@ -19,11 +19,24 @@ pub struct Registry {
     pub master: Option<MasterInfo>,
     #[serde(default)]
     pub agents: Vec<AgentInfo>,
+    /// Agents that missed their pings (mesos-ha.md 3.4), with when; they may re-register.
+    #[serde(default)]
+    pub unreachable: Vec<AgentMark>,
+    /// Agents an operator marked gone; they are told to shut down and never re-admitted.
+    #[serde(default)]
+    pub gone: Vec<AgentMark>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentMark {
+    pub id: AgentId,
+    /// Seconds since the epoch.
+    pub timestamp: f64,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { format_version: REGISTRY_FORMAT_VERSION, master: None, agents: Vec::new() }
+        Registry { format_version: REGISTRY_FORMAT_VERSION, master: None, agents: Vec::new(), unreachable: Vec::new(), gone: Vec::new() }
     }
 }
 
@@ -31,8 +44,13 @@ impl Default for Registry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     UpdateMasterInfo(MasterInfo),
+    /// Admits an agent; also moves an unreachable one back (it re-registered). Gone agents stay out.
     AdmitAgent(AgentInfo),
     RemoveAgent(AgentId),
+    /// Moves an admitted agent to unreachable.
+    MarkUnreachable { id: AgentId, timestamp: f64 },
+    /// Moves an agent (admitted or unreachable) to gone, for good.
+    MarkGone { id: AgentId, timestamp: f64 },
 }
 
 impl Registry {
@@ -43,10 +61,33 @@ impl Registry {
                 true
             }
             Operation::AdmitAgent(info) => {
-                if info.id.is_some() && self.agents.iter().any(|a| a.id == info.id) {
-                    return false;
+                if let Some(id) = &info.id {
+                    if self.is_gone(id) {
+                        return false;
+                    }
+                    let was_unreachable = self.unreachable.iter().any(|m| &m.id == id);
+                    self.unreachable.retain(|m| &m.id != id);
+                    if self.agents.iter().any(|a| a.id.as_ref() == Some(id)) {
+                        return was_unreachable;
+                    }
                 }
                 self.agents.push(info.clone());
+                true
+            }
+            Operation::MarkUnreachable { id, timestamp } => {
+                if !self.is_admitted(id) || self.unreachable.iter().any(|m| &m.id == id) {
+                    return false;
+                }
+                self.unreachable.push(AgentMark { id: id.clone(), timestamp: *timestamp });
+                true
+            }
+            Operation::MarkGone { id, timestamp } => {
+                if self.is_gone(id) {
+                    return false;
+                }
+                self.agents.retain(|a| a.id.as_ref() != Some(id));
+                self.unreachable.retain(|m| &m.id != id);
+                self.gone.push(AgentMark { id: id.clone(), timestamp: *timestamp });
                 true
             }
             Operation::RemoveAgent(id) => {
@@ -57,8 +98,17 @@ impl Registry {
         }
     }
 
+    /// Admitted and not currently unreachable.
     pub fn is_admitted(&self, id: &AgentId) -> bool {
         self.agents.iter().any(|a| a.id.as_ref() == Some(id))
+    }
+
+    pub fn is_unreachable(&self, id: &AgentId) -> bool {
+        self.unreachable.iter().any(|m| &m.id == id)
+    }
+
+    pub fn is_gone(&self, id: &AgentId) -> bool {
+        self.gone.iter().any(|m| &m.id == id)
     }
 }
 
@@ -124,6 +174,14 @@ mod tests {
         assert!(r.is_admitted(&AgentId::new("a")));
         assert!(r.apply(&Operation::RemoveAgent(AgentId::new("a"))));
         assert!(!r.is_admitted(&AgentId::new("a")));
+        assert!(r.apply(&Operation::AdmitAgent(agent("b"))));
+        assert!(r.apply(&Operation::MarkUnreachable { id: AgentId::new("b"), timestamp: 1.0 }));
+        assert!(r.is_unreachable(&AgentId::new("b")));
+        assert!(r.apply(&Operation::AdmitAgent(agent("b"))), "re-registration makes it reachable");
+        assert!(!r.is_unreachable(&AgentId::new("b")));
+        assert!(r.apply(&Operation::MarkGone { id: AgentId::new("b"), timestamp: 2.0 }));
+        assert!(!r.apply(&Operation::AdmitAgent(agent("b"))), "gone agents are never admitted again");
+        assert!(!r.is_admitted(&AgentId::new("b")));
         let store = InMemoryStore::default();
         store.store(&r).await.unwrap();
         assert_eq!(store.fetch().await.unwrap(), r);

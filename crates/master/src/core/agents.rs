@@ -40,6 +40,8 @@ impl Agent {
             registered_time,
             reregistered_time,
             connection,
+            pings_missed: 0,
+            ping_outstanding: false,
         }
     }
 }
@@ -102,6 +104,7 @@ impl Core {
         }
         info.id = Some(id.clone());
         self.counters.slave_reregistrations += 1;
+        self.recovered_agents.remove(&id);
         let mut effects = Vec::new();
         // Offers on the agent were rescinded at disconnection; drop any still here (old connection).
         let stale: Vec<OfferId> = self.offers.values().filter(|o| o.agent_id == id).map(|o| o.id.clone()).collect();

@@ -11,6 +11,7 @@
 
 mod agents;
 mod allocation;
+mod health;
 mod scheduler_calls;
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,13 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub offer_timeout_secs: Option<f64>,
+    /// `--agent_ping_timeout`: how long each ping waits for its pong.
+    pub agent_ping_timeout_secs: f64,
+    /// `--max_agent_ping_timeouts`: consecutive misses that make an agent unreachable.
+    pub max_agent_ping_timeouts: u32,
+    /// `--agent_reregister_timeout`: how long agents of the registry have to come back after a
+    /// failover before they are marked unreachable.
+    pub agent_reregister_timeout_secs: f64,
     pub completed_tasks_per_framework_max: usize,
     pub completed_frameworks_max: usize,
 }
@@ -52,6 +60,9 @@ impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
             offer_timeout_secs: None,
+            agent_ping_timeout_secs: 15.0,
+            max_agent_ping_timeouts: 5,
+            agent_reregister_timeout_secs: 600.0,
             completed_tasks_per_framework_max: COMPLETED_TASKS_PER_FRAMEWORK_MAX,
             completed_frameworks_max: COMPLETED_FRAMEWORKS_MAX,
         }
@@ -77,6 +88,10 @@ pub struct Agent {
     /// Which stream connection currently carries messages to this agent; a stale connection's close
     /// must not disconnect a newer one.
     pub connection: u64,
+    /// Pings not answered in a row (mesos-ha.md 3.4).
+    pub pings_missed: u32,
+    /// A ping is out and no pong has come back since.
+    pub ping_outstanding: bool,
 }
 
 impl Agent {
@@ -130,6 +145,8 @@ pub struct Framework {
     pub failover_deadline: Option<f64>,
     pub tasks: BTreeMap<TaskId, Task>,
     pub completed_tasks: VecDeque<Task>,
+    /// Tasks of partition-aware frameworks on unreachable agents (TASK_UNREACHABLE).
+    pub unreachable_tasks: BTreeMap<TaskId, Task>,
     pub offers: Vec<OfferId>,
 }
 
@@ -174,8 +191,19 @@ pub struct Counters {
     pub offers_accepted: u64,
 }
 
+/// An agent that missed its pings, kept so it can re-register (mesos-ha.md 3.4-3.6).
+#[derive(Debug, Clone)]
+pub struct UnreachableAgent {
+    pub info: AgentInfo,
+    pub since: f64,
+}
+
 pub struct Core {
     pub master_info: MasterInfo,
+    pub unreachable_agents: BTreeMap<AgentId, UnreachableAgent>,
+    /// Agents the registry admitted that have not re-registered since this master was elected,
+    /// with the deadline of `--agent_reregister_timeout` (mesos-ha.md 3.5).
+    pub recovered_agents: BTreeMap<AgentId, (AgentInfo, f64)>,
     pub config: CoreConfig,
     pub agents: BTreeMap<AgentId, Agent>,
     pub frameworks: BTreeMap<FrameworkId, Framework>,
@@ -193,6 +221,8 @@ impl Core {
     pub fn new(master_info: MasterInfo, config: CoreConfig) -> Self {
         Core {
             master_info,
+            unreachable_agents: BTreeMap::new(),
+            recovered_agents: BTreeMap::new(),
             config,
             agents: BTreeMap::new(),
             frameworks: BTreeMap::new(),

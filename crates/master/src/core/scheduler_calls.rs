@@ -619,6 +619,7 @@ fn new_framework(id: FrameworkId, info: FrameworkInfo, now: f64) -> Framework {
         failover_deadline: None,
         tasks: BTreeMap::new(),
         completed_tasks: VecDeque::new(),
+        unreachable_tasks: BTreeMap::new(),
         offers: Vec::new(),
     }
 }

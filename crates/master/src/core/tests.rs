@@ -270,3 +270,83 @@ fn disconnected_agents_lose_their_offers_and_get_no_new_ones() {
     // A stale connection id changes nothing.
     assert!(core.agent_disconnected(&agent, 99).is_empty());
 }
+
+#[test]
+fn agents_missing_their_pings_are_reported_exhausted_and_a_pong_resets_the_count() {
+    let mut core = core();
+    core.config.max_agent_ping_timeouts = 3;
+    let agent = add_agent(&mut core, 0.0);
+    let (pings, exhausted) = core.ping_agents();
+    assert!(pings.iter().any(|e| matches!(e, Effect::ToAgent(a, MasterToAgent::Ping) if a == &agent)));
+    assert!(exhausted.is_empty());
+    core.agent_pong(&agent);
+    assert!(core.ping_agents().1.is_empty(), "answered: no miss");
+    assert!(core.ping_agents().1.is_empty(), "1 miss");
+    assert!(core.ping_agents().1.is_empty(), "2 misses");
+    assert_eq!(core.ping_agents().1, vec![agent], "3rd miss exhausts");
+}
+
+#[test]
+fn unreachable_agents_lose_their_tasks_as_the_spec_table_says_and_get_them_back_on_reregistration() {
+    let mut core = core();
+    let agent = add_agent(&mut core, 0.0);
+    let (aware, offer) = subscribed(&mut core, 1.0, true);
+    core.apply_call(2.0, &aware, accept(&offer.id, vec![task("pa", &agent, "cpus:1")])).unwrap();
+    let mut info = framework_info(false);
+    info.name = "plain".into();
+    let plain = core.subscribe(3.0, info, "s-plain".into()).unwrap().framework_id;
+    let offers = offers_in(&core.tick(4.0));
+    let offer = offers.iter().find(|o| o.framework_id == plain).expect("offer for the second framework");
+    core.apply_call(5.0, &plain, accept(&offer.id, vec![task("np", &agent, "cpus:1")])).unwrap();
+
+    let effects = core.mark_unreachable(10.0, &agent);
+    let aware_status = events_for(&effects, &aware).into_iter().find_map(|e| e.update).unwrap().status;
+    assert_eq!(aware_status.state, TaskState::TaskUnreachable);
+    assert_eq!(aware_status.reason.as_deref(), Some("REASON_AGENT_REMOVED"));
+    assert!(aware_status.unreachable_time.is_some() && aware_status.uuid.is_none());
+    let plain_status = events_for(&effects, &plain).into_iter().find_map(|e| e.update).unwrap().status;
+    assert_eq!(plain_status.state, TaskState::TaskLost);
+    assert!(events_for(&effects, &plain).iter().any(|e| e.kind == "FAILURE"));
+    assert!(effects.contains(&Effect::CloseAgent(agent.clone())));
+    assert!(core.frameworks[&aware].unreachable_tasks.contains_key(&TaskId::new("pa")));
+    assert!(!core.agents.contains_key(&agent));
+
+    // The agent comes back with both tasks still running.
+    let reported = |fw: &FrameworkId, id: &str| proto::agent_protocol::ReportedTask {
+        framework_id: fw.clone(),
+        task: task(id, &agent, "cpus:1"),
+        state: TaskState::TaskRunning,
+        latest_status: None,
+    };
+    let mut info = agent_info();
+    info.id = Some(agent.clone());
+    let frameworks = vec![core.frameworks[&aware].info.clone(), core.frameworks[&plain].info.clone()];
+    core.reregister_agent(20.0, agent.clone(), info, "127.0.0.1:5051".into(), "1.11.0".into(), 2, vec![reported(&aware, "pa"), reported(&plain, "np")], frameworks)
+        .unwrap();
+    let effects = core.agent_reachable_again(20.0, &agent);
+    for fw in [&aware, &plain] {
+        let status = events_for(&effects, fw).into_iter().find_map(|e| e.update).unwrap().status;
+        assert_eq!(status.state, TaskState::TaskRunning);
+        assert_eq!(status.reason.as_deref(), Some("REASON_AGENT_REREGISTERED"));
+    }
+    assert!(core.frameworks[&aware].unreachable_tasks.is_empty());
+    assert!(core.unreachable_agents.is_empty());
+}
+
+#[test]
+fn registry_agents_that_do_not_come_back_after_failover_become_overdue() {
+    let mut core = core();
+    core.config.agent_reregister_timeout_secs = 60.0;
+    let mut info = agent_info();
+    info.id = Some(AgentId::new("old-S7"));
+    core.recover_agents(0.0, vec![info]);
+    assert!(core.overdue_recovered_agents(59.0).is_empty());
+    assert_eq!(core.overdue_recovered_agents(60.0), vec![AgentId::new("old-S7")]);
+    let (fw, _) = {
+        add_agent(&mut core, 0.0);
+        subscribed(&mut core, 1.0, false)
+    };
+    let effects = core.mark_unreachable(61.0, &AgentId::new("old-S7"));
+    assert!(events_for(&effects, &fw).iter().all(|e| e.kind == "FAILURE"), "no task list: only FAILURE");
+    assert!(core.recovered_agents.is_empty());
+}

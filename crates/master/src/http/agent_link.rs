@@ -52,6 +52,14 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
                 return text_error(StatusCode::BAD_REQUEST, "REREGISTER needs 'agent_info.id'");
             };
             let (sender, receiver) = mpsc::unbounded_channel();
+            if master.lock().registry.is_gone(&id) {
+                // mesos-ha.md 3.6: a gone agent that contacts the master is told to shut down.
+                let _ = sender.send(Outbound::Record(bytes::Bytes::from(proto::recordio::encode(
+                    &serde_json::to_vec(&MasterToAgent::Shutdown { message: "Agent has been marked gone".into() }).unwrap_or_default(),
+                ))));
+                let _ = sender.send(Outbound::Close);
+                return recordio_response(receiver, CloseGuard::new(|| {}), None);
+            }
             // An agent unknown to the registry (the in-memory registry after a restart) is admitted
             // again with its old id; one already admitted needs no write (mesos-ha.md 3.5).
             if let Err(e) = master.update_registry(&[registry::Operation::AdmitAgent(agent_info.clone())]).await {
@@ -63,7 +71,11 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
                 let _ = old.sender.send(Outbound::Close);
             }
             match inner.core.reregister_agent(now, id.clone(), agent_info, endpoint, version, connection, tasks, frameworks) {
-                Ok(effects) => inner.execute(effects),
+                Ok(effects) => {
+                    inner.execute(effects);
+                    let effects = inner.core.agent_reachable_again(now, &id);
+                    inner.execute(effects);
+                }
                 Err(refusal) => return refuse(&mut inner, &id, refusal.to_string(), receiver),
             }
             drop(inner);
@@ -81,6 +93,10 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
                 AgentCall::StatusUpdate { update, .. } => inner.core.status_update(now, &id, update),
                 AgentCall::ExecutorExited { framework_id, executor_id, status, .. } => {
                     inner.core.executor_exited(&id, &framework_id, executor_id, status)
+                }
+                AgentCall::Pong { .. } => {
+                    inner.core.agent_pong(&id);
+                    Vec::new()
                 }
                 _ => Vec::new(),
             };

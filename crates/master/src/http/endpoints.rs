@@ -300,7 +300,7 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
     put("master/slaves_inactive", core.agents.len() as f64 - active);
     put("master/slaves_connected", connected);
     put("master/slaves_disconnected", core.agents.len() as f64 - connected);
-    put("master/slaves_unreachable", 0.0);
+    put("master/slaves_unreachable", core.unreachable_agents.len() as f64);
     let fw_active = core.frameworks.values().filter(|f| f.active).count() as f64;
     let fw_connected = core.frameworks.values().filter(|f| f.connected).count() as f64;
     put("master/frameworks_active", fw_active);
@@ -308,7 +308,7 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
     put("master/frameworks_connected", fw_connected);
     put("master/frameworks_disconnected", core.frameworks.len() as f64 - fw_connected);
     let mut gauges: HashMap<&str, f64> = HashMap::new();
-    for task in core.frameworks.values().flat_map(|f| f.tasks.values()) {
+    for task in core.frameworks.values().flat_map(|f| f.tasks.values().chain(f.unreachable_tasks.values())) {
         *gauges.entry(task.state.metric_suffix()).or_default() += 1.0;
     }
     for state in ["STAGING", "STARTING", "RUNNING", "KILLING", "UNREACHABLE"] {

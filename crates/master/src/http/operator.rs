@@ -52,7 +52,8 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
             .flat_map(|f| f.completed_tasks.iter())
             .map(state_json::v1_task)
             .collect();
-        json!({"tasks": active, "completed_tasks": completed, "unreachable_tasks": []})
+        let unreachable: Vec<Value> = core.frameworks.values().flat_map(|f| f.unreachable_tasks.values()).map(state_json::v1_task).collect();
+        json!({"tasks": active, "completed_tasks": completed, "unreachable_tasks": unreachable})
     };
     let agents = || json!({"agents": core.agents.values().map(state_json::v1_agent).collect::<Vec<_>>(), "recovered_agents": []});
     let frameworks = || {
