@@ -340,6 +340,19 @@ pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send +
     };
     let session_timeout = Duration::from_secs_f64(config.zk_session_timeout_secs);
     let master = Master::new(config, store, log_stats)?;
+    if let Some(stats) = master.log_stats.clone() {
+        // A writer demoted by a higher proposal must not go on as leader (fail-fast).
+        let weak = Arc::downgrade(&master);
+        tokio::spawn(async move {
+            let mut stats = stats;
+            if stats.wait_for(|s| s.writer_demoted || s.storage_error.is_some()).await.is_ok() {
+                if let Some(master) = weak.upgrade() {
+                    let reason = stats.borrow().storage_error.clone().unwrap_or_else(|| "another master's higher proposal fenced this writer".into());
+                    master.registry_failed(reason);
+                }
+            }
+        });
+    }
     if let Some((members, quorum)) = quorum_check {
         let own = format!("log-replica(1)@{}:{}", master.config.advertise_ip, master.config.advertise_port);
         tokio::spawn(check_quorum(Arc::downgrade(&master), members, quorum, own, session_timeout));

@@ -63,7 +63,10 @@ impl LogHandle {
     pub fn start(config: LogConfig, mut storage: Box<dyn Storage>) -> Result<LogHandle, replog::StorageError> {
         let restored = storage.restore()?;
         let id = replica_id(&config.address);
-        let seed = id ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+        // A fresh seed per process start, so a late reply to an earlier incarnation's request can
+        // never pass for a new one (the core's request ids derive from it).
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let seed = id ^ (u64::from(std::process::id()) << 32) ^ wall;
         let node = Node::new(NodeConfig { id, quorum: config.quorum, auto_initialize: config.auto_initialize, seed }, restored);
         let (inbox, rx) = mpsc::unbounded_channel();
         let (stats_tx, stats) = watch::channel(LogStats { status: Some(node.status()), ..LogStats::default() });

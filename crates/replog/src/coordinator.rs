@@ -135,7 +135,8 @@ impl Coordinator {
                 Some(writing) => writing.round.poll(env),
                 None => {
                     if let Some((op, value)) = self.queue.pop_front() {
-                        let request = Message::WriteRequest { proposal: self.proposal, position: *next, value: value.clone() };
+                        let request =
+                            Message::WriteRequest { proposal: self.proposal, position: *next, value: value.clone() };
                         let round = Round::broadcast(env, request);
                         *writing = Some(Writing { op, position: *next, value, round, accepted: BTreeSet::new() });
                     }
@@ -172,9 +173,10 @@ impl Coordinator {
     ) -> bool {
         let quorum = env.quorum;
         match (&mut self.state, message) {
-            (State::Electing { round, accepted, ignored }, Message::PromiseResponse { verdict, proposal, position, .. })
-                if round.request_id == request_id =>
-            {
+            (
+                State::Electing { round, accepted, ignored },
+                Message::PromiseResponse { verdict, proposal, position, .. },
+            ) if round.request_id == request_id => {
                 match verdict {
                     // "Any REJECT: adopt the highest rejected number, result 'not elected'"; the
                     // retry comes after a random 100-200 ms.
@@ -287,7 +289,15 @@ mod tests {
         // Section 5: proposal = max(proposal, local promised) + 1.
         let members = [1u64, 2, 3].into_iter().collect();
         let (mut rng, mut rid, mut out) = (SplitMix64::new(1), 0, VecDeque::new());
-        let mut env = Env { now: Duration::ZERO, id: 1, quorum: 2, members: &members, rng: &mut rng, next_request_id: &mut rid, out: &mut out };
+        let mut env = Env {
+            now: Duration::ZERO,
+            id: 1,
+            quorum: 2,
+            members: &members,
+            rng: &mut rng,
+            next_request_id: &mut rid,
+            out: &mut out,
+        };
         let mut replica = Replica::restore(Stored::default());
         let mut c = Coordinator::new();
         c.start(Duration::ZERO);

@@ -40,10 +40,18 @@ enum State {
     /// The local replica is VOTING: nothing to do.
     Done,
     /// Next round at `round_at`, once the network has at least `quorum` members (6.1).
-    Waiting { round_at: Duration },
-    Round { round: Round, replies: BTreeMap<ReplicaId, Reply>, timeout_at: Duration },
+    Waiting {
+        round_at: Duration,
+    },
+    Round {
+        round: Round,
+        replies: BTreeMap<ReplicaId, Reply>,
+        timeout_at: Duration,
+    },
     /// RECOVERING: filling the range a quorum of VOTING replicas reported (6.3).
-    CatchingUp { catchup: CatchUp },
+    CatchingUp {
+        catchup: CatchUp,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,7 +74,8 @@ fn set_status(env: &mut Env, replica: &mut Replica, status: ReplicaStatus) {
 impl Recovery {
     /// "Recovery round (runs at start whenever the local status is not VOTING)".
     pub fn new(status: ReplicaStatus, auto_initialize: bool) -> Recovery {
-        let state = if status == ReplicaStatus::Voting { State::Done } else { State::Waiting { round_at: Duration::ZERO } };
+        let state =
+            if status == ReplicaStatus::Voting { State::Done } else { State::Waiting { round_at: Duration::ZERO } };
         Recovery { auto_initialize, state }
     }
 

@@ -2,9 +2,9 @@
 //! auto-initialization thresholds.
 
 use super::*;
-use crate::storage::State as Stored;
 use crate::net::RETRANSMIT_INTERVAL;
 use crate::node::PersistOp;
+use crate::storage::State as Stored;
 use crate::types::{Action, Envelope, Metadata, Value, Verdict};
 use std::collections::{BTreeSet, VecDeque};
 
@@ -100,14 +100,20 @@ fn rule_6_3_quorum_of_voting_makes_it_recovering_then_catches_up_the_reported_ra
     assert!(h.reply(1, 1, id, status_reply(ReplicaStatus::Empty)).is_empty());
     assert!(h.reply(1, 2, id, voting_reply(2, 4)).is_empty());
     let out = h.reply(1, 3, id, voting_reply(3, 6));
-    assert_eq!(out[0], Command::Persist(PersistOp::Metadata(Metadata { status: ReplicaStatus::Recovering, promised: 0 })));
+    assert_eq!(
+        out[0],
+        Command::Persist(PersistOp::Metadata(Metadata { status: ReplicaStatus::Recovering, promised: 0 }))
+    );
     assert_eq!(out[1], Command::StatusChanged(ReplicaStatus::Recovering));
     // The catch-up starts on the next poll: an explicit promise for each of 2..=6.
     let positions: BTreeSet<Position> = h
         .poll(2)
         .iter()
         .filter_map(|c| match c {
-            Command::Send { envelope: Envelope { message: Message::PromiseRequest { position: Some(p), .. }, .. }, .. } => Some(*p),
+            Command::Send {
+                envelope: Envelope { message: Message::PromiseRequest { position: Some(p), .. }, .. },
+                ..
+            } => Some(*p),
             _ => None,
         })
         .collect();
@@ -123,13 +129,25 @@ fn rule_6_3_recovering_becomes_voting_once_every_position_is_learned() {
     h.reply(1, 3, id, voting_reply(0, 0));
     let sent = h.poll(2);
     let (fill_id, proposal) = match &sent[0] {
-        Command::Send { envelope: Envelope { request_id, message: Message::PromiseRequest { proposal, .. }, .. }, .. } => {
-            (*request_id, *proposal)
-        }
+        Command::Send {
+            envelope: Envelope { request_id, message: Message::PromiseRequest { proposal, .. }, .. },
+            ..
+        } => (*request_id, *proposal),
         other => panic!("{other:?}"),
     };
-    let learned = Action { position: 0, promised: 1, performed: Some(1), learned: true, value: Some(Value::Nop { tombstone: false }) };
-    let accept = Message::PromiseResponse { verdict: Verdict::Accept, proposal, position: Some(0), action: Some(learned.clone()) };
+    let learned = Action {
+        position: 0,
+        promised: 1,
+        performed: Some(1),
+        learned: true,
+        value: Some(Value::Nop { tombstone: false }),
+    };
+    let accept = Message::PromiseResponse {
+        verdict: Verdict::Accept,
+        proposal,
+        position: Some(0),
+        action: Some(learned.clone()),
+    };
     let out = h.reply(3, 2, fill_id, accept);
     assert_eq!(out[0], Command::Persist(PersistOp::Action(learned)), "the local replica learns first");
     let out = h.poll(4);

@@ -82,19 +82,14 @@ impl Replica {
     /// first hole or unlearned position. Tombstones (positions a learned TRUNCATE removed, filled
     /// as NOPs) are included; readers skip NOPs.
     pub fn learned_from(&self, from: Position) -> Vec<(Position, Value)> {
-        let mut out = Vec::new();
-        let mut next = from.max(self.begin);
-        for (position, action) in self.actions.range(next..) {
-            if *position != next || !action.learned {
-                break;
-            }
-            match &action.value {
-                Some(value) => out.push((*position, value.clone())),
-                None => break,
-            }
-            next += 1;
-        }
-        out
+        let start = from.max(self.begin);
+        (start..)
+            .zip(self.actions.range(start..))
+            .map_while(|(expected, (position, action))| match &action.value {
+                Some(value) if *position == expected && action.learned => Some((expected, value.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Local status change (section 6); `None` when already there.
@@ -170,7 +165,10 @@ impl Replica {
                 }
                 let action = Action { position: p, promised: proposal, performed: None, learned: false, value: None };
                 self.actions.insert(p, action.clone());
-                Handled { persist: vec![PersistOp::Action(action)], reply: Some(respond(Verdict::Accept, proposal, None)) }
+                Handled {
+                    persist: vec![PersistOp::Action(action)],
+                    reply: Some(respond(Verdict::Accept, proposal, None)),
+                }
             }
             Some(action) => {
                 // "If an action exists: REJECT if proposal <= action.promised, else raise its
@@ -207,7 +205,10 @@ impl Replica {
                 // with performed = proposal, ACCEPT." Accepting also promises the proposal for
                 // this position (promised = proposal >= metadata.promised), so performed <= promised.
                 if proposal < self.metadata.promised {
-                    return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Reject, self.metadata.promised)) };
+                    return Handled {
+                        persist: Vec::new(),
+                        reply: Some(respond(Verdict::Reject, self.metadata.promised)),
+                    };
                 }
                 let action = Action {
                     position,

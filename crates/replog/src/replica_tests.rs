@@ -42,7 +42,10 @@ fn rule_4_1_not_voting_ignores_promises_and_writes_but_answers_recover() {
         assert_eq!(h.reply, Some(Message::RecoverResponse { status, begin: None, end: None }));
     }
     let r = voting(0);
-    assert_eq!(r.on_recover(), Message::RecoverResponse { status: ReplicaStatus::Voting, begin: Some(0), end: Some(0) });
+    assert_eq!(
+        r.on_recover(),
+        Message::RecoverResponse { status: ReplicaStatus::Voting, begin: Some(0), end: Some(0) }
+    );
 }
 
 #[test]
@@ -50,10 +53,16 @@ fn rule_4_2_implicit_promise_rejects_at_or_below_promised_and_persists_before_ac
     let mut r = voting(3);
     write(&mut r, 4, 7, append(b"x"));
     let h = promise(&mut r, 3, None);
-    assert_eq!(h.reply, Some(Message::PromiseResponse { verdict: Verdict::Reject, proposal: 3, position: None, action: None }));
+    assert_eq!(
+        h.reply,
+        Some(Message::PromiseResponse { verdict: Verdict::Reject, proposal: 3, position: None, action: None })
+    );
     let h = promise(&mut r, 9, None);
     assert_eq!(h.persist, vec![PersistOp::Metadata(Metadata { status: ReplicaStatus::Voting, promised: 9 })]);
-    assert_eq!(h.reply, Some(Message::PromiseResponse { verdict: Verdict::Accept, proposal: 9, position: Some(7), action: None }));
+    assert_eq!(
+        h.reply,
+        Some(Message::PromiseResponse { verdict: Verdict::Accept, proposal: 9, position: Some(7), action: None })
+    );
     // "Only make an implicit promise once": the same number again is a REJECT.
     assert_eq!(verdict(&promise(&mut r, 9, None)), Verdict::Reject);
     assert_eq!(r.promised(), 9);
@@ -65,7 +74,9 @@ fn rule_4_3_explicit_promise_below_begin_answers_a_learned_tombstone() {
     r.on_learned(learned(5, Value::Truncate { to: 5 }));
     let h = promise(&mut r, 1, Some(3));
     assert!(h.persist.is_empty());
-    let Some(Message::PromiseResponse { verdict: Verdict::Accept, action: Some(a), .. }) = h.reply else { panic!("{h:?}") };
+    let Some(Message::PromiseResponse { verdict: Verdict::Accept, action: Some(a), .. }) = h.reply else {
+        panic!("{h:?}")
+    };
     assert!(a.learned && a.value == Some(Value::Nop { tombstone: true }) && a.position == 3);
 }
 
@@ -73,11 +84,17 @@ fn rule_4_3_explicit_promise_below_begin_answers_a_learned_tombstone() {
 fn rule_4_3_explicit_promise_on_nothing_stored_compares_with_the_implicit_promise() {
     let mut r = voting(5);
     let h = promise(&mut r, 5, Some(2));
-    assert_eq!(h.reply, Some(Message::PromiseResponse { verdict: Verdict::Reject, proposal: 5, position: Some(2), action: None }));
+    assert_eq!(
+        h.reply,
+        Some(Message::PromiseResponse { verdict: Verdict::Reject, proposal: 5, position: Some(2), action: None })
+    );
     let h = promise(&mut r, 6, Some(2));
     let stored = Action { position: 2, promised: 6, performed: None, learned: false, value: None };
     assert_eq!(h.persist, vec![PersistOp::Action(stored.clone())]);
-    assert_eq!(h.reply, Some(Message::PromiseResponse { verdict: Verdict::Accept, proposal: 6, position: Some(2), action: None }));
+    assert_eq!(
+        h.reply,
+        Some(Message::PromiseResponse { verdict: Verdict::Accept, proposal: 6, position: Some(2), action: None })
+    );
     assert_eq!(r.action(2), Some(&stored));
     assert_eq!(r.promised(), 5, "explicit promises leave the implicit one alone");
 }
@@ -90,12 +107,15 @@ fn rule_4_3_explicit_promise_on_an_action_raises_it_and_returns_the_previous_one
     let h = promise(&mut r, 8, Some(2));
     let previous = Action { position: 2, promised: 4, performed: Some(4), learned: false, value: Some(append(b"v")) };
     assert_eq!(h.persist, vec![PersistOp::Action(Action { promised: 8, ..previous.clone() })]);
-    assert_eq!(h.reply, Some(Message::PromiseResponse {
-        verdict: Verdict::Accept,
-        proposal: 8,
-        position: Some(2),
-        action: Some(previous),
-    }));
+    assert_eq!(
+        h.reply,
+        Some(Message::PromiseResponse {
+            verdict: Verdict::Accept,
+            proposal: 8,
+            position: Some(2),
+            action: Some(previous),
+        })
+    );
 }
 
 #[test]
@@ -187,6 +207,9 @@ fn bounds_missing_and_contiguous_learned_reads() {
 #[test]
 fn status_changes_persist_metadata_once() {
     let mut r = Replica::restore(State::default());
-    assert_eq!(r.set_status(ReplicaStatus::Starting), Some(PersistOp::Metadata(Metadata { status: ReplicaStatus::Starting, promised: 0 })));
+    assert_eq!(
+        r.set_status(ReplicaStatus::Starting),
+        Some(PersistOp::Metadata(Metadata { status: ReplicaStatus::Starting, promised: 0 }))
+    );
     assert_eq!(r.set_status(ReplicaStatus::Starting), None);
 }

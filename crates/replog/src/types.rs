@@ -18,7 +18,7 @@ pub type Proposal = u64;
 /// Identifies a replica in the network (its index, or a hash of its address).
 pub type ReplicaId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReplicaStatus {
     /// No durable state (fresh or wiped disk).
@@ -32,7 +32,7 @@ pub enum ReplicaStatus {
 }
 
 /// Per-replica durable metadata (replicated-log.md 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Metadata {
     pub status: ReplicaStatus,
     /// Highest implicit promise made.
@@ -46,7 +46,7 @@ impl Default for Metadata {
 }
 
 /// What a position holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Value {
     Nop {
@@ -63,7 +63,7 @@ pub enum Value {
 }
 
 /// One position's state at a replica.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Action {
     pub position: Position,
     /// Highest explicit promise made for this position.
@@ -74,7 +74,7 @@ pub struct Action {
     pub value: Option<Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     Accept,
@@ -85,7 +85,7 @@ pub enum Verdict {
 }
 
 /// Messages between replicas and coordinators (replicated-log.md 3).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Message {
     /// No `position`: implicit promise for all unwritten positions (election).
@@ -107,7 +107,7 @@ pub enum Message {
 }
 
 /// A message with its envelope: format version and a request id so replies match requests.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Envelope {
     pub format_version: u32,
     pub from: ReplicaId,

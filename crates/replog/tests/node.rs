@@ -42,7 +42,12 @@ impl Cluster {
 
     /// (Re)starts a node from its disk, as a process start would.
     fn start(&mut self, id: ReplicaId) {
-        let config = NodeConfig { id, quorum: self.quorum, auto_initialize: true, seed: id * 1000 + self.now.as_millis() as u64 };
+        let config = NodeConfig {
+            id,
+            quorum: self.quorum,
+            auto_initialize: true,
+            seed: id * 1000 + self.now.as_millis() as u64,
+        };
         let restored = self.disks[&id].clone().restore().unwrap();
         self.nodes.insert(id, Node::new(config, restored));
         let members = self.members();
@@ -143,7 +148,11 @@ impl Cluster {
 
     fn learned_on_disk(&self, id: ReplicaId, position: Position) -> Option<Value> {
         let a = self.disks[&id].state.actions.get(&position)?;
-        if a.learned { a.value.clone() } else { None }
+        if a.learned {
+            a.value.clone()
+        } else {
+            None
+        }
     }
 }
 

@@ -8,10 +8,11 @@
 //! (`REPLOG_TRACE=1` also prints the events).
 //!
 //! Checked at every step where it can change: no position is ever learned with two values
-//! (tombstones only below a learned TRUNCATE), a completed append is what got chosen, and a newly
-//! elected writer's local reads hold every acknowledged entry. Then a calm phase (no faults) must
-//! make progress: every node in turn is elected and appends; afterwards every acknowledged append
-//! is learned by a quorum (all replicas, in fact).
+//! (tombstones only below a learned TRUNCATE); a completed append is what got chosen; a newly
+//! elected writer has learned every position up to its `end`, and when its own write completes
+//! its local reads hold every acknowledged entry below it. Then a calm phase (no faults) must make
+//! progress: every node in turn is elected and appends; afterwards every acknowledged append is
+//! learned by a quorum (by every replica, in fact: each was elected once).
 
 use replog::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 const MS: Duration = Duration::from_millis(1);
-const CHAOS_STEPS: usize = 700;
+const CHAOS_STEPS: usize = 4_000;
 const CALM_STEPS_MAX: usize = 20_000;
 const WRITERS: [ReplicaId; 2] = [0, 1];
 
@@ -53,7 +54,30 @@ struct Sim {
     truncated_below: Position,
     acked: BTreeMap<Position, Value>,
     appends: u64,
+    stats: Stats,
     trace: bool,
+}
+
+/// What a run went through, summed over seeds (printed, and checked to be non-trivial).
+#[derive(Default, Debug)]
+struct Stats {
+    acked_in_chaos: usize,
+    crashes: usize,
+    torn_writes_lost: usize,
+    elections: usize,
+    demotions: usize,
+    recoveries: usize,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.acked_in_chaos += o.acked_in_chaos;
+        self.crashes += o.crashes;
+        self.torn_writes_lost += o.torn_writes_lost;
+        self.elections += o.elections;
+        self.demotions += o.demotions;
+        self.recoveries += o.recoveries;
+    }
 }
 
 impl Sim {
@@ -66,7 +90,11 @@ impl Sim {
                 h.disk.state.metadata.status = ReplicaStatus::Voting;
             }
         }
-        let faults = Faults { loss: [0, 5, 20][rng.below(3) as usize], duplicate: [0, 5][rng.below(2) as usize], crashes: rng.chance(3, 4) };
+        let faults = Faults {
+            loss: [0, 5, 20][rng.below(3) as usize],
+            duplicate: [0, 5][rng.below(2) as usize],
+            crashes: rng.chance(3, 4),
+        };
         let trace = std::env::var("REPLOG_TRACE").is_ok();
         let mut sim = Sim {
             rng,
@@ -80,6 +108,7 @@ impl Sim {
             truncated_below: 0,
             acked: BTreeMap::new(),
             appends: 0,
+            stats: Stats::default(),
             trace,
         };
         for id in 0..n as ReplicaId {
@@ -113,8 +142,11 @@ impl Sim {
         let lose = self.rng.chance(1, 2);
         let host = &mut self.hosts[id as usize];
         host.node = None;
+        self.stats.crashes += 1;
         if let Some(op) = host.torn.take() {
-            if !lose {
+            if lose {
+                self.stats.torn_writes_lost += 1;
+            } else {
                 apply(&mut host.disk, op);
             }
         }
@@ -134,7 +166,8 @@ impl Sim {
         let now = self.now;
         let Some(node) = self.hosts[id as usize].node.as_mut() else { return };
         let cmds = f(node, now);
-        let crash_at = (self.faults.crashes && self.rng.chance(1, 300)).then(|| self.rng.below(cmds.len() as u64 + 1) as usize);
+        let crash_at =
+            (self.faults.crashes && self.rng.chance(1, 300)).then(|| self.rng.below(cmds.len() as u64 + 1) as usize);
         for (i, cmd) in cmds.into_iter().enumerate() {
             if crash_at == Some(i) {
                 return self.crash(id);
@@ -148,7 +181,14 @@ impl Sim {
                 Command::Send { to, envelope } => self.net.push((to, envelope)),
                 Command::Completed { op, result } => self.completed(id, op, result),
                 Command::WriterElected { end } => self.elected(id, end),
-                other => self.log(|| format!("n{id} {other:?}")),
+                other => {
+                    match other {
+                        Command::WriterDemoted => self.stats.demotions += 1,
+                        Command::StatusChanged(ReplicaStatus::Recovering) => self.stats.recoveries += 1,
+                        _ => {}
+                    }
+                    self.log(|| format!("n{id} {other:?}"))
+                }
             }
         }
         if crash_at.is_some() {
@@ -161,7 +201,11 @@ impl Sim {
         let (true, Some(value)) = (action.learned, &action.value) else { return };
         let p = action.position;
         if value.is_tombstone() {
-            assert!(p < self.truncated_below, "n{id} learned a tombstone at {p}, above every truncation ({})", self.truncated_below);
+            assert!(
+                p < self.truncated_below,
+                "n{id} learned a tombstone at {p}, above every truncation ({})",
+                self.truncated_below
+            );
             return;
         }
         match self.chosen.get(&p) {
@@ -181,21 +225,32 @@ impl Sim {
         self.log(|| format!("n{id} op {op} completed: {result:?}"));
         let Ok(p) = result else { return };
         assert_eq!(self.chosen.get(&p), Some(&value), "n{id} acknowledged {p}, which is not what was chosen");
+        self.reads_complete(id, p);
         if let Some(previous) = self.acked.insert(p, value.clone()) {
             assert_eq!(previous, value, "two different acknowledged values at {p}");
         }
     }
 
     /// Section 5: after election the writer's local replica holds every position up to `end`
-    /// learned, so its reads see every acknowledged entry.
+    /// learned.
     fn elected(&mut self, id: ReplicaId, end: Position) {
         self.log(|| format!("n{id} elected, end {end}"));
+        self.stats.elections += 1;
+        let node = self.hosts[id as usize].node.as_ref().unwrap();
+        let last = node.learned(0).last().map(|(p, _)| *p);
+        assert!(end < node.begin() || last >= Some(end), "n{id} elected but has not learned up to {end}");
+    }
+
+    /// Reads after election see every acknowledged entry: checked when the writer's own write
+    /// completes, which proves it was not deposed meanwhile (a deposed writer's reads may be
+    /// stale; its next write is refused, and the registrar only trusts a fetch once a store
+    /// succeeded after it).
+    fn reads_complete(&self, id: ReplicaId, written: Position) {
         let node = self.hosts[id as usize].node.as_ref().unwrap();
         let read: BTreeMap<Position, Value> = node.learned(0).into_iter().collect();
-        let begin = node.begin();
-        assert!(end < begin || read.last_key_value().map(|(p, _)| *p) >= Some(end), "n{id} elected but has not learned up to {end}");
-        for (p, v) in self.acked.range(begin..) {
-            assert_eq!(read.get(p), Some(v), "n{id} elected with end {end} but misses acknowledged position {p}");
+        // Below a learned TRUNCATE a position may be read as a tombstone.
+        for (p, v) in self.acked.range(node.begin().max(self.truncated_below)..written) {
+            assert_eq!(read.get(p), Some(v), "n{id} wrote {written} but its reads miss acknowledged position {p}");
         }
     }
 
@@ -229,17 +284,20 @@ impl Sim {
     /// A writer's move: (re)start electing, or append / truncate when elected.
     fn write(&mut self, id: ReplicaId, truncate: bool) {
         let now = self.now;
-        let Some(node) = self.node(id) else { return };
-        if !node.is_writer_elected() {
-            self.call(id, |n, now| n.start_writer(now));
-            return;
+        let elected = match self.node(id) {
+            None => return,
+            Some(node) => node.is_writer_elected(),
+        };
+        if !elected {
+            return self.call(id, |n, now| n.start_writer(now));
         }
+        self.appends += 1;
+        let bytes = format!("n{id}#{}", self.appends).into_bytes();
+        let node = self.hosts[id as usize].node.as_mut().expect("alive");
         let (value, result) = if truncate {
             let to = node.begin() + (node.end().unwrap_or(0).saturating_sub(node.begin()) / 2);
             (Value::Truncate { to }, node.truncate(now, to))
         } else {
-            self.appends += 1;
-            let bytes = format!("n{id}#{}", self.appends).into_bytes();
             (Value::Append { bytes: bytes.clone() }, node.append(now, bytes))
         };
         if let Ok((op, cmds)) = result {
@@ -315,7 +373,20 @@ impl Sim {
             }
             self.node(id).unwrap().stop_writer();
         }
-        self.calm_until("every replica VOTING", |s| ids.iter().all(|&id| s.node(id).unwrap().status() == ReplicaStatus::Voting));
+        let all_voting =
+            |s: &mut Sim| s.hosts.iter().all(|h| h.node.as_ref().unwrap().status() == ReplicaStatus::Voting);
+        self.calm_until("every replica VOTING", |s| all_voting(s) && s.net.is_empty());
+        // Half the seeds also wipe a replica's disk (section 6: it rejoins through RECOVERING).
+        // Only here, with no writer running: a wiped replica forgets its promises, which Mesos'
+        // recovery does not guard against while two writers are active.
+        if self.rng.chance(1, 2) {
+            let id = *ids.last().unwrap();
+            self.crash(id);
+            self.hosts[id as usize].disk = MemoryStorage::default();
+            self.log(|| format!("n{id} disk wiped"));
+            self.restart(id);
+            self.calm_until("wiped replica VOTING again", all_voting);
+        }
         // Every node in turn leads: it must get elected and complete appends.
         for &id in &ids {
             for attempt in 0.. {
@@ -333,7 +404,11 @@ impl Sim {
             self.node(id).unwrap().stop_writer();
         }
         self.calm_until("network drained", |s| s.net.is_empty());
-        // Every acknowledged append survives: learned by a quorum (here: by every replica).
+        for &id in &ids {
+            self.flush(id);
+        }
+        // Every acknowledged append survives: learned by a quorum; here by every replica, since each
+        // one has been elected (and so filled) after the chaos.
         for (p, v) in self.acked.range(self.truncated_below..) {
             let holders = ids
                 .iter()
@@ -342,7 +417,8 @@ impl Sim {
                     *p < disk.begin || disk.actions.get(p).is_some_and(|a| a.learned && a.value.as_ref() == Some(v))
                 })
                 .count();
-            assert!(holders >= self.quorum, "acknowledged position {p} is learned by {holders} replicas");
+            assert!(holders >= self.quorum, "acknowledged position {p} is learned by only {holders} replicas");
+            assert_eq!(holders, ids.len(), "acknowledged position {p} is not learned everywhere");
         }
     }
 }
@@ -356,14 +432,14 @@ fn apply(disk: &mut MemoryStorage, op: PersistOp) {
     .expect("memory storage never fails");
 }
 
-fn run_seed(seed: u64, replicas: usize) -> (u64, usize) {
+fn run_seed(seed: u64, replicas: usize) -> (u64, Stats) {
     let mut sim = Sim::new(seed, replicas);
     for _ in 0..CHAOS_STEPS {
         sim.chaos_step();
     }
-    let acked_in_chaos = sim.acked.len();
+    sim.stats.acked_in_chaos = sim.acked.len();
     sim.calm_phase();
-    (sim.appends, acked_in_chaos)
+    (sim.appends, sim.stats)
 }
 
 fn run(test: &str, replicas: usize, seeds: std::ops::Range<u64>) {
@@ -371,12 +447,12 @@ fn run(test: &str, replicas: usize, seeds: std::ops::Range<u64>) {
         Ok(s) => vec![s.parse().expect("REPLOG_SEED=<u64>")],
         Err(_) => seeds.collect(),
     };
-    let (mut appends, mut acked_in_chaos) = (0, 0);
+    let (mut appends, mut stats) = (0, Stats::default());
     for &seed in &seeds {
         match catch_unwind(AssertUnwindSafe(|| run_seed(seed, replicas))) {
-            Ok((a, c)) => {
+            Ok((a, s)) => {
                 appends += a;
-                acked_in_chaos += c;
+                stats += s;
             }
             Err(panic) => {
                 eprintln!("\n{test} failed on seed {seed}; replay it with:\n  REPLOG_SEED={seed} cargo test -p replog --test simulation\n");
@@ -384,16 +460,21 @@ fn run(test: &str, replicas: usize, seeds: std::ops::Range<u64>) {
             }
         }
     }
-    println!("{test}: {} seeds, {appends} appends tried, {acked_in_chaos} acknowledged during chaos", seeds.len());
-    assert!(seeds.len() == 1 || acked_in_chaos > seeds.len() as usize, "the chaos phase should make some progress overall");
+    println!("{test}: {} seeds, {appends} writes tried, {stats:?}", seeds.len());
+    if seeds.len() > 1 {
+        // The faults must actually have been exercised, and the chaos phase must get work done.
+        let n = seeds.len();
+        assert!(stats.acked_in_chaos > n && stats.crashes > n && stats.torn_writes_lost > 0, "{stats:?}");
+        assert!(stats.elections > n && stats.demotions > 0 && stats.recoveries > 0, "{stats:?}");
+    }
 }
 
 #[test]
 fn three_replicas_two_writers() {
-    run("three_replicas_two_writers", 3, 0..600);
+    run("three_replicas_two_writers", 3, 0..1000);
 }
 
 #[test]
 fn five_replicas_two_writers() {
-    run("five_replicas_two_writers", 5, 600..1000);
+    run("five_replicas_two_writers", 5, 1000..2000);
 }

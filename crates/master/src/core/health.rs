@@ -75,16 +75,55 @@ impl Core {
         tracing::warn!(agent = %id, "agent unreachable");
         self.counters.slave_removals += 1;
         self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: agent.info.clone(), since: now });
+        self.report_agent_tasks(now, id, TaskState::TaskUnreachable, "REASON_AGENT_REMOVED", "Agent is unreachable", &mut effects);
+        self.failure_to_all(id, &mut effects);
+        effects.push(Effect::CloseAgent(id.clone()));
+        effects
+    }
+
+    /// An operator marked the agent gone (MARK_AGENT_GONE, already in the registry): its tasks are
+    /// TASK_GONE_BY_OPERATOR (partition-aware) or TASK_LOST, and the agent is told to shut down.
+    pub fn mark_gone(&mut self, now: f64, id: &AgentId) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let offers: Vec<OfferId> = self.offers.values().filter(|o| &o.agent_id == id).map(|o| o.id.clone()).collect();
+        for offer in offers {
+            self.rescind_offer(&offer, &mut effects);
+        }
+        self.recovered_agents.remove(id);
+        self.unreachable_agents.remove(id);
+        let was_connected = self.agents.remove(id).is_some_and(|a| a.connected);
+        self.counters.slave_removals += 1;
+        // Tasks already reported unreachable move on to gone as well.
+        for framework in self.frameworks.values_mut() {
+            let back: Vec<TaskId> = framework.unreachable_tasks.values().filter(|t| &t.agent_id == id).map(|t| t.info.task_id.clone()).collect();
+            for task_id in back {
+                if let Some(task) = framework.unreachable_tasks.remove(&task_id) {
+                    framework.tasks.insert(task_id, task);
+                }
+            }
+        }
+        self.report_agent_tasks(now, id, TaskState::TaskGoneByOperator, "REASON_AGENT_REMOVED_BY_OPERATOR", "Agent was marked gone by an operator", &mut effects);
+        self.failure_to_all(id, &mut effects);
+        if was_connected {
+            effects.push(Effect::ToAgent(id.clone(), MasterToAgent::Shutdown { message: "Agent has been marked gone".into() }));
+            effects.push(Effect::CloseAgent(id.clone()));
+        }
+        effects
+    }
+
+    /// Every task of `id` leaves the agent's books: partition-aware frameworks hear `aware_state`
+    /// (TASK_UNREACHABLE tasks are kept aside to come back), the others TASK_LOST (mesos-ha.md 3.6).
+    fn report_agent_tasks(&mut self, now: f64, id: &AgentId, aware_state: TaskState, reason: &str, message: &str, effects: &mut Vec<Effect>) {
         let max = self.config.completed_tasks_per_framework_max;
-        let mut lost = 0;
+        let mut terminal = Vec::new();
         for framework in self.frameworks.values_mut() {
             let partition_aware = framework.info.is_partition_aware();
             let on_agent: Vec<TaskId> = framework.tasks.values().filter(|t| &t.agent_id == id).map(|t| t.info.task_id.clone()).collect();
             for task_id in on_agent {
                 let Some(mut task) = framework.tasks.remove(&task_id) else { continue };
-                let state = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
-                let mut status = master_status(task_id.clone(), state, Some(id.clone()), "REASON_AGENT_REMOVED", "Agent is unreachable", now);
-                if partition_aware {
+                let state = if partition_aware { aware_state } else { TaskState::TaskLost };
+                let mut status = master_status(task_id.clone(), state, Some(id.clone()), reason, message, now);
+                if state == TaskState::TaskUnreachable {
                     status.unreachable_time = Some(DurationInfo::from_secs_f64(now));
                 }
                 task.state = state;
@@ -93,20 +132,17 @@ impl Core {
                 if framework.connected {
                     effects.push(Effect::ToFramework(framework.id.clone(), Event::update(status)));
                 }
-                if partition_aware {
+                if state == TaskState::TaskUnreachable {
                     framework.unreachable_tasks.insert(task_id, task);
                 } else {
-                    lost += 1;
+                    terminal.push(state);
                     push_bounded(&mut framework.completed_tasks, task, max);
                 }
             }
         }
-        for _ in 0..lost {
-            self.count_terminal(TaskState::TaskLost);
+        for state in terminal {
+            self.count_terminal(state);
         }
-        self.failure_to_all(id, &mut effects);
-        effects.push(Effect::CloseAgent(id.clone()));
-        effects
     }
 
     fn failure_to_all(&self, id: &AgentId, effects: &mut Vec<Effect>) {

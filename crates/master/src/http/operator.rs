@@ -7,7 +7,7 @@ use crate::server::now_secs;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -40,6 +40,9 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/api/v1");
     if let Some(response) = redirect_unless_leader(&master, path) {
         return response;
+    }
+    if kind == "MARK_AGENT_GONE" {
+        return mark_agent_gone(&master, &call).await;
     }
     let inner = master.lock();
     let core = &inner.core;
@@ -90,7 +93,32 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
         }
         other => text_error(
             StatusCode::BAD_REQUEST,
-            format!("Operator call '{other}' is not supported by tepui; supported: GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_EXECUTORS, GET_STATE, GET_ROLES"),
+            format!("Operator call '{other}' is not supported by tepui; supported: GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_EXECUTORS, GET_STATE, GET_ROLES, MARK_AGENT_GONE"),
         ),
     }
+}
+
+/// `MARK_AGENT_GONE` (`mark_agent_gone.agent_id`): recorded in the registry first, then the agent's
+/// tasks are reported gone and the agent is told to shut down; it can never re-register.
+async fn mark_agent_gone(master: &AppState, call: &Value) -> Response {
+    let Some(id) = call.pointer("/mark_agent_gone/agent_id/value").and_then(Value::as_str) else {
+        return text_error(StatusCode::BAD_REQUEST, "Expecting 'mark_agent_gone.agent_id.value' to be present");
+    };
+    let id = proto::AgentId::new(id);
+    let known = {
+        let inner = master.lock();
+        inner.registry.is_admitted(&id) || inner.registry.is_unreachable(&id)
+    };
+    if !known {
+        return text_error(StatusCode::NOT_FOUND, format!("Agent '{id}' is not known to the registry"));
+    }
+    let now = now_secs();
+    if let Err(e) = master.update_registry(&[registry::Operation::MarkGone { id: id.clone(), timestamp: now }]).await {
+        master.registry_failed(e.to_string());
+        return text_error(StatusCode::SERVICE_UNAVAILABLE, format!("Registry unavailable: {e}"));
+    }
+    let mut inner = master.lock();
+    let effects = inner.core.mark_gone(now, &id);
+    inner.execute(effects);
+    StatusCode::OK.into_response()
 }
