@@ -54,6 +54,8 @@ pub enum Value {
         tombstone: bool,
     },
     Append {
+        /// Base64 in JSON: a byte array as numbers would be several times larger on the wire.
+        #[serde(with = "base64_bytes")]
         bytes: Vec<u8>,
     },
     /// Removes every position below `to` once learned.
@@ -128,5 +130,34 @@ impl Value {
     /// compatible with whatever was chosen there, since a learned TRUNCATE removed it.
     pub fn is_tombstone(&self) -> bool {
         matches!(self, Value::Nop { tombstone: true })
+    }
+}
+
+/// Serializes bytes as one base64 string (the protobuf JSON mapping of `bytes`).
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn appended_bytes_travel_as_base64() {
+        let value = Value::Append { bytes: vec![0, 255, 7] };
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, r#"{"type":"APPEND","bytes":"AP8H"}"#);
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), value);
+        assert!(serde_json::from_str::<Value>(r#"{"type":"APPEND","bytes":"!!"}"#).is_err());
     }
 }
