@@ -85,6 +85,14 @@ pub enum AgentCall {
     Pong {
         protocol_version: u32,
     },
+    /// A message from an executor to its framework (delivered as a MESSAGE event, best effort).
+    ExecutorMessage {
+        protocol_version: u32,
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        /// Base64.
+        data: String,
+    },
 }
 
 impl AgentCall {
@@ -94,7 +102,8 @@ impl AgentCall {
             | AgentCall::Reregister { protocol_version, .. }
             | AgentCall::StatusUpdate { protocol_version, .. }
             | AgentCall::ExecutorExited { protocol_version, .. }
-            | AgentCall::Pong { protocol_version } => *protocol_version,
+            | AgentCall::Pong { protocol_version }
+            | AgentCall::ExecutorMessage { protocol_version, .. } => *protocol_version,
         }
     }
 }

@@ -244,6 +244,16 @@ impl Core {
         effects
     }
 
+    /// An executor's message to its framework: a MESSAGE event if the framework is connected
+    /// (best effort, spec 8.2).
+    pub fn executor_message(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, executor_id: ExecutorId, data: String) -> Vec<Effect> {
+        if !self.frameworks.get(framework_id).is_some_and(|f| f.connected) {
+            return Vec::new();
+        }
+        let message = proto::scheduler::Message { agent_id: agent_id.clone(), executor_id, data };
+        vec![Effect::ToFramework(framework_id.clone(), Event::message(message))]
+    }
+
     /// An executor ended; connected frameworks hear of it as FAILURE (spec 8.2).
     pub fn executor_exited(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, executor_id: ExecutorId, status: i32) -> Vec<Effect> {
         if self.frameworks.get(framework_id).is_some_and(|f| f.connected) {

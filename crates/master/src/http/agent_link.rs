@@ -94,6 +94,9 @@ pub async fn handle(State(master): State<AppState>, headers: HeaderMap, body: By
                 AgentCall::ExecutorExited { framework_id, executor_id, status, .. } => {
                     inner.core.executor_exited(&id, &framework_id, executor_id, status)
                 }
+                AgentCall::ExecutorMessage { framework_id, executor_id, data, .. } => {
+                    inner.core.executor_message(&id, &framework_id, executor_id, data)
+                }
                 AgentCall::Pong { .. } => {
                     inner.core.agent_pong(&id);
                     Vec::new()
