@@ -217,14 +217,16 @@ impl Link {
         let mut stream = response.bytes_stream();
         let mut decoder = recordio::Decoder::new();
         let mut registered = false;
+        // The master says how long its pings may fall silent; until it does, Mesos' default.
+        let mut silence_limit = PING_TIMEOUT_TOTAL;
         let end = 'stream: loop {
             let chunk = tokio::select! {
-                c = tokio::time::timeout(PING_TIMEOUT_TOTAL, stream.next()) => c,
+                c = tokio::time::timeout(silence_limit, stream.next()) => c,
                 next = changed(rx, Some(leader)) => break 'stream Some(next),
             };
             let bytes = match chunk {
                 Err(_) => {
-                    tracing::warn!(master = %leader.endpoint, "nothing heard from the master for {PING_TIMEOUT_TOTAL:?}");
+                    tracing::warn!(master = %leader.endpoint, "nothing heard from the master for {silence_limit:?}");
                     break None;
                 }
                 Ok(None) => {
@@ -247,7 +249,7 @@ impl Link {
                         break 'stream None;
                     }
                 };
-                match self.on_record(&record, &endpoint, registered).await {
+                match self.on_record(&record, &endpoint, registered, &mut silence_limit).await {
                     Ok(now_registered) => registered = now_registered,
                     Err(()) => break 'stream None,
                 }
@@ -263,7 +265,7 @@ impl Link {
     }
 
     /// Handles one record; `Ok(registered)` to go on, `Err` to drop the stream.
-    async fn on_record(&self, record: &[u8], endpoint: &str, registered: bool) -> Result<bool, ()> {
+    async fn on_record(&self, record: &[u8], endpoint: &str, registered: bool, silence_limit: &mut Duration) -> Result<bool, ()> {
         let message: MasterToAgent = match serde_json::from_slice(record) {
             Ok(m) => m,
             Err(e) => {
@@ -277,7 +279,12 @@ impl Link {
                 protocol_version,
                 agent_id,
                 master_info,
+                ping_timeout_total_secs,
             } => {
+                if let Some(secs) = ping_timeout_total_secs.filter(|s| s.is_finite() && *s > 0.0) {
+                    // A little slack over the master's figure, so one late ping is not a loss.
+                    *silence_limit = Duration::from_secs_f64(secs * 1.5).max(Duration::from_secs(1));
+                }
                 if protocol_version != PROTOCOL_VERSION {
                     tracing::error!(
                         theirs = protocol_version,

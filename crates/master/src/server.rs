@@ -255,6 +255,7 @@ impl Master {
                 .cloned()
                 .collect();
             inner.core.recover_agents(now_secs(), waiting);
+            inner.core.recover_unreachable(fetched.unreachable.iter().map(|m| (m.id.clone(), m.timestamp)));
             inner.registry = fetched;
         }
         self.update_registry(&[registry::Operation::UpdateMasterInfo(self.info.clone())]).await?;

@@ -115,6 +115,10 @@ pub enum MasterToAgent {
         protocol_version: u32,
         agent_id: AgentId,
         master_info: MasterInfo,
+        /// `agent_ping_timeout * max_agent_ping_timeouts`: an agent that hears nothing for this
+        /// long re-detects and re-registers (mesos-ha.md 3.3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ping_timeout_total_secs: Option<f64>,
     },
     RunTask {
         framework: FrameworkInfo,

@@ -75,9 +75,11 @@ impl Registry {
                 true
             }
             Operation::MarkUnreachable { id, timestamp } => {
-                if !self.is_admitted(id) || self.unreachable.iter().any(|m| &m.id == id) {
+                // Moves the agent: it is no longer admitted (mesos-ha.md 3.4, 3.7).
+                if !self.is_admitted(id) {
                     return false;
                 }
+                self.agents.retain(|a| a.id.as_ref() != Some(id));
                 self.unreachable.push(AgentMark { id: id.clone(), timestamp: *timestamp });
                 true
             }
@@ -177,7 +179,9 @@ mod tests {
         assert!(r.apply(&Operation::AdmitAgent(agent("b"))));
         assert!(r.apply(&Operation::MarkUnreachable { id: AgentId::new("b"), timestamp: 1.0 }));
         assert!(r.is_unreachable(&AgentId::new("b")));
+        assert!(!r.is_admitted(&AgentId::new("b")), "moved, not copied");
         assert!(r.apply(&Operation::AdmitAgent(agent("b"))), "re-registration makes it reachable");
+        assert!(r.is_admitted(&AgentId::new("b")));
         assert!(!r.is_unreachable(&AgentId::new("b")));
         assert!(r.apply(&Operation::MarkGone { id: AgentId::new("b"), timestamp: 2.0 }));
         assert!(!r.apply(&Operation::AdmitAgent(agent("b"))), "gone agents are never admitted again");

@@ -18,7 +18,9 @@ Replicated log (replicated-log.md): `Cluster(..., registry="replicated_log")` ru
 survives restarts. `m.quorum = 3; c.restart(m)` changes one master's `--quorum`; `c.add_master()`
 starts one more master (m4, m5 at 127.77.N.24-25), `c.retire_master(m)` stops one for good,
 `c.wipe_log(m)` deletes a stopped master's log; `c.cut_from_masters(agent)` makes every connection
-the node's uid opens to a master port fail at once (TCP reset) until `heal(node)`.
+the node's uid opens to a master port fail at once (TCP reset) until `heal(node)`;
+`c.isolate_from_masters(agent)` instead drops, silently and both ways, every packet between the
+node's uid and the master ports (ZooKeeper still reachable) until `heal(node)`.
 """
 
 import atexit
@@ -88,12 +90,7 @@ class Node:
         # A new node starts from nothing: a work_dir left by an earlier run under the same artifact
         # name (a replicated log, an agent's checkpointed id) would make a "fresh" cluster resume
         # old state. Restarts of this node keep it.
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-        os.makedirs(self.work_dir, exist_ok=True)
-        os.makedirs(os.path.join(self.work_dir, "tmp"), exist_ok=True)
-        for dirpath, dirnames, filenames in os.walk(self.work_dir):
-            for entry in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
-                os.chown(entry, uid, uid)
+        self._fresh_work_dir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MESOS_")}
         env.update(HOME=self.work_dir, TMPDIR=os.path.join(self.work_dir, "tmp"), RUST_BACKTRACE="1", NO_COLOR="1")
         env.setdefault("TEPUI_LOG", "info")
@@ -103,6 +100,20 @@ class Node:
 
     def argv(self):
         raise NotImplementedError
+
+    def _fresh_work_dir(self):
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        os.makedirs(self.work_dir, exist_ok=True)
+        os.makedirs(os.path.join(self.work_dir, "tmp"), exist_ok=True)
+        for dirpath, dirnames, filenames in os.walk(self.work_dir):
+            for entry in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+                os.chown(entry, self.uid, self.uid)
+
+    def reset_work_dir(self):
+        """Empty a stopped node's work_dir (checkpoints, sandboxes, replicated log): its next start
+        begins from nothing, as a brand-new node."""
+        assert not self.running(), f"{self.name} still runs (pid {self.pid}); stop it first"
+        self._fresh_work_dir()
 
     # -- process ---------------------------------------------------------------------------------
     @property
@@ -487,6 +498,28 @@ class Cluster:
             args = self._rule_args(node, MASTER_PORT, ("REJECT", "--reject-with", "tcp-reset"), syn_only=True)
             iptables("-I", "OUTPUT", *args)
             self._rules[key] = args
+
+    def isolate_from_masters(self, node):
+        """Silently drop every packet, both ways, of the node's connections to a master port; its
+        ZooKeeper traffic is untouched (only the master link fails). Connections the node's uid
+        opens to 127.77.N.*:5050 get a conntrack mark (CONNMARK); every packet of a marked
+        connection is dropped, so masters' packets to the node go too (on an established stream,
+        from the node's next packet on, e.g. the ACK of the next ping). New connections never
+        complete (SYN dropped, no reset). heal(node) lifts it."""
+        key_mark, key_drop = f"{node.name}:isolate-mark", f"{node.name}:isolate-drop"
+        mark = f"0x{0x54000000 | (self.slot.n << 8) | int(node.ip.rsplit('.', 1)[1]):x}"
+        with self._rules_lock:
+            if key_mark in self._rules:
+                return
+            drop = ["-p", "tcp", "-m", "connmark", "--mark", mark,
+                    "-m", "comment", "--comment", self.slot.comment, "-j", "DROP"]
+            set_mark = self._rule_args(node, MASTER_PORT, ("CONNMARK", "--set-mark", mark))
+            # -I puts each rule first: the mark rule ends above the drop rule.
+            iptables("-I", "OUTPUT", *drop)
+            self._rules[key_drop] = drop
+            iptables("-I", "OUTPUT", *set_mark)
+            self._rules[key_mark] = set_mark
+            node.cut = True
 
     def heal(self, node):
         """Lift every cut of this node (ZooKeeper and masters)."""

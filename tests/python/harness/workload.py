@@ -80,7 +80,8 @@ class Stream(SchedulerStream):
 class SleepFramework:
     """One framework with one `sleep` task, followed across failovers."""
 
-    def __init__(self, cluster, name="ha-sleeper", failover_timeout=3600.0):
+    def __init__(self, cluster, name="ha-sleeper", failover_timeout=3600.0, capabilities=()):
+        """capabilities: FrameworkInfo capability types, e.g. ("PARTITION_AWARE",)."""
         self.cluster = cluster
         self.framework_info = {
             "user": getpass.getuser(),
@@ -88,6 +89,8 @@ class SleepFramework:
             "failover_timeout": failover_timeout,
             "checkpoint": True,
         }
+        if capabilities:
+            self.framework_info["capabilities"] = [{"type": c} for c in capabilities]
         self.stream = None
         self.framework_id = None
         self.task_id = None
@@ -183,6 +186,24 @@ class SleepFramework:
             f"TASK_RUNNING for {task_id}")
         assert status["state"] == "TASK_RUNNING", f"task {task_id} did not run: {status}"
         return task_id
+
+    def quiesce(self, master, timeout=10):
+        """SUPPRESS, then DECLINE (refuse 1 h) every offer `master`'s /state lists for this
+        framework until it lists none: its held offers no longer keep resources from other
+        frameworks (there is no offer timeout)."""
+        self.stream.call("SUPPRESS")
+
+        def no_offers():
+            fw = next((f for f in master.state().get("frameworks", []) if f.get("id") == self.framework_id), None)
+            assert fw is not None, f"{master.name}'s /state does not list framework {self.framework_id}"
+            held = [{"value": o["id"]} for o in fw.get("offers", [])]
+            if held:
+                self.stream.call("DECLINE", {"offer_ids": held, "filters": {"refuse_seconds": 3600}})
+                return False
+            return True
+
+        wait_until(no_offers, timeout, f"framework {self.framework_id} to hold no offers on {master.name}",
+                   interval=0.1)
 
     def pid_alive(self):
         return self.pid is not None and proc_alive(self.pid, self.pid_start)

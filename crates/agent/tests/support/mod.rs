@@ -108,6 +108,7 @@ async fn agent_endpoint(
                 protocol_version: PROTOCOL_VERSION,
                 agent_id,
                 master_info,
+                ping_timeout_total_secs: None,
             })
             .unwrap();
             *recorded.stream.lock().unwrap() = Some(tx);
@@ -142,7 +143,8 @@ async fn agent_endpoint(
             recorded.pongs.fetch_add(1, Ordering::SeqCst);
             StatusCode::ACCEPTED.into_response()
         }
-        AgentCall::ExecutorExited { .. } => StatusCode::ACCEPTED.into_response(),
+        // Executor exits, executor messages and later calls: accepted, not recorded.
+        _ => StatusCode::ACCEPTED.into_response(),
     }
 }
 

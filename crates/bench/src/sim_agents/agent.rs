@@ -273,7 +273,7 @@ impl SimAgent {
                     }
                 };
                 match message {
-                    MasterToAgent::Registered { protocol_version, agent_id, master_info } => {
+                    MasterToAgent::Registered { protocol_version, agent_id, master_info, .. } => {
                         if protocol_version != PROTOCOL_VERSION {
                             let why = format!("master {target} speaks agent protocol {protocol_version}, not {PROTOCOL_VERSION}");
                             let _ = shared.events.send(Event::Stopped { index: self.index, why });

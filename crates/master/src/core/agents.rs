@@ -74,6 +74,7 @@ impl Core {
                 protocol_version: proto::agent_protocol::PROTOCOL_VERSION,
                 agent_id: id,
                 master_info: self.master_info.clone(),
+                ping_timeout_total_secs: Some(self.config.agent_ping_timeout_secs * f64::from(self.config.max_agent_ping_timeouts)),
             },
         )];
         // No allocation here: the next batch allocation offers the agent. Allocating per
@@ -163,6 +164,7 @@ impl Core {
                 protocol_version: proto::agent_protocol::PROTOCOL_VERSION,
                 agent_id: id,
                 master_info: self.master_info.clone(),
+                ping_timeout_total_secs: Some(self.config.agent_ping_timeout_secs * f64::from(self.config.max_agent_ping_timeouts)),
             },
         ));
         // No allocation here: the next batch allocation offers the agent. Allocating per

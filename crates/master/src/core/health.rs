@@ -43,6 +43,13 @@ impl Core {
         self.recovered_agents.iter().filter(|(_, (_, deadline))| now >= *deadline).map(|(id, _)| id.clone()).collect()
     }
 
+    /// Agents the registry holds as unreachable when this master is elected (mesos-ha.md 3.5).
+    pub fn recover_unreachable(&mut self, marks: impl IntoIterator<Item = (AgentId, f64)>) {
+        for (id, since) in marks {
+            self.unreachable_agents.entry(id).or_insert(UnreachableAgent { info: None, since });
+        }
+    }
+
     /// Records the registry's agents at election; they have until the deadline to re-register.
     pub fn recover_agents(&mut self, now: f64, agents: Vec<AgentInfo>) {
         let deadline = now + self.config.agent_reregister_timeout_secs;
@@ -63,7 +70,7 @@ impl Core {
         let mut effects = Vec::new();
         if let Some((info, _)) = self.recovered_agents.remove(id) {
             // After a failover the master has no task list for it: only FAILURE (spec 3.5).
-            self.unreachable_agents.insert(id.clone(), UnreachableAgent { info, since: now });
+            self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: Some(info), since: now });
             self.failure_to_all(id, &mut effects);
             return effects;
         }
@@ -74,7 +81,7 @@ impl Core {
         let Some(agent) = self.agents.remove(id) else { return effects };
         tracing::warn!(agent = %id, "agent unreachable");
         self.counters.slave_removals += 1;
-        self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: agent.info.clone(), since: now });
+        self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: Some(agent.info.clone()), since: now });
         self.report_agent_tasks(now, id, TaskState::TaskUnreachable, "REASON_AGENT_REMOVED", "Agent is unreachable", &mut effects);
         self.failure_to_all(id, &mut effects);
         effects.push(Effect::CloseAgent(id.clone()));
@@ -132,10 +139,17 @@ impl Core {
                 if framework.connected {
                     effects.push(Effect::ToFramework(framework.id.clone(), Event::update(status)));
                 }
-                if state == TaskState::TaskUnreachable {
+                if state == TaskState::TaskLost {
+                    terminal.push(state);
+                }
+                if aware_state == TaskState::TaskUnreachable {
+                    // Kept aside whatever the framework was told, to come back if the agent
+                    // re-registers (Mesos keeps them under `unreachable_tasks` too).
                     framework.unreachable_tasks.insert(task_id, task);
                 } else {
-                    terminal.push(state);
+                    if state != TaskState::TaskLost {
+                        terminal.push(state);
+                    }
                     push_bounded(&mut framework.completed_tasks, task, max);
                 }
             }

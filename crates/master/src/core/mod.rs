@@ -194,7 +194,8 @@ pub struct Counters {
 /// An agent that missed its pings, kept so it can re-register (mesos-ha.md 3.4-3.6).
 #[derive(Debug, Clone)]
 pub struct UnreachableAgent {
-    pub info: AgentInfo,
+    /// Unknown for agents a new leader found unreachable in the registry.
+    pub info: Option<AgentInfo>,
     pub since: f64,
 }
 
