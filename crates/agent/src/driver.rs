@@ -1,42 +1,60 @@
 //! The agent's runtime: owns the event loop that feeds the core and carries out its effects.
 //!
-//! What: `run` checks flags, prepares the work directory, binds the HTTP server, starts the master
-//! link, then loops over master messages, process exits and a retry tick. Each event goes into the
-//! core (under a short lock); each effect it returns is performed here: launch a process, signal
-//! one, post an update. Launches run a few at a time on the blocking pool and report back; a kill
-//! for a task still launching waits in the core and is delivered when the launch reports, and a
-//! process's exit is always reported after its launch (its supervisor starts only then).
+//! What: `run` checks flags, prepares the work directory, binds the HTTP server, connects to the
+//! launcher daemon (starting it if needed), recovers (`recovery`), starts the master link, then loops
+//! over master messages, launcher events (launches, exits), checkpoint commits and a retry tick.
+//! Each event goes into the core (under a short lock); its checkpoints and effects go to the group
+//! commit (`commit`), and the effects are performed once their checkpoints are durable: launch a
+//! process (sandbox on the blocking pool, then `LAUNCH` to the daemon), signal one, post an update,
+//! acknowledge an exit to the daemon. The daemon reports a launch before its exit, on one channel,
+//! so the core always learns of a process in that order.
 //!
-//! Stopping: when `shutdown` resolves, or the master sends SHUTDOWN, every task's process group is
-//! signalled (SIGTERM, then SIGKILL after a grace period) and reaped before `run` returns, so no
-//! child outlives the agent.
+//! Stopping: when `shutdown` resolves, tasks keep running under the daemon (a restarted agent
+//! re-attaches to them) unless `--kill_tasks_on_stop`; then, or when the master sends SHUTDOWN,
+//! every task is killed (SIGTERM, SIGKILL after a grace period), its exit awaited and recorded, and
+//! the daemon told to exit. After a master's SHUTDOWN the checkpoints are removed: the agent was
+//! removed, the next start registers a new one.
+//!
+//! If the daemon goes away while the agent runs (someone killed it), the agent starts a new one and
+//! settles its tasks again (`recovery::settle`): those it cannot find are reported lost.
 
+mod lifecycle;
+
+use crate::checkpoint::{layout, Writer};
+use crate::commit::{Action, GroupCommit};
 use crate::core::{Core, Effect, LaunchSpec, Now};
 use crate::flags::{AgentFlags, Config};
-use crate::launcher::{self, LaunchContext, ProcessEvent, ProcessHandle};
+use crate::gc::Gc; // gc
+use crate::isolation::{self, agent::AgentIsolation}; // isolation
+use crate::launcher::{self, LaunchContext};
+use crate::launcher_client::{Connection, Connector, DaemonConnector, Launcher, LauncherEvent};
+use crate::launcher_protocol::decode_wait_status;
 use crate::master_link::{self, Link, LinkEvent, Outbound};
+use crate::recovery;
 use crate::shared::{wall_now, AgentStatic, Shared};
 use crate::{http, resources_detect, AgentError};
 use election::Detector;
+use lifecycle::StopMode;
 use proto::agent_protocol::{AgentCall, AgentInfo, MasterToAgent, PROTOCOL_VERSION};
 use proto::{AgentId, FrameworkId, TaskId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Period of the status-update retry check.
 const RETRY_TICK: Duration = Duration::from_secs(1);
-/// Grace period of the kills on a graceful stop.
+/// Grace period of the kills on a graceful stop with `--kill_tasks_on_stop`.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
-/// Extra wait, beyond the grace period, for killed processes to be reaped.
-const REAP_MARGIN: Duration = Duration::from_secs(5);
 /// How long the HTTP server may take to finish in-flight requests when the agent stops.
 const HTTP_DRAIN: Duration = Duration::from_secs(2);
+/// Most rounds of ready events handled before the next commit starts.
+const DRAIN_MAX: usize = 256;
 /// Master messages buffered between the link and the driver.
 const LINK_QUEUE: usize = 1024;
-/// Launches (sandbox creation and spawn) running at once on the blocking pool.
+/// Launches preparing their sandbox at once on the blocking pool.
 fn launches_in_flight_max() -> usize {
     resources_detect::cpu_count().clamp(2, 8)
 }
@@ -48,41 +66,82 @@ fn now() -> Now {
     }
 }
 
+/// Events of the driver's own tasks.
+enum DriverEvent {
+    /// A launch failed before reaching the launcher (its sandbox could not be made).
+    LaunchFailed { container_id: String, error: String },
+}
+
 struct Driver {
     shared: Arc<Shared>,
+    work_dir: std::path::PathBuf,
     launch: Arc<LaunchContext>,
     launch_permits: Arc<Semaphore>,
-    /// Launches started whose `Launched` event has not arrived yet.
-    launching: usize,
-    processes: HashMap<(FrameworkId, TaskId), ProcessHandle>,
-    events_tx: mpsc::UnboundedSender<ProcessEvent>,
+    launcher: Arc<dyn Launcher>,
+    launcher_events: mpsc::UnboundedReceiver<LauncherEvent>,
+    connector: Arc<dyn Connector>,
+    /// Containers launched or launching, with the task each runs.
+    containers: HashMap<String, (FrameworkId, TaskId)>,
+    /// Of those, the ones whose launch is not answered yet.
+    launching: HashSet<String>,
+    events_tx: mpsc::UnboundedSender<DriverEvent>,
     outbound: Outbound,
     /// Endpoint of the master this agent is registered with, and the id it gave.
     master: Option<(String, AgentId)>,
-    /// Set while stopping: the grace period given to processes that appear now.
+    /// Set while stopping with kills: the grace period given to processes that appear now.
     stopping: Option<Duration>,
+    commits: GroupCommit,
+    // isolation and gc: container limits and limitation reports; completed-sandbox deletion.
+    isolation: AgentIsolation,
+    gc: Gc,
 }
 
 impl Driver {
-    fn apply(&mut self, effects: Vec<Effect>) {
-        let mut queue: VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            match effect {
-                Effect::Launch(spec) => self.start_launch(*spec),
-                Effect::Kill {
+    /// Runs one core step; its checkpoints and effects go to the group commit.
+    fn step(&mut self, f: impl FnOnce(&mut Core) -> Vec<Effect>) {
+        let (ops, effects) = {
+            let mut core = self.shared.core();
+            let effects = f(&mut core);
+            (core.drain_checkpoints(), effects)
+        };
+        self.commits.push(ops, effects.into_iter().map(Action::Effect));
+    }
+
+    /// Performs actions whose checkpoints are durable.
+    fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::AckExit(container_id) => self.launcher.ack_exit(&container_id),
+                Action::Effect(Effect::Launch(spec)) => {
+                    if self.stopping.is_some() {
+                        continue;
+                    }
+                    self.start_launch(*spec);
+                }
+                Action::Effect(Effect::Kill {
                     framework_id,
                     task_id,
                     grace,
-                } => match self.processes.get(&(framework_id.clone(), task_id.clone())) {
-                    Some(handle) => {
-                        tracing::info!(framework = %framework_id, task = %task_id, ?grace, "killing task");
-                        handle.kill(grace);
+                }) => {
+                    let container = self
+                        .shared
+                        .core()
+                        .task(&framework_id, &task_id)
+                        .map(|t| t.container_id.value.clone());
+                    match container.filter(|c| self.containers.contains_key(c) && !self.launching.contains(c)) {
+                        Some(container_id) => {
+                            tracing::info!(framework = %framework_id, task = %task_id, ?grace, "killing task");
+                            self.launcher.kill(&container_id, libc::SIGTERM, Some(grace));
+                        }
+                        None => {
+                            tracing::debug!(framework = %framework_id, task = %task_id, "kill for a task with no process")
+                        }
                     }
-                    None => {
-                        tracing::debug!(framework = %framework_id, task = %task_id, "kill for a task with no process")
+                }
+                Action::Effect(Effect::Send(update)) => {
+                    if self.stopping.is_some() {
+                        continue;
                     }
-                },
-                Effect::Send(update) => {
                     if let Some((endpoint, agent_id)) = &self.master {
                         tracing::debug!(task = %update.status.task_id, state = update.status.state.name(), "status update to the master");
                         let call = AgentCall::StatusUpdate {
@@ -96,32 +155,150 @@ impl Driver {
         }
     }
 
-    /// Runs sandbox creation and spawn on the blocking pool; the result comes back as
-    /// `ProcessEvent::Launched`. A kill that arrives meanwhile waits in the core until `spawned`.
+    /// Creates the sandbox on the blocking pool, then hands the process to the launcher; the
+    /// outcome comes back as a launcher event. A kill that arrives meanwhile waits in the core.
     fn start_launch(&mut self, spec: LaunchSpec) {
-        self.launching += 1;
+        let container_id = spec.container_id.value.clone();
+        self.containers.insert(
+            container_id.clone(),
+            (spec.framework_id.clone(), spec.task.task_id.clone()),
+        );
+        self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
         let permits = self.launch_permits.clone();
         let events = self.events_tx.clone();
+        let launcher = self.launcher.clone();
+        let isolation = self.isolation.clone(); // isolation
         tokio::spawn(async move {
-            let framework_id = spec.framework_id.clone();
-            let task_id = spec.task.task_id.clone();
-            let result = match permits.acquire_owned().await {
+            let request = match permits.acquire_owned().await {
                 Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let result = launcher::spawn(&spec, &ctx);
+                    let request = launcher::request(&spec, &ctx);
+                    // isolation: the container's cgroups and limits, joined by the daemon's hook.
+                    let request = request.and_then(|mut request| {
+                        request.isolation = isolation.prepare_launch(&spec)?;
+                        Ok(request)
+                    });
                     drop(permit);
-                    result
+                    request
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("the launch did not complete: {e}"))),
                 Err(_) => Err("the agent is stopping".to_string()),
             };
-            let _ = events.send(ProcessEvent::Launched {
-                framework_id,
-                task_id,
-                result,
-            });
+            match request {
+                Ok(request) => launcher.launch(request),
+                Err(error) => {
+                    let _ = events.send(DriverEvent::LaunchFailed { container_id, error });
+                }
+            }
         });
+    }
+
+    fn on_driver_event(&mut self, event: DriverEvent) {
+        match event {
+            DriverEvent::LaunchFailed { container_id, error } => self.launch_failed(container_id, error),
+        }
+    }
+
+    fn launch_failed(&mut self, container_id: String, error: String) {
+        self.launching.remove(&container_id);
+        self.isolation.launch_failed(&container_id); // isolation
+        if let Some((framework_id, task_id)) = self.containers.remove(&container_id) {
+            tracing::warn!(framework = %framework_id, task = %task_id, %error, "task launch failed");
+            self.sandbox_done(&framework_id, &task_id); // gc
+            self.step(|core| core.spawn_failed(now(), &framework_id, &task_id, &error));
+        }
+    }
+
+    async fn on_launcher(&mut self, event: LauncherEvent) {
+        match event {
+            LauncherEvent::Launched {
+                container_id,
+                pid,
+                start_time,
+            } => {
+                self.launching.remove(&container_id);
+                let Some((framework_id, task_id)) = self.containers.get(&container_id).cloned() else {
+                    tracing::warn!(container = %container_id, pid, "launched a container no task claims; killing it");
+                    self.launcher.kill(&container_id, libc::SIGKILL, None);
+                    return;
+                };
+                tracing::info!(framework = %framework_id, task = %task_id, pid, "task launched");
+                self.isolation.launched(&container_id, pid); // isolation
+                if let Some(grace) = self.stopping {
+                    self.launcher.kill(&container_id, libc::SIGTERM, Some(grace));
+                }
+                self.step(|core| {
+                    core.forked(&framework_id, &task_id, crate::core::Forked { pid, start_time });
+                    core.spawned(now(), &framework_id, &task_id, pid)
+                });
+            }
+            LauncherEvent::LaunchFailed { container_id, error } => self.launch_failed(container_id, error),
+            LauncherEvent::Exited {
+                container_id,
+                wait_status,
+            } => {
+                self.launching.remove(&container_id);
+                let exit = decode_wait_status(wait_status);
+                if let Some((framework_id, task_id)) = self.containers.remove(&container_id) {
+                    tracing::info!(framework = %framework_id, task = %task_id, ?exit, "task process exited");
+                    // isolation: a container stopped at its memory limit ends TASK_FAILED with
+                    // REASON_CONTAINER_LIMITATION_MEMORY instead of the plain exit.
+                    let isolation = self.isolation.clone();
+                    self.step(|core| isolation.exit_effects(core, now(), &framework_id, &task_id, &container_id, exit));
+                    self.sandbox_done(&framework_id, &task_id); // gc
+                }
+                // Acknowledged once the terminal update is durable.
+                self.commits.push(Vec::new(), [Action::AckExit(container_id)]);
+            }
+            LauncherEvent::Disconnected => self.reconnect().await,
+        }
+    }
+
+    /// gc: the task's process is gone; its sandbox's keep time starts now.
+    fn sandbox_done(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
+        let sandbox = {
+            let core = self.shared.core();
+            let live = core.task(framework_id, task_id).map(|t| t.sandbox.clone());
+            // Archived already (every update acknowledged): the newest run of that task.
+            live.or_else(|| {
+                core.find_run(&framework_id.value, &task_id.value, crate::sandbox::LATEST)
+                    .map(|t| t.sandbox.clone())
+            })
+        };
+        if let Some(sandbox) = sandbox {
+            self.gc.process_ended(&sandbox);
+        }
+    }
+
+    /// Handles the events that are ready now (at most `DRAIN_MAX`), without waiting; `Some` when
+    /// the agent must stop with that outcome.
+    async fn drain_ready(
+        &mut self,
+        link: &mut mpsc::Receiver<LinkEvent>,
+        events: &mut mpsc::UnboundedReceiver<DriverEvent>,
+    ) -> Option<Result<(), AgentError>> {
+        for _ in 0..DRAIN_MAX {
+            let mut progressed = false;
+            if let Ok(event) = link.try_recv() {
+                progressed = true;
+                if let Some(outcome) = self.on_link(event) {
+                    return Some(outcome);
+                }
+            }
+            if let Ok(event) = self.launcher_events.try_recv() {
+                progressed = true;
+                self.on_launcher(event).await;
+            }
+            if let Ok(event) = events.try_recv() {
+                progressed = true;
+                self.on_driver_event(event);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        None
     }
 
     /// Handles a link event; `Some` when the agent must stop with that outcome.
@@ -133,8 +310,7 @@ impl Driver {
                 endpoint,
             } => {
                 self.master = Some((endpoint, agent_id.clone()));
-                let effects = self.shared.core().registered(now(), agent_id, master_info);
-                self.apply(effects);
+                self.step(|core| core.registered(now(), agent_id, master_info));
             }
             LinkEvent::Disconnected => {
                 tracing::info!("disconnected from the master; status updates queue until reregistration");
@@ -147,37 +323,33 @@ impl Driver {
     }
 
     fn on_message(&mut self, message: MasterToAgent) -> Option<Result<(), AgentError>> {
-        let effects = match message {
-            MasterToAgent::Registered { .. } => Vec::new(), // the link turns these into `LinkEvent::Registered`
-            MasterToAgent::RunTask { framework, task } => self.shared.core().run_task(now(), framework, task),
+        match message {
+            MasterToAgent::Registered { .. } => {} // the link turns these into `LinkEvent::Registered`
+            MasterToAgent::RunTask { framework, task } => self.step(|core| core.run_task(now(), framework, task)),
             MasterToAgent::RunTaskGroup {
                 framework,
                 executor,
                 tasks,
             } => {
                 tracing::info!(executor = %executor.executor_id, tasks = tasks.len(), "task group: running each task as a command task");
-                let mut effects = Vec::new();
                 for task in tasks {
-                    effects.extend(self.shared.core().run_task(now(), framework.clone(), task));
+                    let framework = framework.clone();
+                    self.step(|core| core.run_task(now(), framework, task));
                 }
-                effects
             }
             MasterToAgent::KillTask {
                 framework_id,
                 task_id,
                 kill_policy,
-            } => self
-                .shared
-                .core()
-                .kill_task(now(), &framework_id, &task_id, kill_policy.as_ref()),
+            } => self.step(|core| core.kill_task(now(), &framework_id, &task_id, kill_policy.as_ref())),
             MasterToAgent::AcknowledgeUpdate {
                 framework_id,
                 task_id,
                 uuid,
-            } => self.shared.core().acknowledge(now(), &framework_id, &task_id, &uuid),
+            } => self.step(|core| core.acknowledge(now(), &framework_id, &task_id, &uuid)),
             MasterToAgent::ShutdownFramework { framework_id } => {
                 tracing::info!(framework = %framework_id, "shutting the framework's tasks down");
-                self.shared.core().shutdown_framework(now(), &framework_id)
+                self.step(|core| core.shutdown_framework(now(), &framework_id));
             }
             MasterToAgent::FrameworkMessage {
                 framework_id,
@@ -186,10 +358,9 @@ impl Driver {
             } => {
                 tracing::info!(framework = %framework_id, executor = %executor_id, bytes = data.len(),
                     "framework message dropped: command executors take no messages");
-                Vec::new()
             }
             MasterToAgent::ReconcileTasks { framework_id, task_ids } => {
-                self.shared.core().reconcile(now(), &framework_id, &task_ids)
+                self.step(|core| core.reconcile(now(), &framework_id, &task_ids))
             }
             MasterToAgent::Ping => {
                 if let Some((endpoint, agent_id)) = &self.master {
@@ -201,103 +372,13 @@ impl Driver {
                         },
                     );
                 }
-                Vec::new()
             }
             MasterToAgent::Shutdown { message } => {
                 tracing::warn!(%message, "the master asked this agent to shut down");
                 return Some(Err(AgentError::ShutdownByMaster { message }));
             }
-        };
-        self.apply(effects);
+        }
         None
-    }
-
-    fn on_process(&mut self, event: ProcessEvent) {
-        let effects = match event {
-            ProcessEvent::Launched {
-                framework_id,
-                task_id,
-                result,
-            } => {
-                self.launching = self.launching.saturating_sub(1);
-                match result {
-                    Ok(spawned) => {
-                        let handle =
-                            launcher::supervise(spawned, self.events_tx.clone(), framework_id.clone(), task_id.clone());
-                        let pid = handle.pid;
-                        tracing::info!(framework = %framework_id, task = %task_id, pid, "task launched");
-                        if let Some(grace) = self.stopping {
-                            handle.kill(grace);
-                        }
-                        self.processes.insert((framework_id.clone(), task_id.clone()), handle);
-                        self.shared.core().spawned(now(), &framework_id, &task_id, pid)
-                    }
-                    Err(error) => {
-                        tracing::warn!(framework = %framework_id, task = %task_id, %error, "task launch failed");
-                        self.shared.core().spawn_failed(now(), &framework_id, &task_id, &error)
-                    }
-                }
-            }
-            ProcessEvent::Exited {
-                framework_id,
-                task_id,
-                exit,
-            } => {
-                tracing::info!(framework = %framework_id, task = %task_id, ?exit, "task process exited");
-                self.processes.remove(&(framework_id.clone(), task_id.clone()));
-                self.shared.core().exited(now(), &framework_id, &task_id, exit)
-            }
-        };
-        // While stopping, the end is recorded but nothing more is started or sent.
-        if self.stopping.is_none() {
-            self.apply(effects);
-        }
-    }
-
-    /// Kills what still runs and waits until every process is reaped (or the deadline passes).
-    async fn stop_processes(&mut self, events: &mut mpsc::UnboundedReceiver<ProcessEvent>, by_master: bool) {
-        let grace = if by_master {
-            // Each task's own grace, bounded by --executor_shutdown_grace_period.
-            let effects = self.shared.core().shutdown_all(now());
-            let longest = effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Kill { grace, .. } => Some(*grace),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(STOP_GRACE);
-            self.apply(effects);
-            longest
-        } else {
-            STOP_GRACE
-        };
-        self.stopping = Some(grace);
-        // Launches still waiting for their turn give up; those under way finish and are killed.
-        self.launch_permits.close();
-        for handle in self.processes.values() {
-            handle.kill(grace);
-        }
-        if self.processes.is_empty() && self.launching == 0 {
-            return;
-        }
-        tracing::info!(
-            processes = self.processes.len(),
-            launching = self.launching,
-            ?grace,
-            "stopping tasks"
-        );
-        let deadline = tokio::time::Instant::now() + grace + REAP_MARGIN;
-        while !self.processes.is_empty() || self.launching > 0 {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(event)) => self.on_process(event),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        if !self.processes.is_empty() {
-            let pids: Vec<u32> = self.processes.values().map(|h| h.pid).collect();
-            tracing::error!(?pids, "task processes still not reaped after SIGKILL");
-        }
     }
 }
 
@@ -345,6 +426,13 @@ pub async fn run(
         started: Instant::now(),
     };
     let endpoint = info.endpoint();
+    let agent_info = AgentInfo {
+        id: None,
+        hostname: config.hostname.clone(),
+        port,
+        resources: resources.to_resources(None),
+        attributes: config.attributes.clone(),
+    };
     let core = Core::new(
         work_dir.clone(),
         config.executor_shutdown_grace_period,
@@ -352,9 +440,72 @@ pub async fn run(
     );
     let shared = Arc::new(Shared::new(core, info));
     tracing::info!(%endpoint, work_dir = %work_dir.display(), resources = ?resources.flatten(), "agent starting");
+    // isolation: says at start which isolation runs (a WARN when cgroups fall back to posix).
+    let isolation = AgentIsolation::start(&config.isolation);
+
+    // Recovery: the launcher first (it knows which processes still run), then the checkpoints.
+    let connector: Arc<dyn Connector> = Arc::new(DaemonConnector {
+        work_dir: work_dir.clone(),
+        program: config.launcher_program.clone(),
+    });
+    let Connection {
+        launcher,
+        events: launcher_events,
+    } = connector.connect().await.map_err(AgentError::Recovery)?;
+    let prepared = recovery::prepare(config.recover, &work_dir, &agent_info, launcher.as_ref())
+        .await
+        .map_err(AgentError::Recovery)?;
+    let writer = Arc::new(Writer::new(
+        layout::meta_dir(&work_dir),
+        agent_info.clone(),
+        prepared.next_sequence,
+        shared.recovery_errors.clone(),
+    ));
+    let mut commits = GroupCommit::new(writer, shared.recovery_errors.clone());
+    {
+        let mut core = shared.core();
+        let recovered = prepared.apply(&mut core, now(), launcher.as_ref());
+        shared
+            .recovery_errors
+            .fetch_add(recovered.errors as u64, Ordering::Relaxed);
+        let settled = recovered.settled;
+        let actions = settled
+            .effects
+            .into_iter()
+            .map(Action::Effect)
+            .chain(settled.ack_exits.into_iter().map(Action::AckExit));
+        commits.push(core.drain_checkpoints(), actions);
+        if let Some(id) = core.agent_id() {
+            tracing::info!(agent = %id, tasks = core.live_tasks().count(), cleaned = recovered.cleaned,
+                took = ?shared.info.started.elapsed(), "recovery done; reregistering");
+        }
+    }
+
+    // isolation: re-attach the containers recovery found running; remove groups nobody claims.
+    let recovered_containers: Vec<(String, isolation::Limits, Option<u32>)> = shared
+        .core()
+        .live_tasks()
+        .filter_map(|t| match t.process {
+            crate::core::Process::Running { pid } => Some((
+                t.container_id.value.clone(),
+                isolation::Limits::from_task(&t.info),
+                Some(pid),
+            )),
+            _ => None,
+        })
+        .collect();
+    {
+        let isolation = isolation.clone();
+        let _ = tokio::task::spawn_blocking(move || isolation.recovered(&recovered_containers)).await;
+    }
+    // gc: every sandbox on disk is scheduled by its completion time (its mtime, or the recovered
+    // terminal update's time when later).
+    let known_completions = Gc::known_completions(&shared.core());
+    let gc = Gc::start(work_dir.clone(), config.gc, known_completions).await;
 
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = http::router(shared.clone());
+    // isolation: /monitor/statistics joins the agent's endpoints.
+    let router = http::router(shared.clone()).merge(isolation.router(shared.clone()));
     let mut server = tokio::spawn(async move {
         // Small records on streams must not wait for the peer's delayed ACK (Nagle).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -375,13 +526,7 @@ pub async fn run(
         events: link_tx,
         client: client.clone(),
         backoff_factor: config.registration_backoff_factor,
-        agent_info: AgentInfo {
-            id: None,
-            hostname: config.hostname.clone(),
-            port,
-            resources: resources.to_resources(None),
-            attributes: config.attributes.clone(),
-        },
+        agent_info,
         endpoint: endpoint.clone(),
     };
     let link_task = tokio::spawn(link.run());
@@ -389,20 +534,35 @@ pub async fn run(
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         shared: shared.clone(),
+        work_dir,
         launch: Arc::new(LaunchContext::new(endpoint, config.hostname.clone())),
         launch_permits: Arc::new(Semaphore::new(launches_in_flight_max())),
-        launching: 0,
-        processes: HashMap::new(),
+        launcher,
+        launcher_events,
+        connector,
+        containers: HashMap::new(),
+        launching: HashSet::new(),
         events_tx,
         outbound: Outbound::new(client),
         master: None,
         stopping: None,
+        commits,
+        isolation, // isolation
+        gc,        // gc
     };
+    driver.containers = driver.running_containers();
 
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(RETRY_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
+        // Everything already waiting is handled before a commit starts, so a burst (a thousand
+        // RUN_TASKs, their acknowledgements, their launches) shares a few commits.
+        if let Some(outcome) = driver.drain_ready(&mut link_rx, &mut events_rx).await {
+            break outcome;
+        }
+        let ready = driver.commits.kick();
+        driver.perform(ready);
         tokio::select! {
             _ = &mut shutdown => {
                 tracing::info!("agent stopping");
@@ -416,10 +576,15 @@ pub async fn run(
                 }
                 None => break Err(AgentError::Internal("the master link stopped".into())),
             },
-            Some(event) = events_rx.recv() => driver.on_process(event),
+            event = driver.launcher_events.recv() => {
+                driver.on_launcher(event.unwrap_or(LauncherEvent::Disconnected)).await;
+            }
+            Some(event) = events_rx.recv() => driver.on_driver_event(event),
+            actions = driver.commits.done(), if driver.commits.in_flight() => driver.perform(actions),
             _ = tick.tick() => {
-                let effects = shared.core().tick(now());
-                driver.apply(effects);
+                driver.step(|core| core.tick(now()));
+                let core = driver.shared.core();
+                driver.gc.tick(&core); // gc
             }
             result = &mut server => {
                 let message = match result {
@@ -433,8 +598,12 @@ pub async fn run(
     };
 
     link_task.abort();
-    let by_master = matches!(outcome, Err(AgentError::ShutdownByMaster { .. }));
-    driver.stop_processes(&mut events_rx, by_master).await;
+    let mode = match &outcome {
+        Err(AgentError::ShutdownByMaster { .. }) => StopMode::ByMaster,
+        _ if config.kill_tasks_on_stop => StopMode::KillTasks,
+        _ => StopMode::KeepTasks,
+    };
+    driver.stop(mode, &mut events_rx).await;
     let _ = http_stop_tx.send(());
     if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN, &mut server).await.is_err() {
         server.abort();

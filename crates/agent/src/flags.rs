@@ -81,6 +81,66 @@ pub struct AgentFlags {
         default_value = "10secs"
     )]
     pub zk_session_timeout: String,
+
+    // ---- isolation and sandbox GC (crate::isolation, crate::gc) ----
+    /// Isolators, comma-separated Mesos names: `posix/cpu,posix/mem` (memory enforced by polling
+    /// /proc) or `cgroups/cpu,cgroups/mem` (kernel-enforced; falls back to posix with a warning
+    /// when cgroups are not usable). Other Mesos isolator names are ignored with a warning.
+    #[arg(long = "isolation", env = "MESOS_ISOLATION", default_value = crate::isolation::DEFAULT_ISOLATION)]
+    pub isolation: String,
+
+    /// Where cgroup hierarchies are mounted (default: read from /proc/self/mountinfo).
+    #[arg(long = "cgroups_hierarchy", alias = "cgroups-hierarchy", env = "MESOS_CGROUPS_HIERARCHY")]
+    pub cgroups_hierarchy: Option<PathBuf>,
+
+    /// Group under each cgroup hierarchy that holds the containers' groups.
+    #[arg(
+        long = "cgroups_root",
+        alias = "cgroups-root",
+        env = "MESOS_CGROUPS_ROOT",
+        default_value = crate::isolation::DEFAULT_CGROUPS_ROOT
+    )]
+    pub cgroups_root: String,
+
+    /// How long sandboxes of completed executors are kept (shortened as the disk fills, see
+    /// --gc_disk_headroom).
+    #[arg(long = "gc_delay", alias = "gc-delay", env = "MESOS_GC_DELAY", default_value = crate::gc::DEFAULT_GC_DELAY)]
+    pub gc_delay: String,
+
+    /// Fraction of the work directory's disk to keep free: sandboxes are kept
+    /// gc_delay × max(0, 1 − headroom − disk usage).
+    #[arg(
+        long = "gc_disk_headroom",
+        alias = "gc-disk-headroom",
+        env = "MESOS_GC_DISK_HEADROOM",
+        default_value_t = crate::gc::DEFAULT_GC_DISK_HEADROOM
+    )]
+    pub gc_disk_headroom: f64,
+    // ---- end isolation and sandbox GC ----
+
+    // ---- recovery (crate::recovery, crate::launcher_daemon) ----
+    /// On start: `reconnect` finds the tasks of the previous run again (they outlive agent
+    /// restarts); `cleanup` kills them and starts as a new agent.
+    #[arg(long = "recover", env = "MESOS_RECOVER", default_value = "reconnect")]
+    pub recover: String,
+
+    /// Kill every task (and stop the launcher daemon) when the agent stops on a signal. Off by
+    /// default: tasks keep running and a restarted agent re-attaches to them.
+    #[arg(
+        long = "kill_tasks_on_stop",
+        alias = "kill-tasks-on-stop",
+        env = "MESOS_KILL_TASKS_ON_STOP",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub kill_tasks_on_stop: bool,
+
+    /// The `tepui` binary the agent runs as `<it> launcher --work_dir ...` (default: itself).
+    #[arg(long = "launcher_program", env = "TEPUI_LAUNCHER_PROGRAM", hide = true)]
+    pub launcher_program: Option<PathBuf>,
+    // ---- end recovery ----
 }
 
 impl AgentFlags {
@@ -99,6 +159,16 @@ impl AgentFlags {
             registration_backoff_factor: "1secs".to_string(),
             executor_shutdown_grace_period: "5secs".to_string(),
             zk_session_timeout: "10secs".to_string(),
+            // isolation and sandbox GC
+            isolation: crate::isolation::DEFAULT_ISOLATION.to_string(),
+            cgroups_hierarchy: None,
+            cgroups_root: crate::isolation::DEFAULT_CGROUPS_ROOT.to_string(),
+            gc_delay: crate::gc::DEFAULT_GC_DELAY.to_string(),
+            gc_disk_headroom: crate::gc::DEFAULT_GC_DISK_HEADROOM,
+            // recovery
+            recover: "reconnect".to_string(),
+            kill_tasks_on_stop: false,
+            launcher_program: None,
         }
     }
 
@@ -133,6 +203,17 @@ impl AgentFlags {
             self.executor_shutdown_grace_period.clone(),
         );
         map.insert("zk_session_timeout".into(), self.zk_session_timeout.clone());
+        // isolation and sandbox GC
+        map.insert("isolation".into(), self.isolation.clone());
+        if let Some(v) = &self.cgroups_hierarchy {
+            map.insert("cgroups_hierarchy".into(), v.display().to_string());
+        }
+        map.insert("cgroups_root".into(), self.cgroups_root.clone());
+        map.insert("gc_delay".into(), self.gc_delay.clone());
+        map.insert("gc_disk_headroom".into(), self.gc_disk_headroom.to_string());
+        // recovery
+        map.insert("recover".into(), self.recover.clone());
+        map.insert("kill_tasks_on_stop".into(), self.kill_tasks_on_stop.to_string());
         map
     }
 
@@ -168,6 +249,15 @@ pub struct Config {
     pub attributes: Vec<proto::Attribute>,
     pub registration_backoff_factor: Duration,
     pub executor_shutdown_grace_period: Duration,
+    /// `--isolation`, `--cgroups_hierarchy`, `--cgroups_root`.
+    pub isolation: crate::isolation::IsolationConfig,
+    /// `--gc_delay`, `--gc_disk_headroom`.
+    pub gc: crate::gc::GcPolicy,
+    /// `--recover`.
+    pub recover: crate::recovery::RecoverMode,
+    pub kill_tasks_on_stop: bool,
+    /// The binary that runs the launcher daemon.
+    pub launcher_program: PathBuf,
 }
 
 fn bad(flag: &'static str, message: impl Into<String>) -> AgentError {
@@ -229,7 +319,26 @@ impl Config {
             Some(text) => proto::parse_attributes(text).map_err(|e| bad("attributes", e.to_string()))?,
             None => Vec::new(),
         };
+        // isolation and sandbox GC
+        let isolation = crate::isolation::IsolationConfig::new(
+            &flags.isolation,
+            flags.cgroups_hierarchy.clone(),
+            &flags.cgroups_root,
+        )
+        .map_err(|(flag, message)| bad(flag, message))?;
+        if !(0.0..=1.0).contains(&flags.gc_disk_headroom) {
+            return Err(bad(
+                "gc_disk_headroom",
+                format!("{} must be between 0.0 and 1.0", flags.gc_disk_headroom),
+            ));
+        }
+        let gc = crate::gc::GcPolicy {
+            delay: duration_flag("gc_delay", &flags.gc_delay)?,
+            disk_headroom: flags.gc_disk_headroom,
+        };
         Ok(Config {
+            isolation,
+            gc,
             bind_ip,
             port: flags.port,
             advertise_ip,
@@ -246,6 +355,14 @@ impl Config {
                 "executor_shutdown_grace_period",
                 &flags.executor_shutdown_grace_period,
             )?,
+            // recovery
+            recover: flags.recover.trim().parse().map_err(|e: String| bad("recover", e))?,
+            kill_tasks_on_stop: flags.kill_tasks_on_stop,
+            launcher_program: match &flags.launcher_program {
+                Some(program) => program.clone(),
+                None => std::env::current_exe()
+                    .map_err(|e| bad("launcher_program", format!("cannot tell which binary this is: {e}")))?,
+            },
         })
     }
 }
@@ -281,6 +398,27 @@ mod tests {
         assert_eq!(config.executor_shutdown_grace_period, Duration::from_secs(5));
         assert_eq!(config.resources.unwrap().scalar("cpus"), 2.0);
         assert_eq!(cli.agent.to_map()["registration_backoff_factor"], "100ms");
+        // isolation and sandbox GC: Mesos defaults, and the flags as Mesos spells them.
+        assert_eq!(config.isolation.selection.names(), "posix/cpu,posix/mem");
+        assert_eq!(config.gc.delay, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.gc.disk_headroom, 0.1);
+        assert_eq!(cli.agent.to_map()["isolation"], "posix/cpu,posix/mem");
+        assert_eq!(cli.agent.to_map()["gc_delay"], "1weeks");
+        let cli = Cli::try_parse_from([
+            "agent",
+            "--master=m:5050",
+            "--work_dir=/tmp/w",
+            "--isolation=cgroups/cpu,cgroups/mem",
+            "--cgroups_hierarchy=/sys/fs/cgroup",
+            "--gc_delay=1secs",
+            "--gc_disk_headroom=0",
+        ])
+        .unwrap();
+        let config = Config::from_flags(&cli.agent).unwrap();
+        assert_eq!(config.isolation.selection.names(), "cgroups/cpu,cgroups/mem");
+        assert_eq!(config.isolation.cgroups_hierarchy, Some(PathBuf::from("/sys/fs/cgroup")));
+        assert_eq!(config.gc.delay, Duration::from_secs(1));
+        assert_eq!(config.gc.disk_headroom, 0.0);
     }
 
     #[test]
@@ -307,8 +445,42 @@ mod tests {
             Config::from_flags(&flags),
             Err(AgentError::BadFlag { flag: "master", .. })
         ));
+        // isolation and sandbox GC
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.isolation = "cgroups/cpu,posix/bogus".into();
+        let err = Config::from_flags(&flags).unwrap_err().to_string();
+        assert!(err.starts_with("--isolation: unknown isolator 'posix/bogus'"), "{err}");
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.cgroups_root = "../up".into();
+        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "cgroups_root", .. })));
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.gc_delay = "later".into();
+        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "gc_delay", .. })));
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.gc_disk_headroom = 1.5;
+        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "gc_disk_headroom", .. })));
+
         let mut flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
         flags.zk_session_timeout = "forever".into();
         assert!(matches!(flags.detector(), Err(AgentError::BadFlag { flag: "zk_session_timeout", .. })));
+    }
+
+    // recovery
+    #[test]
+    fn recovery_flags_parse() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["agent", "--master=m:5050", "--work_dir=/w"];
+            args.extend_from_slice(extra);
+            Config::from_flags(&Cli::try_parse_from(args).unwrap().agent)
+        };
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.recover, crate::recovery::RecoverMode::Reconnect);
+        assert!(!config.kill_tasks_on_stop);
+        let config = parse(&["--recover=cleanup", "--kill_tasks_on_stop"]).unwrap();
+        assert_eq!(config.recover, crate::recovery::RecoverMode::Cleanup);
+        assert!(config.kill_tasks_on_stop);
+        assert!(!parse(&["--kill_tasks_on_stop=false"]).unwrap().kill_tasks_on_stop);
+        let err = parse(&["--recover=sometimes"]).unwrap_err().to_string();
+        assert!(err.starts_with("--recover: "), "{err}");
     }
 }

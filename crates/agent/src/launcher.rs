@@ -1,30 +1,23 @@
-//! Task processes: spawn, supervise, kill.
+//! What a task's process is, as the agent describes it to its launcher daemon.
 //!
-//! What: `spawn` creates the sandbox and spawns the command straight into it (its `stdout`/`stderr`
-//! files are the child's output, no pipes through the agent); `supervise` then starts one small
-//! tokio task per process that waits for it and carries out kills. Exits come back as
-//! `ProcessEvent`s.
+//! What: `request` turns a `LaunchSpec` into a `LaunchRequest` (program, argv, the complete
+//! environment, working directory, output files, checkpoint directory) after creating the sandbox;
+//! the daemon (`launcher_daemon`) spawns it. `signal_group` is the one way anything signals a task.
 //!
 //! Why this shape: launching must stay close to the host's raw spawn rate (a benchmark starts 1,000
-//! `sleep 600` tasks), so there is no helper process, no extra exec and no thread per task; the
-//! driver runs a few `spawn`s at once on the blocking pool (sandbox creation is file system work
-//! that can be slow on a busy disk). With
-//! no `pre_exec` hook, std spawns through `posix_spawn` (`process_group(0)` maps to
-//! `POSIX_SPAWN_SETPGROUP`), the cheapest way the platform offers.
+//! `sleep 600` tasks), so there is no executor process: the daemon spawns the command itself, with
+//! `posix_spawn` (std's spawn with `process_group(0)` and no `pre_exec` hook), and the agent does
+//! the file system work (sandbox directories) a few at a time on its blocking pool.
 //!
 //! Every task leads its own process group; a kill is SIGTERM to the group, then SIGKILL to the
 //! group after the grace period. When the leader exits, the rest of its group is SIGKILLed too, so
 //! nothing a task started outlives it (the Mesos launcher destroys the whole container likewise).
 
-use crate::core::{Exit, LaunchSpec};
+use crate::core::LaunchSpec;
+use crate::launcher_protocol::LaunchRequest;
 use crate::sandbox;
-use proto::{FrameworkId, TaskId, ValueType};
+use proto::ValueType;
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Most `PORTn` variables given to one task (a task holding a huge range gets the first ones).
 pub const PORT_VARS_MAX: usize = 1024;
@@ -54,36 +47,6 @@ impl LaunchContext {
             hostname,
             base_env,
         }
-    }
-}
-
-#[derive(Debug)]
-pub enum ProcessEvent {
-    /// A launch finished: the process runs (not yet supervised), or it could not be started.
-    Launched {
-        framework_id: FrameworkId,
-        task_id: TaskId,
-        result: Result<Spawned, String>,
-    },
-    Exited {
-        framework_id: FrameworkId,
-        task_id: TaskId,
-        exit: Exit,
-    },
-}
-
-/// The agent's handle on a running task process.
-#[derive(Debug)]
-pub struct ProcessHandle {
-    pub pid: u32,
-    kill_tx: mpsc::UnboundedSender<Duration>,
-}
-
-impl ProcessHandle {
-    /// SIGTERM the group now, SIGKILL it after `grace` (a later, shorter grace wins).
-    pub fn kill(&self, grace: Duration) {
-        // The supervisor is gone only after the process was reaped: nothing left to kill.
-        let _ = self.kill_tx.send(grace);
     }
 }
 
@@ -134,95 +97,47 @@ pub fn environment(spec: &LaunchSpec, ctx: &LaunchContext) -> Vec<(String, Strin
 }
 
 /// The program and argv of the task's command (`shell` as mesos-http-api.md 8.4 describes).
-fn command(spec: &LaunchSpec) -> Result<std::process::Command, String> {
+fn command(spec: &LaunchSpec) -> Result<(String, Vec<String>), String> {
     let info = spec.task.command.as_ref().ok_or("the task has no 'command'")?;
     let value = info.value.as_deref().ok_or("the command has no 'value'")?;
     if info.shell {
-        let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.arg("-c").arg(value);
-        Ok(cmd)
+        Ok((
+            "/bin/sh".to_string(),
+            vec!["sh".to_string(), "-c".to_string(), value.to_string()],
+        ))
+    } else if info.arguments.is_empty() {
+        Ok((value.to_string(), vec![value.to_string()]))
     } else {
-        let mut cmd = std::process::Command::new(value);
-        if let Some((argv0, rest)) = info.arguments.split_first() {
-            cmd.arg0(argv0).args(rest);
-        }
-        Ok(cmd)
+        Ok((value.to_string(), info.arguments.clone()))
     }
 }
 
-/// A spawned task process not yet supervised. Dropped unsupervised (the agent stopped before the
-/// launch was reported), it kills its process group.
-#[derive(Debug)]
-pub struct Spawned {
-    child: Option<tokio::process::Child>,
-    pub pid: u32,
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            signal_group(self.pid, libc::SIGKILL);
-        }
-    }
-}
-
-/// Creates the sandbox and spawns the task (blocking: file system work and `posix_spawn`; run it
-/// on the blocking pool, inside the runtime).
-pub fn spawn(spec: &LaunchSpec, ctx: &LaunchContext) -> Result<Spawned, String> {
-    let files =
-        sandbox::create(&spec.sandbox).map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
-    let mut cmd = command(spec)?;
-    cmd.current_dir(&spec.sandbox)
-        .env_clear()
-        .envs(ctx.base_env.iter().map(|(k, v)| (k, v)))
-        .envs(environment(spec, ctx))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(files.stdout))
-        .stderr(Stdio::from(files.stderr))
-        .process_group(0);
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.kill_on_drop(false);
-    let child = cmd.spawn().map_err(|e| {
-        let program = spec
-            .task
-            .command
-            .as_ref()
-            .and_then(|c| c.value.clone())
-            .unwrap_or_default();
-        format!("cannot run '{program}': {e}")
-    })?;
-    let pid = child.id().ok_or("the process exited before its pid was read")?;
-    Ok(Spawned {
-        child: Some(child),
-        pid,
+/// Creates the sandbox and describes the process for the daemon (blocking: file system work; run
+/// it on the blocking pool).
+pub fn request(spec: &LaunchSpec, ctx: &LaunchContext) -> Result<LaunchRequest, String> {
+    let (program, argv) = command(spec)?;
+    sandbox::prepare(&spec.sandbox).map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
+    let mut env: Vec<(String, String)> = ctx
+        .base_env
+        .iter()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    env.extend(environment(spec, ctx));
+    // Later entries win, as with repeated `Command::env`.
+    let mut seen = std::collections::HashSet::new();
+    let mut deduped: Vec<(String, String)> = env.into_iter().rev().filter(|(k, _)| seen.insert(k.clone())).collect();
+    deduped.reverse();
+    Ok(LaunchRequest {
+        container_id: spec.container_id.value.clone(),
+        program,
+        argv,
+        env: deduped,
+        cwd: spec.sandbox.clone(),
+        stdout: spec.sandbox.join("stdout"),
+        stderr: spec.sandbox.join("stderr"),
+        checkpoint_dir: spec.checkpoint_dir.clone(),
+        isolation: serde_json::Value::Null,
     })
-}
-
-/// Starts the supervisor that waits for the process and carries out kills. Its `Exited` event is
-/// sent only after this call, so the driver always learns of a launch before its exit.
-pub fn supervise(
-    mut spawned: Spawned,
-    events: mpsc::UnboundedSender<ProcessEvent>,
-    framework_id: FrameworkId,
-    task_id: TaskId,
-) -> ProcessHandle {
-    let (kill_tx, kill_rx) = mpsc::unbounded_channel();
-    let pid = spawned.pid;
-    let Some(child) = spawned.child.take() else {
-        // Cannot happen: only `spawn` builds a `Spawned`, and `supervise` consumes it.
-        return ProcessHandle { pid, kill_tx };
-    };
-    tokio::spawn(wait_and_kill(child, pid, kill_rx, events, framework_id, task_id));
-    ProcessHandle { pid, kill_tx }
-}
-
-/// SIGKILLs a process group when dropped.
-struct GroupKiller(u32);
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        signal_group(self.0, libc::SIGKILL);
-    }
 }
 
 /// Sends `signal` to the process group `pgid`; a group already gone is not an error.
@@ -241,68 +156,10 @@ pub fn signal_group(pgid: u32, signal: libc::c_int) {
     }
 }
 
-async fn wait_and_kill(
-    mut child: tokio::process::Child,
-    pid: u32,
-    mut kill_rx: mpsc::UnboundedReceiver<Duration>,
-    events: mpsc::UnboundedSender<ProcessEvent>,
-    framework_id: FrameworkId,
-    task_id: TaskId,
-) {
-    // Whatever ends this supervisor (the process exiting, or the runtime dropping it) takes the
-    // whole process group down.
-    let group = GroupKiller(pid);
-    let mut escalate_at: Option<Instant> = None;
-    let mut kills_open = true;
-    let status = loop {
-        let escalation = async {
-            match escalate_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            status = child.wait() => break status,
-            grace = kill_rx.recv(), if kills_open => match grace {
-                Some(grace) => {
-                    tracing::debug!(%task_id, pid, ?grace, "SIGTERM to the task's process group");
-                    signal_group(pid, libc::SIGTERM);
-                    let at = Instant::now() + grace;
-                    escalate_at = Some(escalate_at.map_or(at, |old| old.min(at)));
-                }
-                None => kills_open = false,
-            },
-            _ = escalation => {
-                tracing::info!(%task_id, pid, "grace period over; SIGKILL to the task's process group");
-                signal_group(pid, libc::SIGKILL);
-                escalate_at = None;
-            }
-        }
-    };
-    // The leader is gone; whatever else it started goes with it.
-    drop(group);
-    let exit = match status {
-        Ok(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => Exit::Code(code),
-            (None, Some(signal)) => Exit::Signal(signal),
-            (None, None) => Exit::Code(-1),
-        },
-        Err(e) => {
-            tracing::error!(%task_id, pid, error = %e, "waiting for the task's process failed");
-            Exit::Code(-1)
-        }
-    };
-    let _ = events.send(ProcessEvent::Exited {
-        framework_id,
-        task_id,
-        exit,
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::{AgentId, ContainerId, TaskInfo};
+    use proto::{AgentId, ContainerId, FrameworkId, TaskInfo};
 
     fn spec(command: serde_json::Value, resources: serde_json::Value) -> LaunchSpec {
         let task: TaskInfo = serde_json::from_value(serde_json::json!({
@@ -310,12 +167,14 @@ mod tests {
             "resources": resources, "command": command
         }))
         .unwrap();
+        let base = std::env::temp_dir().join(format!("tepui-launch-{}", uuid::Uuid::new_v4()));
         LaunchSpec {
             framework_id: FrameworkId::new("F1"),
             agent_id: AgentId::new("S1"),
             task,
             container_id: ContainerId::new("c1"),
-            sandbox: std::env::temp_dir().join(format!("tepui-launch-{}", uuid::Uuid::new_v4())),
+            sandbox: base.join("sandbox"),
+            checkpoint_dir: base.join("meta/runs/c1"),
         }
     }
 
@@ -345,74 +204,47 @@ mod tests {
         assert_eq!(get("PORT0"), Some("1"));
     }
 
-    fn launch(
-        spec: &LaunchSpec,
-        ctx: &LaunchContext,
-        events: mpsc::UnboundedSender<ProcessEvent>,
-    ) -> Result<ProcessHandle, String> {
-        let spawned = spawn(spec, ctx)?;
-        Ok(supervise(
-            spawned,
-            events,
-            spec.framework_id.clone(),
-            spec.task.task_id.clone(),
-        ))
-    }
-
-    #[tokio::test]
-    async fn exits_and_kills_are_reported() {
-        let ctx = LaunchContext::new("127.0.0.1:5051".into(), "h".into());
-        let (tx, mut rx) = mpsc::unbounded_channel();
-
-        let ok = spec(
-            serde_json::json!({"value": "echo out; echo err >&2; echo $MESOS_TASK_ID"}),
-            serde_json::json!([]),
-        );
-        launch(&ok, &ctx, tx.clone()).unwrap();
-        let Some(ProcessEvent::Exited { exit, .. }) = rx.recv().await else {
-            panic!()
+    #[test]
+    fn requests_carry_argv_environment_and_paths() {
+        let shell = spec(serde_json::json!({"value": "echo hi"}), serde_json::json!([]));
+        let ctx = LaunchContext {
+            agent_endpoint: "127.0.0.1:5051".into(),
+            hostname: "h".into(),
+            base_env: vec![("PATH".into(), "/bin".into()), ("HOST".into(), "agent-env".into())],
         };
-        assert_eq!(exit, Exit::Code(0));
-        assert_eq!(std::fs::read_to_string(ok.sandbox.join("stdout")).unwrap(), "out\nt\n");
-        assert_eq!(std::fs::read_to_string(ok.sandbox.join("stderr")).unwrap(), "err\n");
+        let request = request(&shell, &ctx).unwrap();
+        assert_eq!(request.program, "/bin/sh");
+        assert_eq!(request.argv, vec!["sh", "-c", "echo hi"]);
+        assert_eq!(request.cwd, shell.sandbox);
+        assert_eq!(request.stdout, shell.sandbox.join("stdout"));
+        assert_eq!(request.checkpoint_dir, shell.checkpoint_dir);
+        assert!(shell.sandbox.is_dir(), "the sandbox is created");
+        let hosts: Vec<&str> = request
+            .env
+            .iter()
+            .filter(|(k, _)| k == "HOST")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            hosts,
+            vec!["h"],
+            "one value per name, the agent's variable over the inherited one"
+        );
+        assert!(request.env.iter().any(|(k, v)| k == "PATH" && v == "/bin"));
 
         let argv = spec(
             serde_json::json!({"shell": false, "value": "/bin/sh", "arguments": ["sh", "-c", "exit 7"]}),
             serde_json::json!([]),
         );
-        launch(&argv, &ctx, tx.clone()).unwrap();
-        let Some(ProcessEvent::Exited { exit, .. }) = rx.recv().await else {
-            panic!()
-        };
-        assert_eq!(exit, Exit::Code(7));
-
-        // A shell that ignores SIGTERM is SIGKILLed after the grace period.
-        let stubborn = spec(
-            serde_json::json!({"value": "trap '' TERM; echo ready; sleep 600"}),
+        let request = super::request(&argv, &ctx).unwrap();
+        assert_eq!((request.program.as_str(), request.argv.len()), ("/bin/sh", 3));
+        let bare = spec(
+            serde_json::json!({"shell": false, "value": "/bin/true"}),
             serde_json::json!([]),
         );
-        let handle = launch(&stubborn, &ctx, tx.clone()).unwrap();
-        // Kill only once the trap is in place.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::read_to_string(stubborn.sandbox.join("stdout")).unwrap_or_default() != "ready\n" {
-            assert!(std::time::Instant::now() < deadline, "the shell never got ready");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        handle.kill(Duration::from_millis(200));
-        let Some(ProcessEvent::Exited { exit, .. }) = rx.recv().await else {
-            panic!()
-        };
-        assert_eq!(exit, Exit::Signal(libc::SIGKILL));
-
-        let missing = spec(
-            serde_json::json!({"shell": false, "value": "/nonexistent/program"}),
-            serde_json::json!([]),
-        );
-        let err = launch(&missing, &ctx, tx.clone()).unwrap_err();
-        assert!(err.contains("/nonexistent/program"), "{err}");
-
-        for s in [ok, argv, stubborn, missing] {
-            let _ = std::fs::remove_dir_all(&s.sandbox);
+        assert_eq!(super::request(&bare, &ctx).unwrap().argv, vec!["/bin/true"]);
+        for s in [shell, argv, bare] {
+            let _ = std::fs::remove_dir_all(s.sandbox.parent().unwrap());
         }
     }
 }

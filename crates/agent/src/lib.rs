@@ -8,29 +8,46 @@
 //! - `flags`: `AgentFlags` (Mesos flag names, `MESOS_*` environment) and their validation.
 //! - `core`: the pure task and status-update state machine (events in, effects out; no I/O, no
 //!   clock). `core::stream` is one task's reliable update queue.
-//! - `driver`: the event loop that feeds the core and performs its effects; startup and stop.
+//! - `driver`: the event loop that feeds the core and performs its effects; startup; stop and
+//!   reconnection to a launcher that went away (`driver/lifecycle.rs`).
 //! - `master_link`: leader detection, (re)registration with backoff, the message stream, calls.
 //! - `launcher` and `sandbox`: processes (own process group, output files) and their directories.
 //! - `http`, `state_json`, `files`, `path_guard`: the HTTP server; `/files` never leaves a sandbox.
 //! - `resources_detect`: detected resources and host metrics.
+//! - recovery (agents that survive): `checkpoint` (what a restarted agent needs, under
+//!   `<work_dir>/meta`, fsync'd in batches by `commit`), `launcher_daemon` (`tepui launcher`: the
+//!   per-agent daemon that parents task processes so they outlive the agent),
+//!   `launcher_protocol` and `launcher_client` (the agent's side of it), `recovery` (`--recover`).
+//! - `isolation`: `--isolation` (posix, cgroups v1/v2): limits, limitation reports, usage for
+//!   `/monitor/statistics`. `gc`: `--gc_delay` deletion of completed sandboxes.
 //!
 //! Architecture invariants: only `proto` types cross the wire; `core` performs no I/O; no request
-//! reads outside a sandbox; every task process is reaped before `run` returns.
+//! reads outside a sandbox; task processes are children of the launcher daemon, never of the agent,
+//! so they outlive it; nothing is sent or launched before the checkpoints it depends on are durable.
 
+mod checkpoint;
+mod commit;
 mod core;
 mod driver;
 mod files;
 mod flags;
+mod gc;
 mod http;
+pub mod isolation;
 mod launcher;
+mod launcher_client;
+pub mod launcher_daemon;
+mod launcher_protocol;
 mod master_link;
 mod path_guard;
+mod recovery;
 mod resources_detect;
 mod sandbox;
 mod shared;
 mod state_json;
 
 pub use flags::{AgentFlags, DEFAULT_KILL_GRACE};
+pub use launcher_daemon::{LauncherError, LauncherFlags};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,14 +77,23 @@ pub enum AgentError {
     /// A part of the agent stopped unexpectedly (the HTTP server, the master link).
     #[error("agent failure: {0}")]
     Internal(String),
+    /// The launcher daemon cannot be reached or started, or recovery could not complete.
+    #[error("recovery: {0}")]
+    Recovery(String),
 }
 
-/// Runs the agent until `shutdown` resolves (or the master sends SHUTDOWN), then kills every task's
-/// process group, reaps the processes and returns.
+/// Runs the agent until `shutdown` resolves (or the master sends SHUTDOWN). On `shutdown`, tasks keep
+/// running for the next agent to re-attach (unless `--kill_tasks_on_stop`); on the master's SHUTDOWN
+/// they are killed and the agent's checkpoints removed.
 pub async fn run(
     flags: AgentFlags,
     detector: Arc<dyn election::Detector>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AgentError> {
     driver::run(flags, detector, shutdown).await
+}
+
+/// `tepui launcher`: the per-agent daemon that parents task processes (see `launcher_daemon`).
+pub async fn run_launcher(flags: LauncherFlags) -> Result<(), LauncherError> {
+    launcher_daemon::run(flags).await
 }

@@ -303,6 +303,15 @@ impl Link {
                 self.events.send(event).await.map_err(|_| ())?;
                 Ok(true)
             }
+            // A master that refuses this agent for good (it was marked gone) answers its
+            // reregistration with SHUTDOWN: the agent stops (mesos-ha.md 3.6).
+            shutdown @ MasterToAgent::Shutdown { .. } if !registered => {
+                self.events
+                    .send(LinkEvent::Message(Box::new(shutdown)))
+                    .await
+                    .map_err(|_| ())?;
+                Ok(false)
+            }
             other if !registered => {
                 tracing::warn!(message = ?other, "message from the master before REGISTERED; ignored");
                 Ok(false)

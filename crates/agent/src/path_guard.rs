@@ -174,7 +174,7 @@ mod tests {
         let task = core.live_tasks().next().unwrap();
         assert_eq!(task.process, Process::Launching);
         let sandbox = task.sandbox.clone();
-        crate::sandbox::create(&sandbox).unwrap();
+        crate::sandbox::prepare(&sandbox).unwrap();
         std::fs::write(sandbox.join("stdout"), "hello\n").unwrap();
         (core, work_dir, sandbox)
     }

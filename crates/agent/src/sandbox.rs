@@ -1,13 +1,12 @@
 //! Sandbox layout and creation (mesos-http-api.md section 5).
 //!
 //! A task's sandbox is `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>`
-//! and `runs/latest` is a symlink to the newest run. `stdout` and `stderr` in it are opened here and
-//! handed to the child as its output files, so task output never flows through the agent.
+//! and `runs/latest` is a symlink to the newest run. `stdout` and `stderr` in it are opened by the
+//! launcher daemon as the child's output files, so task output never flows through the agent.
 //!
 //! Identifiers come from the master and frameworks; `is_safe_component` keeps them from naming a
 //! path outside the work directory (`..`, `/`, NUL).
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -36,14 +35,9 @@ pub fn run_dir(work_dir: &Path, agent_id: &str, framework_id: &str, executor_id:
     runs_dir(work_dir, agent_id, framework_id, executor_id).join(container_id)
 }
 
-/// The files a created sandbox hands to the child.
-pub struct SandboxFiles {
-    pub stdout: File,
-    pub stderr: File,
-}
-
-/// Creates the sandbox directory, points `runs/latest` at it, and creates `stdout` and `stderr`.
-pub fn create(sandbox: &Path) -> io::Result<SandboxFiles> {
+/// Creates the sandbox directory and points `runs/latest` at it. The launcher creates `stdout` and
+/// `stderr` in it when it starts the task.
+pub fn prepare(sandbox: &Path) -> io::Result<()> {
     std::fs::create_dir_all(sandbox)?;
     if let (Some(runs), Some(name)) = (sandbox.parent(), sandbox.file_name()) {
         let latest = runs.join(LATEST);
@@ -55,9 +49,7 @@ pub fn create(sandbox: &Path) -> io::Result<SandboxFiles> {
         // Relative target: the link stays right if the work directory is moved.
         std::os::unix::fs::symlink(name, &latest)?;
     }
-    let stdout = File::create(sandbox.join("stdout"))?;
-    let stderr = File::create(sandbox.join("stderr"))?;
-    Ok(SandboxFiles { stdout, stderr })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -69,15 +61,14 @@ mod tests {
         let root = std::env::temp_dir().join(format!("tepui-sandbox-{}", uuid::Uuid::new_v4()));
         let first = run_dir(&root, "S1", "F1", "task-1", "c1");
         assert!(first.ends_with("slaves/S1/frameworks/F1/executors/task-1/runs/c1"));
-        create(&first).unwrap();
+        prepare(&first).unwrap();
         let second = run_dir(&root, "S1", "F1", "task-1", "c2");
-        create(&second).unwrap();
+        prepare(&second).unwrap();
         let latest = runs_dir(&root, "S1", "F1", "task-1").join(LATEST);
         assert_eq!(
             std::fs::canonicalize(&latest).unwrap(),
             std::fs::canonicalize(&second).unwrap()
         );
-        assert!(second.join("stdout").is_file() && second.join("stderr").is_file());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -43,6 +43,8 @@ pub struct Shared {
     /// Hostname of the leading master as detected, `None` when no leader is known.
     leader: Mutex<Option<String>>,
     pub info: AgentStatic,
+    /// Checkpoints that could not be read at start or written since (`slave/recovery_errors`).
+    pub recovery_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -51,6 +53,7 @@ impl Shared {
             core: Mutex::new(core),
             leader: Mutex::new(None),
             info,
+            recovery_errors: Default::default(),
         }
     }
 

@@ -193,7 +193,7 @@ pub fn metrics(shared: &Shared) -> Value {
         "slave/tasks_lost": core.terminal_count(TaskState::TaskLost) as f64,
         "slave/tasks_error": core.terminal_count(TaskState::TaskError) as f64,
         "slave/executors_running": core.processes_running() as f64,
-        "slave/recovery_errors": 0.0,
+        "slave/recovery_errors": shared.recovery_errors.load(std::sync::atomic::Ordering::Relaxed) as f64,
         "slave/cpus_total": info.resources.scalar("cpus"),
         "slave/mem_total": info.resources.scalar("mem"),
         "slave/disk_total": info.resources.scalar("disk"),

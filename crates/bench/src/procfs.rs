@@ -67,6 +67,12 @@ pub fn descendants(root: i32) -> Result<Vec<ProcInfo>> {
     Ok(out)
 }
 
+/// The task processes under `root`: its descendants except the agent's launcher daemon (a
+/// `tepui launcher` child that parents the tasks and stays while the agent runs).
+pub fn task_processes(root: i32) -> Result<Vec<ProcInfo>> {
+    Ok(descendants(root)?.into_iter().filter(|p| p.comm != "tepui").collect())
+}
+
 /// `VmHWM` (peak resident set) and `VmRSS` of `pid`, in KiB.
 pub fn memory_kib(pid: i32) -> Result<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -1,6 +1,7 @@
 //! `tepui dev`: a master and an agent in one process on one address, for trying tepui or developing
 //! against it with nothing else installed (like `nomad agent -dev`). Ctrl-C stops both; the agent
-//! kills its tasks first, so no process is left behind.
+//! kills its tasks first (`--kill_tasks_on_stop`) and stops its launcher daemon, so no process is
+//! left behind.
 
 use clap::Parser;
 use std::net::Ipv4Addr;
@@ -27,6 +28,9 @@ pub struct DevFlags {
     /// The agent's resources (default: detected).
     #[arg(long)]
     pub resources: Option<String>,
+    /// The agent's `--isolation` (default: the agent's, `posix/cpu,posix/mem`).
+    #[arg(long)]
+    pub isolation: Option<String>,
 }
 
 #[derive(Parser)]
@@ -74,9 +78,14 @@ pub async fn run(flags: DevFlags) -> ExitCode {
         format!("--ip={ip}"),
         format!("--port={}", flags.agent_port),
         format!("--work_dir={}", work_dir.join("agent").display()),
+        // Ctrl-C leaves no process behind: tasks are killed and the launcher daemon stops.
+        "--kill_tasks_on_stop=true".to_string(),
     ];
     if let Some(resources) = &flags.resources {
         agent_args.push(format!("--resources={resources}"));
+    }
+    if let Some(isolation) = &flags.isolation {
+        agent_args.push(format!("--isolation={isolation}"));
     }
     let agent_flags = match AgentOnly::try_parse_from(agent_args) {
         Ok(a) => a.flags,

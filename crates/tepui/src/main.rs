@@ -22,6 +22,9 @@ enum Command {
     Agent(agent::AgentFlags),
     /// Run a master and an agent on this machine, with nothing else installed.
     Dev(dev::DevFlags),
+    /// (internal) The per-agent daemon that parents task processes; agents start it.
+    #[command(hide = true)]
+    Launcher(agent::LauncherFlags),
 }
 
 /// Exit code for a bad flag value (as clap uses for usage errors).
@@ -105,6 +108,18 @@ fn main() -> ExitCode {
                 }
             }
             Command::Dev(flags) => dev::run(flags).await,
+            Command::Launcher(flags) => match agent::run_launcher(flags).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ agent::LauncherError::BadFlag { .. }) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
         }
     })
 }

@@ -8,15 +8,23 @@
 //! Why: the rules about which update goes out when, and what survives a disconnection, are the part
 //! most worth testing, and they are testable without processes, sockets or a clock.
 //!
+//! Checkpoints: every decision that must survive an agent restart (a task accepted, an update
+//! produced, an acknowledgement, a kill asked for) is also recorded as a `CheckpointOp` in the
+//! core's journal; the driver drains it after each step and makes it durable before performing the
+//! step's effects. `recover.rs` rebuilds the core from what was checkpointed.
+//!
 //! Architecture invariant: this module reads no clock, spawns nothing and sends nothing; the only
 //! outside input besides events is the uuid source given to `Core::new`.
 
+mod limitation; // isolation: `Core::limited`
 mod model;
 mod queries;
+mod recover;
 pub mod stream;
 #[cfg(test)]
 mod tests;
 
+use crate::checkpoint::layout;
 use crate::flags::DEFAULT_KILL_GRACE;
 use crate::sandbox;
 use base64::Engine;
@@ -26,6 +34,7 @@ use proto::{
     AgentId, ContainerId, ExecutorId, FrameworkId, FrameworkInfo, KillPolicy, MasterInfo, StatusSource, TaskId,
     TaskInfo, TaskState, TaskStatus,
 };
+pub use recover::{forked_of, RecoveredRun, RecoveredTask};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +42,10 @@ pub use stream::{AckOutcome, UpdateStream};
 
 pub struct Core {
     work_dir: PathBuf,
+    /// `<work_dir>/meta`, where checkpoints go.
+    meta: PathBuf,
+    /// Checkpoints decided and not yet drained by the driver, in order.
+    journal: Vec<CheckpointOp>,
     shutdown_grace: Duration,
     agent_id: Option<AgentId>,
     connected: bool,
@@ -47,6 +60,8 @@ pub struct Core {
 impl Core {
     pub fn new(work_dir: PathBuf, shutdown_grace: Duration, new_uuid: Box<dyn FnMut() -> uuid::Uuid + Send>) -> Self {
         Core {
+            meta: layout::meta_dir(&work_dir),
+            journal: Vec::new(),
             work_dir,
             shutdown_grace,
             agent_id: None,
@@ -60,14 +75,27 @@ impl Core {
         }
     }
 
+    /// Checkpoints recorded since the last call, oldest first; they must be durable before the
+    /// effects returned alongside them are performed.
+    pub fn drain_checkpoints(&mut self) -> Vec<CheckpointOp> {
+        std::mem::take(&mut self.journal)
+    }
+
     // ---- connection ----
 
     /// The master accepted this agent: every task's head update goes out now.
     pub fn registered(&mut self, now: Now, agent_id: AgentId, master: MasterInfo) -> Vec<Effect> {
-        if let Some(old) = &self.agent_id {
-            if *old != agent_id {
+        match &self.agent_id {
+            Some(old) if *old == agent_id => {}
+            Some(old) => {
                 tracing::warn!(%old, new = %agent_id, "the master gave this agent a new id");
+                self.journal.push(CheckpointOp::Agent {
+                    agent_id: agent_id.clone(),
+                });
             }
+            None => self.journal.push(CheckpointOp::Agent {
+                agent_id: agent_id.clone(),
+            }),
         }
         self.agent_id = Some(agent_id);
         self.master = Some(master);
@@ -148,14 +176,30 @@ impl Core {
             &task_id.value,
             &container_id.value,
         );
+        let checkpoint_dir = layout::run_dir(
+            &self.meta,
+            &agent_id.value,
+            &framework_id.value,
+            &task_id.value,
+            &container_id.value,
+        );
+        self.journal.push(CheckpointOp::Task {
+            run_dir: checkpoint_dir.clone(),
+            framework_id: framework_id.clone(),
+            task: task.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.clone(),
+        });
         let entry = Task {
             framework_id: framework_id.clone(),
             info: task.clone(),
             container_id: container_id.clone(),
             sandbox: sandbox.clone(),
+            checkpoint_dir: checkpoint_dir.clone(),
             state: TaskState::TaskStaging,
             statuses: Vec::new(),
             process: Process::Launching,
+            forked: None,
             kill_grace: None,
         };
         if let Some(f) = self.frameworks.get_mut(&framework_id) {
@@ -170,6 +214,7 @@ impl Core {
             task,
             container_id,
             sandbox,
+            checkpoint_dir,
         })));
         effects
     }
@@ -233,6 +278,13 @@ impl Core {
                 tracing::debug!(%framework_id, %task_id, uuid, "acknowledgement of an update not in flight; ignored");
             }
             AckOutcome::Acked { send: next } => {
+                if let Some(task) = self.frameworks.get(framework_id).and_then(|f| f.tasks.get(task_id)) {
+                    self.journal.push(CheckpointOp::Update {
+                        run_dir: task.checkpoint_dir.clone(),
+                        task_id: task_id.clone(),
+                        record: UpdateRecord::Ack { uuid: uuid.to_string() },
+                    });
+                }
                 if let Some(status) = next {
                     effects.push(send(framework_id, status));
                 }
@@ -278,7 +330,7 @@ impl Core {
             let mut again = latest;
             again.uuid = Some(self.encoded_uuid());
             again.timestamp = Some(now.wall);
-            effects.extend(self.enqueue(now, framework_id, again));
+            effects.extend(self.enqueue(now, framework_id, again, true));
         }
         effects
     }
@@ -377,10 +429,30 @@ impl Core {
                 *self.terminal_counts.entry(status.state).or_insert(0) += 1;
             }
         }
-        self.enqueue(now, framework_id, status)
+        self.enqueue(now, framework_id, status, false)
     }
 
-    fn enqueue(&mut self, now: Now, framework_id: &FrameworkId, status: TaskStatus) -> Vec<Effect> {
+    /// Queues a reliable update; for a tracked task it is checkpointed first.
+    fn enqueue(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        status: TaskStatus,
+        reconciliation: bool,
+    ) -> Vec<Effect> {
+        if let Some(run_dir) = self
+            .task(framework_id, &status.task_id)
+            .map(|t| t.checkpoint_dir.clone())
+        {
+            self.journal.push(CheckpointOp::Update {
+                run_dir,
+                task_id: status.task_id.clone(),
+                record: UpdateRecord::Update {
+                    status: status.clone(),
+                    reconciliation,
+                },
+            });
+        }
         let key = (framework_id.clone(), status.task_id.clone());
         let connected = self.connected;
         let stream = self.streams.entry(key).or_default();
@@ -398,7 +470,7 @@ impl Core {
         error.message = Some(message);
         error.reason = Some(REASON_TASK_INVALID.to_string());
         *self.terminal_counts.entry(TaskState::TaskError).or_insert(0) += 1;
-        self.enqueue(now, framework_id, error)
+        self.enqueue(now, framework_id, error, false)
     }
 
     fn kill(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, grace: Duration) -> Vec<Effect> {
@@ -415,9 +487,21 @@ impl Core {
         }
         let first_kill = task.kill_grace.is_none();
         let grace = task.kill_grace.map_or(grace, |g| g.min(grace));
+        let changed = task.kill_grace != Some(grace);
         task.kill_grace = Some(grace);
         let process = task.process;
         let state = task.state;
+        let run_dir = task.checkpoint_dir.clone();
+        if changed {
+            let record = UpdateRecord::Kill {
+                grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            };
+            self.journal.push(CheckpointOp::Update {
+                run_dir,
+                task_id: task_id.clone(),
+                record,
+            });
+        }
         let mut effects = Vec::new();
         if first_kill && killing_capable && matches!(state, TaskState::TaskStarting | TaskState::TaskRunning) {
             let killing = self.status(now, task_id, TaskState::TaskKilling, StatusSource::SourceExecutor);
@@ -446,9 +530,13 @@ impl Core {
 
     fn ensure_framework(&mut self, framework_id: &FrameworkId, info: FrameworkInfo) {
         if let Some(f) = self.frameworks.get_mut(framework_id) {
-            f.info = info;
+            if f.info != info {
+                f.info = info.clone();
+                self.checkpoint_framework(framework_id, info);
+            }
             return;
         }
+        self.checkpoint_framework(framework_id, info.clone());
         // A framework that had completed comes back with its history.
         let revived = self
             .completed_frameworks
@@ -481,11 +569,26 @@ impl Core {
         }
     }
 
+    fn checkpoint_framework(&mut self, framework_id: &FrameworkId, info: FrameworkInfo) {
+        if let Some(agent_id) = self.agent_id.clone() {
+            self.journal.push(CheckpointOp::Framework {
+                agent_id,
+                framework_id: framework_id.clone(),
+                info,
+            });
+        }
+    }
+
+    /// Moves a task to its framework's history; its checkpoints go (a run archived with updates
+    /// still pending, replaced by a new run of the same id, keeps them in memory only).
     fn archive(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
         if let Some(task) = framework.tasks.remove(task_id) {
+            self.journal.push(CheckpointOp::RemoveRun {
+                run_dir: task.checkpoint_dir.clone(),
+            });
             if framework.completed.len() >= COMPLETED_EXECUTORS_PER_FRAMEWORK_MAX {
                 framework.completed.pop_front();
             }
@@ -499,6 +602,12 @@ impl Core {
             return;
         }
         if let Some(framework) = self.frameworks.remove(framework_id) {
+            if let Some(agent_id) = self.agent_id.clone() {
+                self.journal.push(CheckpointOp::RemoveFramework {
+                    agent_id,
+                    framework_id: framework_id.clone(),
+                });
+            }
             if self.completed_frameworks.len() >= COMPLETED_FRAMEWORKS_MAX {
                 self.completed_frameworks.pop_front();
             }

@@ -3,6 +3,7 @@
 use crate::sandbox;
 use proto::agent_protocol::StatusUpdate;
 use proto::{AgentId, ContainerId, FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ pub const TASK_STATUSES_MAX: usize = 32;
 pub const REASON_TASK_INVALID: &str = "REASON_TASK_INVALID";
 pub const REASON_COMMAND_EXECUTOR_FAILED: &str = "REASON_COMMAND_EXECUTOR_FAILED";
 pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
+/// A task whose process was not found again when the agent restarted (replicated-log.md 8, step 3).
+pub const REASON_EXECUTOR_REREGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REREGISTRATION_TIMEOUT";
 
 /// The present, as the driver reads it: a monotonic instant for timers, wall seconds for timestamps.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +37,8 @@ pub struct LaunchSpec {
     pub task: TaskInfo,
     pub container_id: ContainerId,
     pub sandbox: PathBuf,
+    /// The run's checkpoint directory (the launcher records the pid and the exit there).
+    pub checkpoint_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +53,75 @@ pub enum Effect {
     },
     /// Send this update to the master.
     Send(StatusUpdate),
+}
+
+/// What must be durable before the effects returned with it are carried out. The core records these
+/// in order as it decides; the driver drains them (`Core::drain_checkpoints`), writes and fsyncs
+/// them, and only then performs the effects of the same step.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived
+pub enum CheckpointOp {
+    /// This agent's id (and the AgentInfo the driver holds); `slaves/latest` points at it.
+    Agent { agent_id: AgentId },
+    Framework {
+        agent_id: AgentId,
+        framework_id: FrameworkId,
+        info: FrameworkInfo,
+    },
+    /// A task about to be launched: `task.info` in its run directory.
+    Task {
+        run_dir: PathBuf,
+        framework_id: FrameworkId,
+        task: TaskInfo,
+        container_id: ContainerId,
+        sandbox: PathBuf,
+    },
+    /// One record appended to the task's `task.updates`.
+    Update {
+        run_dir: PathBuf,
+        task_id: TaskId,
+        record: UpdateRecord,
+    },
+    /// A completed run (terminal, process gone, every update acknowledged): nothing left to recover.
+    RemoveRun { run_dir: PathBuf },
+    /// A framework with no task left here.
+    RemoveFramework {
+        agent_id: AgentId,
+        framework_id: FrameworkId,
+    },
+}
+
+/// One record of a task's status-update stream file (`task.updates`), in the order they happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(clippy::large_enum_variant)] // most records are updates
+pub enum UpdateRecord {
+    /// An update the agent produced. `reconciliation`: the latest state again under a new uuid (an
+    /// answer to reconciliation), not a new state of the task.
+    Update {
+        status: TaskStatus,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reconciliation: bool,
+    },
+    /// The master acknowledged the update with this uuid.
+    Ack { uuid: String },
+    /// A kill was asked for with this grace period (so a restarted agent reports the exit as
+    /// TASK_KILLED).
+    Kill { grace_ms: u64 },
+    /// The launcher started the task's process (replicated-log.md 8: `forked.pid`, kept here).
+    Forked {
+        pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_time: Option<u64>,
+    },
+}
+
+/// A task's process as the launcher started it: its pid, and its start time (clock ticks after
+/// boot, `/proc/<pid>/stat` field 22), so that a reused pid is never taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forked {
+    pub pid: u32,
+    pub start_time: Option<u64>,
 }
 
 /// How a task's process ended.
@@ -70,9 +144,13 @@ pub struct Task {
     pub info: TaskInfo,
     pub container_id: ContainerId,
     pub sandbox: PathBuf,
+    /// The run's checkpoint directory (`meta/.../runs/<container>`).
+    pub checkpoint_dir: PathBuf,
     pub state: TaskState,
     pub statuses: Vec<TaskStatus>,
     pub process: Process,
+    /// The process the launcher started for it, once it did.
+    pub forked: Option<Forked>,
     /// Set once a kill was asked for: the grace period to use.
     pub kill_grace: Option<Duration>,
 }

@@ -43,6 +43,11 @@ pub struct UpdateStream {
 }
 
 impl UpdateStream {
+    /// A stream rebuilt from checkpoints: nothing in flight until the next `flush`.
+    pub fn recovered(pending: VecDeque<TaskStatus>) -> Self {
+        UpdateStream { pending, retry: None }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

@@ -210,19 +210,163 @@ pub fn temp_work_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tepui-agent-{name}-{}", uuid::Uuid::new_v4()))
 }
 
+/// The launcher daemon of a work directory, served in this test process on a thread of its own
+/// (so it outlives an agent "killed" by dropping its runtime). It ends when an agent shuts it down
+/// (`--kill_tasks_on_stop`, a master's SHUTDOWN) or after a minute idle.
+pub struct LauncherHost {
+    thread: Option<std::thread::JoinHandle<()>>,
+    work_dir: PathBuf,
+}
+
+impl LauncherHost {
+    pub fn start(work_dir: &std::path::Path) -> LauncherHost {
+        std::fs::create_dir_all(work_dir).unwrap();
+        let meta = work_dir.join("meta");
+        let dir = work_dir.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a runtime for the launcher");
+            let served = runtime.block_on(agent::launcher_daemon::serve(
+                &dir,
+                agent::launcher_daemon::IDLE_TIMEOUT,
+                Arc::new(agent::launcher_daemon::NoIsolation),
+            ));
+            if let Err(e) = served {
+                eprintln!("in-process launcher failed: {e}");
+            }
+        });
+        // Serving once its socket exists (agents would otherwise try to start one).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !meta.join("launcher.sock").exists() {
+            assert!(Instant::now() < deadline, "the in-process launcher did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        LauncherHost {
+            thread: Some(thread),
+            work_dir: work_dir.to_path_buf(),
+        }
+    }
+
+    /// Waits for the daemon to end (after an agent shut it down).
+    pub async fn stopped(mut self) {
+        let Some(thread) = self.thread.take() else { return };
+        eventually("the launcher to stop", Duration::from_secs(20), || {
+            thread.is_finished().then_some(())
+        })
+        .await;
+        let _ = thread.join();
+    }
+}
+
+impl Drop for LauncherHost {
+    /// A test that failed half-way leaves no task behind: the daemon is told to kill them all.
+    fn drop(&mut self) {
+        let Some(thread) = self.thread.take() else { return };
+        if thread.is_finished() {
+            return;
+        }
+        let _ = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut stream = std::os::unix::net::UnixStream::connect(self.work_dir.join("meta/launcher.sock"))?;
+            let hello = serde_json::json!({"v": 1, "type": "HELLO", "work_dir": self.work_dir});
+            writeln!(stream, "{hello}")?;
+            writeln!(stream, "{}", serde_json::json!({"v": 1, "type": "SHUTDOWN"}))?;
+            Ok(())
+        })();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Flags every test agent uses: ephemeral port, fast registration, fixed resources, and a launcher
+/// program that cannot start anything (the test hosts the daemon).
+pub fn test_flags(master: &FakeMaster, work_dir: &std::path::Path) -> agent::AgentFlags {
+    let mut flags = agent::AgentFlags::new(master.addr.to_string(), work_dir);
+    flags.port = 0;
+    flags.registration_backoff_factor = "10ms".into();
+    flags.resources = Some("cpus:2;mem:1024;disk:1024;ports:[31000-31100]".into());
+    flags.launcher_program = Some("/bin/false".into());
+    flags
+}
+
+/// An agent on a runtime of its own, which `kill` drops at once: no graceful stop, nothing flushed
+/// that was not already written (as `kill -9` would leave it).
+pub struct KillableAgent {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub work_dir: PathBuf,
+}
+
+impl KillableAgent {
+    pub fn start(
+        master: &FakeMaster,
+        work_dir: &std::path::Path,
+        tweak: impl FnOnce(&mut agent::AgentFlags),
+    ) -> KillableAgent {
+        let mut flags = test_flags(master, work_dir);
+        tweak(&mut flags);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the agent");
+        let address = master.addr.to_string();
+        runtime.spawn(async move {
+            let detector = Arc::new(election::StandaloneDetector::new(&address).unwrap());
+            let outcome = agent::run(flags, detector, std::future::pending()).await;
+            eprintln!("agent ended: {outcome:?}");
+        });
+        KillableAgent {
+            runtime: Some(runtime),
+            work_dir: work_dir.to_path_buf(),
+        }
+    }
+
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for KillableAgent {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct RunningAgent {
     pub work_dir: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub join: tokio::task::JoinHandle<Result<(), agent::AgentError>>,
+    launcher: Option<LauncherHost>,
 }
 
 impl RunningAgent {
+    /// An agent that kills its tasks when stopped (the behaviour these tests were written for),
+    /// with its launcher daemon hosted in the test process.
     pub fn start(master: &FakeMaster, name: &str, tweak: impl FnOnce(&mut agent::AgentFlags)) -> RunningAgent {
         let work_dir = temp_work_dir(name);
-        let mut flags = agent::AgentFlags::new(master.addr.to_string(), &work_dir);
-        flags.port = 0;
-        flags.registration_backoff_factor = "10ms".into();
-        flags.resources = Some("cpus:2;mem:1024;disk:1024;ports:[31000-31100]".into());
+        let launcher = LauncherHost::start(&work_dir);
+        let mut agent = RunningAgent::start_in(master, &work_dir, tweak);
+        agent.launcher = Some(launcher);
+        agent
+    }
+
+    /// Like `start`, on a work directory whose launcher the caller hosts.
+    pub fn start_in(
+        master: &FakeMaster,
+        work_dir: &std::path::Path,
+        tweak: impl FnOnce(&mut agent::AgentFlags),
+    ) -> RunningAgent {
+        let mut flags = test_flags(master, work_dir);
+        flags.kill_tasks_on_stop = true;
         tweak(&mut flags);
         let detector = Arc::new(election::StandaloneDetector::new(&master.addr.to_string()).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -230,9 +374,10 @@ impl RunningAgent {
             let _ = stopped.await;
         }));
         RunningAgent {
-            work_dir,
+            work_dir: work_dir.to_path_buf(),
             stop: Some(stop),
             join,
+            launcher: None,
         }
     }
 
@@ -250,6 +395,9 @@ impl RunningAgent {
             .await
             .expect("the agent stops within 30 s")
             .expect("the agent task did not panic");
+        if let Some(launcher) = self.launcher.take() {
+            launcher.stopped().await;
+        }
         let _ = std::fs::remove_dir_all(&self.work_dir);
         result
     }

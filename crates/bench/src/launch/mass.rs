@@ -141,7 +141,7 @@ async fn mass_launch_on(
     println!("  all {n} running: {:.3} s after the first ACCEPT ({accepts} ACCEPTs, {} acknowledgements)", elapsed.as_secs_f64(), acker.sent);
     let memory = procfs::memory_kib(dev.pid)?;
     let threads = procfs::threads(dev.pid);
-    let processes_running = procfs::descendants(dev.pid)?.iter().filter(|p| p.state != 'Z').count();
+    let processes_running = procfs::task_processes(dev.pid)?.iter().filter(|p| p.state != 'Z').count();
     Ok((
         MassFigures {
             accepts,

@@ -88,7 +88,7 @@ pub(super) async fn wait_drained(master: &Master, dev: &DevProcess, timeout: Dur
     let state_empty = start.elapsed();
     let until = deadline(timeout);
     loop {
-        let procs = procfs::descendants(dev.pid)?;
+        let procs = procfs::task_processes(dev.pid)?;
         if procs.is_empty() {
             return Ok(Drained { state_empty, processes_gone: Some(start.elapsed()), left: None });
         }
