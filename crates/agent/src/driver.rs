@@ -18,6 +18,7 @@
 //! If the daemon goes away while the agent runs (someone killed it), the agent starts a new one and
 //! settles its tasks again (`recovery::settle`): those it cannot find are reported lost.
 
+mod executors; // custom executors: their processes, streams and API calls
 mod lifecycle;
 
 use crate::checkpoint::{layout, Writer};
@@ -32,11 +33,11 @@ use crate::launcher_protocol::decode_wait_status;
 use crate::master_link::{self, Link, LinkEvent, Outbound};
 use crate::recovery;
 use crate::shared::{wall_now, AgentStatic, Shared};
-use crate::{http, resources_detect, AgentError};
+use crate::{executor_api, http, resources_detect, AgentError};
 use election::Detector;
 use lifecycle::StopMode;
 use proto::agent_protocol::{AgentCall, AgentInfo, MasterToAgent, PROTOCOL_VERSION};
-use proto::{AgentId, FrameworkId, TaskId};
+use proto::{AgentId, ExecutorId, FrameworkId, TaskId};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -82,6 +83,11 @@ struct Driver {
     connector: Arc<dyn Connector>,
     /// Containers launched or launching, with the task each runs.
     containers: HashMap<String, (FrameworkId, TaskId)>,
+    /// Containers of custom executors, launched or launching.
+    executor_containers: HashMap<String, (FrameworkId, ExecutorId)>,
+    /// The open `/api/v1/executor` stream of each subscribed executor: its connection number and
+    /// the sender of its records.
+    executor_streams: HashMap<(FrameworkId, ExecutorId), (u64, mpsc::UnboundedSender<bytes::Bytes>)>,
     /// Of those, the ones whose launch is not answered yet.
     launching: HashSet<String>,
     events_tx: mpsc::UnboundedSender<DriverEvent>,
@@ -138,6 +144,12 @@ impl Driver {
                         }
                     }
                 }
+                Action::Effect(
+                    effect @ (Effect::LaunchExecutor(_)
+                    | Effect::SendToExecutor { .. }
+                    | Effect::KillExecutor { .. }
+                    | Effect::ExecutorExited { .. }),
+                ) => self.perform_executor_effect(effect),
                 Action::Effect(Effect::Send(update)) => {
                     if self.stopping.is_some() {
                         continue;
@@ -201,6 +213,13 @@ impl Driver {
     }
 
     fn launch_failed(&mut self, container_id: String, error: String) {
+        let event = LauncherEvent::LaunchFailed {
+            container_id: container_id.clone(),
+            error: error.clone(),
+        };
+        if self.on_executor_launcher_event(&event) {
+            return;
+        }
         self.launching.remove(&container_id);
         self.isolation.launch_failed(&container_id); // isolation
         if let Some((framework_id, task_id)) = self.containers.remove(&container_id) {
@@ -211,6 +230,9 @@ impl Driver {
     }
 
     async fn on_launcher(&mut self, event: LauncherEvent) {
+        if self.on_executor_launcher_event(&event) {
+            return;
+        }
         match event {
             LauncherEvent::Launched {
                 container_id,
@@ -277,9 +299,14 @@ impl Driver {
         &mut self,
         link: &mut mpsc::Receiver<LinkEvent>,
         events: &mut mpsc::UnboundedReceiver<DriverEvent>,
+        api: &mut mpsc::UnboundedReceiver<executor_api::ApiRequest>,
     ) -> Option<Result<(), AgentError>> {
         for _ in 0..DRAIN_MAX {
             let mut progressed = false;
+            if let Ok(request) = api.try_recv() {
+                progressed = true;
+                self.on_api(request);
+            }
             if let Ok(event) = link.try_recv() {
                 progressed = true;
                 if let Some(outcome) = self.on_link(event) {
@@ -351,13 +378,27 @@ impl Driver {
                 tracing::info!(framework = %framework_id, "shutting the framework's tasks down");
                 self.step(|core| core.shutdown_framework(now(), &framework_id));
             }
+            MasterToAgent::ShutdownExecutor {
+                framework_id,
+                executor_id,
+            } => {
+                tracing::info!(framework = %framework_id, executor = %executor_id, "shutting the executor down");
+                self.step(|core| {
+                    if core.executor(&framework_id, &executor_id).is_some() {
+                        core.shutdown_executor(now(), &framework_id, &executor_id)
+                    } else {
+                        // A command task's executor carries the task's id.
+                        let task_id = proto::TaskId::new(executor_id.value.clone());
+                        core.kill_task(now(), &framework_id, &task_id, None)
+                    }
+                });
+            }
             MasterToAgent::FrameworkMessage {
                 framework_id,
                 executor_id,
                 data,
             } => {
-                tracing::info!(framework = %framework_id, executor = %executor_id, bytes = data.len(),
-                    "framework message dropped: command executors take no messages");
+                self.step(|core| core.framework_message(&framework_id, &executor_id, data));
             }
             MasterToAgent::ReconcileTasks { framework_id, task_ids } => {
                 self.step(|core| core.reconcile(now(), &framework_id, &task_ids))
@@ -433,11 +474,13 @@ pub async fn run(
         resources: resources.to_resources(None),
         attributes: config.attributes.clone(),
     };
-    let core = Core::new(
+    let mut core = Core::new(
         work_dir.clone(),
         config.executor_shutdown_grace_period,
         Box::new(uuid::Uuid::new_v4),
     );
+    core.set_executor_config(config.executors);
+    core.set_agent_info(agent_info.clone());
     let shared = Arc::new(Shared::new(core, info));
     tracing::info!(%endpoint, work_dir = %work_dir.display(), resources = ?resources.flatten(), "agent starting");
     // isolation: says at start which isolation runs (a WARN when cgroups fall back to posix).
@@ -464,7 +507,10 @@ pub async fn run(
     let mut commits = GroupCommit::new(writer, shared.recovery_errors.clone());
     {
         let mut core = shared.core();
-        let recovered = prepared.apply(&mut core, now(), launcher.as_ref());
+        let report_exit = |core: &mut crate::core::Core, now, fw: &proto::FrameworkId, task: &proto::TaskId, container: &str, exit| {
+            isolation.report_recovered_exit(core, now, fw, task, container, exit)
+        };
+        let recovered = prepared.apply(&mut core, now(), launcher.as_ref(), &report_exit);
         shared
             .recovery_errors
             .fetch_add(recovered.errors as u64, Ordering::Relaxed);
@@ -482,7 +528,7 @@ pub async fn run(
     }
 
     // isolation: re-attach the containers recovery found running; remove groups nobody claims.
-    let recovered_containers: Vec<(String, isolation::Limits, Option<u32>)> = shared
+    let mut recovered_containers: Vec<(String, isolation::Limits, Option<u32>)> = shared
         .core()
         .live_tasks()
         .filter_map(|t| match t.process {
@@ -495,6 +541,21 @@ pub async fn run(
         })
         .collect();
     {
+        // Custom executors' containers too (limits from the executor's resources).
+        let core = shared.core();
+        let agent_id = core.agent_id().cloned().unwrap_or_default();
+        for executor in core.live_executors() {
+            if let crate::core::Process::Running { pid } = executor.process {
+                let task = crate::core::process_task(&executor.info, &agent_id);
+                recovered_containers.push((
+                    executor.container_id.value.clone(),
+                    isolation::Limits::from_task(&task),
+                    Some(pid),
+                ));
+            }
+        }
+    }
+    {
         let isolation = isolation.clone();
         let _ = tokio::task::spawn_blocking(move || isolation.recovered(&recovered_containers)).await;
     }
@@ -505,7 +566,10 @@ pub async fn run(
 
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     // isolation: /monitor/statistics joins the agent's endpoints.
-    let router = http::router(shared.clone()).merge(isolation.router(shared.clone()));
+    let (api_tx, mut api_rx) = mpsc::unbounded_channel();
+    let router = http::router(shared.clone())
+        .merge(isolation.router(shared.clone()))
+        .merge(executor_api::router(api_tx));
     let mut server = tokio::spawn(async move {
         // Small records on streams must not wait for the peer's delayed ACK (Nagle).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -541,6 +605,8 @@ pub async fn run(
         launcher_events,
         connector,
         containers: HashMap::new(),
+        executor_containers: HashMap::new(),
+        executor_streams: HashMap::new(),
         launching: HashSet::new(),
         events_tx,
         outbound: Outbound::new(client),
@@ -551,6 +617,7 @@ pub async fn run(
         gc,        // gc
     };
     driver.containers = driver.running_containers();
+    driver.executor_containers = driver.running_executor_containers();
 
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(RETRY_TICK);
@@ -558,7 +625,7 @@ pub async fn run(
     let outcome = loop {
         // Everything already waiting is handled before a commit starts, so a burst (a thousand
         // RUN_TASKs, their acknowledgements, their launches) shares a few commits.
-        if let Some(outcome) = driver.drain_ready(&mut link_rx, &mut events_rx).await {
+        if let Some(outcome) = driver.drain_ready(&mut link_rx, &mut events_rx, &mut api_rx).await {
             break outcome;
         }
         let ready = driver.commits.kick();
@@ -580,6 +647,7 @@ pub async fn run(
                 driver.on_launcher(event.unwrap_or(LauncherEvent::Disconnected)).await;
             }
             Some(event) = events_rx.recv() => driver.on_driver_event(event),
+            Some(request) = api_rx.recv() => driver.on_api(request),
             actions = driver.commits.done(), if driver.commits.in_flight() => driver.perform(actions),
             _ = tick.tick() => {
                 driver.step(|core| core.tick(now()));

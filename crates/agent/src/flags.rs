@@ -73,6 +73,25 @@ pub struct AgentFlags {
     )]
     pub executor_shutdown_grace_period: String,
 
+    /// How long a custom executor may take to subscribe before it is killed and its tasks fail.
+    #[arg(
+        long = "executor_registration_timeout",
+        alias = "executor-registration-timeout",
+        env = "MESOS_EXECUTOR_REGISTRATION_TIMEOUT",
+        default_value = "1mins"
+    )]
+    pub executor_registration_timeout: String,
+
+    /// After an agent restart, how long a recovered custom executor may take to subscribe again
+    /// before it is killed and its tasks are reported lost (replicated-log.md 8, step 3).
+    #[arg(
+        long = "executor_reregistration_timeout",
+        alias = "executor-reregistration-timeout",
+        env = "MESOS_EXECUTOR_REREGISTRATION_TIMEOUT",
+        default_value = "2secs"
+    )]
+    pub executor_reregistration_timeout: String,
+
     /// Session timeout requested from ZooKeeper when `--master` is a `zk://` URL.
     #[arg(
         long = "zk_session_timeout",
@@ -158,6 +177,8 @@ impl AgentFlags {
             attributes: None,
             registration_backoff_factor: "1secs".to_string(),
             executor_shutdown_grace_period: "5secs".to_string(),
+            executor_registration_timeout: "1mins".to_string(),
+            executor_reregistration_timeout: "2secs".to_string(),
             zk_session_timeout: "10secs".to_string(),
             // isolation and sandbox GC
             isolation: crate::isolation::DEFAULT_ISOLATION.to_string(),
@@ -201,6 +222,14 @@ impl AgentFlags {
         map.insert(
             "executor_shutdown_grace_period".into(),
             self.executor_shutdown_grace_period.clone(),
+        );
+        map.insert(
+            "executor_registration_timeout".into(),
+            self.executor_registration_timeout.clone(),
+        );
+        map.insert(
+            "executor_reregistration_timeout".into(),
+            self.executor_reregistration_timeout.clone(),
         );
         map.insert("zk_session_timeout".into(), self.zk_session_timeout.clone());
         // isolation and sandbox GC
@@ -249,6 +278,8 @@ pub struct Config {
     pub attributes: Vec<proto::Attribute>,
     pub registration_backoff_factor: Duration,
     pub executor_shutdown_grace_period: Duration,
+    /// `--executor_registration_timeout`, `--executor_reregistration_timeout`.
+    pub executors: crate::core::ExecutorConfig,
     /// `--isolation`, `--cgroups_hierarchy`, `--cgroups_root`.
     pub isolation: crate::isolation::IsolationConfig,
     /// `--gc_delay`, `--gc_disk_headroom`.
@@ -355,6 +386,16 @@ impl Config {
                 "executor_shutdown_grace_period",
                 &flags.executor_shutdown_grace_period,
             )?,
+            executors: crate::core::ExecutorConfig {
+                registration_timeout: duration_flag(
+                    "executor_registration_timeout",
+                    &flags.executor_registration_timeout,
+                )?,
+                reregistration_timeout: duration_flag(
+                    "executor_reregistration_timeout",
+                    &flags.executor_reregistration_timeout,
+                )?,
+            },
             // recovery
             recover: flags.recover.trim().parse().map_err(|e: String| bad("recover", e))?,
             kill_tasks_on_stop: flags.kill_tasks_on_stop,
@@ -396,6 +437,25 @@ mod tests {
         assert_eq!(config.hostname, "10.0.0.5");
         assert_eq!(config.registration_backoff_factor, Duration::from_millis(100));
         assert_eq!(config.executor_shutdown_grace_period, Duration::from_secs(5));
+        assert_eq!(config.executors.registration_timeout, Duration::from_secs(60));
+        assert_eq!(config.executors.reregistration_timeout, Duration::from_secs(2));
+        let timeouts = Cli::try_parse_from([
+            "agent",
+            "--master=m:5050",
+            "--work_dir=/w",
+            "--executor-registration-timeout=3secs",
+            "--executor_reregistration_timeout=500ms",
+        ])
+        .unwrap();
+        let executors = Config::from_flags(&timeouts.agent).unwrap().executors;
+        assert_eq!(executors.registration_timeout, Duration::from_secs(3));
+        assert_eq!(executors.reregistration_timeout, Duration::from_millis(500));
+        let mut flags = AgentFlags::new("m:5050", "/tmp/w");
+        flags.executor_registration_timeout = "soonish".into();
+        assert!(matches!(
+            Config::from_flags(&flags),
+            Err(AgentError::BadFlag { flag: "executor_registration_timeout", .. })
+        ));
         assert_eq!(config.resources.unwrap().scalar("cpus"), 2.0);
         assert_eq!(cli.agent.to_map()["registration_backoff_factor"], "100ms");
         // isolation and sandbox GC: Mesos defaults, and the flags as Mesos spells them.

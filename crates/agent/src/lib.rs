@@ -1,7 +1,7 @@
 //! `tepui agent`: runs tasks on one machine for the leading master.
 //!
 //! What: the agent registers with the leading master over the internal protocol
-//! (`proto::agent_protocol`), launches command tasks in sandboxes, reports their status updates
+//! (`proto::agent_protocol`), launches command tasks and custom executors in sandboxes, reports their status updates
 //! reliably (mesos-http-api.md 8.5), and serves the Mesos agent HTTP endpoints (section 5).
 //!
 //! Code map:
@@ -13,6 +13,8 @@
 //! - `master_link`: leader detection, (re)registration with backoff, the message stream, calls.
 //! - `launcher` and `sandbox`: processes (own process group, output files) and their directories.
 //! - `http`, `state_json`, `files`, `path_guard`: the HTTP server; `/files` never leaves a sandbox.
+//! - custom executors: `executor_api` (`POST /api/v1/executor`, mesos-http-api.md section 9),
+//!   `core/executors.rs` (their rules), `driver/executors.rs` (their processes and streams).
 //! - `resources_detect`: detected resources and host metrics.
 //! - recovery (agents that survive): `checkpoint` (what a restarted agent needs, under
 //!   `<work_dir>/meta`, fsync'd in batches by `commit`), `launcher_daemon` (`tepui launcher`: the
@@ -29,6 +31,8 @@ mod checkpoint;
 mod commit;
 mod core;
 mod driver;
+mod executor_api;
+mod executor_recovery;
 mod files;
 mod flags;
 mod gc;

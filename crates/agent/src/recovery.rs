@@ -20,7 +20,8 @@
 //! part worth testing exhaustively, without processes.
 
 use crate::checkpoint::{self, layout, records};
-use crate::core::{forked_of, Core, Effect, Forked, Now, RecoveredTask};
+use crate::core::{forked_of, Core, Effect, Exit, Forked, Now, RecoveredTask};
+use proto::{FrameworkId, TaskId};
 use crate::launcher::signal_group;
 use crate::launcher_client::{Launcher, Snapshot};
 use crate::launcher_protocol::decode_wait_status;
@@ -98,6 +99,17 @@ pub fn decide(evidence: &Evidence, start_time_of: impl Fn(u32) -> Option<u64>) -
     Decision::Lost { stray }
 }
 
+/// Turns a recorded exit into the core's terminal update. The driver's reporter first asks the
+/// isolator whether the container was stopped at a limit while the agent was down (its cgroup still
+/// holds the OOM counter), so such a task is reported with the limitation, not as a plain signal.
+pub type ExitReporter<'a> = &'a dyn Fn(&mut Core, Now, &FrameworkId, &TaskId, &str, Exit) -> Vec<Effect>;
+
+/// The reporter without isolation: the exit as the process ended (tests drive recovery with it).
+#[cfg(test)]
+pub fn plain_exit(core: &mut Core, now: Now, framework_id: &FrameworkId, task_id: &TaskId, _container_id: &str, exit: Exit) -> Vec<Effect> {
+    core.exited(now, framework_id, task_id, exit)
+}
+
 /// What settling asks the driver to do once the core's checkpoints are durable.
 #[derive(Debug, Default)]
 pub struct Settled {
@@ -125,6 +137,7 @@ pub fn settle(
     snapshot: &Snapshot,
     rebooted: bool,
     launcher: &dyn Launcher,
+    report_exit: ExitReporter,
 ) -> Settled {
     let running: BTreeMap<&str, u32> = snapshot
         .running
@@ -157,7 +170,7 @@ pub fn settle(
             }
             Decision::Exited { wait_status } => {
                 settled.exited += 1;
-                core.exited(now, framework_id, task_id, decode_wait_status(wait_status))
+                report_exit(core, now, framework_id, task_id, &task.container_id.value, decode_wait_status(wait_status))
             }
             Decision::Lost { stray } => {
                 settled.lost += 1;
@@ -175,6 +188,13 @@ pub fn settle(
         };
         settled.effects.extend(effects);
     }
+    // Custom executors: settled by the same rules (`executor_recovery`).
+    let executors = crate::executor_recovery::settle(core, now, snapshot, rebooted);
+    claimed.extend(executors.claimed);
+    settled.effects.extend(executors.effects);
+    settled.reattached += executors.reattached;
+    settled.exited += executors.exited;
+    settled.lost += executors.lost;
     for orphan in snapshot.running.iter().filter(|r| !claimed.contains(&r.container_id)) {
         tracing::warn!(container = %orphan.container_id, pid = orphan.pid, "the launcher runs a process no task claims; killing it");
         launcher.kill(&orphan.container_id, libc::SIGKILL, None);
@@ -291,7 +311,7 @@ pub async fn prepare(
 impl Prepared {
     /// Rebuilds the core from the checkpoints and settles every task with the launcher. The
     /// core's journal then holds what must be checkpointed before `settled`'s actions run.
-    pub fn apply(self, core: &mut Core, now: Now, launcher: &dyn Launcher) -> Recovery {
+    pub fn apply(self, core: &mut Core, now: Now, launcher: &dyn Launcher, report_exit: ExitReporter) -> Recovery {
         let mut recovery = Recovery {
             errors: self.errors,
             cleaned: self.cleaned,
@@ -302,8 +322,9 @@ impl Prepared {
         };
         let agent_id = read.agent_id.clone();
         let runs = read.runs;
+        core.recover_executors(&read.frameworks, read.executors); // custom executors first
         let tasks = core.recover(agent_id.clone(), read.frameworks, runs);
-        recovery.settled = settle(core, now, tasks, &self.snapshot, self.rebooted, launcher);
+        recovery.settled = settle(core, now, tasks, &self.snapshot, self.rebooted, launcher, report_exit);
         if let Some(id) = agent_id {
             let s = &recovery.settled;
             tracing::info!(agent = %id, reattached = s.reattached, exited = s.exited, lost = s.lost,

@@ -2,9 +2,11 @@
 //!
 //! Internal state converts to the legacy JSON here, at the edge: flattened resources and
 //! attributes, `slave_*` names, float seconds for times. A command task is its own executor (the
-//! executor id is the task id), as with Mesos' built-in command executor.
+//! executor id is the task id), as with Mesos' built-in command executor; a custom executor is one
+//! entry with its tasks, the ones waiting for it to subscribe (`queued_tasks`) and its completed
+//! ones.
 
-use crate::core::{Core, Framework, Task};
+use crate::core::{Core, Executor, Framework, Task};
 use crate::resources_detect;
 use crate::shared::Shared;
 use proto::{ResourceBag, TaskState};
@@ -80,7 +82,7 @@ fn task_json(task: &Task, agent_id: &str) -> Value {
         "id": task.info.task_id.value,
         "name": task.info.name,
         "framework_id": task.framework_id.value,
-        "executor_id": task.info.task_id.value,
+        "executor_id": task.executor_id(),
         "slave_id": agent_id,
         "state": task.state,
         "resources": flatten(&task.info.resources),
@@ -120,7 +122,57 @@ fn executor_json(task: &Task, agent_id: &str, completed: bool) -> Value {
     })
 }
 
+fn custom_executor_json(f: &Framework, executor: &Executor, agent_id: &str) -> Value {
+    let ours = |t: &&Task| t.container_id == executor.container_id;
+    let queued: Vec<Value> = executor
+        .queued
+        .iter()
+        .filter_map(|id| f.tasks.get(id))
+        .map(|t| task_json(t, agent_id))
+        .collect();
+    let tasks: Vec<Value> = f
+        .tasks
+        .values()
+        .filter(ours)
+        .filter(|t| !executor.queued.contains(&t.info.task_id))
+        .map(|t| task_json(t, agent_id))
+        .collect();
+    let completed: Vec<Value> = f.completed.iter().filter(ours).map(|t| task_json(t, agent_id)).collect();
+    let mut o = json!({
+        "id": executor.info.executor_id.value,
+        "name": executor.info.name.clone().unwrap_or_default(),
+        "source": executor.info.source.clone().unwrap_or_default(),
+        "container": executor.container_id.value,
+        "directory": executor.sandbox.display().to_string(),
+        "resources": flatten(&executor.info.resources),
+        "framework_id": f.id.value,
+        "type": executor.info.kind.clone().unwrap_or_else(|| "CUSTOM".to_string()),
+        "tasks": tasks,
+        "queued_tasks": queued,
+        "completed_tasks": completed,
+    });
+    if let (Some(labels), Value::Object(map)) = (&executor.info.labels, &mut o) {
+        map.insert("labels".into(), json!(labels.labels));
+    }
+    o
+}
+
 fn framework_json(f: &Framework, agent_id: &str) -> Value {
+    let command = |t: &&Task| t.custom_executor().is_none();
+    let mut executors: Vec<Value> = f
+        .tasks
+        .values()
+        .filter(command)
+        .map(|t| executor_json(t, agent_id, false))
+        .collect();
+    executors.extend(f.executors.values().map(|e| custom_executor_json(f, e, agent_id)));
+    let mut completed: Vec<Value> = f
+        .completed
+        .iter()
+        .filter(command)
+        .map(|t| executor_json(t, agent_id, true))
+        .collect();
+    completed.extend(f.completed_executors.iter().map(|e| custom_executor_json(f, e, agent_id)));
     let roles = f.info.effective_roles();
     let mut o = json!({
         "id": f.id.value,
@@ -131,8 +183,8 @@ fn framework_json(f: &Framework, agent_id: &str) -> Value {
         "roles": roles,
         "checkpoint": f.info.checkpoint,
         "failover_timeout": f.info.failover_timeout,
-        "executors": f.tasks.values().map(|t| executor_json(t, agent_id, false)).collect::<Vec<_>>(),
-        "completed_executors": f.completed.iter().map(|t| executor_json(t, agent_id, true)).collect::<Vec<_>>(),
+        "executors": executors,
+        "completed_executors": completed,
     });
     if let (Some(principal), Value::Object(map)) = (&f.info.principal, &mut o) {
         map.insert("principal".into(), json!(principal));

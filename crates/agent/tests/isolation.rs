@@ -372,3 +372,38 @@ async fn the_gc_schedule_survives_a_restart_through_sandbox_mtimes() {
     agent.stop().await.unwrap();
     launcher.stopped().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_stopped_at_its_memory_limit_while_the_agent_was_down_is_reported_with_the_limitation() {
+    capture_logs();
+    let master = FakeMaster::start().await;
+    let work_dir = temp_work_dir("oom-downtime");
+    let launcher = IsolatedLauncher::start(&work_dir);
+    let cgroups = |f: &mut agent::AgentFlags| f.isolation = "cgroups/cpu,cgroups/mem".into();
+    let first = KillableAgent::start(&master, &work_dir, cgroups);
+    eventually("registration", WAIT, || master.agent_endpoint()).await;
+
+    // The hog waits for a file in its sandbox, so it outgrows its limit only once the agent is gone.
+    let hog_later = format!("while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.01; done; {HOG}");
+    master.send(task("late-hog", 0.5, 64.0, &hog_later));
+    running(&master, "late-hog").await;
+    first.kill();
+
+    let sandbox = work_dir.join(format!("slaves/{AGENT_ID}/frameworks/F1/executors/late-hog/runs/latest"));
+    std::fs::write(sandbox.join("go"), b"").unwrap();
+    let exit_recorded = || {
+        let runs = work_dir.join(format!(
+            "meta/slaves/{AGENT_ID}/frameworks/F1/executors/late-hog/runs"
+        ));
+        std::fs::read_dir(&runs).ok()?.flatten().find(|run| run.path().join("exit_status").exists())
+    };
+    eventually("the launcher to record the hog's exit", WAIT, exit_recorded).await;
+
+    let second = KillableAgent::start(&master, &work_dir, cgroups);
+    let failed = terminal(&master, "late-hog").await;
+    assert_eq!(failed.state, TaskFailed, "{failed:?}");
+    assert_eq!(failed.reason.as_deref(), Some(REASON_CONTAINER_LIMITATION_MEMORY), "{failed:?}");
+    second.kill();
+    drop(launcher);
+    let _ = std::fs::remove_dir_all(&work_dir);
+}

@@ -143,6 +143,12 @@ pub enum MasterToAgent {
     ShutdownFramework {
         framework_id: FrameworkId,
     },
+    /// Stop one executor (the scheduler's SHUTDOWN call): a custom executor gets SHUTDOWN and is
+    /// killed after its grace period; a command task's executor (id = task id) kills its task.
+    ShutdownExecutor {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+    },
     FrameworkMessage {
         framework_id: FrameworkId,
         executor_id: ExecutorId,

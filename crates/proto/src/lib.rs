@@ -1,7 +1,7 @@
 //! Wire types shared by every tepui component.
 //!
 //! What: identifiers, resources, task states and statuses, `MasterInfo`, the Mesos v1 scheduler API
-//! messages, the internal master<->agent protocol, and the RecordIO framing used by streaming calls.
+//! messages, the v1 executor API messages (`executor`), the internal master<->agent protocol, and the RecordIO framing used by streaming calls.
 //! Why here: these are the only types that get serialized. Internal state of the master and agent
 //! converts to and from them at the edge, so a change of wire format is a change in this crate only.
 //!
@@ -11,6 +11,7 @@
 //! This crate does no I/O and reads no clock.
 
 pub mod agent_protocol;
+pub mod executor;
 pub mod framework;
 pub mod ids;
 pub mod master_info;

@@ -12,6 +12,11 @@
 //!     task.info                                  TaskInfo, container id, sandbox
 //!     task.updates                               status updates, acknowledgements, kills, the pid
 //!     exit_status                                the wait status (written by the daemon, fsync'd)
+//!   frameworks/<fw>/executors/<ex>/executor.info  a custom executor's ExecutorInfo
+//!     runs/<container>/executor.run              its container id and sandbox
+//!     runs/<container>/forked.pid                its process (pid and start time)
+//!     runs/<container>/exit_status               its wait status (written by the daemon)
+//!     runs/<container>/tasks/<task>/task.info, task.updates   each task it runs
 //! ```
 //!
 //! Adapted from Mesos for command tasks, whose executor is the task (executor id = task id, one
@@ -31,6 +36,11 @@ pub const FRAMEWORK_INFO: &str = "framework.info";
 pub const TASK_INFO: &str = "task.info";
 pub const TASK_UPDATES: &str = "task.updates";
 pub const EXIT_STATUS: &str = "exit_status";
+pub const EXECUTOR_INFO: &str = "executor.info";
+pub const EXECUTOR_RUN: &str = "executor.run";
+pub const FORKED_PID: &str = "forked.pid";
+/// Directory of a custom executor's tasks inside its run.
+pub const TASKS: &str = "tasks";
 pub const LAUNCHER_SOCKET: &str = "launcher.sock";
 pub const LAUNCHER_LOCK: &str = "launcher.lock";
 pub const LAUNCHER_PID: &str = "launcher.pid";
@@ -60,6 +70,13 @@ pub fn run_dir(meta: &Path, agent_id: &str, framework_id: &str, executor_id: &st
         .join(executor_id)
         .join("runs")
         .join(container_id)
+}
+
+/// `frameworks/<fw>/executors/<ex>`: a custom executor's directory (holds `executor.info`).
+pub fn executor_dir(meta: &Path, agent_id: &str, framework_id: &str, executor_id: &str) -> PathBuf {
+    framework_dir(meta, agent_id, framework_id)
+        .join("executors")
+        .join(executor_id)
 }
 
 pub fn exit_status(run_dir: &Path) -> PathBuf {

@@ -32,7 +32,10 @@ pub use read::{read, read_boot_id, Recovered};
 
 use crate::core::CheckpointOp;
 use proto::agent_protocol::AgentInfo;
-use records::{AgentRecord, FrameworkRecord, TaskRecord, UpdateLine, CHECKPOINT_VERSION};
+use records::{
+    AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord, TaskRecord, UpdateLine,
+    CHECKPOINT_VERSION,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -314,6 +317,49 @@ impl Writer {
             }
             CheckpointOp::RemoveRun { run_dir } => vec![FileOp::Remove {
                 path: rel(run_dir.clone()),
+            }],
+            CheckpointOp::Executor {
+                executor_dir,
+                run_dir,
+                framework_id,
+                info,
+                container_id,
+                sandbox,
+            } => {
+                let executor = ExecutorRecord {
+                    version: CHECKPOINT_VERSION,
+                    framework_id: framework_id.clone(),
+                    info: info.clone(),
+                };
+                let run = ExecutorRunRecord {
+                    version: CHECKPOINT_VERSION,
+                    container_id: container_id.clone(),
+                    sandbox: sandbox.clone(),
+                };
+                vec![
+                    FileOp::Replace {
+                        path: rel(executor_dir.join(layout::EXECUTOR_INFO)),
+                        content: text(records::to_bytes(&executor)),
+                    },
+                    FileOp::Replace {
+                        path: rel(run_dir.join(layout::EXECUTOR_RUN)),
+                        content: text(records::to_bytes(&run)),
+                    },
+                ]
+            }
+            CheckpointOp::ExecutorForked { run_dir, forked } => {
+                let record = ForkedRecord {
+                    version: CHECKPOINT_VERSION,
+                    pid: forked.pid,
+                    start_time: forked.start_time,
+                };
+                vec![FileOp::Replace {
+                    path: rel(run_dir.join(layout::FORKED_PID)),
+                    content: text(records::to_bytes(&record)),
+                }]
+            }
+            CheckpointOp::RemoveExecutor { executor_dir } => vec![FileOp::Remove {
+                path: rel(executor_dir.clone()),
             }],
             CheckpointOp::RemoveFramework { agent_id, framework_id } => vec![FileOp::Remove {
                 path: rel(layout::framework_dir(&self.meta, &agent_id.value, &framework_id.value)),

@@ -6,10 +6,16 @@
 //! got renamed in), a run directory without `task.info` (its batch never committed, so its task was
 //! never launched; it is removed), and a torn last line of `task.updates` (cut off, and the file
 //! truncated after its last whole line so later appends start clean).
+//!
+//! A custom executor's directory holds `executor.info`; each of its runs an `executor.run` (a run
+//! without one never committed its launch and is removed), maybe `forked.pid`, and its tasks under
+//! `tasks/<task>/` (read like a command task's run).
 
 use super::layout;
-use super::records::{self, AgentRecord, FrameworkRecord, TaskRecord, UpdateLine};
-use crate::core::RecoveredRun;
+use super::records::{
+    self, AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord, TaskRecord, UpdateLine,
+};
+use crate::core::{Forked, RecoveredExecutor, RecoveredRun};
 use crate::sandbox::is_safe_component;
 use proto::agent_protocol::AgentInfo;
 use proto::{AgentId, FrameworkId, FrameworkInfo};
@@ -25,6 +31,8 @@ pub struct Recovered {
     pub agent_info: Option<AgentInfo>,
     pub frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
     pub runs: Vec<RecoveredRun>,
+    /// Runs of custom executors (their tasks are in `runs`).
+    pub executors: Vec<RecoveredExecutor>,
     /// Files that exist but could not be used.
     pub errors: Vec<String>,
 }
@@ -140,6 +148,60 @@ fn read_run(
     })
 }
 
+/// A custom executor's runs, and the runs of its tasks.
+fn read_executor(
+    framework_id: &FrameworkId,
+    executor_dir: &Path,
+    executors: &mut Vec<RecoveredExecutor>,
+    runs: &mut Vec<RecoveredRun>,
+    errors: &mut Vec<String>,
+) {
+    let Some(record) = read_record::<ExecutorRecord>(&executor_dir.join(layout::EXECUTOR_INFO), errors) else {
+        return;
+    };
+    if record.framework_id != *framework_id {
+        errors.push(format!(
+            "{}: names framework {}, which does not match its path",
+            executor_dir.display(),
+            record.framework_id
+        ));
+        return;
+    }
+    for (container, run_dir) in subdirs(&executor_dir.join("runs"), errors) {
+        let run_path = run_dir.join(layout::EXECUTOR_RUN);
+        if !run_path.exists() {
+            tracing::info!(run = %run_dir.display(), "executor run without executor.run (its launch never committed); removed");
+            let _ = std::fs::remove_dir_all(&run_dir);
+            continue;
+        }
+        let Some(run) = read_record::<ExecutorRunRecord>(&run_path, errors) else {
+            continue;
+        };
+        if run.container_id.value != container {
+            errors.push(format!("{}: names container {}, not {container}", run_path.display(), run.container_id));
+            continue;
+        }
+        let forked = read_record::<ForkedRecord>(&run_dir.join(layout::FORKED_PID), errors).map(|f| Forked {
+            pid: f.pid,
+            start_time: f.start_time,
+        });
+        for (task, task_dir) in subdirs(&run_dir.join(layout::TASKS), errors) {
+            if let Some(task_run) = read_run(framework_id, &task, &container, &task_dir, errors) {
+                runs.push(task_run);
+            }
+        }
+        executors.push(RecoveredExecutor {
+            framework_id: framework_id.clone(),
+            info: record.info.clone(),
+            container_id: run.container_id,
+            sandbox: run.sandbox,
+            executor_dir: executor_dir.to_path_buf(),
+            run_dir,
+            forked,
+        });
+    }
+}
+
 /// Reads every checkpoint of the agent `slaves/latest` names (nothing when there is none).
 pub fn read(meta: &Path) -> Recovered {
     let mut recovered = Recovered::default();
@@ -175,6 +237,10 @@ pub fn read(meta: &Path) -> Recovered {
             recovered.frameworks.insert(framework_id.clone(), record.info);
         }
         for (executor, executor_dir) in subdirs(&framework_dir.join("executors"), errors) {
+            if executor_dir.join(layout::EXECUTOR_INFO).exists() {
+                read_executor(&framework_id, &executor_dir, &mut recovered.executors, &mut recovered.runs, errors);
+                continue;
+            }
             for (container, run_dir) in subdirs(&executor_dir.join("runs"), errors) {
                 if let Some(run) = read_run(&framework_id, &executor, &container, &run_dir, errors) {
                     recovered.runs.push(run);

@@ -3,7 +3,7 @@
 
 use crate::core::UpdateRecord;
 use proto::agent_protocol::AgentInfo;
-use proto::{ContainerId, FrameworkId, FrameworkInfo, TaskInfo};
+use proto::{ContainerId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskInfo};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -31,6 +31,31 @@ pub struct TaskRecord {
     pub task: TaskInfo,
     pub container_id: ContainerId,
     pub sandbox: PathBuf,
+}
+
+/// `executor.info` of a custom executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorRecord {
+    pub version: u32,
+    pub framework_id: FrameworkId,
+    pub info: ExecutorInfo,
+}
+
+/// `executor.run`: one run (container) of a custom executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorRunRecord {
+    pub version: u32,
+    pub container_id: ContainerId,
+    pub sandbox: PathBuf,
+}
+
+/// `forked.pid`: the process the launcher started for a custom executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkedRecord {
+    pub version: u32,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
 }
 
 /// One line of `task.updates`.

@@ -16,11 +16,15 @@
 //! Architecture invariant: this module reads no clock, spawns nothing and sends nothing; the only
 //! outside input besides events is the uuid source given to `Core::new`.
 
+mod executor_recovery; // custom executors after a restart
+mod executors; // custom executors (mesos-http-api.md section 9)
 mod limitation; // isolation: `Core::limited`
 mod model;
 mod queries;
 mod recover;
 pub mod stream;
+#[cfg(test)]
+mod executor_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +32,8 @@ use crate::checkpoint::layout;
 use crate::flags::DEFAULT_KILL_GRACE;
 use crate::sandbox;
 use base64::Engine;
+pub use executor_recovery::RecoveredExecutor;
+pub use executors::{process_task, ExecutorCallError};
 pub use model::*;
 use proto::agent_protocol::StatusUpdate;
 use proto::{
@@ -55,6 +61,9 @@ pub struct Core {
     streams: BTreeMap<(FrameworkId, TaskId), UpdateStream>,
     terminal_counts: BTreeMap<TaskState, u64>,
     new_uuid: Box<dyn FnMut() -> uuid::Uuid + Send>,
+    /// Custom executors: their timeouts, and the AgentInfo they receive in SUBSCRIBED.
+    executor_config: ExecutorConfig,
+    agent_info: Option<proto::agent_protocol::AgentInfo>,
 }
 
 impl Core {
@@ -72,6 +81,8 @@ impl Core {
             streams: BTreeMap::new(),
             terminal_counts: BTreeMap::new(),
             new_uuid,
+            executor_config: ExecutorConfig::default(),
+            agent_info: None,
         }
     }
 
@@ -117,12 +128,12 @@ impl Core {
         }
     }
 
-    /// Resends heads whose retry time has come.
+    /// Resends heads whose retry time has come; ends executors whose deadlines passed.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let mut effects = self.executor_tick(now);
         if !self.connected {
-            return Vec::new();
+            return effects;
         }
-        let mut effects = Vec::new();
         for ((framework_id, _), stream) in self.streams.iter_mut() {
             if let Some(status) = stream.resend_due(now.at) {
                 effects.push(send(framework_id, status));
@@ -167,6 +178,9 @@ impl Core {
         if running == Some(false) {
             // An earlier run of the same id ended; it becomes history even if updates are pending.
             self.archive(&framework_id, &task_id);
+        }
+        if task.executor.is_some() {
+            return self.run_executor_task(now, &framework_id, &agent_id, task);
         }
         let container_id = ContainerId::new((self.new_uuid)().to_string());
         let sandbox = sandbox::run_dir(
@@ -230,6 +244,9 @@ impl Core {
             tracing::warn!(%framework_id, %task_id, "KILL_TASK for a task this agent does not run; ignored");
             return Vec::new();
         };
+        if task.custom_executor().is_some() {
+            return self.kill_executor_task(now, framework_id, task_id, policy);
+        }
         // The kill call's policy overrides the task's (Mesos KillPolicy semantics).
         let grace = policy_grace(policy)
             .or_else(|| policy_grace(task.info.kill_policy.as_ref()))
@@ -243,11 +260,17 @@ impl Core {
             tracing::info!(%framework_id, "SHUTDOWN_FRAMEWORK for a framework without tasks here");
             return Vec::new();
         };
-        let task_ids: Vec<TaskId> = framework.tasks.keys().cloned().collect();
+        let task_ids: Vec<TaskId> = framework
+            .tasks
+            .values()
+            .filter(|t| t.custom_executor().is_none())
+            .map(|t| t.info.task_id.clone())
+            .collect();
         let mut effects = Vec::new();
         for task_id in task_ids {
             effects.extend(self.kill_for_shutdown(now, framework_id, &task_id));
         }
+        effects.extend(self.shutdown_executors(now, framework_id));
         self.complete_framework_if_idle(framework_id);
         effects
     }
@@ -258,11 +281,22 @@ impl Core {
         let keys: Vec<(FrameworkId, TaskId)> = self
             .frameworks
             .values()
-            .flat_map(|f| f.tasks.keys().map(|t| (f.id.clone(), t.clone())))
+            .flat_map(|f| {
+                f.tasks
+                    .values()
+                    .filter(|t| t.custom_executor().is_none())
+                    .map(|t| (f.id.clone(), t.info.task_id.clone()))
+            })
             .collect();
-        keys.into_iter()
+        let mut effects: Vec<Effect> = keys
+            .into_iter()
             .flat_map(|(f, t)| self.kill_for_shutdown(now, &f, &t))
-            .collect()
+            .collect();
+        let framework_ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for framework_id in framework_ids {
+            effects.extend(self.shutdown_executors(now, &framework_id));
+        }
+        effects
     }
 
     pub fn acknowledge(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, uuid: &str) -> Vec<Effect> {
@@ -273,7 +307,10 @@ impl Core {
             return Vec::new();
         };
         let mut effects = Vec::new();
-        match stream.acknowledge(uuid, now.at, connected) {
+        let head_source = stream.head().filter(|s| s.uuid.as_deref() == Some(uuid)).and_then(|s| s.source);
+        let outcome = stream.acknowledge(uuid, now.at, connected);
+        let drained = stream.is_empty();
+        match outcome {
             AckOutcome::Ignored => {
                 tracing::debug!(%framework_id, %task_id, uuid, "acknowledgement of an update not in flight; ignored");
             }
@@ -288,9 +325,13 @@ impl Core {
                 if let Some(status) = next {
                     effects.push(send(framework_id, status));
                 }
+                // The executor may forget an update of its own once the master has it.
+                if head_source == Some(StatusSource::SourceExecutor) {
+                    effects.extend(self.executor_acknowledged(framework_id, task_id, uuid));
+                }
             }
         }
-        if stream.is_empty() {
+        if drained {
             self.streams.remove(&key);
             self.complete_if_done(framework_id, task_id);
         }
@@ -543,12 +584,7 @@ impl Core {
             .iter()
             .position(|f| f.id == *framework_id)
             .and_then(|i| self.completed_frameworks.remove(i));
-        let mut framework = revived.unwrap_or_else(|| Framework {
-            id: framework_id.clone(),
-            info: info.clone(),
-            tasks: BTreeMap::new(),
-            completed: VecDeque::new(),
-        });
+        let mut framework = revived.unwrap_or_else(|| Framework::new(framework_id.clone(), info.clone()));
         framework.info = info;
         self.frameworks.insert(framework_id.clone(), framework);
     }
@@ -592,12 +628,16 @@ impl Core {
             if framework.completed.len() >= COMPLETED_EXECUTORS_PER_FRAMEWORK_MAX {
                 framework.completed.pop_front();
             }
-            framework.completed.push_back(task);
+            framework.completed.push_back(task.clone());
+            self.executor_task_archived(framework_id, &task);
         }
     }
 
     fn complete_framework_if_idle(&mut self, framework_id: &FrameworkId) {
-        let idle = self.frameworks.get(framework_id).is_some_and(|f| f.tasks.is_empty());
+        let idle = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.tasks.is_empty() && f.executors.is_empty());
         if !idle {
             return;
         }

@@ -2,7 +2,10 @@
 
 use crate::sandbox;
 use proto::agent_protocol::StatusUpdate;
-use proto::{AgentId, ContainerId, FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus};
+use proto::{
+    AgentId, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState,
+    TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -21,6 +24,12 @@ pub const REASON_COMMAND_EXECUTOR_FAILED: &str = "REASON_COMMAND_EXECUTOR_FAILED
 pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 /// A task whose process was not found again when the agent restarted (replicated-log.md 8, step 3).
 pub const REASON_EXECUTOR_REREGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REREGISTRATION_TIMEOUT";
+/// A custom executor that did not subscribe within `--executor_registration_timeout`.
+pub const REASON_EXECUTOR_REGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REGISTRATION_TIMEOUT";
+/// A custom executor's process ended while it still had tasks.
+pub const REASON_EXECUTOR_TERMINATED: &str = "REASON_EXECUTOR_TERMINATED";
+/// A task killed before its executor ever got it.
+pub const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
 
 /// The present, as the driver reads it: a monotonic instant for timers, wall seconds for timestamps.
 #[derive(Debug, Clone, Copy)]
@@ -41,10 +50,41 @@ pub struct LaunchSpec {
     pub checkpoint_dir: PathBuf,
 }
 
+/// A custom executor's process to start: `spec` describes it as if it were a command task whose
+/// id is the executor id (so sandbox, launcher request and isolation work unchanged); `env` is
+/// the executor's own environment (mesos-http-api.md section 9), which the driver completes with
+/// the agent's address and which the CommandInfo's environment overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorLaunch {
+    pub spec: LaunchSpec,
+    pub executor_id: ExecutorId,
+    pub env: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // effects live for one event
 pub enum Effect {
     Launch(Box<LaunchSpec>),
+    /// Start a custom executor's process (`executors.rs`).
+    LaunchExecutor(Box<ExecutorLaunch>),
+    /// Put this event on the executor's subscription stream (dropped if it has none).
+    SendToExecutor {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        event: Box<proto::executor::Event>,
+    },
+    /// SIGTERM the executor's process group now, SIGKILL it after `grace` (zero: SIGKILL now).
+    KillExecutor {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        grace: Duration,
+    },
+    /// Tell the master the executor's process ended (`status`: the raw wait status).
+    ExecutorExited {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        status: i32,
+    },
     /// SIGTERM the task's process group now, SIGKILL it after `grace`.
     Kill {
         framework_id: FrameworkId,
@@ -84,6 +124,20 @@ pub enum CheckpointOp {
     },
     /// A completed run (terminal, process gone, every update acknowledged): nothing left to recover.
     RemoveRun { run_dir: PathBuf },
+    /// A custom executor about to be launched: `executor.info` in `executor_dir`, its run
+    /// (container, sandbox) in `run_dir` (replicated-log.md 8).
+    Executor {
+        executor_dir: PathBuf,
+        run_dir: PathBuf,
+        framework_id: FrameworkId,
+        info: ExecutorInfo,
+        container_id: ContainerId,
+        sandbox: PathBuf,
+    },
+    /// The launcher started the executor's process (`runs/<container>/forked.pid`).
+    ExecutorForked { run_dir: PathBuf, forked: Forked },
+    /// An executor that ended, whose tasks are all archived: nothing left to recover.
+    RemoveExecutor { executor_dir: PathBuf },
     /// A framework with no task left here.
     RemoveFramework {
         agent_id: AgentId,
@@ -155,12 +209,98 @@ pub struct Task {
     pub kill_grace: Option<Duration>,
 }
 
+impl Task {
+    /// The custom executor that runs this task, if it is not a command task.
+    pub fn custom_executor(&self) -> Option<&ExecutorId> {
+        self.info.executor.as_ref().map(|e| &e.executor_id)
+    }
+    /// The executor id `/state` and `/files` know the task's run by (a command task is its own).
+    pub fn executor_id(&self) -> &str {
+        self.custom_executor().map_or(&self.info.task_id.value, |e| &e.value)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Framework {
     pub id: FrameworkId,
     pub info: FrameworkInfo,
     pub tasks: BTreeMap<TaskId, Task>,
     pub completed: VecDeque<Task>,
+    /// Custom executors (`executors.rs`), live and ended.
+    pub executors: BTreeMap<ExecutorId, Executor>,
+    pub completed_executors: VecDeque<Executor>,
+}
+
+impl Framework {
+    pub fn new(id: FrameworkId, info: FrameworkInfo) -> Self {
+        Framework {
+            id,
+            info,
+            tasks: BTreeMap::new(),
+            completed: VecDeque::new(),
+            executors: BTreeMap::new(),
+            completed_executors: VecDeque::new(),
+        }
+    }
+}
+
+/// Timeouts of custom executors (`--executor_registration_timeout`,
+/// `--executor_reregistration_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExecutorConfig {
+    pub registration_timeout: Duration,
+    pub reregistration_timeout: Duration,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            registration_timeout: Duration::from_secs(60),
+            reregistration_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why the agent is ending an executor (decides what its unfinished tasks become).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// Framework shutdown or teardown, or the agent's SHUTDOWN: SHUTDOWN sent, kill after grace.
+    Shutdown,
+    /// It did not subscribe within `--executor_registration_timeout`.
+    RegistrationTimeout,
+    /// After an agent restart it did not subscribe again within
+    /// `--executor_reregistration_timeout`.
+    ReregistrationTimeout,
+}
+
+/// A custom executor: one process per (framework, executor id) running tasks it receives over its
+/// `/api/v1/executor` subscription (mesos-http-api.md section 9).
+#[derive(Debug, Clone)]
+pub struct Executor {
+    pub framework_id: FrameworkId,
+    pub info: ExecutorInfo,
+    pub container_id: ContainerId,
+    pub sandbox: PathBuf,
+    /// `meta/.../executors/<ex>` (holds `executor.info`).
+    pub executor_dir: PathBuf,
+    /// `meta/.../executors/<ex>/runs/<container>` (the launcher records the exit there).
+    pub checkpoint_dir: PathBuf,
+    pub process: Process,
+    pub forked: Option<Forked>,
+    /// The connection number of its current subscription, if subscribed.
+    pub subscription: Option<u64>,
+    /// Whether it ever subscribed (in this agent's life or, recovered, before).
+    pub ever_subscribed: bool,
+    /// Tasks waiting for it to subscribe (delivered as LAUNCH then), in arrival order.
+    pub queued: Vec<TaskId>,
+    /// Tasks delivered to it that are not terminal yet.
+    pub launched: std::collections::BTreeSet<TaskId>,
+    /// When it must have subscribed by (registration, or reregistration after a restart).
+    pub subscribe_by: Option<Instant>,
+    /// Set once the agent decided to end it.
+    pub terminating: Option<Termination>,
+    /// After SHUTDOWN: when its process group is killed.
+    pub kill_at: Option<Instant>,
 }
 
 /// Why a task cannot run here, as the TASK_ERROR message says it.
@@ -170,9 +310,7 @@ pub(super) fn validate(task: &TaskInfo) -> Result<(), String> {
         return Err(format!("Task ID '{id}' cannot be used as a directory name"));
     }
     match (&task.command, &task.executor) {
-        (None, Some(_)) => Err(format!(
-            "Task '{id}' has an 'executor' but no 'command'; this agent runs only command tasks so far"
-        )),
+        (None, Some(executor)) => super::executors::validate_executor(id, executor),
         (None, None) => Err(format!("Task '{id}' has neither 'command' nor 'executor'")),
         (Some(_), Some(_)) => Err(format!(
             "Task '{id}' has both 'command' and 'executor'; exactly one is allowed"

@@ -13,6 +13,10 @@ impl Core {
     pub fn is_connected(&self) -> bool {
         self.connected
     }
+    /// `--executor_shutdown_grace_period`.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        self.shutdown_grace
+    }
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
     }
@@ -40,17 +44,29 @@ impl Core {
     pub fn terminal_count(&self, state: TaskState) -> u64 {
         self.terminal_counts.get(&state).copied().unwrap_or(0)
     }
-    /// Live tasks whose process runs.
+    /// Live tasks and custom executors whose process runs.
     pub fn processes_running(&self) -> usize {
-        self.live_tasks()
+        let tasks = self
+            .live_tasks()
             .filter(|t| matches!(t.process, Process::Running { .. }))
-            .count()
+            .count();
+        let executors = self
+            .live_executors()
+            .filter(|e| matches!(e.process, Process::Running { .. }))
+            .count();
+        tasks + executors
     }
     /// Resources of the tasks that have not reached a terminal state.
     pub fn used_resources(&self) -> ResourceBag {
         let mut used = ResourceBag::new();
         for task in self.live_tasks().filter(|t| !t.state.is_terminal()) {
             if let Ok(bag) = ResourceBag::from_resources(&task.info.resources) {
+                let _ = used.add(&bag);
+            }
+        }
+        // A custom executor's own resources count while it runs.
+        for executor in self.live_executors() {
+            if let Ok(bag) = ResourceBag::from_resources(&executor.info.resources) {
                 let _ = used.add(&bag);
             }
         }
@@ -67,7 +83,7 @@ impl Core {
     pub fn find_run(&self, framework_id: &str, executor_id: &str, run: &str) -> Option<&Task> {
         let matches = |t: &&Task| {
             t.framework_id.value == framework_id
-                && t.info.task_id.value == executor_id
+                && t.executor_id() == executor_id
                 && (run == sandbox::LATEST || t.container_id.value == run)
         };
         // `runs()` yields older runs first, so the last match is the latest.

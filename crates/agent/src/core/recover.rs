@@ -106,6 +106,7 @@ impl Core {
         for run in runs {
             let replayed = replay(&run.records);
             let task_id = run.task.task_id.clone();
+            let custom_executor = run.task.executor.is_some();
             let framework_id = run.framework_id.clone();
             if !self.frameworks.contains_key(&framework_id) {
                 let info = framework_infos.get(&framework_id).cloned().unwrap_or_else(|| {
@@ -115,15 +116,8 @@ impl Core {
                         ..placeholder_info()
                     }
                 });
-                self.frameworks.insert(
-                    framework_id.clone(),
-                    Framework {
-                        id: framework_id.clone(),
-                        info,
-                        tasks: BTreeMap::new(),
-                        completed: VecDeque::new(),
-                    },
-                );
+                self.frameworks
+                    .insert(framework_id.clone(), Framework::new(framework_id.clone(), info));
             }
             let terminal = replayed.state.is_terminal();
             let task = Task {
@@ -163,7 +157,8 @@ impl Core {
             } else {
                 self.streams.remove(&key);
             }
-            if !terminal {
+            // A custom executor's task has no process of its own: its executor is settled instead.
+            if !terminal && !custom_executor {
                 live.push(RecoveredTask {
                     framework_id: framework_id.clone(),
                     task_id: task_id.clone(),
@@ -193,7 +188,7 @@ impl Core {
     /// the agent reconnected to.
     pub fn unsettled_tasks(&self) -> Vec<RecoveredTask> {
         self.live_tasks()
-            .filter(|t| t.process != Process::Exited)
+            .filter(|t| t.process != Process::Exited && t.custom_executor().is_none())
             .map(|t| RecoveredTask {
                 framework_id: t.framework_id.clone(),
                 task_id: t.info.task_id.clone(),
@@ -285,7 +280,7 @@ fn first_timestamp(run: &RecoveredRun) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn placeholder_info() -> FrameworkInfo {
+pub(super) fn placeholder_info() -> FrameworkInfo {
     FrameworkInfo {
         user: String::new(),
         name: String::new(),

@@ -52,6 +52,16 @@ impl UpdateStream {
         self.pending.is_empty()
     }
 
+    /// The update in flight (or next to go).
+    pub fn head(&self) -> Option<&TaskStatus> {
+        self.pending.front()
+    }
+
+    /// Whether an update with this uuid waits in the queue.
+    pub fn contains(&self, uuid: &str) -> bool {
+        self.pending.iter().any(|s| s.uuid.as_deref() == Some(uuid))
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pending.len()

@@ -52,7 +52,11 @@ impl Driver {
         let settled = {
             let mut core = self.shared.core();
             let tasks = core.unsettled_tasks();
-            recovery::settle(&mut core, now(), tasks, &snapshot, false, self.launcher.as_ref())
+            let isolation = self.isolation.clone();
+            let report_exit = move |core: &mut crate::core::Core, now, fw: &proto::FrameworkId, task: &proto::TaskId, container: &str, exit| {
+                isolation.report_recovered_exit(core, now, fw, task, container, exit)
+            };
+            recovery::settle(&mut core, now(), tasks, &snapshot, false, self.launcher.as_ref(), &report_exit)
         };
         tracing::info!(
             reattached = settled.reattached,
@@ -62,7 +66,14 @@ impl Driver {
         );
         self.launching.clear();
         self.containers = self.running_containers();
-        self.isolation.retain(self.containers.keys().cloned().collect()); // isolation
+        self.executor_containers = self.running_executor_containers();
+        let live: HashSet<String> = self
+            .containers
+            .keys()
+            .chain(self.executor_containers.keys())
+            .cloned()
+            .collect();
+        self.isolation.retain(live); // isolation
         let ops = self.shared.core().drain_checkpoints();
         let actions = settled
             .effects
@@ -111,6 +122,7 @@ impl Driver {
                     Effect::Kill { grace, .. } => Some(*grace),
                     _ => None,
                 })
+                .chain(self.executor_grace_max())
                 .max()
                 .unwrap_or(STOP_GRACE);
             self.commits.push(ops, effects.into_iter().map(Action::Effect));
@@ -122,6 +134,15 @@ impl Driver {
         for (container_id, _) in self.containers.iter().filter(|(c, _)| !self.launching.contains(*c)) {
             self.launcher.kill(container_id, libc::SIGTERM, Some(grace));
         }
+        // Custom executors: SHUTDOWN went to them above (ByMaster); their process groups get the
+        // same treatment as tasks.
+        for (container_id, _) in self
+            .executor_containers
+            .iter()
+            .filter(|(c, _)| !self.launching.contains(*c))
+        {
+            self.launcher.kill(container_id, libc::SIGTERM, Some(grace));
+        }
         if !self.containers.is_empty() {
             tracing::info!(
                 processes = self.containers.len(),
@@ -131,7 +152,7 @@ impl Driver {
             );
         }
         let deadline = tokio::time::Instant::now() + grace + REAP_MARGIN;
-        while !self.containers.is_empty() {
+        while !self.containers.is_empty() || !self.executor_containers.is_empty() {
             let ready = self.commits.kick();
             self.perform(ready);
             tokio::select! {

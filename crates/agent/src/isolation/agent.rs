@@ -55,6 +55,31 @@ impl AgentIsolation {
         }
     }
 
+    /// Recovery found the container's exit recorded: re-adopt its groups (they still hold the OOM
+    /// counter) so that `exit_effects` can tell a limitation; a container without groups is fine.
+    pub fn recover_exited(&self, container_id: &str, limits: &Limits) {
+        if let Err(e) = self.isolator.recover(container_id, limits, None) {
+            tracing::debug!(container = container_id, error = %e, "no isolation state for an exited container");
+        }
+    }
+
+    /// Recovery's exit reporter (`recovery::ExitReporter`): the limitation if the container was
+    /// stopped at one, else the plain exit.
+    pub fn report_recovered_exit(
+        &self,
+        core: &mut Core,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        container_id: &str,
+        exit: Exit,
+    ) -> Vec<Effect> {
+        if let Some(task) = core.task(framework_id, task_id) {
+            self.recover_exited(container_id, &Limits::from_task(&task.info));
+        }
+        self.exit_effects(core, now, framework_id, task_id, container_id, exit)
+    }
+
     /// The launch failed: release what `prepare_launch` set up.
     pub fn launch_failed(&self, container_id: &str) {
         self.cleanup_later(container_id);

@@ -175,7 +175,7 @@ async fn reconnect_reattaches_reports_exits_and_loses_the_unknown() {
         .await
         .unwrap();
     let mut core = new_core(&work_dir);
-    let recovery = prepared.apply(&mut core, now(), fake.as_ref());
+    let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!(recovery.errors, 0);
     let settled = &recovery.settled;
     assert_eq!(
@@ -246,7 +246,7 @@ async fn a_reboot_loses_every_task_and_non_partition_aware_frameworks_get_task_l
         .await
         .unwrap();
     let mut core = new_core(&work_dir);
-    let recovery = prepared.apply(&mut core, now(), fake.as_ref());
+    let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!((recovery.settled.lost, recovery.settled.orphans), (1, 1));
     let task = core.task(&FrameworkId::new("F1"), &TaskId::new("a")).unwrap();
     assert_eq!(task.state, TaskState::TaskLost);
@@ -273,7 +273,7 @@ async fn cleanup_kills_everything_and_forgets_the_agent() {
         .await
         .unwrap();
     let mut core = new_core(&work_dir);
-    let recovery = prepared.apply(&mut core, now(), fake.as_ref());
+    let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!(recovery.cleaned, 2);
     assert!(fake.state().running.is_empty());
     let mut acked = fake.state().acked.clone();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod executor;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -71,6 +73,8 @@ pub struct Recorded {
     stream: Mutex<Option<mpsc::UnboundedSender<MasterToAgent>>>,
     /// When false, status updates are recorded but not acknowledged.
     pub auto_ack: AtomicBool,
+    /// Executor exits and executor messages, in arrival order.
+    pub executor_calls: Mutex<Vec<AgentCall>>,
 }
 
 pub struct FakeMaster {
@@ -143,8 +147,10 @@ async fn agent_endpoint(
             recorded.pongs.fetch_add(1, Ordering::SeqCst);
             StatusCode::ACCEPTED.into_response()
         }
-        // Executor exits, executor messages and later calls: accepted, not recorded.
-        _ => StatusCode::ACCEPTED.into_response(),
+        AgentCall::ExecutorExited { .. } | AgentCall::ExecutorMessage { .. } => {
+            recorded.executor_calls.lock().unwrap().push(call);
+            StatusCode::ACCEPTED.into_response()
+        }
     }
 }
 
@@ -175,6 +181,10 @@ impl FakeMaster {
     /// Ends the current stream, as a crashed or deposed master would.
     pub fn drop_stream(&self) {
         self.recorded.stream.lock().unwrap().take();
+    }
+
+    pub fn executor_calls(&self) -> Vec<AgentCall> {
+        self.recorded.executor_calls.lock().unwrap().clone()
     }
 
     pub fn registrations(&self) -> Vec<AgentCall> {

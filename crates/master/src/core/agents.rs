@@ -139,6 +139,9 @@ impl Core {
             };
             let role = framework.role();
             let executor_id = reported.task.executor.as_ref().map(|e| e.executor_id.clone());
+            if let Some(executor_id) = &executor_id {
+                framework.executors.insert((id.clone(), executor_id.clone()));
+            }
             framework.tasks.insert(
                 reported.task.task_id.clone(),
                 Task {
@@ -258,6 +261,9 @@ impl Core {
 
     /// An executor ended; connected frameworks hear of it as FAILURE (spec 8.2).
     pub fn executor_exited(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, executor_id: ExecutorId, status: i32) -> Vec<Effect> {
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.executors.remove(&(agent_id.clone(), executor_id.clone()));
+        }
         if self.frameworks.get(framework_id).is_some_and(|f| f.connected) {
             vec![Effect::ToFramework(
                 framework_id.clone(),

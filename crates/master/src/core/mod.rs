@@ -148,6 +148,9 @@ pub struct Framework {
     /// Tasks of partition-aware frameworks on unreachable agents (TASK_UNREACHABLE).
     pub unreachable_tasks: BTreeMap<TaskId, Task>,
     pub offers: Vec<OfferId>,
+    /// Custom executors started for this framework, by agent, until they exit: a teardown must
+    /// reach their agents even when no task is left there.
+    pub executors: std::collections::BTreeSet<(AgentId, ExecutorId)>,
 }
 
 impl Framework {
@@ -312,8 +315,13 @@ impl Core {
             self.remove_offer(&offer_id);
         }
         let Some(mut framework) = self.frameworks.remove(id) else { return };
-        let agent_ids: std::collections::BTreeSet<AgentId> =
-            framework.tasks.values().map(|t| t.agent_id.clone()).collect();
+        let agent_ids: std::collections::BTreeSet<AgentId> = framework
+            .tasks
+            .values()
+            .map(|t| t.agent_id.clone())
+            .chain(framework.executors.iter().map(|(agent_id, _)| agent_id.clone()))
+            .collect();
+        framework.executors.clear();
         for agent_id in agent_ids {
             if self.agents.get(&agent_id).is_some_and(|a| a.connected) {
                 effects.push(Effect::ToAgent(agent_id, MasterToAgent::ShutdownFramework { framework_id: id.clone() }));

@@ -444,6 +444,9 @@ impl Core {
             let _ = agent.used.add(&resources);
         }
         let executor_id = executor_id.or_else(|| task.executor.as_ref().map(|e| e.executor_id.clone()));
+        if let (Some(executor_id), Some(framework)) = (&executor_id, self.frameworks.get_mut(framework_id)) {
+            framework.executors.insert((agent_id.clone(), executor_id.clone()));
+        }
         let record = Task {
             info: task.clone(),
             framework_id: framework_id.clone(),
@@ -553,6 +556,15 @@ impl Core {
 
     fn shutdown_executor(&mut self, framework_id: &FrameworkId, shutdown: Shutdown, effects: &mut Vec<Effect>) {
         let Some(framework) = self.frameworks.get(framework_id) else { return };
+        // A custom executor the master started there: the agent shuts it down (mesos-http-api.md
+        // 8.4 SHUTDOWN), whether or not it still has tasks.
+        if framework.executors.contains(&(shutdown.agent_id.clone(), shutdown.executor_id.clone())) {
+            effects.push(Effect::ToAgent(
+                shutdown.agent_id.clone(),
+                MasterToAgent::ShutdownExecutor { framework_id: framework_id.clone(), executor_id: shutdown.executor_id.clone() },
+            ));
+            return;
+        }
         for task in framework.tasks.values() {
             let executor = task.executor_id.clone().unwrap_or_else(|| ExecutorId::new(task.info.task_id.value.clone()));
             if executor == shutdown.executor_id && task.agent_id == shutdown.agent_id {
@@ -621,6 +633,7 @@ fn new_framework(id: FrameworkId, info: FrameworkInfo, now: f64) -> Framework {
         completed_tasks: VecDeque::new(),
         unreachable_tasks: BTreeMap::new(),
         offers: Vec::new(),
+        executors: Default::default(),
     }
 }
 

@@ -350,3 +350,48 @@ fn registry_agents_that_do_not_come_back_after_failover_become_overdue() {
     assert!(events_for(&effects, &fw).iter().all(|e| e.kind == "FAILURE"), "no task list: only FAILURE");
     assert!(core.recovered_agents.is_empty());
 }
+
+/// A task under a custom executor: its ExecutorInfo in place of a command.
+fn executor_task(id: &str, agent: &AgentId, executor: &str) -> TaskInfo {
+    serde_json::from_value(serde_json::json!({
+        "name": id, "task_id": {"value": id}, "agent_id": {"value": agent.value},
+        "resources": ResourceBag::parse("cpus:0.5").unwrap().to_resources(Some("*")),
+        "executor": {"executor_id": {"value": executor}, "command": {"value": "./my-executor"}}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_custom_executor_is_tracked_until_it_exits_so_shutdown_and_teardown_reach_it() {
+    let mut core = core();
+    let agent = add_agent(&mut core, 0.0);
+    let (fw, offer) = subscribed(&mut core, 1.0, false);
+    core.apply_call(2.0, &fw, accept(&offer.id, vec![executor_task("t1", &agent, "ex1")])).unwrap();
+    // The task finishes; the executor stays.
+    let mut status = TaskStatus::new(TaskId::new("t1"), TaskState::TaskFinished);
+    status.uuid = Some("AAAAAAAAAAAAAAAAAAAAAA==".into());
+    core.status_update(3.0, &agent, StatusUpdate { framework_id: fw.clone(), status });
+    assert!(core.frameworks[&fw].tasks.is_empty());
+
+    // SHUTDOWN of that executor goes to its agent as ShutdownExecutor.
+    let mut shutdown = Call::new("SHUTDOWN", Some(fw.clone()));
+    shutdown.shutdown = Some(proto::scheduler::Shutdown { executor_id: ExecutorId::new("ex1"), agent_id: agent.clone() });
+    let effects = core.apply_call(4.0, &fw, shutdown).unwrap();
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::ToAgent(a, MasterToAgent::ShutdownExecutor { executor_id, .. }) if a == &agent && executor_id.value == "ex1")));
+
+    // Teardown with no task left still reaches the agent running the executor.
+    let effects = core.apply_call(5.0, &fw, Call::new("TEARDOWN", Some(fw.clone()))).unwrap();
+    assert!(effects.iter().any(|e| matches!(e, Effect::ToAgent(a, MasterToAgent::ShutdownFramework { .. }) if a == &agent)));
+}
+
+#[test]
+fn an_exited_executor_is_forgotten() {
+    let mut core = core();
+    let agent = add_agent(&mut core, 0.0);
+    let (fw, offer) = subscribed(&mut core, 1.0, false);
+    core.apply_call(2.0, &fw, accept(&offer.id, vec![executor_task("t1", &agent, "ex1")])).unwrap();
+    assert!(core.frameworks[&fw].executors.contains(&(agent.clone(), ExecutorId::new("ex1"))));
+    core.executor_exited(&agent, &fw, ExecutorId::new("ex1"), 0);
+    assert!(core.frameworks[&fw].executors.is_empty());
+}

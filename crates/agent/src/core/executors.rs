@@ -1,0 +1,952 @@
+//! Custom executors in the core: tasks whose TaskInfo names an `executor` (mesos-http-api.md 8.4)
+//! run inside one executor process per (framework, executor id), which talks to the agent over
+//! `POST /api/v1/executor` (section 9). Still no I/O and no clock.
+//!
+//! Rules:
+//! - The first task for an executor starts it (`Effect::LaunchExecutor`, checkpointed as
+//!   `executor.info` first) and is queued (TASK_STAGING, `queued_tasks` in `/state`); queued tasks
+//!   go out as LAUNCH events when it subscribes, later tasks at once.
+//! - It must subscribe within `--executor_registration_timeout`, or it is killed and its tasks
+//!   become TASK_FAILED (`REASON_EXECUTOR_REGISTRATION_TIMEOUT`). After an agent restart a
+//!   recovered executor must subscribe again within `--executor_reregistration_timeout`, or it is
+//!   killed and its tasks become TASK_LOST / TASK_GONE (`REASON_EXECUTOR_REREGISTRATION_TIMEOUT`,
+//!   replicated-log.md 8, step 3).
+//! - Its UPDATEs join the task's reliable update stream unchanged (its own uuid), so they are
+//!   checkpointed and resent like the agent's own; when the master acknowledges one, the executor
+//!   gets ACKNOWLEDGED.
+//! - KILL of a delivered task goes to the executor; of a queued one, the task is TASK_KILLED at once.
+//! - Framework shutdown: SHUTDOWN to the executor, its process group killed after its shutdown
+//!   grace period (`kill_at`, checked by `tick`).
+//! - When its process ends, every unfinished task of it becomes TASK_FAILED
+//!   (`REASON_EXECUTOR_TERMINATED`; TASK_KILLED if the agent was shutting it down) and the master
+//!   hears of the exit (`Effect::ExecutorExited`, a FAILURE event for the framework).
+//!
+//! Tasks of an executor live in `Framework::tasks` like command tasks (their `process` stays
+//! `Launching` until they are terminal, then `Exited`: the process is the executor's, tracked
+//! here); their checkpoints sit under the executor's run (`runs/<container>/tasks/<task>/`).
+
+use super::*;
+use proto::agent_protocol::AgentInfo;
+use proto::executor::{Event, Subscribe, Subscribed};
+use proto::ExecutorInfo;
+use std::collections::BTreeSet;
+
+/// Ended executors kept per framework for `/state`.
+const COMPLETED_CUSTOM_EXECUTORS_MAX: usize = 50;
+/// How long a checkpointing executor keeps trying to reach a restarted agent (Mesos' default).
+const EXECUTOR_RECOVERY_TIMEOUT: &str = "15mins";
+/// Longest backoff between its subscription attempts (Mesos' default).
+const EXECUTOR_SUBSCRIPTION_BACKOFF_MAX: &str = "2secs";
+
+/// Why an executor call was refused (the HTTP layer turns each into a status code).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecutorCallError {
+    #[error("Framework '{0}' is not known on this agent")]
+    UnknownFramework(FrameworkId),
+    #[error("Executor '{executor_id}' of framework '{framework_id}' is not known on this agent")]
+    UnknownExecutor {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+    },
+    #[error("Executor '{0}' is not subscribed")]
+    NotSubscribed(ExecutorId),
+    #[error("Executor '{0}' is shutting down")]
+    Terminating(ExecutorId),
+    #[error("Task '{task_id}' is not a task of executor '{executor_id}' on this agent")]
+    UnknownTask { task_id: TaskId, executor_id: ExecutorId },
+    #[error("{0}")]
+    BadUpdate(String),
+}
+
+/// Why a task's `executor` cannot run here, as the TASK_ERROR message says it.
+pub(super) fn validate_executor(task_id: &str, executor: &ExecutorInfo) -> Result<(), String> {
+    let id = &executor.executor_id.value;
+    if !sandbox::is_safe_component(id) {
+        return Err(format!("Executor ID '{id}' cannot be used as a directory name"));
+    }
+    if executor.kind.as_deref() == Some("DEFAULT") {
+        return Err(format!(
+            "Task '{task_id}' names the DEFAULT executor '{id}', which runs only task groups here"
+        ));
+    }
+    match executor
+        .command
+        .as_ref()
+        .and_then(|c| c.value.as_deref())
+        .map(str::trim)
+    {
+        None | Some("") => Err(format!(
+            "The executor '{id}' of task '{task_id}' has no 'command' with a 'value'"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The raw wait status of an exit, as Mesos reports executor exits (FAILURE `status`).
+pub fn wait_status(exit: Exit) -> i32 {
+    match exit {
+        Exit::Code(code) => (code & 0xff) << 8,
+        Exit::Signal(signal) => signal & 0x7f,
+    }
+}
+
+impl Core {
+    pub fn set_executor_config(&mut self, config: ExecutorConfig) {
+        self.executor_config = config;
+    }
+
+    /// The AgentInfo executors receive in SUBSCRIBED (the id is filled in from registration).
+    pub fn set_agent_info(&mut self, info: AgentInfo) {
+        self.agent_info = Some(info);
+    }
+
+    pub fn executor(&self, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Option<&Executor> {
+        self.frameworks.get(framework_id)?.executors.get(executor_id)
+    }
+
+    pub(super) fn executor_mut(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Option<&mut Executor> {
+        self.frameworks.get_mut(framework_id)?.executors.get_mut(executor_id)
+    }
+
+    /// Live executors (their process not seen to end).
+    pub fn live_executors(&self) -> impl Iterator<Item = &Executor> {
+        self.frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .filter(|e| e.process != Process::Exited)
+    }
+
+    /// A task for a custom executor (validated, framework known): starts the executor if needed,
+    /// then queues the task or delivers it.
+    pub(super) fn run_executor_task(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        task: TaskInfo,
+    ) -> Vec<Effect> {
+        let Some(info) = task.executor.clone() else {
+            return Vec::new();
+        };
+        let executor_id = info.executor_id.clone();
+        let task_id = task.task_id.clone();
+        let mut effects = Vec::new();
+        match self.executor(framework_id, &executor_id) {
+            Some(executor) if executor.terminating.is_some() || executor.process == Process::Exited => {
+                let message = format!("Executor '{executor_id}' is shutting down; task '{task_id}' was not launched");
+                return self.reject(now, framework_id, &task_id, message);
+            }
+            Some(_) => {}
+            None => effects.extend(self.start_executor(now, framework_id, agent_id, info)),
+        }
+        let Some(executor) = self.executor(framework_id, &executor_id) else {
+            return effects;
+        };
+        let container_id = executor.container_id.clone();
+        let sandbox = executor.sandbox.clone();
+        let checkpoint_dir = executor.checkpoint_dir.join(layout::TASKS).join(&task_id.value);
+        let subscribed = executor.subscription.is_some();
+        self.journal.push(CheckpointOp::Task {
+            run_dir: checkpoint_dir.clone(),
+            framework_id: framework_id.clone(),
+            task: task.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.clone(),
+        });
+        let entry = Task {
+            framework_id: framework_id.clone(),
+            info: task.clone(),
+            container_id,
+            sandbox,
+            checkpoint_dir,
+            state: TaskState::TaskStaging,
+            statuses: Vec::new(),
+            process: Process::Launching,
+            forked: None,
+            kill_grace: None,
+        };
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return effects;
+        };
+        framework.tasks.insert(task_id.clone(), entry);
+        let Some(executor) = framework.executors.get_mut(&executor_id) else {
+            return effects;
+        };
+        if subscribed {
+            executor.launched.insert(task_id);
+            effects.push(to_executor(framework_id, &executor_id, Event::launch(task)));
+        } else {
+            tracing::info!(framework = %framework_id, executor = %executor_id, task = %task_id, "task queued until its executor subscribes");
+            executor.queued.push(task_id);
+        }
+        effects
+    }
+
+    fn start_executor(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        info: ExecutorInfo,
+    ) -> Vec<Effect> {
+        let executor_id = info.executor_id.clone();
+        let container_id = ContainerId::new((self.new_uuid)().to_string());
+        let sandbox = sandbox::run_dir(
+            &self.work_dir,
+            &agent_id.value,
+            &framework_id.value,
+            &executor_id.value,
+            &container_id.value,
+        );
+        let executor_dir = layout::executor_dir(&self.meta, &agent_id.value, &framework_id.value, &executor_id.value);
+        let checkpoint_dir = layout::run_dir(
+            &self.meta,
+            &agent_id.value,
+            &framework_id.value,
+            &executor_id.value,
+            &container_id.value,
+        );
+        let checkpoint = self.frameworks.get(framework_id).is_some_and(|f| f.info.checkpoint);
+        self.journal.push(CheckpointOp::Executor {
+            executor_dir: executor_dir.clone(),
+            run_dir: checkpoint_dir.clone(),
+            framework_id: framework_id.clone(),
+            info: info.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.clone(),
+        });
+        let grace = policy_grace_of(info.shutdown_grace_period).unwrap_or(self.shutdown_grace);
+        let sandbox_text = sandbox.display().to_string();
+        let mut env = vec![
+            ("MESOS_FRAMEWORK_ID".to_string(), framework_id.value.clone()),
+            ("MESOS_EXECUTOR_ID".to_string(), executor_id.value.clone()),
+            ("MESOS_SLAVE_ID".to_string(), agent_id.value.clone()),
+            ("MESOS_DIRECTORY".to_string(), sandbox_text.clone()),
+            ("MESOS_SANDBOX".to_string(), sandbox_text),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".to_string(),
+                proto::format_duration_secs(grace.as_secs_f64()),
+            ),
+        ];
+        // pymesos reads `bool(env.get('MESOS_CHECKPOINT'))`: "0" would mean yes, so unset means no.
+        if checkpoint {
+            env.push(("MESOS_CHECKPOINT".to_string(), "1".to_string()));
+            env.push((
+                "MESOS_RECOVERY_TIMEOUT".to_string(),
+                EXECUTOR_RECOVERY_TIMEOUT.to_string(),
+            ));
+            env.push((
+                "MESOS_SUBSCRIPTION_BACKOFF_MAX".to_string(),
+                EXECUTOR_SUBSCRIPTION_BACKOFF_MAX.to_string(),
+            ));
+        }
+        let spec = LaunchSpec {
+            framework_id: framework_id.clone(),
+            agent_id: agent_id.clone(),
+            task: process_task(&info, agent_id),
+            container_id: container_id.clone(),
+            sandbox: sandbox.clone(),
+            checkpoint_dir: checkpoint_dir.clone(),
+        };
+        let executor = Executor {
+            framework_id: framework_id.clone(),
+            info,
+            container_id,
+            sandbox,
+            executor_dir,
+            checkpoint_dir,
+            process: Process::Launching,
+            forked: None,
+            subscription: None,
+            ever_subscribed: false,
+            queued: Vec::new(),
+            launched: BTreeSet::new(),
+            subscribe_by: Some(now.at + self.executor_config.registration_timeout),
+            terminating: None,
+            kill_at: None,
+        };
+        tracing::info!(framework = %framework_id, executor = %executor_id, container = %executor.container_id, "starting a custom executor");
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.executors.insert(executor_id.clone(), executor);
+        }
+        vec![Effect::LaunchExecutor(Box::new(ExecutorLaunch {
+            spec,
+            executor_id,
+            env,
+        }))]
+    }
+
+    // ---- the executor's process ----
+
+    /// The launcher started the executor's process: recorded (`forked.pid`).
+    pub fn executor_forked(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, forked: Forked) {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return;
+        };
+        executor.forked = Some(forked);
+        let run_dir = executor.checkpoint_dir.clone();
+        self.journal.push(CheckpointOp::ExecutorForked { run_dir, forked });
+    }
+
+    /// Its process runs; one the agent already decided to end is killed now.
+    pub fn executor_spawned(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, pid: u32) -> Vec<Effect> {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Vec::new();
+        };
+        executor.process = Process::Running { pid };
+        match executor.terminating {
+            Some(_) if executor.kill_at.is_none() || executor.subscription.is_none() => {
+                vec![kill_now(framework_id, executor_id)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Its process could not be started: its tasks fail.
+    pub fn executor_spawn_failed(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        error: &str,
+    ) -> Vec<Effect> {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Vec::new();
+        };
+        executor.process = Process::Exited;
+        let message = format!("Failed to launch the executor's container: {error}");
+        let mut effects = self.end_executor_tasks(
+            now,
+            framework_id,
+            executor_id,
+            TaskState::TaskFailed,
+            REASON_CONTAINER_LAUNCH_FAILED,
+            &message,
+        );
+        effects.extend(self.finish_executor(framework_id, executor_id));
+        effects
+    }
+
+    /// Its process ended: unfinished tasks fail (or are killed, if the agent was ending it) and
+    /// the master is told.
+    pub fn executor_exited(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        exit: Exit,
+    ) -> Vec<Effect> {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Vec::new();
+        };
+        executor.process = Process::Exited;
+        executor.subscription = None;
+        let state = match executor.terminating {
+            Some(Termination::Shutdown) => TaskState::TaskKilled,
+            _ => TaskState::TaskFailed,
+        };
+        let message = match exit {
+            Exit::Code(code) => format!("Executor terminated: exited with status {code}"),
+            Exit::Signal(signal) => format!("Executor terminated: {}", signal_name(signal)),
+        };
+        tracing::info!(framework = %framework_id, executor = %executor_id, %message, "custom executor ended");
+        let mut effects = self.end_executor_tasks(
+            now,
+            framework_id,
+            executor_id,
+            state,
+            REASON_EXECUTOR_TERMINATED,
+            &message,
+        );
+        effects.push(Effect::ExecutorExited {
+            framework_id: framework_id.clone(),
+            executor_id: executor_id.clone(),
+            status: wait_status(exit),
+        });
+        effects.extend(self.finish_executor(framework_id, executor_id));
+        effects
+    }
+
+    // ---- executor API calls ----
+
+    /// SUBSCRIBE on connection `connection`: SUBSCRIBED, then the queued tasks as LAUNCH (and
+    /// KILLs asked for while it was away).
+    pub fn executor_subscribe(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        connection: u64,
+        subscribe: Subscribe,
+    ) -> Result<Vec<Effect>, ExecutorCallError> {
+        let agent_info = self.subscribed_agent_info();
+        let framework = self
+            .frameworks
+            .get_mut(framework_id)
+            .ok_or_else(|| ExecutorCallError::UnknownFramework(framework_id.clone()))?;
+        let framework_info = framework.info.clone();
+        let executor = framework
+            .executors
+            .get_mut(executor_id)
+            .filter(|e| e.process != Process::Exited)
+            .ok_or_else(|| ExecutorCallError::UnknownExecutor {
+                framework_id: framework_id.clone(),
+                executor_id: executor_id.clone(),
+            })?;
+        if executor.terminating.is_some() {
+            return Err(ExecutorCallError::Terminating(executor_id.clone()));
+        }
+        let resubscribed = executor.ever_subscribed;
+        executor.subscription = Some(connection);
+        executor.ever_subscribed = true;
+        executor.subscribe_by = None;
+        let queued = std::mem::take(&mut executor.queued);
+        executor.launched.extend(queued.iter().cloned());
+        let launched: Vec<TaskId> = executor.launched.iter().cloned().collect();
+        let subscribed = Subscribed {
+            executor_info: executor.info.clone(),
+            framework_info,
+            agent_info,
+            container_id: Some(executor.container_id.clone()),
+        };
+        tracing::info!(framework = %framework_id, executor = %executor_id, connection, resubscribed,
+            queued = queued.len(), "executor subscribed");
+        let mut effects = vec![to_executor(framework_id, executor_id, Event::subscribed(subscribed))];
+        // Updates it sent that never reached a checkpoint (the agent restarted first).
+        for update in subscribe.unacknowledged_updates {
+            let known = self.knows_update(framework_id, &update.status);
+            if !known {
+                match self.executor_update(now, framework_id, executor_id, update.status) {
+                    Ok(more) => effects.extend(more),
+                    Err(e) => tracing::warn!(error = %e, "unacknowledged update from a resubscribing executor dropped"),
+                }
+            }
+        }
+        for task_id in &queued {
+            if let Some(task) = self.task(framework_id, task_id) {
+                effects.push(to_executor(framework_id, executor_id, Event::launch(task.info.clone())));
+            }
+        }
+        // Kills asked for while it was not connected.
+        for task_id in launched.iter().filter(|t| !queued.contains(t)) {
+            if let Some(task) = self.task(framework_id, task_id).filter(|t| t.kill_grace.is_some()) {
+                let policy = task.info.kill_policy.clone();
+                effects.push(to_executor(
+                    framework_id,
+                    executor_id,
+                    Event::kill(task_id.clone(), policy),
+                ));
+            }
+        }
+        Ok(effects)
+    }
+
+    /// The subscription on `connection` ended (the executor's connection closed).
+    pub fn executor_unsubscribed(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, connection: u64) {
+        if let Some(executor) = self.executor_mut(framework_id, executor_id) {
+            if executor.subscription == Some(connection) {
+                tracing::info!(framework = %framework_id, executor = %executor_id, "executor disconnected");
+                executor.subscription = None;
+            }
+        }
+    }
+
+    /// Whether MESSAGE from this executor may go to the master.
+    pub fn executor_may_send(
+        &self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Result<(), ExecutorCallError> {
+        let framework = self
+            .frameworks
+            .get(framework_id)
+            .ok_or_else(|| ExecutorCallError::UnknownFramework(framework_id.clone()))?;
+        match framework.executors.get(executor_id) {
+            Some(e) if e.subscription.is_some() => Ok(()),
+            Some(_) => Err(ExecutorCallError::NotSubscribed(executor_id.clone())),
+            None => Err(ExecutorCallError::UnknownExecutor {
+                framework_id: framework_id.clone(),
+                executor_id: executor_id.clone(),
+            }),
+        }
+    }
+
+    /// UPDATE: the executor's status joins the task's reliable stream with its own uuid.
+    pub fn executor_update(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        mut status: TaskStatus,
+    ) -> Result<Vec<Effect>, ExecutorCallError> {
+        self.executor_may_send(framework_id, executor_id)?;
+        let task_id = status.task_id.clone();
+        let task = self
+            .task(framework_id, &task_id)
+            .filter(|t| t.custom_executor() == Some(executor_id))
+            .ok_or_else(|| ExecutorCallError::UnknownTask {
+                task_id: task_id.clone(),
+                executor_id: executor_id.clone(),
+            })?;
+        let uuid_ok = status
+            .uuid
+            .as_deref()
+            .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
+            .is_some_and(|bytes| bytes.len() == 16);
+        if !uuid_ok {
+            return Err(ExecutorCallError::BadUpdate(
+                "Expecting 'update.status.uuid' to be the base64 of a 16-byte UUID".to_string(),
+            ));
+        }
+        if status.state == TaskState::TaskStaging {
+            return Err(ExecutorCallError::BadUpdate(
+                "An executor may not send TASK_STAGING (mesos-http-api.md 8.5)".to_string(),
+            ));
+        }
+        if task.state.is_terminal() {
+            tracing::warn!(framework = %framework_id, task = %task_id, state = status.state.name(),
+                "update for a task already terminal; ignored");
+            return Ok(Vec::new());
+        }
+        if self.knows_update(framework_id, &status) {
+            return Ok(Vec::new());
+        }
+        status.source = Some(StatusSource::SourceExecutor);
+        status.agent_id = self.agent_id.clone();
+        status.executor_id = Some(executor_id.clone());
+        status.timestamp = status.timestamp.or(Some(now.wall));
+        if let Some(executor) = self.executor_mut(framework_id, executor_id) {
+            if let Some(i) = executor.queued.iter().position(|t| *t == task_id) {
+                executor.queued.remove(i);
+                executor.launched.insert(task_id.clone());
+            }
+        }
+        let terminal = status.state.is_terminal();
+        let effects = self.update_task(now, framework_id, status);
+        if terminal {
+            self.executor_task_ended(framework_id, executor_id, &task_id);
+        }
+        Ok(effects)
+    }
+
+    /// ACKNOWLEDGED to the task's executor, if it is subscribed.
+    pub(super) fn executor_acknowledged(
+        &self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        uuid: &str,
+    ) -> Vec<Effect> {
+        let Some(executor_id) = self.task(framework_id, task_id).and_then(|t| t.custom_executor()) else {
+            return Vec::new();
+        };
+        match self.executor(framework_id, executor_id) {
+            Some(e) if e.subscription.is_some() => vec![to_executor(
+                framework_id,
+                executor_id,
+                Event::acknowledged(task_id.clone(), uuid.to_string()),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A framework's message for its executor (best effort: dropped if it is not subscribed).
+    pub fn framework_message(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        data: String,
+    ) -> Vec<Effect> {
+        match self.executor(framework_id, executor_id) {
+            Some(e) if e.subscription.is_some() => vec![to_executor(framework_id, executor_id, Event::message(data))],
+            _ => {
+                tracing::info!(framework = %framework_id, executor = %executor_id, "framework message for an executor not subscribed here; dropped");
+                Vec::new()
+            }
+        }
+    }
+
+    // ---- master messages and timers ----
+
+    /// KILL of an executor's task: a queued one is TASK_KILLED at once, a delivered one is the
+    /// executor's to kill.
+    pub(super) fn kill_executor_task(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        policy: Option<&KillPolicy>,
+    ) -> Vec<Effect> {
+        let Some(task) = self.task(framework_id, task_id) else {
+            return Vec::new();
+        };
+        let Some(executor_id) = task.custom_executor().cloned() else {
+            return Vec::new();
+        };
+        if task.state.is_terminal() {
+            return Vec::new();
+        }
+        let policy = policy.cloned().or_else(|| task.info.kill_policy.clone());
+        let Some(executor) = self.executor_mut(framework_id, &executor_id) else {
+            return Vec::new();
+        };
+        if let Some(i) = executor.queued.iter().position(|t| t == task_id) {
+            executor.queued.remove(i);
+            let message = "Killed before delivery to the executor".to_string();
+            return self.end_task(
+                now,
+                framework_id,
+                &executor_id,
+                task_id,
+                TaskState::TaskKilled,
+                REASON_TASK_KILLED_DURING_LAUNCH,
+                &message,
+            );
+        }
+        let subscribed = executor.subscription.is_some();
+        let grace = policy_grace(policy.as_ref()).unwrap_or(DEFAULT_KILL_GRACE);
+        if let Some(task) = self.task_mut(framework_id, task_id) {
+            if task.kill_grace.is_none() {
+                task.kill_grace = Some(grace);
+                let run_dir = task.checkpoint_dir.clone();
+                self.journal.push(CheckpointOp::Update {
+                    run_dir,
+                    task_id: task_id.clone(),
+                    record: UpdateRecord::Kill {
+                        grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                    },
+                });
+            }
+        }
+        if subscribed {
+            vec![to_executor(
+                framework_id,
+                &executor_id,
+                Event::kill(task_id.clone(), policy),
+            )]
+        } else {
+            // Sent again when it subscribes (`executor_subscribe`).
+            Vec::new()
+        }
+    }
+
+    /// Ends an executor: queued tasks are TASK_KILLED at once; a subscribed executor gets SHUTDOWN
+    /// and its process group is killed after its grace period; any other is killed now.
+    pub fn shutdown_executor(&mut self, now: Now, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Vec<Effect> {
+        let grace_default = self.shutdown_grace;
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Vec::new();
+        };
+        if executor.terminating.is_some() || executor.process == Process::Exited {
+            return Vec::new();
+        }
+        executor.terminating = Some(Termination::Shutdown);
+        executor.subscribe_by = None;
+        let queued = std::mem::take(&mut executor.queued);
+        let subscribed = executor.subscription.is_some();
+        let running = matches!(executor.process, Process::Running { .. });
+        let grace = policy_grace_of(executor.info.shutdown_grace_period).unwrap_or(grace_default);
+        let mut effects = Vec::new();
+        if subscribed {
+            executor.kill_at = Some(now.at + grace);
+            effects.push(to_executor(framework_id, executor_id, Event::shutdown()));
+        } else if running {
+            effects.push(kill_now(framework_id, executor_id));
+        }
+        // (Still launching: `executor_spawned` kills it.)
+        for task_id in queued {
+            effects.extend(self.end_task(
+                now,
+                framework_id,
+                executor_id,
+                &task_id,
+                TaskState::TaskKilled,
+                REASON_TASK_KILLED_DURING_LAUNCH,
+                "Killed before delivery to the executor: the executor is shutting down",
+            ));
+        }
+        effects
+    }
+
+    /// Every executor of the framework shuts down.
+    pub(super) fn shutdown_executors(&mut self, now: Now, framework_id: &FrameworkId) -> Vec<Effect> {
+        let ids: Vec<ExecutorId> = self
+            .frameworks
+            .get(framework_id)
+            .map(|f| f.executors.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.iter()
+            .flat_map(|id| self.shutdown_executor(now, framework_id, id))
+            .collect()
+    }
+
+    /// Registration deadlines and shutdown grace periods that passed.
+    pub(super) fn executor_tick(&mut self, now: Now) -> Vec<Effect> {
+        let mut late = Vec::new();
+        let mut kill = Vec::new();
+        for framework in self.frameworks.values_mut() {
+            for (id, executor) in framework.executors.iter_mut() {
+                if executor.process == Process::Exited {
+                    continue;
+                }
+                let missed = executor.subscribe_by.is_some_and(|by| now.at >= by) && executor.subscription.is_none();
+                if missed && executor.terminating.is_none() {
+                    executor.subscribe_by = None;
+                    let why = if executor.ever_subscribed {
+                        Termination::ReregistrationTimeout
+                    } else {
+                        Termination::RegistrationTimeout
+                    };
+                    executor.terminating = Some(why);
+                    late.push((framework.id.clone(), id.clone(), why));
+                    if matches!(executor.process, Process::Running { .. }) {
+                        kill.push((framework.id.clone(), id.clone()));
+                    }
+                }
+                if executor.kill_at.is_some_and(|at| now.at >= at) {
+                    executor.kill_at = None;
+                    tracing::warn!(framework = %framework.id, executor = %id, "executor still running after its shutdown grace period; killing it");
+                    if matches!(executor.process, Process::Running { .. }) {
+                        kill.push((framework.id.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        let mut effects: Vec<Effect> = kill.iter().map(|(f, e)| kill_now(f, e)).collect();
+        for (framework_id, executor_id, why) in late {
+            let partition_aware = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| f.info.is_partition_aware());
+            let (state, reason, message) = match why {
+                Termination::ReregistrationTimeout => (
+                    if partition_aware {
+                        TaskState::TaskGone
+                    } else {
+                        TaskState::TaskLost
+                    },
+                    REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+                    format!(
+                        "Executor did not reregister within {:?} after the agent restarted",
+                        self.executor_config.reregistration_timeout
+                    ),
+                ),
+                _ => (
+                    TaskState::TaskFailed,
+                    REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                    format!(
+                        "Executor did not register within {:?}",
+                        self.executor_config.registration_timeout
+                    ),
+                ),
+            };
+            tracing::warn!(framework = %framework_id, executor = %executor_id, %message, "killing the executor");
+            effects.extend(self.end_executor_tasks(now, &framework_id, &executor_id, state, reason, &message));
+        }
+        effects
+    }
+
+    // ---- internals ----
+
+    fn subscribed_agent_info(&self) -> AgentInfo {
+        let mut info = self.agent_info.clone().unwrap_or_else(|| AgentInfo {
+            id: None,
+            hostname: String::new(),
+            port: 0,
+            resources: Vec::new(),
+            attributes: Vec::new(),
+        });
+        info.id = self.agent_id.clone();
+        info
+    }
+
+    /// Whether the agent already has this update (same uuid) for the task.
+    fn knows_update(&self, framework_id: &FrameworkId, status: &TaskStatus) -> bool {
+        let Some(uuid) = status.uuid.as_deref() else {
+            return false;
+        };
+        let in_history = self
+            .task(framework_id, &status.task_id)
+            .is_some_and(|t| t.statuses.iter().any(|s| s.uuid.as_deref() == Some(uuid)));
+        let pending = self
+            .streams
+            .get(&(framework_id.clone(), status.task_id.clone()))
+            .is_some_and(|s| s.contains(uuid));
+        in_history || pending
+    }
+
+    /// One task of the executor ends with an update the agent makes.
+    #[allow(clippy::too_many_arguments)]
+    fn end_task(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        task_id: &TaskId,
+        state: TaskState,
+        reason: &str,
+        message: &str,
+    ) -> Vec<Effect> {
+        if self.task(framework_id, task_id).is_none_or(|t| t.state.is_terminal()) {
+            return Vec::new();
+        }
+        let mut status = self.status(now, task_id, state, StatusSource::SourceAgent);
+        status.executor_id = Some(executor_id.clone());
+        status.reason = Some(reason.to_string());
+        status.message = Some(message.to_string());
+        let effects = self.update_task(now, framework_id, status);
+        self.executor_task_ended(framework_id, executor_id, task_id);
+        effects
+    }
+
+    /// Every unfinished task of the executor ends with `state`.
+    pub(super) fn end_executor_tasks(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        state: TaskState,
+        reason: &str,
+        message: &str,
+    ) -> Vec<Effect> {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Vec::new();
+        };
+        let mut task_ids = std::mem::take(&mut executor.queued);
+        task_ids.extend(std::mem::take(&mut executor.launched));
+        task_ids
+            .iter()
+            .flat_map(|t| self.end_task(now, framework_id, executor_id, t, state, reason, message))
+            .collect::<Vec<_>>()
+    }
+
+    /// A task of the executor is terminal: it no longer counts as the executor's, and it is
+    /// archived once every update is acknowledged.
+    fn executor_task_ended(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, task_id: &TaskId) {
+        if let Some(executor) = self.executor_mut(framework_id, executor_id) {
+            executor.launched.remove(task_id);
+            executor.queued.retain(|t| t != task_id);
+        }
+        if let Some(task) = self.task_mut(framework_id, task_id) {
+            task.process = Process::Exited;
+        }
+        self.complete_if_done(framework_id, task_id);
+    }
+
+    /// The executor's process is gone: it moves to the completed executors; its checkpoints go
+    /// once no task of its run is left.
+    pub(super) fn finish_executor(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Vec<Effect> {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return Vec::new();
+        };
+        if let Some(executor) = framework.executors.remove(executor_id) {
+            let (executor_dir, run_dir, container_id) = (
+                executor.executor_dir.clone(),
+                executor.checkpoint_dir.clone(),
+                executor.container_id.clone(),
+            );
+            if framework.completed_executors.len() >= COMPLETED_CUSTOM_EXECUTORS_MAX {
+                framework.completed_executors.pop_front();
+            }
+            framework.completed_executors.push_back(executor);
+            self.remove_executor_checkpoints_if_done(framework_id, executor_id, &container_id, executor_dir, run_dir);
+        }
+        self.complete_framework_if_idle(framework_id);
+        Vec::new()
+    }
+
+    /// Called when a task of a custom executor is archived: the executor's run checkpoints go
+    /// once the executor ended and none of its tasks is left.
+    pub(super) fn executor_task_archived(&mut self, framework_id: &FrameworkId, task: &Task) {
+        let Some(executor_id) = task.custom_executor() else {
+            return;
+        };
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        if framework
+            .executors
+            .get(executor_id)
+            .is_some_and(|e| e.container_id == task.container_id)
+        {
+            return; // still running
+        }
+        let Some(ended) = framework
+            .completed_executors
+            .iter()
+            .rev()
+            .find(|e| e.container_id == task.container_id)
+        else {
+            return;
+        };
+        let (executor_dir, run_dir) = (ended.executor_dir.clone(), ended.checkpoint_dir.clone());
+        self.remove_executor_checkpoints_if_done(framework_id, executor_id, &task.container_id, executor_dir, run_dir);
+    }
+
+    fn remove_executor_checkpoints_if_done(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        container_id: &ContainerId,
+        executor_dir: PathBuf,
+        run_dir: PathBuf,
+    ) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        if framework.tasks.values().any(|t| t.container_id == *container_id) {
+            return;
+        }
+        if framework.executors.contains_key(executor_id) {
+            // A newer run of the same executor id keeps `executor.info`.
+            self.journal.push(CheckpointOp::RemoveRun { run_dir });
+        } else {
+            self.journal.push(CheckpointOp::RemoveExecutor { executor_dir });
+        }
+    }
+}
+
+/// The executor's process described as a command task whose id is the executor id (what the
+/// launcher request and isolation limits are made from).
+pub fn process_task(info: &ExecutorInfo, agent_id: &AgentId) -> TaskInfo {
+    TaskInfo {
+        name: info.name.clone().unwrap_or_else(|| info.executor_id.value.clone()),
+        task_id: TaskId::new(info.executor_id.value.clone()),
+        agent_id: agent_id.clone(),
+        resources: info.resources.clone(),
+        command: info.command.clone(),
+        executor: None,
+        kill_policy: None,
+        labels: info.labels.clone(),
+        data: None,
+        container: info.container.clone(),
+        health_check: None,
+        check: None,
+        discovery: None,
+        max_completion_time: None,
+        limits: None,
+    }
+}
+
+fn to_executor(framework_id: &FrameworkId, executor_id: &ExecutorId, event: Event) -> Effect {
+    Effect::SendToExecutor {
+        framework_id: framework_id.clone(),
+        executor_id: executor_id.clone(),
+        event: Box::new(event),
+    }
+}
+
+fn kill_now(framework_id: &FrameworkId, executor_id: &ExecutorId) -> Effect {
+    Effect::KillExecutor {
+        framework_id: framework_id.clone(),
+        executor_id: executor_id.clone(),
+        grace: Duration::ZERO,
+    }
+}
+
+fn policy_grace_of(duration: Option<proto::DurationInfo>) -> Option<Duration> {
+    duration.map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
+}
