@@ -379,7 +379,12 @@ async fn a_task_stopped_at_its_memory_limit_while_the_agent_was_down_is_reported
     let master = FakeMaster::start().await;
     let work_dir = temp_work_dir("oom-downtime");
     let launcher = IsolatedLauncher::start(&work_dir);
-    let cgroups = |f: &mut agent::AgentFlags| f.isolation = "cgroups/cpu,cgroups/mem".into();
+    // Its own cgroup root: a recovering agent removes the groups under its root that no task of
+    // its own claims, and the other tests of this file run beside it.
+    let cgroups = |f: &mut agent::AgentFlags| {
+        f.isolation = "cgroups/cpu,cgroups/mem".into();
+        f.cgroups_root = "tepui-test-oom-downtime".into();
+    };
     let first = KillableAgent::start(&master, &work_dir, cgroups);
     eventually("registration", WAIT, || master.agent_endpoint()).await;
 
