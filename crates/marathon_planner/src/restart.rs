@@ -1,0 +1,159 @@
+//! Rolling replacement, `RestartApplication` (spec §7 "Rolling replacement").
+//!
+//! With n = target instances and H = running+healthy instances (old and new):
+//! `minHealthy = ceil(n × minimumHealthCapacity)`, `maxCapacity = floor(n × (1 + maximumOverCapacity))`;
+//! if `minHealthy == maxCapacity ≤ H` at the start, one extra instance is allowed so progress is
+//! possible. Old instances are killed while H stays at or above minHealthy (unhealthy first, they
+//! do not lower H), old ones beyond n are killed as excess, and new ones are launched up to
+//! `min(n − new, maxCapacity − active)`. Done when n new instances are ready and nothing else is
+//! left.
+//!
+//! The rule is level-triggered: it looks only at the instances (old = another config version) and
+//! the extra-capacity flag fixed when the step started, so a new leader that reloads the instances
+//! and the stored deployment continues exactly where the old one stopped, never doubling.
+
+use crate::scale::{sort_for_kill, Decisions};
+use crate::types::{Instance, InstanceState, KillReason, RunSpec, UpgradeStrategy};
+
+/// The bounds of a rolling replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RestartBounds {
+    pub min_healthy: u32,
+    pub max_capacity: u32,
+}
+
+fn unit(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+/// `minHealthy` and `maxCapacity` (plus one when `extra`), with Marathon's double arithmetic.
+pub fn restart_bounds(n: u32, upgrade: &UpgradeStrategy, extra: bool) -> RestartBounds {
+    let min_healthy = (n as f64 * unit(upgrade.minimum_health_capacity)).ceil() as u32;
+    let max_capacity = (n as f64 * (1.0 + unit(upgrade.maximum_over_capacity))).floor() as u32;
+    RestartBounds { min_healthy: min_healthy.min(n), max_capacity: max_capacity.saturating_add(extra as u32) }
+}
+
+/// Spec §7: "if `minHealthy == maxCapacity ≤ H`, allow one extra instance".
+pub fn needs_extra_capacity(n: u32, upgrade: &UpgradeStrategy, healthy_now: usize) -> bool {
+    let b = restart_bounds(n, upgrade, false);
+    b.min_healthy == b.max_capacity && (b.max_capacity as usize) <= healthy_now
+}
+
+/// Running+healthy instances whose goal is running (old and new).
+pub(crate) fn healthy_count(spec: &RunSpec, instances: &[&Instance]) -> usize {
+    instances.iter().filter(|i| i.is_counted() && !i.doomed && i.is_ready(spec.has_health_checks)).count()
+}
+
+/// Vanishes at once when killed (never launched, or given up): frees capacity immediately.
+fn vanishes_on_kill(i: &Instance) -> bool {
+    matches!(i.state, InstanceState::Scheduled) || i.state.is_unreachable()
+}
+
+pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Instance]) -> Decisions {
+    let n = spec.instances as usize;
+    let checks = spec.has_health_checks;
+    let bounds = restart_bounds(spec.instances, &spec.upgrade, extra);
+    let is_new = |i: &Instance| i.run_spec_version == spec.config_version;
+    let mut d = Decisions::default();
+    let mut freed = 0usize;
+    let mut kill = |d: &mut Decisions, i: &Instance, reason: KillReason| {
+        if vanishes_on_kill(i) && i.is_active() {
+            freed += 1;
+        }
+        d.kills.push((i.id.clone(), reason));
+    };
+
+    // Doomed instances are unhealthy (killing them never lowers H); old inactive ones are given up.
+    for i in instances.iter().filter(|i| i.goal == crate::types::Goal::Running) {
+        if i.doomed && !i.state.is_terminal() {
+            kill(&mut d, i, KillReason::HealthCheckFailed);
+        } else if !is_new(i) && matches!(i.state, InstanceState::UnreachableInactive { .. }) {
+            kill(&mut d, i, KillReason::Upgrade);
+        }
+    }
+    let live = |new: bool| -> Vec<&Instance> {
+        instances.iter().copied().filter(|i| i.is_counted() && !i.doomed && is_new(i) == new).collect()
+    };
+    let mut old = live(false);
+    let mut new = live(true);
+
+    let healthy = old.iter().chain(new.iter()).filter(|i| i.is_ready(checks)).count() as i64;
+    let mut budget = healthy - bounds.min_healthy as i64;
+    sort_for_kill(&mut old, spec.kill_selection, Some(checks));
+    let mut old_left = old.len();
+    for i in &old {
+        let ready = i.is_ready(checks);
+        let kill_it = if ready {
+            if budget > 0 {
+                budget -= 1;
+                true
+            } else {
+                // Excess: more old instances than n are killed regardless (the sort put the
+                // unready first, so the n kept hold min(H, n) ≥ minHealthy healthy ones).
+                old_left > n
+            }
+        } else {
+            budget >= 0 || old_left > n
+        };
+        if kill_it {
+            kill(&mut d, i, KillReason::Upgrade);
+            old_left -= 1;
+        }
+    }
+
+    if new.len() > n {
+        sort_for_kill(&mut new, spec.kill_selection, Some(checks));
+        let surplus = new.len() - n;
+        for i in new.iter().take(surplus) {
+            kill(&mut d, i, KillReason::ScaleDown);
+        }
+    }
+    let new_count = new.len().min(n);
+    let active = instances.iter().filter(|i| i.is_active()).count().saturating_sub(freed);
+    let room = (bounds.max_capacity as usize).saturating_sub(active);
+    let launch = (n - new_count).min(room);
+    d.launches.resize(launch, None);
+    d
+}
+
+/// Done when n new instances are ready and nothing else holds resources.
+pub(crate) fn restart_complete(spec: &RunSpec, instances: &[&Instance]) -> bool {
+    let mut new = 0usize;
+    for i in instances {
+        if i.state.is_terminal() {
+            continue;
+        }
+        let counted_new = i.is_counted() && !i.doomed && i.run_spec_version == spec.config_version;
+        if counted_new {
+            if !i.is_ready(spec.has_health_checks) {
+                return false;
+            }
+            new += 1;
+        } else if !(matches!(i.state, InstanceState::UnreachableInactive { .. }) && i.run_spec_version == spec.config_version) {
+            return false;
+        }
+    }
+    new == spec.instances as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_follow_the_formulas() {
+        let s = |m, o| UpgradeStrategy { minimum_health_capacity: m, maximum_over_capacity: o };
+        assert_eq!(restart_bounds(4, &s(1.0, 1.0), false), RestartBounds { min_healthy: 4, max_capacity: 8 });
+        assert_eq!(restart_bounds(4, &s(0.5, 0.0), false), RestartBounds { min_healthy: 2, max_capacity: 4 });
+        assert_eq!(restart_bounds(4, &s(0.0, 0.0), false), RestartBounds { min_healthy: 0, max_capacity: 4 });
+        assert_eq!(restart_bounds(4, &s(1.0, 0.0), true), RestartBounds { min_healthy: 4, max_capacity: 5 });
+        assert!(needs_extra_capacity(4, &s(1.0, 0.0), 4));
+        assert!(!needs_extra_capacity(4, &s(1.0, 0.0), 3));
+        assert!(!needs_extra_capacity(4, &s(1.0, 1.0), 4));
+        assert_eq!(restart_bounds(3, &s(f64::NAN, 7.0), false), RestartBounds { min_healthy: 0, max_capacity: 6 });
+    }
+}
