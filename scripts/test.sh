@@ -130,7 +130,7 @@ ensure_venv() {
   py="$PY"
   stamp="$(venv_stamp "$py")"
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
-    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo' 2>/dev/null; then
+    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo, marathon' 2>/dev/null; then
     note ".venv is complete (stamp $stamp); skipping install"
     return 0
   fi

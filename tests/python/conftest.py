@@ -25,6 +25,7 @@ OUTPUT_ROOT = os.environ.get("TEPUI_TEST_OUTPUT") or os.path.join(REPO, ".test-o
 
 MASTER_PORT = 5050
 AGENT_PORT = 5051
+MARATHON_PORT = 8080
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 20.0
 
@@ -78,7 +79,7 @@ def allocate_ip():
     for _ in range(240):
         x = 10 + (start + next(_counter) * 7) % 240  # 127.0.0.10 .. 127.0.0.249
         ip = f"127.0.0.{x}"
-        if _ports_free(ip, (MASTER_PORT, AGENT_PORT)):
+        if _ports_free(ip, (MASTER_PORT, AGENT_PORT, MARATHON_PORT)):
             return ip
     raise RuntimeError("no free 127.0.0.X address with free ports 5050/5051")
 
@@ -111,7 +112,7 @@ def _group_alive(pgid):
 class DevCluster:
     """A running `tepui dev`: one master and one agent on one loopback address."""
 
-    def __init__(self, name):
+    def __init__(self, name, marathon=False):
         assert os.path.isfile(TEPUI_BIN) and os.access(TEPUI_BIN, os.X_OK), (
             f"tepui binary not found at {TEPUI_BIN} (build with `cargo build --bins` or set TEPUI_BIN)"
         )
@@ -131,7 +132,10 @@ class DevCluster:
             "--port", str(self.master_port),
             "--agent_port", str(self.agent_port),
             "--work_dir", self.work_dir,
+            # Marathon only where a test asks for it (`dev_marathon`): other suites count frameworks.
+            "--marathon_port", str(MARATHON_PORT if marathon else 0),
         ]
+        self.marathon_url = f"http://{self.ip}:{MARATHON_PORT}" if marathon else None
         self._log = open(self.log_path, "wb")
         self._log.write(("$ " + " ".join(self.cmd) + "\n").encode())
         self._log.flush()
@@ -228,8 +232,8 @@ class DevCluster:
             self._log.close()
 
 
-def _start_dev(name):
-    cluster = DevCluster(name)
+def _start_dev(name, marathon=False):
+    cluster = DevCluster(name, marathon=marathon)
     try:
         cluster.wait_ready()
     except BaseException:
@@ -247,6 +251,27 @@ def dev(request):
         cluster.stop()
     finally:
         cluster.kill()  # no-op once stopped
+
+
+@pytest.fixture
+def dev_marathon(request):
+    """A fresh `tepui dev` with its Marathon on MARATHON_PORT (`dev.marathon_url`), ready to serve."""
+    cluster = _start_dev(request.node.nodeid, marathon=True)
+    try:
+        wait_until(lambda: _pings(cluster.marathon_url), STARTUP_TIMEOUT, f"{cluster.marathon_url}/ping")
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        finally:
+            cluster.kill()
+
+
+def _pings(url):
+    try:
+        return requests.get(url + "/ping", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 @pytest.fixture(scope="module")

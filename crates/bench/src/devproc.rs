@@ -55,6 +55,9 @@ impl DevProcess {
             .arg(&config.work_dir)
             .arg("--resources")
             .arg(&config.resources)
+            // The launch bench is the only framework: no Marathon taking offers.
+            .arg("--marathon_port")
+            .arg("0")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))

@@ -1,5 +1,6 @@
-//! `tepui dev`: a master and an agent in one process on one address, for trying tepui or developing
-//! against it with nothing else installed (like `nomad agent -dev`). Ctrl-C stops both; the agent
+//! `tepui dev`: a master, an agent and Marathon in one process on one address, for trying tepui or
+//! developing against it with nothing else installed (like `nomad agent -dev`). Marathon keeps its
+//! state in memory (no ZooKeeper) and has no election. Ctrl-C stops everything; the agent
 //! kills its tasks first (`--kill_tasks_on_stop`) and stops its launcher daemon, so no process is
 //! left behind.
 
@@ -31,6 +32,9 @@ pub struct DevFlags {
     /// The agent's `--isolation` (default: the agent's, `posix/cpu,posix/mem`).
     #[arg(long)]
     pub isolation: Option<String>,
+    /// Marathon's REST API and UI port; 0 runs no Marathon.
+    #[arg(long, default_value_t = 8080)]
+    pub marathon_port: u16,
 }
 
 #[derive(Parser)]
@@ -48,6 +52,10 @@ struct AgentOnly {
 pub async fn run(flags: DevFlags) -> ExitCode {
     if flags.port == flags.agent_port {
         eprintln!("error: --port and --agent_port must differ (both are {})", flags.port);
+        return ExitCode::from(2);
+    }
+    if flags.marathon_port != 0 && (flags.marathon_port == flags.port || flags.marathon_port == flags.agent_port) {
+        eprintln!("error: --marathon_port must differ from --port and --agent_port (it is {})", flags.marathon_port);
         return ExitCode::from(2);
     }
     let work_dir = flags
@@ -108,17 +116,47 @@ pub async fn run(flags: DevFlags) -> ExitCode {
         }
     };
     let agent = tokio::spawn(agent::run(agent_flags, detector, stopped(stop_rx.clone())));
+    let marathon = if flags.marathon_port == 0 {
+        None
+    } else {
+        let config = match marathon::default_config(&master_address, std::net::IpAddr::V4(flags.ip), flags.marathon_port) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        Some(tokio::spawn(marathon::run_in_memory(config, stopped(stop_rx.clone()))))
+    };
     println!("master: http://{master_address}");
     println!("agent: http://{ip}:{}", flags.agent_port);
+    if marathon.is_some() {
+        println!("marathon: http://{ip}:{}", flags.marathon_port);
+    }
     println!("work_dir: {}", work_dir.display());
     println!("Ctrl-C stops everything.");
 
     tokio::pin!(master);
     tokio::pin!(agent);
+    let has_marathon = marathon.is_some();
+    let marathon_done_signal = async {
+        match marathon {
+            Some(handle) => Some(handle.await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(marathon_done_signal);
     let mut code = ExitCode::SUCCESS;
     let mut master_done = false;
     let mut agent_done = false;
+    let mut marathon_result = None;
     tokio::select! {
+        result = &mut marathon_done_signal => {
+            if let Some(result) = result {
+                report("marathon", result, &mut code);
+            }
+            marathon_result = Some(());
+        }
         _ = crate::shutdown_signal() => {}
         result = &mut master => {
             master_done = true;
@@ -130,7 +168,13 @@ pub async fn run(flags: DevFlags) -> ExitCode {
         }
     }
     let _ = stop_tx.send(true);
-    // The agent first, so its tasks are stopped while the master can still hear about it.
+    // Marathon first (it only disconnects), then the agent, so its tasks are stopped while the
+    // master can still hear about it.
+    if has_marathon && marathon_result.is_none() {
+        if let Some(result) = marathon_done_signal.await {
+            report("marathon", result, &mut code);
+        }
+    }
     if !agent_done {
         report("agent", agent.await, &mut code);
     }

@@ -1,6 +1,7 @@
 //! The `tepui` binary: one artifact for every role. `tepui master`, `tepui agent`, and `tepui dev`
-//! (a master and an agent in one process for a laptop). Flags follow Mesos' names; each can also be
-//! set as `MESOS_<FLAG>` in the environment.
+//! (a master and an agent in one process for a laptop), and `tepui marathon` (the Marathon-compatible
+//! service scheduler). Flags follow Mesos' (Marathon's) names; each can also be set as
+//! `MESOS_<FLAG>` (`MARATHON_<FLAG>`) in the environment.
 
 mod dev;
 
@@ -20,6 +21,8 @@ enum Command {
     Master(master::MasterFlags),
     /// Run an agent that registers with a master and runs tasks.
     Agent(agent::AgentFlags),
+    /// Run the Marathon-compatible service scheduler (a Mesos framework with the REST API v2).
+    Marathon(marathon::MarathonFlags),
     /// Run a master and an agent on this machine, with nothing else installed.
     Dev(dev::DevFlags),
     /// (internal) The per-agent daemon that parents task processes; agents start it.
@@ -107,6 +110,20 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Command::Marathon(flags) => match marathon::run(flags, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                // Exit codes: marathon::exit (2 usage, 100 abdicated, 101 store failed, 103 lost
+                // leadership, 105 ZooKeeper session, 108 framework id missing, 110 framework removed).
+                Err(e @ marathon::MarathonError::Flag(_)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            },
             Command::Dev(flags) => dev::run(flags).await,
             Command::Launcher(flags) => match agent::run_launcher(flags).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,9 @@ class ZKNode:
         self.cfg_path = os.path.join(self.data_dir, "zoo.cfg")
         self.log_path = os.path.join(ensemble.out_dir, f"{self.name}.log")
         self.process = ManagedProcess(self.name, self._argv, self.log_path, slot=ensemble.slot)
+        # A new ensemble starts empty: data an earlier run left under the same artifact name
+        # (Marathon's state, say) would otherwise make a fresh cluster resume it. Restarts keep it.
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def address(self):

@@ -75,7 +75,7 @@ impl Dev {
         let out = std::fs::File::create(&log).expect("create log");
         let err = out.try_clone().expect("dup log");
         let child = Command::new(tepui_bin())
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--agent_port", &agent_port.to_string()])
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--agent_port", &agent_port.to_string(), "--marathon_port", "0"])
             .arg("--work_dir")
             .arg(&work_dir)
             .args(["--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-31100]"])

@@ -1,0 +1,136 @@
+//! Mesos status updates (mesos-http-api.md §8.5; marathon-api.md §6, §7, §8.2).
+//!
+//! Each UPDATE refreshes the task record (state, start time, addresses), records
+//! `lastTaskFailure` for failed tasks, feeds the planner, commits what the planner decided, and
+//! only then acknowledges it (when it carries a `uuid`): an update is never acknowledged before
+//! its consequence is durable. Tasks Mesos reports that the books do not know are killed (the
+//! planner decides; the kill names the reported task id).
+
+use super::state::now_ms;
+use super::{events, Leader, UnknownTasks};
+use crate::error::MarathonError;
+use marathon_model::{LastTaskFailure, PathId, Timestamp};
+use marathon_planner::TaskState as P;
+use proto::{TaskState, TaskStatus};
+
+pub fn planner_state(state: TaskState) -> P {
+    match state {
+        TaskState::TaskStaging => P::Staging,
+        TaskState::TaskStarting => P::Starting,
+        TaskState::TaskRunning => P::Running,
+        TaskState::TaskKilling => P::Killing,
+        TaskState::TaskFinished => P::Finished,
+        TaskState::TaskFailed => P::Failed,
+        TaskState::TaskKilled => P::Killed,
+        TaskState::TaskError => P::Error,
+        TaskState::TaskLost => P::Lost,
+        TaskState::TaskDropped => P::Dropped,
+        TaskState::TaskUnreachable => P::Unreachable,
+        TaskState::TaskGone => P::Gone,
+        TaskState::TaskGoneByOperator => P::GoneByOperator,
+        TaskState::TaskUnknown => P::Unknown,
+    }
+}
+
+/// States recorded as an app's `lastTaskFailure`.
+fn is_failure(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::TaskFailed | TaskState::TaskError | TaskState::TaskLost | TaskState::TaskDropped | TaskState::TaskGone
+    )
+}
+
+/// Addresses from `container_status.network_infos[].ip_addresses[].ip_address`.
+fn status_ips(status: &TaskStatus) -> Vec<String> {
+    let Some(cs) = &status.container_status else { return vec![] };
+    cs.get("network_infos")
+        .and_then(|n| n.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.get("ip_addresses").and_then(|a| a.as_array()))
+        .flatten()
+        .filter_map(|a| a.get("ip_address").and_then(|s| s.as_str()).map(str::to_string))
+        .collect()
+}
+
+impl Leader {
+    pub(crate) async fn on_status(&mut self, status: TaskStatus) -> Result<(), MarathonError> {
+        let now = now_ms();
+        let task_id = status.task_id.value.clone();
+        let state_name = status.state.name();
+        let agent = status.agent_id.as_ref().map(|a| a.value.clone());
+        let instance_id = marathon_model::TaskId::parse(&task_id).map(|t| t.instance.to_string()).unwrap_or_else(|_| task_id.clone());
+        let known = self.state.planner.instance(&instance_id).is_some();
+        let mut unknown = UnknownTasks::new();
+        if !known {
+            unknown.insert(instance_id.clone(), (task_id.clone(), agent.clone()));
+        }
+        let app_id = self.state.planner.instance(&instance_id).map(|i| i.app_id.clone());
+        let current = self.state.tasks.get(&instance_id).is_some_and(|r| r.task_id == task_id);
+        if let Some(rec) = self.state.tasks.get_mut(&instance_id).filter(|_| current) {
+            rec.state = state_name.to_string();
+            if status.state == TaskState::TaskRunning {
+                rec.started_at_ms.get_or_insert(now);
+            }
+            if let Some(a) = &agent {
+                rec.agent_id = a.clone();
+            }
+            let ips = status_ips(&status);
+            if !ips.is_empty() {
+                rec.ip_addresses = ips;
+            }
+        }
+        let rec = self.state.tasks.get(&instance_id).filter(|_| current).cloned();
+        let host = rec.as_ref().map(|r| r.host.clone()).unwrap_or_default();
+        let agent_id = agent.clone().or(rec.as_ref().map(|r| r.agent_id.clone())).unwrap_or_default();
+        if let (true, Some(app), Some(rec)) = (is_failure(status.state), &app_id, &rec) {
+            if let Ok(id) = PathId::parse(app) {
+                self.state.last_failures.insert(
+                    id.clone(),
+                    LastTaskFailure {
+                        app_id: id,
+                        host: host.clone(),
+                        message: status.message.clone().unwrap_or_default(),
+                        state: state_name.to_string(),
+                        task_id: task_id.clone(),
+                        timestamp: Timestamp(now),
+                        version: Timestamp(rec.app_version_ms),
+                        slave_id: Some(agent_id.clone()),
+                    },
+                );
+            }
+        }
+        let event = marathon_planner::Event::StatusUpdate {
+            instance_id: instance_id.clone(),
+            state: planner_state(status.state),
+            healthy: status.healthy,
+            agent: agent.clone(),
+        };
+        let cmds = if current || !known { self.state.planner.handle(now.max(0) as u64, event) } else { Vec::new() };
+        let app = app_id.clone().unwrap_or_else(|| {
+            marathon_model::TaskId::parse(&task_id).map(|t| t.app_id().to_string()).unwrap_or_default()
+        });
+        let version = rec.as_ref().map(|r| r.app_version_ms);
+        let ports = rec.as_ref().map(|r| r.host_ports.clone()).unwrap_or_default();
+        let ips = rec.as_ref().map(|r| r.ip_addresses.clone()).unwrap_or_default();
+        let message = status.message.clone().unwrap_or_default();
+        let mut first = vec![events::status_update(&agent_id, &task_id, state_name, &message, &app, &host, &ips, &ports, version)];
+        if known && current {
+            first.push(events::instance_changed(&instance_id, state_name, &app, &agent_id, &host, version));
+        } else if !known && status.state.is_terminal() {
+            let fields = serde_json::json!({"instanceId": instance_id, "runSpecId": app, "condition": events::condition(state_name)});
+            first.push(events::simple("unknown_instance_terminated_event", fields));
+        }
+        self.execute_with(cmds, Vec::new(), &unknown, first).await?;
+        // Acknowledge only now that the consequence is stored.
+        if let (Some(uuid), Some(agent)) = (status.uuid.clone(), agent) {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                if let Err(e) = client.acknowledge(proto::AgentId::new(agent), proto::TaskId::new(task_id.clone()), uuid).await {
+                    tracing::debug!(%task_id, error = %e, "ACKNOWLEDGE not sent; Mesos resends the update");
+                }
+            });
+        }
+        Ok(())
+    }
+}
