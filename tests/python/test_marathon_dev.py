@@ -208,3 +208,30 @@ def test_the_reference_python_client_works(dev_marathon):
     assert client.ping() is not None
     client.delete_app("client-app")
     wait_until(lambda: client.list_apps() == [], 60, "the app deleted")
+
+
+def test_a_command_health_check_runs_on_the_agent(dev_marathon):
+    """COMMAND checks travel in the TaskInfo; the agent runs them and reports `healthy`; when they
+    keep failing the agent kills the task and Marathon replaces it."""
+    url = dev_marathon.marathon_url
+    deploy(url, "POST", "/v2/apps", dict(
+        SMALL, id="/cmd-checked", instances=1, cmd="touch ok; sleep 600",
+        healthChecks=[{"protocol": "COMMAND", "command": {"value": "test -e ok"}, "gracePeriodSeconds": 30,
+                       "intervalSeconds": 2, "timeoutSeconds": 1, "maxConsecutiveFailures": 2,
+                       "delaySeconds": 0}],
+    ), expect=(201,))
+
+    def healthy_task():
+        app = get_app(url, "/cmd-checked")
+        return running_tasks(app)[0] if app["tasksHealthy"] == 1 and not app["deployments"] else None
+    first = wait_until(healthy_task, 60, "/cmd-checked healthy through the agent's check")
+    sandbox = wait_until(lambda: sandbox_of(dev_marathon, first["id"]), 10, "its sandbox")
+    os.remove(os.path.join(sandbox, "ok"))
+
+    def replaced():
+        task = healthy_task()
+        return task if task and task["id"] != first["id"] else None
+    wait_until(replaced, 60, "a healthy replacement after the agent killed the unhealthy task")
+    statuses = [t for f in dev_marathon.master_state()["completed_frameworks"] + dev_marathon.master_state()["frameworks"]
+                for t in f.get("completed_tasks", []) if t["id"] == first["id"]]
+    assert statuses and statuses[0]["state"] == "TASK_KILLED", statuses

@@ -19,6 +19,7 @@
 //! settles its tasks again (`recovery::settle`): those it cannot find are reported lost.
 
 mod executors; // custom executors: their processes, streams and API calls
+mod health; // health checks: running them, their results
 mod lifecycle;
 
 use crate::checkpoint::{layout, Writer};
@@ -71,6 +72,11 @@ fn now() -> Now {
 enum DriverEvent {
     /// A launch failed before reaching the launcher (its sandbox could not be made).
     LaunchFailed { container_id: String, error: String },
+    /// A health check finished (or timed out).
+    HealthChecked {
+        probe: Box<crate::core::HealthProbe>,
+        healthy: bool,
+    },
 }
 
 struct Driver {
@@ -150,6 +156,7 @@ impl Driver {
                     | Effect::KillExecutor { .. }
                     | Effect::ExecutorExited { .. }),
                 ) => self.perform_executor_effect(effect),
+                Action::Effect(Effect::CheckHealth(probe)) => self.run_health_check(*probe),
                 Action::Effect(Effect::Send(update)) => {
                     if self.stopping.is_some() {
                         continue;
@@ -209,6 +216,7 @@ impl Driver {
     fn on_driver_event(&mut self, event: DriverEvent) {
         match event {
             DriverEvent::LaunchFailed { container_id, error } => self.launch_failed(container_id, error),
+            DriverEvent::HealthChecked { probe, healthy } => self.health_checked(*probe, healthy),
         }
     }
 
@@ -630,6 +638,7 @@ pub async fn run(
         }
         let ready = driver.commits.kick();
         driver.perform(ready);
+        let health_due = driver.shared.core().next_health_check_due();
         tokio::select! {
             _ = &mut shutdown => {
                 tracing::info!("agent stopping");
@@ -649,6 +658,7 @@ pub async fn run(
             Some(event) = events_rx.recv() => driver.on_driver_event(event),
             Some(request) = api_rx.recv() => driver.on_api(request),
             actions = driver.commits.done(), if driver.commits.in_flight() => driver.perform(actions),
+            _ = health::health_due(health_due) => driver.step(|core| core.health_tick(now())),
             _ = tick.tick() => {
                 driver.step(|core| core.tick(now()));
                 let core = driver.shared.core();

@@ -16,6 +16,9 @@
 //! - custom executors: `executor_api` (`POST /api/v1/executor`, mesos-http-api.md section 9),
 //!   `core/executors.rs` (their rules), `driver/executors.rs` (their processes and streams).
 //! - `resources_detect`: detected resources and host metrics.
+//! - health checks (mesos-http-api.md 8.4 `health_check`): `core/health_rules.rs` (when to
+//!   check, what a result means), `core/health.rs` (updates, kills), `health_checker` (running a
+//!   COMMAND, HTTP or TCP check), `driver/health.rs` (the two joined).
 //! - recovery (agents that survive): `checkpoint` (what a restarted agent needs, under
 //!   `<work_dir>/meta`, fsync'd in batches by `commit`), `launcher_daemon` (`tepui launcher`: the
 //!   per-agent daemon that parents task processes so they outlive the agent),
@@ -36,6 +39,7 @@ mod executor_recovery;
 mod files;
 mod flags;
 mod gc;
+mod health_checker;
 mod http;
 pub mod isolation;
 mod launcher;

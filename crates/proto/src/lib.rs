@@ -13,6 +13,7 @@
 pub mod agent_protocol;
 pub mod executor;
 pub mod framework;
+pub mod health_check;
 pub mod ids;
 pub mod master_info;
 pub mod recordio;
@@ -22,6 +23,7 @@ pub mod serde_util;
 pub mod task;
 
 pub use framework::*;
+pub use health_check::{HealthCheck, HealthCheckError, HealthCheckType};
 pub use ids::*;
 pub use master_info::*;
 pub use resources::*;

@@ -233,6 +233,8 @@ pub struct TaskInfo {
     pub data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<serde_json::Value>,
+    /// A Mesos `HealthCheck`, kept as sent (read it with `TaskInfo::typed_health_check`, which
+    /// validates it; see `crate::health_check` for why it stays raw JSON here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +245,13 @@ pub struct TaskInfo {
     pub max_completion_time: Option<DurationInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<serde_json::Value>,
+}
+
+impl TaskInfo {
+    /// The task's health check, typed and validated; `None` when it has none.
+    pub fn typed_health_check(&self) -> Option<Result<crate::HealthCheck, crate::HealthCheckError>> {
+        self.health_check.as_ref().map(crate::HealthCheck::from_json)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -18,6 +18,8 @@
 
 mod executor_recovery; // custom executors after a restart
 mod executors; // custom executors (mesos-http-api.md section 9)
+mod health; // health checks of command tasks (`Core::health_*`)
+mod health_rules;
 mod limitation; // isolation: `Core::limited`
 mod model;
 mod queries;
@@ -34,6 +36,7 @@ use crate::sandbox;
 use base64::Engine;
 pub use executor_recovery::RecoveredExecutor;
 pub use executors::{process_task, ExecutorCallError};
+pub use health::HealthProbe;
 pub use model::*;
 use proto::agent_protocol::StatusUpdate;
 use proto::{
@@ -64,6 +67,10 @@ pub struct Core {
     /// Custom executors: their timeouts, and the AgentInfo they receive in SUBSCRIBED.
     executor_config: ExecutorConfig,
     agent_info: Option<proto::agent_protocol::AgentInfo>,
+    /// Health checking of running command tasks (`health.rs`); `health_rescan` until the first
+    /// `health_tick` has adopted the tasks recovered running.
+    health: BTreeMap<(FrameworkId, TaskId), health::HealthEntry>,
+    health_rescan: bool,
 }
 
 impl Core {
@@ -83,6 +90,8 @@ impl Core {
             new_uuid,
             executor_config: ExecutorConfig::default(),
             agent_info: None,
+            health: BTreeMap::new(),
+            health_rescan: true,
         }
     }
 
@@ -128,9 +137,12 @@ impl Core {
         }
     }
 
-    /// Resends heads whose retry time has come; ends executors whose deadlines passed.
+    /// Resends heads whose retry time has come; ends executors whose deadlines passed; runs the
+    /// health checks that are due.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
         let mut effects = self.executor_tick(now);
+        // Health checks run whether or not the master is reachable (their updates queue).
+        effects.extend(self.health_tick(now));
         if !self.connected {
             return effects;
         }
@@ -396,7 +408,9 @@ impl Core {
             "container_id": {"value": container_id.value},
             "executor_pid": pid,
         }));
-        self.update_task(now, framework_id, running)
+        let effects = self.update_task(now, framework_id, running);
+        self.health_started(now, framework_id, task_id);
+        effects
     }
 
     pub fn spawn_failed(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, error: &str) -> Vec<Effect> {
@@ -433,6 +447,7 @@ impl Core {
         let mut status = self.status(now, task_id, state, StatusSource::SourceExecutor);
         status.message = Some(message);
         status.reason = reason.map(str::to_string);
+        self.health_terminal(framework_id, &mut status);
         let effects = self.update_task(now, framework_id, status);
         self.complete_if_done(framework_id, task_id);
         effects

@@ -93,6 +93,8 @@ pub enum Effect {
     },
     /// Send this update to the master.
     Send(StatusUpdate),
+    /// Run one health check of a task (`health.rs`); its result goes to `Core::health_result`.
+    CheckHealth(Box<super::HealthProbe>),
 }
 
 /// What must be durable before the effects returned with it are carried out. The core records these
@@ -308,6 +310,9 @@ pub(super) fn validate(task: &TaskInfo) -> Result<(), String> {
     let id = &task.task_id.value;
     if !sandbox::is_safe_component(id) {
         return Err(format!("Task ID '{id}' cannot be used as a directory name"));
+    }
+    if let Some(Err(e)) = task.typed_health_check() {
+        return Err(format!("Task '{id}' has an invalid health check: {e}"));
     }
     match (&task.command, &task.executor) {
         (None, Some(executor)) => super::executors::validate_executor(id, executor),

@@ -51,14 +51,20 @@ impl Leader {
         match command {
             Command::Deploy { changes, force, create_only, reply } => {
                 let outcome = self.deploy(changes, force, create_only).await;
+                // The answer's readers (a GET right after the POST) must see what it reports.
+                self.publish();
                 answer(reply, outcome)
             }
             Command::KillTasks { task_ids, scale, wipe, force, reply } => {
                 let outcome = self.kill_tasks(task_ids, scale, wipe, force).await;
+                // The answer's readers (a GET right after the POST) must see what it reports.
+                self.publish();
                 answer(reply, outcome)
             }
             Command::CancelDeployment { id, force, reply } => {
                 let outcome = self.cancel(id, force).await;
+                // The answer's readers (a GET right after the POST) must see what it reports.
+                self.publish();
                 answer(reply, outcome)
             }
             Command::ResetDelay { app_id, reply } => {
@@ -69,6 +75,8 @@ impl Leader {
                 }
                 let cmds = self.state.planner.handle(now, marathon_planner::Event::ResetDelay { app_id: app_id.to_string() });
                 let outcome = self.execute(cmds, Vec::new(), &UnknownTasks::new()).await.map(Ok);
+                // The answer's readers (a GET right after the POST) must see what it reports.
+                self.publish();
                 answer(reply, outcome)
             }
             Command::GetAppVersion { app_id, version, reply } => {

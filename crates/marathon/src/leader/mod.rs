@@ -248,7 +248,7 @@ impl Leader {
         let _ = self.out.events.send(event);
     }
 
-    fn publish(&self) {
+    pub(crate) fn publish(&self) {
         self.out.view.send_replace(Arc::new(self.state.view(now_ms())));
     }
 

@@ -283,12 +283,34 @@ impl State {
             ports: rec.host_ports.clone(),
             service_ports,
             ip_addresses: ips.iter().filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()).map(|ip| IpAddress::new(ip)).collect(),
-            health_check_results: self.health.get(instance_id).map(|r| r.iter().flatten().cloned().collect()).unwrap_or_default(),
+            health_check_results: self.health_results(instance_id),
             local_volumes: vec![],
             role: rec.role.clone(),
             region: None,
             zone: None,
         })
+    }
+
+    /// The task's `healthCheckResults`: Marathon's own checks (HTTP/TCP), else the verdict of the
+    /// agent-run Mesos check (COMMAND, MESOS_HTTP, MESOS_TCP) carried by its last status update.
+    fn health_results(&self, instance_id: &str) -> Vec<HealthCheckResult> {
+        let own: Vec<HealthCheckResult> =
+            self.health.get(instance_id).map(|r| r.iter().flatten().cloned().collect()).unwrap_or_default();
+        if !own.is_empty() {
+            return own;
+        }
+        match self.planner.instance(instance_id).and_then(|i| i.healthy) {
+            Some(alive) => vec![HealthCheckResult {
+                alive,
+                consecutive_failures: u32::from(!alive),
+                first_success: None,
+                last_success: None,
+                last_failure: None,
+                last_failure_cause: None,
+                instance_id: instance_id.to_string(),
+            }],
+            None => Vec::new(),
+        }
     }
 
     /// The AppInfo JSON used inside queue items and events (definition plus versionInfo).
