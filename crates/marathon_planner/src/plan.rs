@@ -120,7 +120,13 @@ impl DeploymentPlan {
         }
         steps.extend(by_level.into_iter().map(|actions| Step { actions }));
         steps.retain(|step| !step.actions.is_empty());
-        Ok(DeploymentPlan { id, version, original: original.clone(), target: target.clone(), steps })
+        // Only the apps the plan touches are kept: the plan is stored as one record (≤ 64 KB), so
+        // its size must follow the change, never the number of apps in the cluster.
+        let affected: BTreeSet<AppId> =
+            steps.iter().flat_map(|s| s.actions.iter().map(|a| a.app_id().to_string())).collect();
+        let only_affected =
+            |group: &RootGroup| -> RootGroup { group.iter().filter(|(id, _)| affected.contains(*id)).map(|(id, spec)| (id.clone(), spec.clone())).collect() };
+        Ok(DeploymentPlan { id, version, original: only_affected(original), target: only_affected(target), steps })
     }
 
     /// Apps touched by any action, sorted.
@@ -170,6 +176,20 @@ mod tests {
 
     fn group(apps: &[RunSpec]) -> RootGroup {
         apps.iter().map(|a| (a.id.clone(), a.clone())).collect()
+    }
+
+    #[test]
+    fn a_plan_keeps_only_the_apps_it_touches_so_its_record_stays_small() {
+        let original: RootGroup = (0..1000).map(|i| RunSpec::new(&format!("/a{i}"), 1, 1)).map(|a| (a.id.clone(), a)).collect();
+        let mut target = original.clone();
+        if let Some(app) = target.get_mut("/a7") {
+            app.instances = 3;
+        }
+        let plan = DeploymentPlan::build("p".into(), 2, &original, &target, &PlanOptions::default()).expect("plan");
+        assert_eq!(plan.original.keys().collect::<Vec<_>>(), vec!["/a7"]);
+        assert_eq!(plan.target.keys().collect::<Vec<_>>(), vec!["/a7"]);
+        let bytes = serde_json::to_vec(&plan).expect("json").len();
+        assert!(bytes < 4096, "{bytes} bytes for a one-app change");
     }
 
     fn names(plan: &DeploymentPlan) -> Vec<Vec<String>> {

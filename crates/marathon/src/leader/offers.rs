@@ -215,7 +215,18 @@ impl Leader {
                 }
             });
         } else {
-            let refuse = if waiting { ACCEPT_REFUSE_WHILE_WAITING } else { self.state.config.decline_offer_duration };
+            // Stopped by --max_instances_per_offer with more instances waiting: the rest of the
+            // offer is not refused, and a REVIVE after the ACCEPT makes the master offer it again at
+            // once instead of at its next allocation round (a mass launch goes at the speed of
+            // round trips, not of one offer per agent per second).
+            let limited = waiting && tasks.len() >= max;
+            let refuse = if limited {
+                Duration::ZERO
+            } else if waiting {
+                ACCEPT_REFUSE_WHILE_WAITING
+            } else {
+                self.state.config.decline_offer_duration
+            };
             let infos: Vec<proto::TaskInfo> = tasks.into_iter().map(|(_, t)| t).collect();
             tracing::info!(offer = %offer_id, tasks = ?infos.iter().map(|t| t.task_id.value.clone()).collect::<Vec<_>>(), "launching");
             let launch = Operation { kind: "LAUNCH".into(), id: None, launch: Some(Launch { task_infos: infos }), launch_group: None };
@@ -224,6 +235,10 @@ impl Leader {
                 if let Err(e) = client.accept(vec![offer_id], vec![launch], Some(filters)).await {
                     // The tasks stay staging; the launch timeout replaces them.
                     tracing::warn!(error = %e, "ACCEPT not sent");
+                } else if limited {
+                    if let Err(e) = client.revive().await {
+                        tracing::debug!(error = %e, "REVIVE not sent");
+                    }
                 }
             });
         }
