@@ -149,7 +149,7 @@ impl Leader {
                     None => return Ok(()),
                 },
                 event = mesos.recv() => match event {
-                    Some(event) => self.on_mesos(event).await?,
+                    Some(event) => self.on_mesos_batch(event, mesos).await?,
                     None => return Err(MarathonError::LostLeadership("the scheduler client stopped".into())),
                 },
                 Some(probe) = self.health_rx.recv() => self.on_probe(probe).await?,
@@ -162,6 +162,34 @@ impl Leader {
             self.sync_health();
             self.publish();
         }
+    }
+
+    /// `event` and the status updates queued right behind it: consecutive UPDATEs (up to
+    /// `UPDATES_PER_BATCH`) go to the planner together and share one store commit; any other event
+    /// is handled in its place in the order.
+    async fn on_mesos_batch(&mut self, event: ClientEvent, mesos: &mut mpsc::Receiver<ClientEvent>) -> Result<(), MarathonError> {
+        let mut batch = Vec::new();
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            match event {
+                ClientEvent::Event(proto::scheduler::Event { kind, update: Some(update), .. }) if kind == "UPDATE" => {
+                    batch.push(update.status);
+                    if batch.len() < UPDATES_PER_BATCH {
+                        next = mesos.try_recv().ok();
+                    }
+                }
+                other => {
+                    if !batch.is_empty() {
+                        self.on_statuses(std::mem::take(&mut batch)).await?;
+                    }
+                    self.on_mesos(other).await?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.on_statuses(batch).await?;
+        }
+        Ok(())
     }
 
     async fn on_mesos(&mut self, event: ClientEvent) -> Result<(), MarathonError> {
@@ -194,7 +222,7 @@ impl Leader {
                 }
                 "UPDATE" => {
                     if let Some(update) = event.update {
-                        self.on_status(update.status).await?;
+                        self.on_statuses(vec![update.status]).await?;
                     }
                 }
                 "RESCIND" | "HEARTBEAT" | "SUBSCRIBED" => {}
@@ -284,7 +312,7 @@ impl Leader {
             }
         }
         if !ops.is_empty() {
-            self.store.commit(ops).await.map_err(MarathonError::from_store)?;
+            self.store.commit(last_op_per_instance(ops)).await.map_err(MarathonError::from_store)?;
         }
         for event in first {
             self.emit(event);
@@ -360,5 +388,55 @@ impl Leader {
                 tracing::warn!(%task_id, error = %e, "KILL not sent; the planner retries");
             }
         });
+    }
+}
+
+/// Status updates handled (and committed) together at most.
+const UPDATES_PER_BATCH: usize = 256;
+
+/// One commit writes each instance once: when a batch stored an instance several times (STARTING,
+/// then RUNNING) only its last record counts, in the position of its first.
+fn last_op_per_instance(ops: Vec<StoreOp>) -> Vec<StoreOp> {
+    let key = |op: &StoreOp| match op {
+        StoreOp::PutInstance { id, .. } | StoreOp::DeleteInstance { id } => Some(id.clone()),
+        _ => None,
+    };
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(id) = key(op) {
+            last.insert(id, i);
+        }
+    }
+    let mut placed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Option<StoreOp>> = Vec::with_capacity(ops.len());
+    let mut ops: Vec<Option<StoreOp>> = ops.into_iter().map(Some).collect();
+    for i in 0..ops.len() {
+        let Some(id) = ops[i].as_ref().and_then(key) else {
+            out.push(ops[i].take());
+            continue;
+        };
+        if placed.contains_key(&id) {
+            continue;
+        }
+        let last_index = last.get(&id).copied().unwrap_or(i);
+        placed.insert(id, out.len());
+        out.push(ops[last_index].take());
+    }
+    out.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_stored_twice_in_a_batch_is_written_once_with_its_last_record() {
+        let put = |id: &str, n: i64| StoreOp::PutInstance { id: id.into(), value: serde_json::json!(n) };
+        let ops = vec![put("a", 1), StoreOp::PutFrameworkId("f".into()), put("b", 1), put("a", 2), StoreOp::DeleteInstance { id: "b".into() }];
+        let out = last_op_per_instance(ops);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(&out[0], StoreOp::PutInstance { id, value } if id == "a" && value == &serde_json::json!(2)));
+        assert!(matches!(&out[1], StoreOp::PutFrameworkId(_)));
+        assert!(matches!(&out[2], StoreOp::DeleteInstance { id } if id == "b"));
     }
 }

@@ -53,17 +53,49 @@ fn status_ips(status: &TaskStatus) -> Vec<String> {
         .collect()
 }
 
+/// What a batch of updates leaves to do once the planner saw them all.
+#[derive(Default)]
+pub(crate) struct Absorbed {
+    cmds: Vec<marathon_planner::Command>,
+    unknown: UnknownTasks,
+    first: Vec<marathon_api::service::MarathonEvent>,
+    /// (agent, task, uuid) to acknowledge after the commit.
+    acks: Vec<(String, String, String)>,
+}
+
 impl Leader {
-    pub(crate) async fn on_status(&mut self, status: TaskStatus) -> Result<(), MarathonError> {
+    /// A batch of status updates (those waiting together on the Mesos stream): each feeds the
+    /// planner in order, then everything they decided is committed in one store commit, and only
+    /// then are they acknowledged. One commit per batch rather than per update is what keeps a mass
+    /// launch from waiting on ZooKeeper round trips.
+    pub(crate) async fn on_statuses(&mut self, statuses: Vec<TaskStatus>) -> Result<(), MarathonError> {
+        let mut absorbed = Absorbed::default();
+        for status in statuses {
+            self.absorb_status(status, &mut absorbed);
+        }
+        let Absorbed { cmds, unknown, first, acks } = absorbed;
+        self.execute_with(cmds, Vec::new(), &unknown, first).await?;
+        // Acknowledge only now that the consequences are stored.
+        for (agent, task_id, uuid) in acks {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                if let Err(e) = client.acknowledge(proto::AgentId::new(agent), proto::TaskId::new(task_id.clone()), uuid).await {
+                    tracing::debug!(%task_id, error = %e, "ACKNOWLEDGE not sent; Mesos resends the update");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn absorb_status(&mut self, status: TaskStatus, absorbed: &mut Absorbed) {
         let now = now_ms();
         let task_id = status.task_id.value.clone();
         let state_name = status.state.name();
         let agent = status.agent_id.as_ref().map(|a| a.value.clone());
         let instance_id = marathon_model::TaskId::parse(&task_id).map(|t| t.instance.to_string()).unwrap_or_else(|_| task_id.clone());
         let known = self.state.planner.instance(&instance_id).is_some();
-        let mut unknown = UnknownTasks::new();
         if !known {
-            unknown.insert(instance_id.clone(), (task_id.clone(), agent.clone()));
+            absorbed.unknown.insert(instance_id.clone(), (task_id.clone(), agent.clone()));
         }
         let app_id = self.state.planner.instance(&instance_id).map(|i| i.app_id.clone());
         let current = self.state.tasks.get(&instance_id).is_some_and(|r| r.task_id == task_id);
@@ -121,16 +153,10 @@ impl Leader {
             let fields = serde_json::json!({"instanceId": instance_id, "runSpecId": app, "condition": events::condition(state_name)});
             first.push(events::simple("unknown_instance_terminated_event", fields));
         }
-        self.execute_with(cmds, Vec::new(), &unknown, first).await?;
-        // Acknowledge only now that the consequence is stored.
+        absorbed.cmds.extend(cmds);
+        absorbed.first.extend(first);
         if let (Some(uuid), Some(agent)) = (status.uuid.clone(), agent) {
-            let client = self.client.clone();
-            tokio::spawn(async move {
-                if let Err(e) = client.acknowledge(proto::AgentId::new(agent), proto::TaskId::new(task_id.clone()), uuid).await {
-                    tracing::debug!(%task_id, error = %e, "ACKNOWLEDGE not sent; Mesos resends the update");
-                }
-            });
+            absorbed.acks.push((agent, task_id, uuid));
         }
-        Ok(())
     }
 }
