@@ -101,3 +101,24 @@ async fn stored_instances_without_a_framework_id_refuse_to_register() {
         other => panic!("expected FrameworkIdMissing, got {other:?}"),
     }
 }
+
+/// A change too big for one deployment record is refused with 422 and leaves nothing behind; the
+/// leader keeps serving (a store failure would have stopped it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_too_big_for_one_deployment_is_refused_and_nothing_is_applied() {
+    init_logs();
+    let store = InMemoryStore::default();
+    let m = Marathon::start_master(&nowhere(), store.handle()).await;
+    let apps: Vec<serde_json::Value> = (0..600)
+        .map(|i| json!({"id": format!("/many/app-{i}"), "cmd": "sleep 100", "cpus": 0.01, "mem": 8, "instances": 1,
+                        "env": {"PADDING": "x".repeat(64)}}))
+        .collect();
+    let (status, body) = m.send(Method::PUT, "/v2/apps", Some(json!(apps))).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["details"][0]["errors"][0].as_str().unwrap_or("").contains("600 apps"), "{body}");
+    let snapshot = store.handle().load().await.expect("load");
+    assert!(snapshot.apps.is_empty() && snapshot.deployments.is_empty());
+    // Still leading and serving: a normal change goes through.
+    let (status, body) = m.send(Method::POST, "/v2/apps", Some(json!({"id": "/small", "cmd": "sleep 1", "mem": 8, "cpus": 0.01}))).await;
+    assert_eq!(status, 201, "{body}");
+}

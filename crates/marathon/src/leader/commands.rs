@@ -154,6 +154,9 @@ impl Leader {
             Ok(plan) => plan,
             Err(e) => return Ok(Err(CommandError::Invalid(vec![Violation::new("/", e.to_string())]))),
         };
+        if let Err(violation) = fits_one_record(&plan) {
+            return Ok(Err(CommandError::Invalid(vec![violation])));
+        }
         let original_defs: Vec<AppDefinition> = current.values().map(|(d, _)| d.clone()).collect();
         let cmds = match self.state.planner.start_deployment(now_ms().max(0) as u64, plan.clone(), force) {
             Ok(cmds) => cmds,
@@ -243,6 +246,9 @@ impl Leader {
             }
         }
         let original_defs: Vec<AppDefinition> = current.values().map(|(d, _)| d.clone()).collect();
+        if let Err(violation) = fits_one_record(&plan) {
+            return Ok(Err(CommandError::Invalid(vec![violation])));
+        }
         let cmds = match self.state.planner.start_deployment(now.max(0) as u64, plan.clone(), force) {
             Ok(cmds) => cmds,
             Err(e) => return Ok(Err(deployment_error(e))),
@@ -311,4 +317,21 @@ fn answer<T>(reply: tokio::sync::oneshot::Sender<Result<T, CommandError>>, outco
             Err(e)
         }
     }
+}
+
+/// A running deployment is stored as one record (≤ `marathon_store::RECORD_BYTES_MAX`): a change
+/// touching so many apps that its plan would not fit is refused before anything is applied (422),
+/// never left to fail at the store, which would stop the leader.
+fn fits_one_record(plan: &DeploymentPlan) -> Result<(), Violation> {
+    // The stored state adds the step position and a few ids to the plan.
+    const STATE_OVERHEAD_BYTES: usize = 4096;
+    let bytes = serde_json::to_vec(plan).map(|v| v.len()).unwrap_or(usize::MAX);
+    if bytes.saturating_add(STATE_OVERHEAD_BYTES) > marathon_store::RECORD_BYTES_MAX {
+        let apps = plan.affected_apps().len();
+        return Err(Violation::new(
+            "/",
+            format!("this change touches {apps} apps, more than one deployment can hold; deploy them in smaller groups"),
+        ));
+    }
+    Ok(())
 }
