@@ -235,3 +235,26 @@ def test_a_command_health_check_runs_on_the_agent(dev_marathon):
     statuses = [t for f in dev_marathon.master_state()["completed_frameworks"] + dev_marathon.master_state()["frameworks"]
                 for t in f.get("completed_tasks", []) if t["id"] == first["id"]]
     assert statuses and statuses[0]["state"] == "TASK_KILLED", statuses
+
+
+def test_the_queue_says_why_an_app_waits_and_its_delay_can_be_reset(dev_marathon):
+    url = dev_marathon.marathon_url
+    deploy(url, "POST", "/v2/apps", dict(SMALL, id="/too-big", cmd="sleep 600", cpus=1000), expect=(201,))
+    deploy(url, "POST", "/v2/apps", dict(SMALL, id="/nowhere", cmd="sleep 600",
+                                         constraints=[["hostname", "LIKE", "no-such-host"]]), expect=(201,))
+
+    def reasons():
+        queue = get_json(url + "/v2/queue")["queue"]
+        found = {}
+        for item in queue:
+            summary = item["processedOffersSummary"]
+            declined = [r["reason"] for r in summary.get("rejectSummaryLastOffers", []) if r.get("declined")]
+            if declined:
+                found[item["app"]["id"]] = declined
+        return found if {"/too-big", "/nowhere"} <= set(found) else None
+
+    found = wait_until(reasons, 30, "both waiting apps to show why offers were declined")
+    assert "InsufficientCpus" in found["/too-big"], found
+    assert any("Constraint" in r for r in found["/nowhere"]), found
+    assert requests.delete(url + "/v2/queue/too-big/delay", timeout=10).status_code == 204
+    assert requests.delete(url + "/v2/queue/not-queued/delay", timeout=10).status_code == 404
