@@ -184,19 +184,32 @@ impl Driver {
         );
         self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
+        self.launch_prepared(container_id, move |isolation| {
+            let request = launcher::request(&spec, &ctx);
+            // isolation: the container's cgroups and limits, joined by the daemon's hook.
+            request.and_then(|mut request| {
+                request.isolation = isolation.prepare_launch(&spec)?;
+                Ok(request)
+            })
+        });
+    }
+
+    /// The launch path shared by tasks and executors: `prepare` (sandbox, isolation: blocking work)
+    /// runs on the blocking pool under a launch permit, then the request goes to the launcher; a
+    /// failure comes back as `LaunchFailed` for the container.
+    pub(crate) fn launch_prepared(
+        &mut self,
+        container_id: String,
+        prepare: impl FnOnce(&AgentIsolation) -> Result<crate::launcher_protocol::LaunchRequest, String> + Send + 'static,
+    ) {
         let permits = self.launch_permits.clone();
         let events = self.events_tx.clone();
         let launcher = self.launcher.clone();
-        let isolation = self.isolation.clone(); // isolation
+        let isolation = self.isolation.clone();
         tokio::spawn(async move {
             let request = match permits.acquire_owned().await {
                 Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let request = launcher::request(&spec, &ctx);
-                    // isolation: the container's cgroups and limits, joined by the daemon's hook.
-                    let request = request.and_then(|mut request| {
-                        request.isolation = isolation.prepare_launch(&spec)?;
-                        Ok(request)
-                    });
+                    let request = prepare(&isolation);
                     drop(permit);
                     request
                 })

@@ -139,30 +139,12 @@ impl Driver {
         );
         self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
-        let permits = self.launch_permits.clone();
-        let events = self.events_tx.clone();
-        let launcher = self.launcher.clone();
-        let isolation = self.isolation.clone(); // isolation: limits from the executor's resources
-        tokio::spawn(async move {
-            let request = match permits.acquire_owned().await {
-                Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let request = executor_request(&launch, &ctx).and_then(|mut request| {
-                        request.isolation = isolation.prepare_launch(&launch.spec)?;
-                        Ok(request)
-                    });
-                    drop(permit);
-                    request
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("the launch did not complete: {e}"))),
-                Err(_) => Err("the agent is stopping".to_string()),
-            };
-            match request {
-                Ok(request) => launcher.launch(request),
-                Err(error) => {
-                    let _ = events.send(DriverEvent::LaunchFailed { container_id, error });
-                }
-            }
+        // isolation: limits from the executor's resources
+        self.launch_prepared(container_id, move |isolation| {
+            executor_request(&launch, &ctx).and_then(|mut request| {
+                request.isolation = isolation.prepare_launch(&launch.spec)?;
+                Ok(request)
+            })
         });
     }
 
