@@ -130,7 +130,7 @@ ensure_venv() {
   py="$PY"
   stamp="$(venv_stamp "$py")"
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
-    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo, marathon' 2>/dev/null; then
+    "$VENV/bin/python" -c 'import pytest, xdist, pytest_timeout, requests, pymesos, kazoo, marathon, selenium' 2>/dev/null; then
     note ".venv is complete (stamp $stamp); skipping install"
     return 0
   fi
@@ -210,6 +210,8 @@ ensure_apt_packages procps ca-certificates
 # and iptables for silent partitions of one node (DROP by its uid). Those suites need root.
 ensure_apt_packages zookeeper
 ensure_apt_packages iptables
+# UI suites (tests/python/test_ui.py): a real headless Chromium driven through chromedriver.
+ensure_apt_packages chromium chromium-driver
 note "system packages ok"
 
 section "Python venv (.venv)"

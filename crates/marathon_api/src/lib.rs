@@ -8,7 +8,7 @@
 //! Code map: `routes` (table, shared state, command calls), `proxy` (leader gate: serve, forward,
 //! redirect, wait), `apps`, `tasks`, `deployments`, `groups`, `queue`, `info`, `events` (one
 //! module per §4 resource), `app_info` (AppInfo status fields from the view), `params` (query
-//! and URL id parsing), `errors` (the §1 error model).
+//! and URL id parsing), `errors` (the §1 error model), `ui` (the embedded web UI at `/ui/`).
 //!
 //! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so `X-Forwarded-For`,
 //! `clientIp` and `remoteAddress` carry the peer address.
@@ -29,5 +29,6 @@ pub mod queue;
 pub mod routes;
 pub mod service;
 pub mod tasks;
+pub mod ui;
 
 pub use routes::router;

@@ -11,7 +11,7 @@
 use crate::errors::{json_response, ApiError};
 use crate::params::Params;
 use crate::service::{Command, DeploymentResult, ServiceHandle, ServiceView};
-use crate::{apps, deployments, events, groups, info, proxy, queue, tasks};
+use crate::{apps, deployments, events, groups, info, proxy, queue, tasks, ui};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -182,6 +182,7 @@ pub fn router(handle: ServiceHandle) -> Router {
         .route("/v2/queue", get(queue::list))
         .route("/v2/queue/{*rest}", delete(queue::reset_delay))
         .route("/v2/events", get(events::stream))
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api.clone())

@@ -1,12 +1,12 @@
 //! Classic master endpoints: `/state` and friends, `/metrics/snapshot`, `/version`, `/flags`,
-//! `/health`, `/redirect`, `/teardown`, and `/` (mesos-http-api.md sections 2-6).
+//! `/health`, `/redirect` and `/teardown` (mesos-http-api.md sections 2-6); `/` is the web UI (`ui/`).
 
 use super::{json_or_jsonp, json_response, redirect_unless_leader, state_json, text_error, AppState};
 use crate::server::{now_secs, Leadership, Master};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use proto::FrameworkId;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -23,28 +23,6 @@ pub async fn health() -> StatusCode {
 
 pub async fn not_found(uri: Uri) -> Response {
     text_error(StatusCode::NOT_FOUND, format!("No endpoint at '{}'", uri.path()))
-}
-
-/// Minimal landing page; the full web UI arrives with its own issue. mesoshttp probes `GET /`.
-pub async fn index(State(master): State<AppState>) -> Html<String> {
-    let leader = match master.leadership() {
-        Leadership::Leading => format!("{} (this master)", master.info.pid),
-        Leadership::Following(Some(leader)) => leader.info.as_ref().map(|i| i.pid.clone()).unwrap_or(leader.endpoint.clone()),
-        Leadership::Following(None) => "none elected".to_string(),
-        Leadership::Recovering => format!("{} (this master, recovering)", master.info.pid),
-    };
-    Html(format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>tepui master</title></head><body>\
-         <h1>tepui master</h1><p>Mesos {} compatible. Leader: {}</p>\
-         <ul><li><a href=\"/state\">/state</a></li><li><a href=\"/metrics/snapshot\">/metrics/snapshot</a></li>\
-         <li><a href=\"/flags\">/flags</a></li><li><a href=\"/version\">/version</a></li></ul></body></html>",
-        proto::MESOS_VERSION,
-        html_escape(&leader)
-    ))
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 pub async fn redirect(State(master): State<AppState>) -> Response {

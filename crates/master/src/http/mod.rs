@@ -1,5 +1,5 @@
 //! The master's HTTP surface (mesos-http-api.md): the v1 scheduler API, the operator API and the
-//! classic JSON endpoints, plus the internal endpoint agents connect to.
+//! classic JSON endpoints, the internal endpoint agents connect to, and the web UI (`ui/`).
 //!
 //! Routes are registered both as `/<name>` and `/master/<name>` (and with the pre-1.7 `.json`
 //! aliases), since Mesos serves each endpoint under its process name too (spec section 1).
@@ -10,6 +10,7 @@ mod operator;
 mod scheduler;
 pub mod state_json;
 mod streaming;
+mod ui;
 
 use crate::server::{Leadership, Master};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,8 +22,7 @@ use std::sync::Arc;
 pub type AppState = Arc<Master>;
 
 pub fn router(master: Arc<Master>) -> Router {
-    let mut router = Router::new()
-        .route("/", get(endpoints::index))
+    let mut router = ui::routes(Router::new())
         .route("/health", get(endpoints::health))
         .route("/redirect", get(endpoints::redirect))
         .route("/redirect/{*rest}", get(endpoints::not_found))
