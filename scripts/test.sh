@@ -69,6 +69,7 @@ finish() {
   FINISHED=1
   section "Summary"
   note "artifacts (logs, junit XML, per-test dev.log) are under .test-output/"
+  note "UI screenshots (real headless Chromium) are under .test-output/screenshots/"
   if [ "$TOTAL_FAILED" -gt 0 ]; then OVERALL_RC=1; fi
   note "total time ${SECONDS}s; exit code $OVERALL_RC"
   printf '%s passed, %s failed\n' "$TOTAL_PASSED" "$TOTAL_FAILED"

@@ -1,5 +1,6 @@
 """The web UIs in a real headless Chromium (issue 7): Marathon's UI on `tepui dev` (create an app
-through the form, see it running, a validation error next to its field, scale, destroy), the master's
+through the form, see it running, open its sandbox in the master's UI and see `hello` in stdout, a
+validation error next to its field, scale, destroy), the master's
 UI (the app's task, its sandbox, `hello` in stdout, followed as it grows) and a standby master's UI
 sending the browser to the leader's. Screenshots of each page land in <test output>/screenshots/.
 """
@@ -50,7 +51,16 @@ def test_marathon_ui_creates_scales_and_destroys_an_app(dev_marathon, request):
         b.wait(lambda d: "running" in b.text_of(row + " [data-testid=app-status]").lower(), "ui-hello running")
         b.screenshot("marathon-apps-running")
 
+        # Its sandbox, through the master's UI: `hello` in stdout.
+        task_id = wait_until(lambda: (get_app(url, "/ui-hello")["tasks"] or [{}])[0].get("id"), 30, "its task id")
+        b.open(dev_marathon.master_url + "/")
+        b.click(f'[data-testid=task-row][data-task-id="{task_id}"] [data-testid=sandbox-link]')
+        b.click_link_text("stdout")
+        b.wait(lambda d: "hello" in b.text_of("#file-content"), "hello in the form-created app's stdout")
+        b.screenshot("master-sandbox-of-ui-hello")
+
         # The detail page lists its task; scale to 2.
+        b.open(url + "/ui/#/apps")
         b.click(row + " a")
         b.wait_css("[data-testid=task-row]")
         b.screenshot("marathon-app-detail")
