@@ -311,8 +311,8 @@ impl Leader {
                 _ => {}
             }
         }
-        if !ops.is_empty() {
-            self.store.commit(last_op_per_instance(ops)).await.map_err(MarathonError::from_store)?;
+        for chunk in commit_chunks(last_op_per_instance(ops)) {
+            self.store.commit(chunk).await.map_err(MarathonError::from_store)?;
         }
         for event in first {
             self.emit(event);
@@ -391,6 +391,40 @@ impl Leader {
     }
 }
 
+/// Bytes of instance records one commit carries at most (ZooKeeper takes about 1 MB per request).
+const COMMIT_INSTANCE_BYTES_MAX: usize = 512 * 1024;
+
+/// Splits one step's store ops into commits ZooKeeper accepts: everything but instance records
+/// (app versions, deployments, the framework id) goes first, in one commit, then the instance
+/// records in commits of at most `COMMIT_INSTANCE_BYTES_MAX`. Nothing is acted on before the last
+/// commit, and a leader that dies between two of them loses only instance records of this step,
+/// which the recovered planner derives again from the stored apps and deployments (it launches
+/// what their instance counts ask for), so a scale to 10,000 instances is no longer one request
+/// over ZooKeeper's limit that stops the leader.
+fn commit_chunks(ops: Vec<StoreOp>) -> Vec<Vec<StoreOp>> {
+    let is_instance = |op: &StoreOp| matches!(op, StoreOp::PutInstance { .. } | StoreOp::DeleteInstance { .. });
+    let (instances, others): (Vec<StoreOp>, Vec<StoreOp>) = ops.into_iter().partition(|op| is_instance(op));
+    let mut chunks = Vec::new();
+    let mut current = others;
+    let mut bytes = 0usize;
+    for op in instances {
+        let size = match &op {
+            StoreOp::PutInstance { value, .. } => serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0) + 256,
+            _ => 256,
+        };
+        if bytes + size > COMMIT_INSTANCE_BYTES_MAX && !current.is_empty() {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
 /// Status updates handled (and committed) together at most.
 const UPDATES_PER_BATCH: usize = 256;
 
@@ -428,6 +462,26 @@ fn last_op_per_instance(ops: Vec<StoreOp>) -> Vec<StoreOp> {
 #[cfg(test)]
 mod batch_tests {
     use super::*;
+
+    #[test]
+    fn a_big_step_is_committed_in_chunks_under_the_request_limit_with_the_rest_first() {
+        let mut ops: Vec<StoreOp> = (0..10_000)
+            .map(|i| StoreOp::PutInstance { id: format!("i{i}"), value: serde_json::json!({"padding": "x".repeat(200)}) })
+            .collect();
+        ops.push(StoreOp::PutFrameworkId("f".into()));
+        let chunks = commit_chunks(ops);
+        assert!(chunks.len() > 4, "{} chunks", chunks.len());
+        assert!(matches!(chunks[0][0], StoreOp::PutFrameworkId(_)), "non-instance ops first");
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 10_001);
+        for chunk in &chunks {
+            let bytes: usize = chunk.iter().map(|op| match op {
+                StoreOp::PutInstance { value, .. } => serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0),
+                _ => 0,
+            }).sum();
+            assert!(bytes < 900 * 1024, "{bytes}");
+        }
+        assert!(commit_chunks(Vec::new()).is_empty());
+    }
 
     #[test]
     fn an_instance_stored_twice_in_a_batch_is_written_once_with_its_last_record() {
