@@ -117,3 +117,27 @@ def test_a_standby_masters_ui_lands_on_the_leaders(request):
             b.screenshot("standby-landed-on-leader")
     finally:
         cluster.stop()
+
+
+def test_the_uis_are_usable_by_keyboard(dev_marathon, request):
+    """Tab reaches the actions and Enter runs them: Marathon's create form, the master's task list."""
+    from selenium.webdriver.common.keys import Keys
+
+    def tab_to(b, selector, presses=40):
+        target = b.wait_css(selector)
+        for _ in range(presses):
+            if b.driver.switch_to.active_element == target:
+                return target
+            b.driver.switch_to.active_element.send_keys(Keys.TAB)
+        raise AssertionError(f"Tab never reached {selector}")
+
+    with Browser(request.node.name) as b:
+        b.open(dev_marathon.marathon_url + "/ui/")
+        tab_to(b, "#create-app").send_keys(Keys.ENTER)
+        b.wait_css("#app-id")
+        b.screenshot("marathon-form-by-keyboard")
+        b.open(dev_marathon.master_url + "/")
+        b.wait_css("[data-testid=agent-row]")
+        tab_to(b, "#tasks-completed").send_keys(Keys.ENTER)
+        b.wait(lambda d: b.css("#tasks-completed")[0].get_attribute("aria-pressed") == "true",
+               "the completed-tasks view chosen by keyboard")
