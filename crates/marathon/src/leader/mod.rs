@@ -57,6 +57,12 @@ pub struct Leader {
     /// Mesos failover, agents re-register (and their tasks become known to the master) only after
     /// the first reconciliation was answered, and a task only they report must still be found.
     reconcile_again_at: Option<tokio::time::Instant>,
+    /// When the view was last published, and whether it is behind: between events a step only
+    /// marks it stale, and it is rebuilt at most every `PUBLISH_INTERVAL` (rebuilding the whole
+    /// view after each of 10,000 status updates made a mass launch quadratic); answers to REST
+    /// commands still publish at once.
+    published_at: tokio::time::Instant,
+    view_stale: bool,
 }
 
 /// The FrameworkInfo Marathon registers with (§8.2).
@@ -100,7 +106,7 @@ pub async fn run(
         SchedulerClient::start(client_config).map_err(|e| MarathonError::Other(format!("--master: {e}")))?;
     let (health_tx, health_rx) = mpsc::channel(1024);
     state.recover_deployment_groups();
-    let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None };
+    let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None, published_at: tokio::time::Instant::now(), view_stale: false };
     let result = leader.run_loop(first, commands, &mut leadership, &mut mesos, shutdown).await;
     leader.health.stop_all();
     client.stop();
@@ -132,8 +138,12 @@ impl Leader {
                     None => std::future::pending().await,
                 }
             };
+            let stale = self.view_stale;
+            let publish_due = tokio::time::sleep_until(self.published_at + PUBLISH_INTERVAL);
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
+                // Wakes the loop so that a stale view is published (below) once it is due.
+                _ = publish_due, if stale => {}
                 _ = reconcile_again => {
                     self.reconcile_again_at = None;
                     self.reconcile();
@@ -160,7 +170,11 @@ impl Leader {
                 _ = reconcile.tick() => self.reconcile(),
             }
             self.sync_health();
-            self.publish();
+            if self.published_at.elapsed() >= PUBLISH_INTERVAL {
+                self.publish();
+            } else {
+                self.view_stale = true;
+            }
         }
     }
 
@@ -276,8 +290,10 @@ impl Leader {
         let _ = self.out.events.send(event);
     }
 
-    pub(crate) fn publish(&self) {
+    pub(crate) fn publish(&mut self) {
         self.out.view.send_replace(Arc::new(self.state.view(now_ms())));
+        self.published_at = tokio::time::Instant::now();
+        self.view_stale = false;
     }
 
     /// Carries out planner commands: every persistence intent (plus `extra` ops) in one commit,
@@ -424,6 +440,9 @@ fn commit_chunks(ops: Vec<StoreOp>) -> Vec<Vec<StoreOp>> {
     }
     chunks
 }
+
+/// The view is rebuilt at most this often between REST commands.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Status updates handled (and committed) together at most.
 const UPDATES_PER_BATCH: usize = 256;
