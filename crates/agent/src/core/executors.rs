@@ -150,29 +150,10 @@ impl Core {
         let sandbox = executor.sandbox.clone();
         let checkpoint_dir = executor.checkpoint_dir.join(layout::TASKS).join(&task_id.value);
         let subscribed = executor.subscription.is_some();
-        self.journal.push(CheckpointOp::Task {
-            run_dir: checkpoint_dir.clone(),
-            framework_id: framework_id.clone(),
-            task: task.clone(),
-            container_id: container_id.clone(),
-            sandbox: sandbox.clone(),
-        });
-        let entry = Task {
-            framework_id: framework_id.clone(),
-            info: task.clone(),
-            container_id,
-            sandbox,
-            checkpoint_dir,
-            state: TaskState::TaskStaging,
-            statuses: Vec::new(),
-            process: Process::Launching,
-            forked: None,
-            kill_grace: None,
-        };
+        self.admit_task(framework_id, &task, &container_id, &sandbox, &checkpoint_dir);
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return effects;
         };
-        framework.tasks.insert(task_id.clone(), entry);
         let Some(executor) = framework.executors.get_mut(&executor_id) else {
             return effects;
         };

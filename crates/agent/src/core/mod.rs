@@ -209,28 +209,7 @@ impl Core {
             &task_id.value,
             &container_id.value,
         );
-        self.journal.push(CheckpointOp::Task {
-            run_dir: checkpoint_dir.clone(),
-            framework_id: framework_id.clone(),
-            task: task.clone(),
-            container_id: container_id.clone(),
-            sandbox: sandbox.clone(),
-        });
-        let entry = Task {
-            framework_id: framework_id.clone(),
-            info: task.clone(),
-            container_id: container_id.clone(),
-            sandbox: sandbox.clone(),
-            checkpoint_dir: checkpoint_dir.clone(),
-            state: TaskState::TaskStaging,
-            statuses: Vec::new(),
-            process: Process::Launching,
-            forked: None,
-            kill_grace: None,
-        };
-        if let Some(f) = self.frameworks.get_mut(&framework_id) {
-            f.tasks.insert(task_id.clone(), entry);
-        }
+        self.admit_task(&framework_id, &task, &container_id, &sandbox, &checkpoint_dir);
         let mut effects = Vec::new();
         let starting = self.status(now, &task_id, TaskState::TaskStarting, StatusSource::SourceExecutor);
         effects.extend(self.update_task(now, &framework_id, starting));
@@ -243,6 +222,40 @@ impl Core {
             checkpoint_dir,
         })));
         effects
+    }
+
+    /// A task accepted here, for a command task or a custom executor alike: its `task.info` is
+    /// journaled (durable before any effect of the step) and it joins its framework as STAGING.
+    pub(crate) fn admit_task(
+        &mut self,
+        framework_id: &FrameworkId,
+        task: &TaskInfo,
+        container_id: &ContainerId,
+        sandbox: &std::path::Path,
+        checkpoint_dir: &std::path::Path,
+    ) {
+        self.journal.push(CheckpointOp::Task {
+            run_dir: checkpoint_dir.to_path_buf(),
+            framework_id: framework_id.clone(),
+            task: task.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.to_path_buf(),
+        });
+        let entry = Task {
+            framework_id: framework_id.clone(),
+            info: task.clone(),
+            container_id: container_id.clone(),
+            sandbox: sandbox.to_path_buf(),
+            checkpoint_dir: checkpoint_dir.to_path_buf(),
+            state: TaskState::TaskStaging,
+            statuses: Vec::new(),
+            process: Process::Launching,
+            forked: None,
+            kill_grace: None,
+        };
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.tasks.insert(task.task_id.clone(), entry);
+        }
     }
 
     pub fn kill_task(
