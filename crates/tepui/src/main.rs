@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "tepui", version, about = "A highly available, Mesos-compatible cluster manager")]
+#[command(name = "tepui", version, about = "A highly available, Mesos-compatible cluster manager", after_help = cli::EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +28,9 @@ enum Command {
     /// (internal) The per-agent daemon that parents task processes; agents start it.
     #[command(hide = true)]
     Launcher(agent::LauncherFlags),
+    /// Client verbs (status, agents, frameworks, tasks, app, deployment, task): the `cli` crate.
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 /// Exit code for a bad flag value (as clap uses for usage errors).
@@ -36,9 +39,10 @@ const EXIT_USAGE: u8 = 2;
 /// 3.2): distinct, so a supervisor or a test can tell it from a crash.
 pub const EXIT_LOST_LEADERSHIP: u8 = 3;
 
-fn init_logging() {
+/// `default` applies unless TEPUI_LOG says otherwise.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TEPUI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -61,7 +65,8 @@ pub async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Client verbs print their own results; library chatter (ZooKeeper sessions) only on request.
+    init_logging(if matches!(cli.command, Command::Client(_)) { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
                 }
             },
             Command::Dev(flags) => dev::run(flags).await,
+            Command::Client(command) => cli::run(command).await,
             Command::Launcher(flags) => match agent::run_launcher(flags).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ agent::LauncherError::BadFlag { .. }) => {
