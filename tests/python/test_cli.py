@@ -228,7 +228,8 @@ def test_zk_discovery_finds_the_leader_standbys_and_marathon(request):
     from harness import Cluster
     from harness.marathon import add_marathons, wait_marathon_leader
 
-    cluster = Cluster(request.node.name, masters=3, agents=1, agent_resources="cpus:1;mem:512;disk:512")
+    cluster = Cluster(request.node.name, masters=3, agents=1, agent_resources="cpus:1;mem:512;disk:512",
+                      registry="replicated_log")
     try:
         leader = cluster.start()
         marathon = wait_marathon_leader(add_marathons(cluster, 1), 60)

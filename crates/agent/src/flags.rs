@@ -196,7 +196,13 @@ impl AgentFlags {
     /// The flags as `/flags` shows them: every value as a string, unset optional flags left out.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         let mut map = BTreeMap::new();
-        map.insert("master".into(), self.master.clone());
+        // A zk:// URL (perhaps read from a file:// value) may hold credentials: show it as ZkUrl
+        // prints it, without them.
+        let master = match election::ZkUrl::parse(&self.master) {
+            Ok(url) if election::is_zk(&self.master) => url.to_string(),
+            _ => self.master.clone(),
+        };
+        map.insert("master".into(), master);
         map.insert("ip".into(), self.ip.clone());
         map.insert("port".into(), self.port.to_string());
         if let Some(v) = &self.advertise_ip {
@@ -523,6 +529,13 @@ mod tests {
         let mut flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
         flags.zk_session_timeout = "forever".into();
         assert!(matches!(flags.detector(), Err(AgentError::BadFlag { flag: "zk_session_timeout", .. })));
+    }
+
+    #[test]
+    fn flags_map_hides_zookeeper_credentials() {
+        let flags = AgentFlags::new("zk://user:secret@z1:2181/mesos", "/tmp/w");
+        assert_eq!(flags.to_map()["master"], "zk://<credentials>@z1:2181/mesos");
+        assert_eq!(AgentFlags::new("m:5050", "/tmp/w").to_map()["master"], "m:5050");
     }
 
     // recovery

@@ -69,7 +69,15 @@ pub struct MarathonFlags {
     #[arg(long = "leader_proxy_read_timeout", alias = "leader-proxy-read-timeout", env = "MARATHON_LEADER_PROXY_READ_TIMEOUT", default_value_t = 10000)]
     pub leader_proxy_read_timeout: u64,
     /// Single instance: no election (state still in ZooKeeper unless --zk is empty... see README).
-    #[arg(long = "disable_ha", alias = "disable-ha", env = "MARATHON_DISABLE_HA", default_value_t = false)]
+    #[arg(
+        long = "disable_ha",
+        alias = "disable-ha",
+        env = "MARATHON_DISABLE_HA",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub disable_ha: bool,
 }
 

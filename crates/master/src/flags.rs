@@ -1,5 +1,6 @@
 //! `tepui master` flags, with Mesos' names and defaults (mesos-ha.md section 4.1). Every flag can also
-//! come from the environment as `MESOS_<FLAG>`; the command line wins.
+//! come from the environment as `MESOS_<FLAG>` or from a `--config_dir` (crates/config decides the
+//! precedence: command line, then environment, then the directory).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -158,7 +159,7 @@ impl MasterFlags {
         if registry == RegistryKind::ReplicatedLog && self.work_dir.is_none() {
             return Err(FlagError {
                 flag: "work_dir",
-                message: "is required with --registry=replicated_log (the log lives in <work_dir>/replicated_log)".into(),
+                message: "is required with --registry=replicated_log (the log lives in <work_dir>/replicated_log); set --work_dir=/var/lib/mesos".into(),
             });
         }
         let registry_fetch_timeout_secs = duration("registry_fetch_timeout", &self.registry_fetch_timeout)?;
@@ -185,11 +186,15 @@ impl MasterFlags {
             Some(text) => Some(election::ZkUrl::parse(text).map_err(|e| FlagError { flag: "zk", message: e.to_string() })?),
             None => None,
         };
-        if zk.is_some() && self.quorum.is_none() {
-            return Err(FlagError { flag: "quorum", message: "is required with --zk (a majority of the masters: 2 of 3, 3 of 5)".into() });
+        // mesos-ha.md 4.1: --quorum sizes the replicated log's majority; an in-memory registry has none.
+        if zk.is_some() && registry == RegistryKind::ReplicatedLog && self.quorum.is_none() {
+            return Err(FlagError {
+                flag: "quorum",
+                message: "is required with --zk and --registry=replicated_log; set it to a majority of the masters (--quorum=2 for 3 masters, 3 for 5)".into(),
+            });
         }
         if self.quorum == Some(0) {
-            return Err(FlagError { flag: "quorum", message: "must be at least 1".into() });
+            return Err(FlagError { flag: "quorum", message: "0 is not a majority of any number of masters; set --quorum=1 for one master, 2 for three, 3 for five".into() });
         }
         if allocation_interval_secs <= 0.0 {
             return Err(FlagError { flag: "allocation_interval", message: "must be greater than zero".into() });
@@ -265,5 +270,37 @@ impl MasterFlags {
             registry_store_timeout_secs,
             flags,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: MasterFlags,
+    }
+
+    fn validate(args: &[&str]) -> Result<MasterConfig, FlagError> {
+        let mut argv = vec!["master"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("clap accepts").flags.validate()
+    }
+
+    #[test]
+    fn quorum_is_required_only_for_the_replicated_log() {
+        let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--work_dir=/w"]).unwrap_err();
+        assert_eq!(err.flag, "quorum");
+        assert!(err.message.contains("--quorum=2 for 3 masters"), "{}", err.message);
+        let config = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--registry=in_memory"]).unwrap();
+        assert_eq!((config.registry, config.quorum), (RegistryKind::InMemory, None));
+        let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--quorum=0", "--work_dir=/w"]).unwrap_err();
+        assert!(err.message.starts_with("0 is not a majority"), "{}", err.message);
+        let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--quorum=1"]).unwrap_err();
+        assert_eq!(err.flag, "work_dir");
+        assert!(err.message.ends_with("set --work_dir=/var/lib/mesos"), "{}", err.message);
     }
 }

@@ -428,9 +428,11 @@ async fn check_quorum(
         let count = members.borrow().len();
         if count > allowed {
             if let Some(master) = master.upgrade() {
+                // 2*quorum <= count: two disjoint groups of `quorum` masters could each accept writes.
                 master.quorum_violated(format!(
-                    "{count} log replicas are registered but --quorum={quorum} allows at most {allowed} masters; \
-                     refusing to run (another master would allow two disjoint quorums). Stop a master or raise --quorum as the operational guide describes"
+                    "--quorum={quorum} is not a majority of the {count} masters registered in ZooKeeper ({count} log replicas, \
+                     at most {allowed} allowed); set --quorum={majority} on every master, or stop the extra master, as the operational guide describes",
+                    majority = count / 2 + 1
                 ));
             }
             return;

@@ -4,6 +4,7 @@
 //! `MESOS_<FLAG>` (`MARATHON_<FLAG>`) in the environment.
 
 mod dev;
+mod role_flags;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -64,7 +65,11 @@ pub async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Role flags come from the command line, MESOS_*/MARATHON_*, --config_dir and file:// values.
+    let cli: Cli = match role_flags::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // Client verbs print their own results; library chatter (ZooKeeper sessions) only on request.
     init_logging(if matches!(cli.command, Command::Client(_)) { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

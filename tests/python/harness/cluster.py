@@ -176,10 +176,13 @@ class Master(Node):
     def argv(self):
         c = self.cluster
         registry = [f"--registry={c.registry}"] if c.registry else []
+        # --quorum sizes the replicated log; with an in-memory registry tepui refuses it (no effect).
+        quorum = ([] if c.registry == "in_memory"
+                  else [f"--quorum={self.quorum if self.quorum is not None else c.quorum}"])
         return [
             c.bin, "master",
             f"--zk={self.zk_url or c.zk_url}",
-            f"--quorum={self.quorum if self.quorum is not None else c.quorum}",
+            *quorum,
             f"--ip={self.ip}", f"--port={self.port}", f"--hostname={self.ip}",
             f"--work_dir={self.work_dir}",
             f"--zk_session_timeout={c.session_timeout_flag}",
