@@ -213,6 +213,9 @@ ensure_apt_packages zookeeper
 ensure_apt_packages iptables
 # UI suites (tests/python/test_ui.py): a real headless Chromium driven through chromedriver.
 ensure_apt_packages chromium chromium-driver
+# Packaging suite (tests/python/test_packaging.py): dpkg-shlibdeps for scripts/package-deb.sh,
+# systemd-analyze (and the host's units) to verify the packaged units.
+ensure_apt_packages dpkg-dev systemd
 note "system packages ok"
 
 section "Python venv (.venv)"

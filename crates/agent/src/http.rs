@@ -2,7 +2,7 @@
 //!
 //! Agent endpoints belong to process `slave(1)`, so each is served both as `/<name>` and as
 //! `/slave(1)/<name>`; the pre-1.7 `.json` aliases are kept for older clients. Classic endpoints
-//! always answer JSON.
+//! always answer JSON; `/metrics/prometheus` answers the Prometheus text format.
 
 use crate::files;
 use crate::shared::Shared;
@@ -45,6 +45,22 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(state_json::metrics(&shared))
 }
 
+/// `/metrics/snapshot` in the Prometheus text format, plus the `process_*` block.
+async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
+    let snapshot = state_json::metrics(&shared);
+    let numbers = snapshot
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key.as_str(), value.as_f64()?)));
+    let text = metrics_text::exposition(metrics_text::mesos::from_snapshot(numbers));
+    (
+        [(axum::http::header::CONTENT_TYPE, metrics_text::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "No such endpoint on this agent").into_response()
 }
@@ -57,6 +73,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         (&["/flags"], get(flags)),
         (&["/version"], get(version)),
         (&["/metrics/snapshot"], get(metrics)),
+        (&["/metrics/prometheus"], get(prometheus)),
         (&["/files/browse", "/files/browse.json"], get(files::browse)),
         (&["/files/read", "/files/read.json"], get(files::read)),
         (&["/files/download", "/files/download.json"], get(files::download)),

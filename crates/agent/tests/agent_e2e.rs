@@ -32,6 +32,38 @@ async fn get_json(url: String) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// `/metrics/prometheus` read by the strict reader (every line valid, a TYPE line before its
+/// samples, no duplicate names), with each snapshot key present and each of `keys` equal to its
+/// `/metrics/snapshot` value.
+async fn prometheus_matching_snapshot(base: &str, keys: &[&str]) -> metrics_text::strict::Samples {
+    let (status, text, headers) = get(format!("{base}/metrics/prometheus")).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let samples = metrics_text::strict::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let snapshot = get_json(format!("{base}/metrics/snapshot")).await;
+    for key in snapshot.as_object().unwrap().keys() {
+        let name = format!("mesos_{}", key.replace('/', "_"));
+        assert!(samples.value(&name).is_some(), "{name} missing:\n{text}");
+    }
+    for key in keys {
+        let name = format!("mesos_{}", key.replace('/', "_"));
+        assert_eq!(samples.value(&name), snapshot[key].as_f64(), "{name}");
+    }
+    for name in [
+        "process_start_time_seconds",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(samples.value(name).unwrap_or_default() > 0.0, "{name}");
+    }
+    assert_eq!(samples.kind("mesos_slave_tasks_finished"), Some("counter"));
+    assert_eq!(samples.kind("mesos_slave_tasks_running"), Some("gauge"));
+    samples
+}
+
 fn query(path: &str) -> String {
     path.replace('%', "%25")
         .replace(' ', "%20")
@@ -232,6 +264,15 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
     let metrics = get_json(format!("{base}/metrics/snapshot")).await;
     assert_eq!(metrics["slave/tasks_running"], 1.0);
     assert_eq!(metrics["slave/executors_running"], 1.0);
+    let keys = [
+        "slave/registered",
+        "slave/tasks_running",
+        "slave/tasks_finished",
+        "slave/cpus_total",
+    ];
+    let samples = prometheus_matching_snapshot(&base, &keys).await;
+    assert_eq!(samples.value("mesos_slave_tasks_running"), Some(1.0));
+    assert_eq!(samples.value("mesos_slave_tasks_finished"), Some(2.0));
     let state = get_json(format!("{base}/state")).await;
     let live = &state["frameworks"][0]["executors"][0];
     assert_eq!(live["id"], "sleeper");

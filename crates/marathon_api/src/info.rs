@@ -1,9 +1,10 @@
-//! `/v2/info`, `/v2/leader`, `/ping`, `/metrics` (marathon-api.md §4, §8.3).
+//! `/v2/info`, `/v2/leader`, `/ping`, `/metrics`, `/metrics/prometheus` (marathon-api.md §4, §8.3).
 //!
 //! What: `/v2/info` in the exact §8.3 shape (`marathon_config`, `zookeeper_config`, `http_config`
 //! always present as objects, `version` "1.10.0" for version-gated clients, `frameworkId` null
 //! before registration); `/v2/leader` GET/DELETE (abdication is a command to the leader);
-//! `/ping` as `pong` text or `"pong"` JSON; `/metrics` Dropwizard-shaped.
+//! `/ping` as `pong` text or `"pong"` JSON; `/metrics` Dropwizard-shaped, and the same figures in
+//! the Prometheus text format at `/metrics/prometheus` (as Marathon 1.9+ serves them).
 
 use crate::errors::ApiError;
 use crate::routes::{ok_json, ApiState, Req};
@@ -119,9 +120,13 @@ pub async fn ping(req: Req) -> Response {
 
 /// `GET /metrics`: Dropwizard shape; a few gauges from the view.
 pub async fn metrics(State(api): State<ApiState>) -> Response {
+    ok_json(&dropwizard(&api))
+}
+
+fn dropwizard(api: &ApiState) -> Value {
     let view = api.view();
     let tasks: usize = view.tasks.values().map(Vec::len).sum();
-    ok_json(&json!({
+    json!({
         "version": "4.0.0",
         "counters": {},
         "gauges": {
@@ -133,5 +138,40 @@ pub async fn metrics(State(api): State<ApiState>) -> Response {
         "histograms": {},
         "meters": {},
         "timers": {},
-    }))
+    })
+}
+
+/// The path served by every instance itself, never proxied: metrics describe the process that
+/// answers, and a scrape of each instance must not read the leader's figures twice.
+pub const PROMETHEUS_PATH: &str = "/metrics/prometheus";
+
+/// `GET /metrics/prometheus`: the Dropwizard gauges (`marathon.apps.active.gauge` becomes
+/// `marathon_apps_active_gauge`) and counters (their `count`), plus the `process_*` block.
+pub async fn prometheus(State(api): State<ApiState>) -> Response {
+    let registry = dropwizard(&api);
+    let mut metrics = Vec::new();
+    for (section, kind, field) in [
+        ("gauges", metrics_text::Kind::Gauge, "value"),
+        ("counters", metrics_text::Kind::Counter, "count"),
+    ] {
+        for (key, entry) in registry[section].as_object().into_iter().flatten() {
+            if let Some(value) = entry[field].as_f64() {
+                let name = match key.starts_with("marathon.") {
+                    true => key.clone(),
+                    false => format!("marathon.{key}"),
+                };
+                metrics.push(metrics_text::Metric::new(
+                    &name,
+                    kind,
+                    format!("Marathon metric {key}"),
+                    value,
+                ));
+            }
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, metrics_text::CONTENT_TYPE)],
+        metrics_text::exposition(metrics),
+    )
+        .into_response()
 }

@@ -6,6 +6,7 @@
 //! except `/v2/events`, which is redirected (302, Marathon 1.7+). No leader (or "self" while not
 //! leading) → wait up to [`LEADER_WAIT`] for one, then 503 "Could not determine the current
 //! leader". A request whose `X-Marathon-Via` already carries our address is a loop → 502.
+//! `/metrics/prometheus` passes the gate untouched in every state: it describes this process.
 //!
 //! Why: standbys serve HTTP only by proxying (§8.1); clients may talk to any instance.
 
@@ -70,6 +71,9 @@ fn settled(state: &LeaderState, self_address: &str) -> bool {
 
 /// The gate (see the module doc).
 pub async fn leader_gate(State(api): State<ApiState>, req: Request, next: Next) -> Response {
+    if req.uri().path() == crate::info::PROMETHEUS_PATH {
+        return next.run(req).await;
+    }
     let self_address = api.handle.self_address.clone();
     let is_leader_query =
         req.uri().path() == "/v2/leader" && req.method() == axum::http::Method::GET;

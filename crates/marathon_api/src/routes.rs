@@ -155,6 +155,7 @@ pub fn router(handle: ServiceHandle) -> Router {
         .route("/", get(redirect_ui))
         .route("/ping", get(info::ping))
         .route("/metrics", get(info::metrics))
+        .route(info::PROMETHEUS_PATH, get(info::prometheus))
         .route("/v2/info", get(info::info))
         .route("/v2/leader", get(info::leader).delete(info::abdicate))
         .route(

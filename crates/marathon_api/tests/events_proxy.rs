@@ -146,6 +146,12 @@ async fn standby_forwards_to_the_leader_and_redirects_events() {
     assert_eq!((s, v["app"]["id"].as_str()), (200, Some("/hello2")));
     let r = standby.http.get(standby.url("/ping")).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "pong");
+    // Metrics describe the instance that answers: a standby serves its own, unproxied.
+    let (headers, samples) = standby.prometheus().await;
+    assert!(!headers.contains_key("x-marathon-via"));
+    assert_eq!(samples.value("marathon_apps_active_gauge"), Some(0.0));
+    let (_, samples) = leader.prometheus_matching_metrics().await;
+    assert!(samples.value("marathon_apps_active_gauge").unwrap() >= 3.0);
     let r = standby
         .http
         .get(standby.url("/v2/events?event_type=a"))

@@ -301,6 +301,8 @@ async fn info_leader_ping_metrics_root() {
             "version"
         ]
     );
+    let (_, samples) = h.prometheus_matching_metrics().await;
+    assert_eq!(samples.value("marathon_apps_active_gauge"), Some(3.0));
     let r = h.http.get(h.url("/")).send().await.unwrap();
     assert_eq!(
         (

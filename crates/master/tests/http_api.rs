@@ -105,6 +105,81 @@ async fn subscribe(base: &str) -> (String, String, Records) {
     (framework_id, stream_id, records)
 }
 
+/// Masters contending in one in-memory ensemble: the first to join leads, the others stand by.
+struct MemoryContender(election::memory::MemoryEnsemble);
+
+impl election::Contender for MemoryContender {
+    fn contend(&self, info: proto::MasterInfo) -> election::Election {
+        let config = election::ElectionConfig {
+            dir: "/mesos".into(),
+            session_timeout: Duration::from_secs(10),
+            payload: Some(serde_json::to_vec(&info).unwrap()),
+        };
+        election::Election::start(self.0.clone(), config)
+    }
+}
+
+/// A master in `ensemble`, once its `/metrics/snapshot` reports `master/elected` = `elected`.
+async fn start_contending_master(ensemble: &election::memory::MemoryEnsemble, elected: f64) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let flags = Flags::try_parse_from(["master", "--ip=127.0.0.1", &format!("--port={port}")]).unwrap().flags;
+    let master = master::server::Master::new(flags.validate().unwrap(), Box::new(registry::InMemoryStore::default()), None).unwrap();
+    let contender = Arc::new(MemoryContender(ensemble.clone()));
+    tokio::spawn(master::server::serve(master, listener, contender, std::future::pending()));
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/metrics/snapshot")).await {
+            let metrics: Value = r.json().await.unwrap_or_default();
+            if metrics["master/elected"] == elected {
+                return base;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "master/elected did not become {elected}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET /metrics/prometheus` read by the strict reader (every line valid, a TYPE line before its
+/// samples, no duplicate names), with the process block present and each of `keys` equal to its
+/// `/metrics/snapshot` value.
+async fn prometheus_matching_snapshot(base: &str, keys: &[&str]) -> metrics_text::strict::Samples {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(format!("{base}/metrics/prometheus")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "metrics describe this process: never redirected");
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.unwrap();
+    let samples = metrics_text::strict::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let snapshot: Value = client.get(format!("{base}/metrics/snapshot")).send().await.unwrap().json().await.unwrap();
+    for key in snapshot.as_object().unwrap().keys() {
+        let name = format!("mesos_{}", key.replace('/', "_"));
+        assert!(samples.value(&name).is_some(), "{name} missing:\n{text}");
+    }
+    for key in keys {
+        let name = format!("mesos_{}", key.replace('/', "_"));
+        assert_eq!(samples.value(&name), snapshot[key].as_f64(), "{name}");
+    }
+    for name in ["process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds"] {
+        assert!(samples.value(name).unwrap_or_default() > 0.0, "{name}:\n{text}");
+    }
+    assert_eq!(samples.kind("mesos_master_tasks_finished"), Some("counter"));
+    assert_eq!(samples.kind("mesos_master_cpus_total"), Some("gauge"));
+    samples
+}
+
+#[tokio::test]
+async fn the_leader_and_a_standby_each_serve_their_own_prometheus_metrics() {
+    let ensemble = election::memory::MemoryEnsemble::new();
+    let leader = start_contending_master(&ensemble, 1.0).await;
+    let standby = start_contending_master(&ensemble, 0.0).await;
+    let keys = ["master/elected", "master/slaves_active", "master/tasks_running", "registrar/log/recovered"];
+    let samples = prometheus_matching_snapshot(&leader, &keys).await;
+    assert_eq!(samples.value("mesos_master_elected"), Some(1.0));
+    let samples = prometheus_matching_snapshot(&standby, &keys).await;
+    assert_eq!(samples.value("mesos_master_elected"), Some(0.0));
+}
+
 #[tokio::test]
 async fn classic_endpoints_answer() {
     let base = start_master().await;
@@ -256,4 +331,9 @@ async fn a_scheduler_and_an_agent_meet_through_the_master() {
     let state: Value = reqwest::get(format!("{base}/state")).await.unwrap().json().await.unwrap();
     assert_eq!(state["frameworks"][0]["tasks"][0]["state"], "TASK_RUNNING");
     assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 1.0);
+
+    let keys = ["master/elected", "master/tasks_running", "master/slaves_active", "master/frameworks_active", "master/cpus_used"];
+    let samples = prometheus_matching_snapshot(&base, &keys).await;
+    assert_eq!(samples.value("mesos_master_tasks_running"), Some(1.0));
+    assert_eq!(samples.value("mesos_master_cpus_used"), Some(1.0));
 }

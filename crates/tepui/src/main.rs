@@ -26,6 +26,8 @@ enum Command {
     Marathon(marathon::MarathonFlags),
     /// Run a master and an agent on this machine, with nothing else installed.
     Dev(dev::DevFlags),
+    /// Run the tutorial's HA cluster (3 masters with ZooKeeper and Marathon, 3 agents) on this machine.
+    LocalCluster(local_cluster::LocalClusterArgs),
     /// (internal) The per-agent daemon that parents task processes; agents start it.
     #[command(hide = true)]
     Launcher(agent::LauncherFlags),
@@ -136,6 +138,7 @@ fn main() -> ExitCode {
             },
             Command::Dev(flags) => dev::run(flags).await,
             Command::Client(command) => cli::run(command).await,
+            Command::LocalCluster(args) => ExitCode::from(local_cluster::run_cli(args, std::env::current_exe()).await),
             Command::Launcher(flags) => match agent::run_launcher(flags).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ agent::LauncherError::BadFlag { .. }) => {

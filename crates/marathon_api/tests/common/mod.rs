@@ -354,3 +354,49 @@ pub fn keys(v: &Value) -> Vec<String> {
     k.sort();
     k
 }
+
+impl Harness {
+    /// `GET /metrics/prometheus` read by the strict reader (every line valid, a TYPE line before
+    /// its samples, no duplicate names), the process block there; also the response headers.
+    pub async fn prometheus(&self) -> (reqwest::header::HeaderMap, metrics_text::strict::Samples) {
+        let r = self
+            .http
+            .get(self.url("/metrics/prometheus"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let headers = r.headers().clone();
+        assert_eq!(
+            headers["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = r.text().await.unwrap();
+        let samples = metrics_text::strict::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for name in [
+            "process_start_time_seconds",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(samples.value(name).unwrap_or_default() > 0.0, "{name}");
+        }
+        (headers, samples)
+    }
+
+    /// [`Harness::prometheus`], with each `/metrics` gauge present with the same value and kind
+    /// (on the leader: a standby proxies `/metrics`).
+    pub async fn prometheus_matching_metrics(
+        &self,
+    ) -> (reqwest::header::HeaderMap, metrics_text::strict::Samples) {
+        let (headers, samples) = self.prometheus().await;
+        let (_, _, dropwizard) = self.send("GET", "/metrics", None).await;
+        let gauges = dropwizard["gauges"].as_object().unwrap();
+        assert!(!gauges.is_empty());
+        for (key, gauge) in gauges {
+            let name = key.replace(['.', '-'], "_");
+            assert_eq!(samples.value(&name), gauge["value"].as_f64(), "{name}");
+            assert_eq!(samples.kind(&name), Some("gauge"));
+        }
+        (headers, samples)
+    }
+}

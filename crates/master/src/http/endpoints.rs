@@ -1,5 +1,6 @@
-//! Classic master endpoints: `/state` and friends, `/metrics/snapshot`, `/version`, `/flags`,
-//! `/health`, `/redirect` and `/teardown` (mesos-http-api.md sections 2-6); `/` is the web UI (`ui/`).
+//! Classic master endpoints: `/state` and friends, `/metrics/snapshot` (and its figures as
+//! `/metrics/prometheus`), `/version`, `/flags`, `/health`, `/redirect` and `/teardown`
+//! (mesos-http-api.md sections 2-6); `/` is the web UI (`ui/`).
 
 use super::{json_or_jsonp, json_response, redirect_unless_leader, state_json, text_error, AppState};
 use crate::server::{now_secs, Leadership, Master};
@@ -248,6 +249,15 @@ pub async fn registry(State(master): State<AppState>, uri: Uri) -> Response {
 
 pub async fn metrics(State(master): State<AppState>) -> Response {
     json_response(&Value::Object(metrics_snapshot(&master)))
+}
+
+/// `/metrics/snapshot` in the Prometheus text format, plus the `process_*` block. Like the
+/// snapshot it describes this process, so a backup answers too and never redirects.
+pub async fn prometheus(State(master): State<AppState>) -> Response {
+    let snapshot = metrics_snapshot(&master);
+    let numbers = snapshot.iter().filter_map(|(key, value)| Some((key.as_str(), value.as_f64()?)));
+    let text = metrics_text::exposition(metrics_text::mesos::from_snapshot(numbers));
+    ([(header::CONTENT_TYPE, metrics_text::CONTENT_TYPE)], text).into_response()
 }
 
 /// `/metrics/snapshot` with Mesos key names (spec section 6). Backups report zero cluster gauges.

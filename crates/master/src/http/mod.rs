@@ -29,6 +29,7 @@ pub fn router(master: Arc<Master>) -> Router {
         .route("/version", get(endpoints::version))
         .route("/flags", get(endpoints::flags))
         .route("/metrics/snapshot", get(endpoints::metrics))
+        .route("/metrics/prometheus", get(endpoints::prometheus))
         .route("/api/v1/scheduler", post(scheduler::handle))
         .route("/api/v1", post(operator::handle))
         .route("/api/v1/{*rest}", post(operator::handle))
