@@ -6,8 +6,8 @@ The cluster uses --ip_prefix 127.0.42 (no other suite uses it) and a fresh --dir
 since agents put a unix socket in it). The `up` output goes to `<artifacts>/<test>/up.log`; the
 servers' logs stay in DIR/logs when a test fails.
 
-`LocalCluster` wraps one `up` process; its helpers (`cli`, `wait_output`, `leader`, ...) are what
-further steps (e.g. the client CLI against the zk:// URL) build on.
+`LocalCluster` wraps one `up` process and its verbs (`cli`); `tepui(...)` runs the client CLI
+against the cluster's zk:// URL, as an operator would.
 """
 
 import json
@@ -218,13 +218,6 @@ def active_agents(cluster, leader):
     return sorted(f"{s['hostname']}:{s['port']}" for s in slaves if s.get("active"))
 
 
-def post_app_and_wait_running(cluster, app_id, instances):
-    body = {"id": app_id, "cmd": "echo hello; sleep 600", "cpus": 0.1, "mem": 16, "instances": instances}
-    resp = requests.post(cluster.marathon_url() + "/v2/apps", json=body, timeout=HTTP_TIMEOUT)
-    assert resp.status_code == 201, f"POST /v2/apps: {resp.status_code} {resp.text[:500]}"
-    wait_app_running(cluster, app_id, instances)
-
-
 def wait_app_running(cluster, app_id, instances, timeout=60):
     """Until Marathon (any instance; standbys proxy) reports `instances` running tasks and no
     deployment."""
@@ -288,6 +281,46 @@ def interrupt_and_check_nothing_left(cluster, pids):
     assert not os.path.exists(os.path.join(cluster.dir, "cluster.json")), "cluster.json should be removed"
 
 
+def tepui(cluster, *args, timeout=60):
+    """The client CLI against the cluster's ZooKeeper URL, as an operator would run it."""
+    return subprocess.run([TEPUI_BIN, *args, "--master", f"zk://{cluster.zk_connect}/mesos"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_cli_status(cluster, leader):
+    result = tepui(cluster, "status", "--json")
+    assert result.returncode == 0, result
+    status = json.loads(result.stdout)
+    assert status["leader"]["address"] == leader, status
+    standbys = sorted(s["address"] if isinstance(s, dict) else s for s in status["standbys"])
+    assert standbys == sorted(a for a in cluster.masters if a != leader), status
+    assert status["quorum"] == str(MASTERS // 2 + 1), status
+    assert status["agents"] == {"active": AGENTS, "total": AGENTS}, status
+    assert status["marathon"]["leader"] in cluster.marathons, status
+
+
+def cli_add_app_and_follow(cluster, app_id, instances):
+    """`tepui app add FILE` posts the app and follows its deployment until it is done."""
+    path = os.path.join(cluster.out_dir, "hello.json")
+    with open(path, "w") as f:
+        json.dump({"id": app_id, "cmd": "echo hello; sleep 600", "cpus": 0.1, "mem": 16, "instances": instances}, f)
+    result = tepui(cluster, "app", "add", path, timeout=120)
+    assert result.returncode == 0, f"tepui app add: {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert re.search(r"^deployment \S+ finished in [0-9.]+ s$", result.stdout, re.M), result.stdout
+    wait_app_running(cluster, app_id, instances)
+
+
+def cli_task_logs_say_hello(cluster, app_id):
+    listed = tepui(cluster, "app", "show", app_id, "--json")
+    assert listed.returncode == 0, listed
+    app = json.loads(listed.stdout)
+    app = app.get("app", app)
+    task_id = app["tasks"][0]["id"]
+    logs = wait_until(lambda: (lambda r: r if r.returncode == 0 and "hello" in r.stdout else None)(
+        tepui(cluster, "task", "logs", task_id)), 30, f"`tepui task logs {task_id}` printing hello")
+    assert logs.stdout.strip().splitlines()[0] == "hello", logs.stdout
+
+
 def test_up_fails_over_and_ctrl_c_leaves_nothing(local_cluster):
     cluster = local_cluster.start()
     wait_ready(cluster)
@@ -307,18 +340,29 @@ def test_up_fails_over_and_ctrl_c_leaves_nothing(local_cluster):
     assert re.search(rf"^\s+{name_of_master(leader)}\s+master\s+{re.escape(leader)}\s.*alive\s+leader$",
                      status.stdout, re.M), status.stdout
 
-    post_app_and_wait_running(cluster, "/hello", 2)
+    assert_cli_status(cluster, leader)
+    cli_add_app_and_follow(cluster, "/hello", 2)
+    cli_task_logs_say_hello(cluster, "/hello")
     first_tasks = task_processes(cluster)
     assert len(first_tasks) == 2, f"expected 2 `sleep 600` tasks under {cluster.dir}: {first_tasks}"
 
     assert_second_up_refused(cluster)
     kill_leader_and_watch_failover(cluster, leader)
     kill_marathon_leader_and_watch_failover(cluster, marathon_leader)
-    # The app runs its 2 instances under the new leaders. (Not necessarily the same processes: a
-    # Marathon that reconciles with a new master before the agents re-register may replace them.)
+    # The same 2 processes run under the new leaders: a Marathon that reconciles with a new master
+    # before the agents re-registered gets no answer for their tasks, so it replaces nothing.
     wait_app_running(cluster, "/hello", 2)
-    tasks = wait_until(lambda: (lambda t: t if len(t) == 2 else None)(task_processes(cluster)), 30,
-                       "2 `sleep 600` task processes after the failovers")
+    assert_cli_status(cluster, cluster.leader())
+    tasks = task_processes(cluster)
+    assert set(tasks) == set(first_tasks), f"tasks replaced across the failovers: {first_tasks} -> {tasks}"
+
+    # A deployment started after the failovers, followed by the CLI to its end.
+    scaled = tepui(cluster, "app", "scale", "/hello", "3", timeout=120)
+    assert scaled.returncode == 0, f"tepui app scale: {scaled.returncode}\n{scaled.stdout}\n{scaled.stderr}"
+    assert re.search(r"^deployment \S+ finished in [0-9.]+ s$", scaled.stdout, re.M), scaled.stdout
+    wait_app_running(cluster, "/hello", 3)
+    tasks = task_processes(cluster)
+    assert len(tasks) == 3 and set(first_tasks) <= set(tasks), tasks
 
     # Every pid the cluster ever had: servers before and after the restarts, tasks, the supervisor.
     pids = {s["pid"] for s in state["servers"]} | {s["pid"] for s in cluster.state()["servers"] if s["pid"]}

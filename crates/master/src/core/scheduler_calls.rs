@@ -600,8 +600,24 @@ impl Core {
             return;
         }
         for request in reconcile.tasks {
-            if let Some(task) = framework.tasks.get(&request.task_id) {
+            if let Some(task) = framework.tasks.get(&request.task_id).or_else(|| framework.unreachable_tasks.get(&request.task_id)) {
                 effects.push(Effect::ToFramework(framework_id.clone(), answer(task)));
+                continue;
+            }
+            // After a failover, a task on an agent of the registry that has not re-registered yet
+            // may well be running: answer nothing, the scheduler retries (mesos-ha.md 3.5). Without
+            // an agent id any recovered agent could hold it.
+            let on_recovered_agent = match &request.agent_id {
+                Some(agent_id) => self.recovered_agents.contains_key(agent_id),
+                None => !self.recovered_agents.is_empty(),
+            };
+            if on_recovered_agent {
+                continue;
+            }
+            if request.agent_id.as_ref().is_some_and(|a| self.unreachable_agents.contains_key(a)) {
+                let state = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
+                let status = master_status(request.task_id, state, request.agent_id, "REASON_RECONCILIATION", "Reconciliation: Agent is unreachable", now);
+                effects.push(Effect::ToFramework(framework_id.clone(), Event::update(status)));
                 continue;
             }
             let agent_known = request.agent_id.as_ref().is_some_and(|a| self.agents.contains_key(a));

@@ -229,6 +229,38 @@ fn reconciliation_answers_known_and_unknown_tasks() {
 }
 
 #[test]
+fn reconciliation_waits_for_agents_that_have_not_reregistered_after_a_failover() {
+    // mesos-ha.md 3.5: a task on an agent of the registry that has not re-registered yet gets no
+    // answer (it may well run); answering TASK_LOST would make a scheduler replace a live task.
+    let mut core = core();
+    let agent = add_agent(&mut core, 0.0);
+    let (fw, _) = subscribed(&mut core, 1.0, true);
+    let recovered = AgentId::new("old-S7");
+    core.recovered_agents.insert(recovered.clone(), (agent_info(), 0.0));
+    let mut call = Call::new("RECONCILE", Some(fw.clone()));
+    call.reconcile = Some(Reconcile {
+        tasks: vec![
+            ReconcileTask { task_id: TaskId::new("on-recovered"), agent_id: Some(recovered.clone()) },
+            ReconcileTask { task_id: TaskId::new("no-agent"), agent_id: None },
+            ReconcileTask { task_id: TaskId::new("ghost"), agent_id: Some(agent.clone()) },
+        ],
+    });
+    let effects = core.apply_call(2.0, &fw, call.clone()).unwrap();
+    let answered: Vec<(String, TaskState)> = events_for(&effects, &fw)
+        .iter()
+        .map(|e| {
+            let status = &e.update.as_ref().unwrap().status;
+            (status.task_id.value.clone(), status.state)
+        })
+        .collect();
+    assert_eq!(answered, vec![("ghost".to_string(), TaskState::TaskGone)]);
+    // Once every recovered agent is back (or marked unreachable), unknown tasks are answered.
+    core.recovered_agents.clear();
+    let effects = core.apply_call(3.0, &fw, call).unwrap();
+    assert_eq!(events_for(&effects, &fw).len(), 3);
+}
+
+#[test]
 fn calls_need_the_current_stream_id() {
     let mut core = core();
     add_agent(&mut core, 0.0);
