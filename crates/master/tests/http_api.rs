@@ -152,17 +152,8 @@ async fn prometheus_matching_snapshot(base: &str, keys: &[&str]) -> metrics_text
     let text = response.text().await.unwrap();
     let samples = metrics_text::strict::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let snapshot: Value = client.get(format!("{base}/metrics/snapshot")).send().await.unwrap().json().await.unwrap();
-    for key in snapshot.as_object().unwrap().keys() {
-        let name = format!("mesos_{}", key.replace('/', "_"));
-        assert!(samples.value(&name).is_some(), "{name} missing:\n{text}");
-    }
-    for key in keys {
-        let name = format!("mesos_{}", key.replace('/', "_"));
-        assert_eq!(samples.value(&name), snapshot[key].as_f64(), "{name}");
-    }
-    for name in ["process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds"] {
-        assert!(samples.value(name).unwrap_or_default() > 0.0, "{name}:\n{text}");
-    }
+    let pairs = snapshot.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_f64()));
+    samples.check_against_snapshot(pairs, keys).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(samples.kind("mesos_master_tasks_finished"), Some("counter"));
     assert_eq!(samples.kind("mesos_master_cpus_total"), Some("gauge"));
     samples

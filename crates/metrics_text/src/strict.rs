@@ -33,6 +33,33 @@ impl Samples {
     pub fn kind(&self, name: &str) -> Option<&str> {
         self.kinds.get(name).map(String::as_str)
     }
+
+    /// Checks an exposition against the `/metrics/snapshot` of the same process: every snapshot
+    /// key is present under its Mesos name, each key in `exact` has the snapshot's value, and the
+    /// process block is there. What servers' tests assert of `/metrics/prometheus`.
+    pub fn check_against_snapshot<'a>(
+        &self,
+        snapshot: impl IntoIterator<Item = (&'a str, Option<f64>)>,
+        exact: &[&str],
+    ) -> Result<(), String> {
+        let snapshot: Vec<(&str, Option<f64>)> = snapshot.into_iter().collect();
+        for (key, value) in &snapshot {
+            let name = crate::mesos::name(key);
+            let sample = self.value(&name).ok_or_else(|| format!("{name} missing"))?;
+            if exact.contains(key) && Some(sample) != *value {
+                return Err(format!("{name} is {sample}, the snapshot says {value:?}"));
+            }
+        }
+        if let Some(key) = exact.iter().find(|key| !snapshot.iter().any(|(k, _)| k == *key)) {
+            return Err(format!("{key} is not in the snapshot"));
+        }
+        for name in ["process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds"] {
+            if self.value(name).unwrap_or_default() <= 0.0 {
+                return Err(format!("{name} missing or not positive"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `name` matches `[a-zA-Z_:][a-zA-Z0-9_:]*`.
