@@ -159,9 +159,10 @@ def test_a_failing_health_check_replaces_the_task(dev_marathon):
         task = healthy_task()
         return task if task and task["id"] != first["id"] else None
     second = wait_until(replaced, 60, "a healthy replacement of the unhealthy task")
-    app = get_app(url, "/checked")
-    assert first["id"] not in {t["id"] for t in app["tasks"]}, "the unhealthy task was killed"
-    assert app["instances"] == 1 and second
+    # The replacement may turn healthy while the unhealthy task is still being killed.
+    wait_until(lambda: first["id"] not in {t["id"] for t in get_app(url, "/checked")["tasks"]}, 30,
+               "the unhealthy task killed")
+    assert get_app(url, "/checked")["instances"] == 1 and second
 
 
 def test_bad_input_gets_clear_4xx_and_nothing_is_half_applied(dev_marathon):
