@@ -13,7 +13,7 @@
 # tests/python/test_packaging.py checks that they do.
 #
 # Version: the workspace version (Cargo.toml [workspace.package]), no Debian revision.
-# Depends: computed from the binary by dpkg-shlibdeps (what cargo-deb's "$auto" does).
+# Depends: computed from the binary by dpkg-shlibdeps, without libgcc-s1 (as cargo-deb's "$auto").
 # Prints the path of the .deb on success.
 set -euo pipefail
 
@@ -113,17 +113,23 @@ if ! shlibs="$(cd "$shlibs_dir" && dpkg-shlibdeps -O -e "$stage/usr/bin/tepui" 2
   cat "$shlibs_dir/stderr" >&2
   die "dpkg-shlibdeps could not compute Depends for $bin"
 fi
-depends="$(printf '%s\n' "$shlibs" | sed -n 's/^shlibs:Depends=//p')"
+# libgcc-s1 is left out as cargo-deb's "$auto" leaves it out: it is always installed (priority
+# required), and both builds must give the same Depends.
+depends="$(printf '%s\n' "$shlibs" | sed -n 's/^shlibs:Depends=//p' |
+  tr ',' '\n' | sed 's/^ *//' | { grep -v '^libgcc' || true; } | paste -sd, - | sed 's/,/, /g')"
 
-installed_kb="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
+# cargo-deb's estimate, so both builds agree: each file's size in KiB, rounded up, plus 1 KiB.
+installed_kb="$(find "$stage" -path "$stage/DEBIAN" -prune -o -type f -printf '%s\n' |
+  awk '{ kb += int(($1 + 2047) / 1024) } END { print kb + 0 }')"
 {
-  # Package and Maintainer first, then what only the build knows, then the rest.
-  grep -E '^(Package|Maintainer):' "$DEB_DIR/control"
+  # cargo-deb's field order: Package, what only the build knows, the fixed fields, the rest.
+  grep -E '^Package:' "$DEB_DIR/control"
   echo "Version: $version"
   echo "Architecture: $arch"
+  grep -E '^(Section|Priority|Maintainer):' "$DEB_DIR/control"
   echo "Installed-Size: $installed_kb"
   if [ -n "$depends" ]; then echo "Depends: $depends"; fi
-  grep -vE '^(Package|Maintainer):' "$DEB_DIR/control"
+  grep -vE '^(Package|Section|Priority|Maintainer):' "$DEB_DIR/control"
 } >"$stage/DEBIAN/control"
 
 # A debug binary is hundreds of MB: compress it lightly; release packages get xz.

@@ -124,6 +124,8 @@ def test_control_fields_name_the_package_version_and_architecture(deb):
     if platform.machine() == "x86_64":
         assert got["Architecture"] == "amd64"
     assert "libc6" in got["Depends"], got["Depends"]
+    # cargo-deb's "$auto" leaves out libgcc-s1 (always installed); the script must too.
+    assert "libgcc" not in got["Depends"], got["Depends"]
     assert got["Recommends"] == "zookeeper"
     assert got["Section"] == "admin"
     info = run(["dpkg-deb", "--info", deb])
@@ -144,12 +146,34 @@ def test_contents_list_the_binary_units_and_conffiles_owned_by_root(deb, tmp_pat
     for path in DEFAULT_FLAG_FILES:
         assert listed["." + path][0] == "-rw-r--r--", path
     assert listed["./"][0] == "drwxr-xr-x"
+    assert listed["./usr/share/doc/tepui/copyright"][0] == "-rw-r--r--"
 
     control = tmp_path / "DEBIAN"
     assert run(["dpkg-deb", "-e", deb, str(control)]).returncode == 0
     assert (control / "conffiles").read_text().split() == list(DEFAULT_FLAG_FILES)
     for script in ["postinst", "postrm"]:
         assert os.access(control / script, os.X_OK), script
+
+
+def test_the_copyright_file_is_machine_readable(tree):
+    # Debian requires /usr/share/doc/<package>/copyright; ours replaces cargo-deb's placeholder.
+    with open(os.path.join(tree, "usr/share/doc/tepui/copyright")) as f:
+        text = f.read()
+    assert text.startswith("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n")
+    assert "\nLicense: Apache-2.0\n" in text
+
+
+def test_installed_size_is_cargo_debs_estimate(deb, tree):
+    # cargo-deb counts each file's size in KiB, rounded up, plus 1 KiB; the script must agree.
+    expected = 0
+    for directory, _, files in os.walk(tree):
+        for name in files:
+            path = os.path.join(directory, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                expected += (os.path.getsize(path) + 2047) // 1024
+    r = run(["dpkg-deb", "--field", deb, "Installed-Size"])
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == expected
 
 
 def test_the_extracted_binary_runs(tree):
@@ -273,7 +297,12 @@ def test_cargo_deb_metadata_agrees_with_the_packaging_files():
     assert meta["section"] == control["Section"]
     assert meta["priority"] == control["Priority"]
     assert meta["recommends"] == control["Recommends"]
-    assert manifest["package"]["description"] == control["Description"].split("\n")[0]
+    synopsis, extended = control["Description"].split("\n", 1)
+    assert manifest["package"]["description"] == synopsis
+    assert meta["extended-description"] == extended
+    # cargo-deb rewraps a line of 80 characters or more and turns a blank one into " .".
+    for line in extended.split("\n"):
+        assert line.strip() and len(line) < 80 and "\t" not in line, repr(line)
     # The .deb's version is the workspace version exactly, with Depends computed from the binary.
     assert meta["revision"] == ""
     assert meta["depends"] == "$auto"
