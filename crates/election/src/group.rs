@@ -59,6 +59,8 @@ pub struct ElectionConfig {
 
 /// Delay between attempts to open a session.
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+/// How often a streak of failed connection attempts is logged again.
+const CONNECT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why one session's loop ended.
 pub(crate) enum SessionEnd {
@@ -77,6 +79,10 @@ pub async fn run<B: Backend>(
     candidacy_tx: watch::Sender<Candidacy>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Retries come every RECONNECT_DELAY; the warning only on the first failure of a streak and
+    // then every CONNECT_WARNING_INTERVAL, so a missing ZooKeeper does not flood the log.
+    let mut failures: u32 = 0;
+    let mut warned_at: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -86,9 +92,20 @@ pub async fn run<B: Backend>(
             _ = stop.wait_for(|s| *s) => return,
         };
         let session = match session {
-            Ok(s) => s,
+            Ok(s) => {
+                if failures > 0 {
+                    tracing::info!(failed_attempts = failures, "coordination session opened after retrying");
+                }
+                failures = 0;
+                warned_at = None;
+                s
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot open a coordination session; retrying");
+                failures += 1;
+                if warned_at.is_none_or(|at| at.elapsed() >= CONNECT_WARNING_INTERVAL) {
+                    warned_at = Some(tokio::time::Instant::now());
+                    tracing::warn!(error = %e, failed_attempts = failures, "cannot open a coordination session; retrying");
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(RECONNECT_DELAY) => continue,
                     _ = stop.wait_for(|s| *s) => return,

@@ -46,6 +46,10 @@ pub enum ElectionError {
     SessionExpired,
     #[error("lost the connection to the coordination service")]
     ConnectionLoss,
+    /// No session could be opened: names the servers tried, so an operator sees which ZooKeeper
+    /// is missing.
+    #[error("cannot open a ZooKeeper session with {servers}: {reason}")]
+    Unreachable { servers: String, reason: String },
     #[error("this contender's membership vanished")]
     MembershipLost,
     #[error("invalid master address '{0}': expected host:port or zk://...")]

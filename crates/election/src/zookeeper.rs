@@ -55,10 +55,11 @@ impl Backend for ZooKeeperBackend {
             connector = connector.with_auth("digest", format!("{user}:{password}").as_bytes());
         }
         // A connection attempt that hears nothing is bounded, so stop requests are never stuck.
+        let unreachable = |reason: String| ElectionError::Unreachable { servers: self.url.servers.clone(), reason };
         let client = tokio::time::timeout(session_timeout * 2, connector.connect(&self.url.servers))
             .await
-            .map_err(|_| ElectionError::ConnectionLoss)?
-            .map_err(map_error)?;
+            .map_err(|_| unreachable(format!("no answer within {:?}", session_timeout * 2)))?
+            .map_err(|e| unreachable(e.to_string()))?;
         if dir != "/" {
             let options = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&self.acls));
             client.mkdir(dir, &options).await.map_err(map_error)?;
