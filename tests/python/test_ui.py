@@ -1,9 +1,12 @@
 """The web UIs in a real headless Chromium (issue 7): Marathon's UI on `tepui dev` (create an app
 through the form, see it running, open its sandbox in the master's UI and see `hello` in stdout, a
 validation error next to its field, scale, destroy), the master's
-UI (the app's task, its sandbox, `hello` in stdout, followed as it grows) and a standby master's UI
-sending the browser to the leader's. Screenshots of each page land in <test output>/screenshots/.
+UI (the app's task, its sandbox, `hello` in stdout, followed as it grows), a standby master's UI
+sending the browser to the leader's, and the leader's UI following a failover by itself when the
+leader is killed. Screenshots of each page land in <test output>/screenshots/.
 """
+
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -117,6 +120,94 @@ def test_a_standby_masters_ui_lands_on_the_leaders(request):
             b.screenshot("standby-landed-on-leader")
     finally:
         cluster.stop()
+
+
+def test_the_leaders_ui_follows_a_failover_by_itself(request):
+    """kill -9 the leader under an open page: it notices, hops to another master's UI, and lands
+    on the new leader's page with the same `#` route and no failover marker left in the URL."""
+    from harness import Cluster
+
+    cluster = Cluster(request.node.name, masters=3, agents=1)
+    try:
+        cluster.start()
+        old = cluster.wait_leader(30)
+        endpoints = sorted(f"{m.ip}:{m.port}" for m in cluster.masters)
+        listed = sorted(m["endpoint"] for m in old.get_json("/ui/status")["masters"])
+        assert listed == endpoints, f"/ui/status lists {listed}, the cluster has {endpoints}"
+        with Browser(request.node.name) as b:
+            b.open(old.url + "/#agents-title")
+            b.wait(lambda d: "(this master)" in b.text_of("#leader-note"), "the leader's own page")
+            b.wait(lambda d: sorted(d.execute_script("return window.tepuiFailover.state.known")) == endpoints,
+                   "the page knows the three masters")
+            b.wait_css("[data-testid=agent-row]")
+            b.screenshot("failover-before-kill")
+
+            cluster.kill9(old)
+            new = cluster.wait_leader(60, exclude=[old])
+            new_endpoint = f"{new.ip}:{new.port}"
+
+            def on_new_leaders_page(d):
+                return (d.current_url == f"{new.url}/#agents-title"
+                        and new_endpoint in b.text_of("#leader")
+                        and "(this master)" in b.text_of("#leader-note"))
+
+            b.wait(on_new_leaders_page, f"the browser on {new.url}/#agents-title showing it as leader", timeout=60)
+            # It came by a failover hop: the URL it was loaded with carried the marker, which the
+            # leader's page then dropped from the address bar.
+            loaded = b.driver.execute_script("return performance.getEntriesByType('navigation')[0].name")
+            assert f"failover={old.ip}%3A{old.port}" in loaded, loaded
+            b.wait_css("[data-testid=agent-row]")
+            b.screenshot("failover-landed-on-new-leader")
+    finally:
+        cluster.stop()
+
+
+def test_a_failover_hop_waits_for_the_election_and_stops_once_every_master_was_tried(request):
+    """A hop page on a standby that still names the master the failover started from waits there
+    (no bounce back); when its own master dies too and every master is in `tried`, it stays and
+    lists the masters as links."""
+    from harness import Cluster
+
+    cluster = Cluster(request.node.name, masters=3, agents=0)
+    try:
+        cluster.start()
+        leader = cluster.wait_leader(30)
+        standby = next(m for m in cluster.masters if m is not leader)
+        endpoints = [f"{m.ip}:{m.port}" for m in cluster.masters]
+        marker = {"failover": f"{leader.ip}:{leader.port}", "tried": ",".join(endpoints), "masters": ",".join(endpoints)}
+        hop_url = f"{standby.url}/?{urlencode(marker)}#agents-title"
+        with Browser(request.node.name) as b:
+            b.open(hop_url)
+            b.wait(lambda d: "still names it as the leader" in b.text_of("#notice"), "the hop page waiting")
+            assert b.driver.current_url == hop_url, "a hop page does not go back to the master it left"
+            b.screenshot("failover-hop-waits")
+
+            cluster.kill9(standby)
+            banner = b.wait_css("#failover")
+            b.wait(lambda d: "no other master is left to try" in banner.text, "the give-up banner")
+            links = sorted(a.get_attribute("href") for a in b.css("#failover [data-testid=master-links] a"))
+            assert links == sorted(f"http://{e}/#agents-title" for e in endpoints), links
+            assert b.driver.current_url == hop_url, "no hop once every master was tried"
+            b.screenshot("failover-every-master-tried")
+    finally:
+        cluster.stop()
+
+
+def test_a_page_whose_master_has_no_peer_says_so_and_lists_what_it_knows(dev, request):
+    """Without ZooKeeper /ui/status lists no masters: when the only master is killed, the page shows
+    the failover banner with a link to that master and stays (nothing to hop to, no loop)."""
+    assert requests.get(dev.master_url + "/ui/status", timeout=5).json()["masters"] == []
+    with Browser(request.node.name) as b:
+        b.open(dev.master_url + "/#agents-title")
+        b.wait(lambda d: "(this master)" in b.text_of("#leader-note"), "the master's own page")
+        dev.kill()
+        banner = b.wait_css("#failover")
+        b.wait(lambda d: "stopped answering" in banner.text and "no other master" in banner.text,
+               "the banner saying the master stopped answering")
+        links = [a.get_attribute("href") for a in b.css("#failover [data-testid=master-links] a")]
+        assert links == [f"{dev.master_url}/#agents-title"], links
+        assert b.driver.current_url == f"{dev.master_url}/#agents-title", "the page stayed where it was"
+        b.screenshot("failover-no-master-left")
 
 
 def test_the_uis_are_usable_by_keyboard(dev_marathon, request):

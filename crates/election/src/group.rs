@@ -1,14 +1,15 @@
 //! The election loop over a coordination service: one session at a time; as a contender it keeps
 //! one member node (`<dir>/json.info_<seq>` holding the payload); as a detector it watches the
-//! group's children and publishes the leader. It runs against any `Backend`: real ZooKeeper
-//! (`zookeeper.rs`) or the in-memory ensemble (`memory.rs`) that tests drive.
+//! group's children and publishes the leader and every registered master. It runs against any
+//! `Backend`: real ZooKeeper (`zookeeper.rs`) or the in-memory ensemble (`memory.rs`) that tests
+//! drive.
 //!
 //! Sessions (mesos-ha.md 2.4): on a lost connection a local timer equal to the session timeout
 //! starts; if the session is not back in time it is treated as expired here and now, without
 //! waiting for the server to say so. Memberships are then gone: the detector reports no leader, a
 //! contender's candidacy is lost, and a new session is opened (a backup contends again).
 
-use crate::rules::{decode_leader, leader_of, parse_member, MASTER_LABEL};
+use crate::rules::{decode_leader, leader_of, masters_of, parse_member, MASTER_LABEL};
 use crate::{Candidacy, ElectionError, Leader};
 use std::future::Future;
 use std::pin::Pin;
@@ -57,6 +58,14 @@ pub struct ElectionConfig {
     pub payload: Option<Vec<u8>>,
 }
 
+/// What the election loop publishes: the leader, this contender's candidacy, and every master
+/// registered in the group (`host:port`, lowest sequence first).
+pub struct Published {
+    pub leader: watch::Sender<Option<Leader>>,
+    pub candidacy: watch::Sender<Candidacy>,
+    pub masters: watch::Sender<Vec<String>>,
+}
+
 /// Delay between attempts to open a session.
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 /// How often a streak of failed connection attempts is logged again.
@@ -75,10 +84,10 @@ pub(crate) enum SessionEnd {
 pub async fn run<B: Backend>(
     backend: B,
     config: ElectionConfig,
-    leader_tx: watch::Sender<Option<Leader>>,
-    candidacy_tx: watch::Sender<Candidacy>,
+    published: Published,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx } = &published;
     // Retries come every RECONNECT_DELAY; the warning only on the first failure of a streak and
     // then every CONNECT_WARNING_INTERVAL, so a missing ZooKeeper does not flood the log.
     let mut failures: u32 = 0;
@@ -112,7 +121,10 @@ pub async fn run<B: Backend>(
                 }
             }
         };
-        match run_session(&session, &config, &leader_tx, &candidacy_tx, &mut stop).await {
+        let end = run_session(&session, &config, &published, &mut stop).await;
+        // Without a session the group's members are unknown.
+        masters_tx.send_replace(Vec::new());
+        match end {
             SessionEnd::Stop => {
                 session.close().await;
                 return;
@@ -144,10 +156,10 @@ pub async fn run<B: Backend>(
 async fn run_session<S: Session>(
     session: &S,
     config: &ElectionConfig,
-    leader_tx: &watch::Sender<Option<Leader>>,
-    candidacy_tx: &watch::Sender<Candidacy>,
+    published: &Published,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
+    let Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx } = published;
     let mut status = session.status();
     // A contender holds one member per session (mesos-ha.md 2.2).
     let mut own: Option<String> = None;
@@ -232,6 +244,21 @@ async fn run_session<S: Session>(
                 false
             }
         });
+        let known = leader.as_ref().zip(detected.as_ref()).map(|(member, l)| (member.name.as_str(), l));
+        let masters = match read_masters(session, &config.dir, &children, known).await {
+            Ok(masters) => masters,
+            Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
+            // Read again once the session allows (the change watch or a reconnection wakes us).
+            Err(_) => masters_tx.borrow().clone(),
+        };
+        masters_tx.send_if_modified(|current| {
+            if *current != masters {
+                *current = masters.clone();
+                true
+            } else {
+                false
+            }
+        });
         if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, config.session_timeout, Some(change)).await {
             if matches!(end, SessionEnd::Stop) {
                 if let Some(name) = own.take() {
@@ -244,6 +271,35 @@ async fn run_session<S: Session>(
             return end;
         }
     }
+}
+
+/// The addresses of the group's `json.info_*` members, lowest sequence first. The leader's was
+/// read already (`known`: its member name and what it decoded to); a member that vanished or
+/// holds undecodable data is left out.
+async fn read_masters<S: Session>(
+    session: &S,
+    dir: &str,
+    children: &[String],
+    known: Option<(&str, &Leader)>,
+) -> Result<Vec<String>, ElectionError> {
+    let mut masters = Vec::new();
+    for member in masters_of(children) {
+        if let Some((name, leader)) = known {
+            if name == member.name {
+                masters.push(leader.endpoint.clone());
+                continue;
+            }
+        }
+        let path = format!("{}/{}", dir.trim_end_matches('/'), member.name);
+        // `None`: the member vanished between listing and reading; the change watch fires.
+        if let Some(data) = session.data(&path).await? {
+            match decode_leader(&member, &data) {
+                Ok(master) => masters.push(master.endpoint),
+                Err(e) => tracing::debug!(error = %e, "a member's data does not decode; not listed"),
+            }
+        }
+    }
+    Ok(masters)
 }
 
 /// Waits for a children change (if given), a session state change worth acting on, or stop.

@@ -90,11 +90,17 @@ pub enum Candidacy {
 pub struct Election {
     pub candidacy: watch::Receiver<Candidacy>,
     pub leader: watch::Receiver<Option<Leader>>,
+    /// Every master registered in the group (`json.info_*` members) as `host:port`, lowest
+    /// sequence first (so the leader, when known, comes first); empty for a standalone master,
+    /// which has no peers. What a web UI offers when the leader it shows stops answering.
+    pub masters: watch::Receiver<Vec<String>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Keeps fixed senders (standalone) alive so receivers never see them close.
-    _fixed: Option<(watch::Sender<Candidacy>, watch::Sender<Option<Leader>>)>,
+    _fixed: Option<FixedSenders>,
 }
+
+type FixedSenders = (watch::Sender<Candidacy>, watch::Sender<Option<Leader>>, watch::Sender<Vec<String>>);
 
 /// How long a withdrawal may take before the process goes on exiting anyway.
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,16 +111,20 @@ impl Election {
         let (candidacy_tx, candidacy) = watch::channel(Candidacy::Elected);
         let leader_value = Leader { endpoint: info.endpoint(), info: Some(info) };
         let (leader_tx, leader) = watch::channel(Some(leader_value));
-        Election { candidacy, leader, stop: watch::channel(false).0, task: None, _fixed: Some((candidacy_tx, leader_tx)) }
+        let (masters_tx, masters) = watch::channel(Vec::new());
+        let fixed = (candidacy_tx, leader_tx, masters_tx);
+        Election { candidacy, leader, masters, stop: watch::channel(false).0, task: None, _fixed: Some(fixed) }
     }
 
     /// Runs the election loop on `backend` in the background.
     pub fn start<B: Backend>(backend: B, config: ElectionConfig) -> Election {
         let (candidacy_tx, candidacy) = watch::channel(Candidacy::Contending);
         let (leader_tx, leader) = watch::channel(None);
+        let (masters_tx, masters) = watch::channel(Vec::new());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(group::run(backend, config, leader_tx, candidacy_tx, stop_rx));
-        Election { candidacy, leader, stop, task: Some(task), _fixed: None }
+        let published = group::Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx };
+        let task = tokio::spawn(group::run(backend, config, published, stop_rx));
+        Election { candidacy, leader, masters, stop, task: Some(task), _fixed: None }
     }
 
     /// Contends (with `payload`) or only detects (`None`) under the URL's path in ZooKeeper.

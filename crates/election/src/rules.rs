@@ -34,6 +34,14 @@ pub fn leader_of<'a>(children: impl IntoIterator<Item = &'a String>) -> Option<M
     children.into_iter().filter_map(|c| parse_member(c)).min_by_key(|m| m.sequence)
 }
 
+/// The masters among `children`: the `json.info_*` members, lowest sequence first.
+pub fn masters_of<'a>(children: impl IntoIterator<Item = &'a String>) -> Vec<Member> {
+    let mut masters: Vec<Member> =
+        children.into_iter().filter_map(|c| parse_member(c)).filter(|m| m.label.as_deref() == Some(MASTER_LABEL)).collect();
+    masters.sort_by_key(|m| m.sequence);
+    masters
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
     #[error("leader node {0} holds MasterInfo that is not valid JSON: {1}")]
@@ -78,6 +86,8 @@ mod tests {
         assert!(parse_member("log_replicas").is_none());
         assert_eq!(parse_member("0000000003").unwrap().label, None);
         assert!(leader_of(&Vec::<String>::new()).is_none());
+        let masters: Vec<String> = masters_of(&children).into_iter().map(|m| m.name).collect();
+        assert_eq!(masters, ["json.info_0000000007", "json.info_0000000009"], "json.info members only, by sequence");
     }
 
     #[test]

@@ -210,3 +210,26 @@ async fn a_herd_of_changes_never_elects_two() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_member_sees_the_registered_masters_leader_first_and_a_gone_one_leaves_the_list() {
+    let ensemble = MemoryEnsemble::new();
+    let mut m1 = contender(&ensemble, 1);
+    wait_for(&mut m1.candidacy, "m1 elected", |c| *c == Candidacy::Elected).await;
+    let mut m2 = contender(&ensemble, 2);
+    let m3 = contender(&ensemble, 3);
+    let mut agent = detector(&ensemble);
+    let all = ["m1:5050", "m2:5050", "m3:5050"];
+    wait_for(&mut m2.masters, "m2 lists all three", |m| m == &all).await;
+    wait_for(&mut agent.masters, "the detector lists all three", |m| m == &all).await;
+
+    let m1_session = ensemble.owner_of("/mesos/json.info_0000000000").unwrap();
+    ensemble.expire(m1_session);
+    wait_for(&mut agent.masters, "m1 gone from the list", |m| m == &["m2:5050", "m3:5050"]).await;
+    wait_for(&mut m2.candidacy, "m2 elected", |c| *c == Candidacy::Elected).await;
+    assert_eq!(agent.leader.borrow().as_ref().map(|l| l.endpoint.clone()).as_deref(), Some("m2:5050"), "the first listed leads");
+    assert!(Election::standalone(info(4)).masters.borrow().is_empty(), "a standalone master knows no peers");
+    for e in [m2, m3, agent] {
+        e.withdraw().await;
+    }
+}

@@ -89,6 +89,9 @@ pub struct Master {
     pub start_time: f64,
     pub elected_time: Mutex<Option<f64>>,
     pub leadership: Mutex<Leadership>,
+    /// The masters registered in the election (`host:port`, lowest sequence first), set once the
+    /// master contends; the web UI offers them when the leader it shows stops answering.
+    masters: std::sync::OnceLock<tokio::sync::watch::Receiver<Vec<String>>>,
     pub store: Box<dyn RegistryStore>,
     /// Serializes registry updates: each is applied to a copy, stored, then made current, so two
     /// concurrent updates never overwrite each other (replicated-log.md 7: operations in order).
@@ -167,6 +170,7 @@ impl Master {
             start_time: now_secs(),
             elected_time: Mutex::new(None),
             leadership: Mutex::new(Leadership::Following(None)),
+            masters: std::sync::OnceLock::new(),
             store,
             registrar: tokio::sync::Mutex::new(()),
             log_stats,
@@ -191,6 +195,11 @@ impl Master {
 
     pub fn leadership(&self) -> Leadership {
         self.leadership.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every master registered in the election, lowest sequence first (empty without ZooKeeper).
+    pub fn known_masters(&self) -> Vec<String> {
+        self.masters.get().map(|masters| masters.borrow().clone()).unwrap_or_default()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -514,6 +523,9 @@ async fn serve_with(
     let election = contender.contend(master.info.clone());
     let mut candidacy = election.candidacy.clone();
     let mut leader = election.leader.clone();
+    if master.masters.set(election.masters.clone()).is_err() {
+        tracing::warn!("this master already contended once; its list of masters stays the first election's");
+    }
     let mut app = crate::http::router(master.clone());
     if let Some(routes) = extra_routes {
         app = app.merge(routes);

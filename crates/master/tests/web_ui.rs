@@ -136,12 +136,13 @@ async fn the_page_and_its_assets_are_served_with_their_types() {
     assert_eq!(index.status(), 200);
     assert!(content_type(&index).starts_with("text/html"), "{}", content_type(&index));
     let html = index.text().await.unwrap();
-    for needle in [r#"<script src="/ui/app.js">"#, r#"href="/ui/style.css""#, r#"id="leader""#, r#"id="file-content""#, r#"id="follow""#] {
+    for needle in [r#"<script src="/ui/app.js">"#, r#"<script src="/ui/failover.js">"#, r#"href="/ui/style.css""#, r#"id="leader""#, r#"id="file-content""#, r#"id="follow""#] {
         assert!(html.contains(needle), "index.html lacks {needle}");
     }
     for (path, kind, needle) in [
         ("/ui/app.js", "text/javascript", "task-row"),
         ("/ui/sandbox.js", "text/javascript", "/files/"),
+        ("/ui/failover.js", "text/javascript", "failover"),
         ("/ui/style.css", "text/css", "focus-visible"),
     ] {
         let asset = reqwest::get(format!("{base}{path}")).await.unwrap();
@@ -165,6 +166,7 @@ async fn ui_status_names_the_leader() {
     let port = base.rsplit(':').next().unwrap();
     assert_eq!(status["leader_url"], format!("//127.0.0.1:{port}/"));
     assert_eq!(status["leader"], format!("master@127.0.0.1:{port}"));
+    assert_eq!(status["masters"], serde_json::json!([]), "without ZooKeeper a master knows no peers");
 }
 
 #[tokio::test]
@@ -231,4 +233,29 @@ async fn a_standby_serves_the_page_and_names_the_leader() {
     assert_eq!(proxied.status(), 307, "only the leader knows agents");
     let location = proxied.headers()["location"].to_str().unwrap();
     assert_eq!(location, format!("//{}/agents/a1/files/browse?path=/x", leader.trim_start_matches("http://")));
+}
+
+#[tokio::test]
+async fn every_master_lists_the_registered_masters_with_the_leader_marked() {
+    let ensemble = election::memory::MemoryEnsemble::new();
+    let leader = start_master_with(Arc::new(MemoryContender(ensemble.clone())), "leading").await;
+    let standby = start_master_with(Arc::new(MemoryContender(ensemble)), "following").await;
+    let leader_endpoint = leader.trim_start_matches("http://").to_string();
+    let standby_endpoint = standby.trim_start_matches("http://").to_string();
+    let expected = serde_json::json!([
+        {"endpoint": leader_endpoint, "url": format!("//{leader_endpoint}/"), "leader": true},
+        {"endpoint": standby_endpoint, "url": format!("//{standby_endpoint}/"), "leader": false},
+    ]);
+    for base in [&leader, &standby] {
+        // The standby's membership may be read a moment after it joined: wait for it, bounded.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let status: Value = reqwest::get(format!("{base}/ui/status")).await.unwrap().json().await.unwrap();
+            if status["masters"] == expected {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{base}: masters {} instead of {expected}", status["masters"]);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -1,9 +1,11 @@
 // tepui master web UI: overview (leader, metrics, agents, frameworks, tasks) refreshed by polling.
 //
 // Data: /ui/status (any master; names the leader, so a standby sends the browser to the leader's
-// UI), /state and /metrics/snapshot (leader only). Tables are rendered from strings and replaced
-// only when their content changed, keeping the focused row focused; the task list renders one
-// page (TASKS_PER_PAGE rows) of the filtered list, so 10,000 tasks cost one array filter per tick.
+// UI), /state and /metrics/snapshot (leader only). When this master stops answering, failover.js
+// takes the browser to the other masters /ui/status listed (this file tells it how each poll
+// went). Tables are rendered from strings and replaced only when their content changed, keeping
+// the focused row focused; the task list renders one page (TASKS_PER_PAGE rows) of the filtered
+// list, so 10,000 tasks cost one array filter per tick.
 "use strict";
 
 const REFRESH_MS = 2500;
@@ -56,8 +58,15 @@ function shortId(id) {
   return id && id.length > 14 ? "…" + id.slice(-12) : id || "";
 }
 
+// A leader-only endpoint answered as a standby does (307 elsewhere, or 503 during an election).
+class NotLeaderError extends Error {}
+
 async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+  // "manual": a standby's 307 points at another origin, which the page must not follow blindly.
+  const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", redirect: "manual" });
+  if (response.type === "opaqueredirect" || response.status === 503) {
+    throw new NotLeaderError(`${url}: this master no longer serves it (${response.status || "redirect"})`);
+  }
   if (!response.ok) {
     const body = await response.text().catch(() => "");
     throw new Error(`${url}: ${response.status} ${body}`.trim());
@@ -111,18 +120,24 @@ function renderStatus(status) {
 }
 
 // True when this master can serve the data; otherwise shows why, or leaves for the leader.
+// During a failover hop the notices say which master stopped answering (failover.js).
 function followLeader(status) {
+  const failover = window.tepuiFailover;
   if (status.state === "leading") return true;
   if (status.state === "recovering") {
-    notice("This master was elected and is recovering its registry; data follows shortly.");
+    notice(failover.note() + "This master was elected and is recovering its registry; data follows shortly.");
     return false;
   }
   if (status.leader_url && status.leader_endpoint !== status.endpoint) {
-    notice(`This master is a standby; going to the leader at ${status.leader_endpoint}…`);
-    window.location.href = status.leader_url + window.location.hash;
+    if (failover.isGone(status.leader_endpoint)) {
+      notice(failover.note() + `This master (${status.endpoint}) still names it as the leader; waiting for the election to notice…`);
+      return false;
+    }
+    notice(failover.note() + `This master is a standby; going to the leader at ${status.leader_endpoint}…`);
+    window.location.href = status.leader_url + failover.query() + window.location.hash;
     return false;
   }
-  notice("This master is a standby and no leader is elected; waiting for an election…");
+  notice(failover.note() + "This master is a standby and no leader is elected; waiting for an election…");
   return false;
 }
 
@@ -266,8 +281,17 @@ function setTaskKind(kind) {
 // ---- refresh loop and routing ----------------------------------------------------------------
 
 async function refresh() {
+  let status;
   try {
-    const status = await getJson("/ui/status");
+    status = await getJson("/ui/status");
+  } catch (error) {
+    // A few failures in a row and failover.js looks for the new leader among the known masters.
+    if (!window.tepuiFailover.failed(ui.status)) notice(`Cannot reach the master (${error.message}); retrying…`);
+    else notice("");
+    return;
+  }
+  window.tepuiFailover.answered(status);
+  try {
     ui.status = status;
     renderStatus(status);
     if (!followLeader(status)) return;
@@ -285,13 +309,18 @@ async function refresh() {
     $("#updated").textContent = new Date().toLocaleTimeString();
     notice("");
   } catch (error) {
-    notice(`Cannot reach the master (${error.message}); retrying…`);
+    // Not the leader any more: the next /ui/status (soon) says where it went.
+    if (error instanceof NotLeaderError) ui.recheckSoon = true;
+    notice(`Cannot read the master's data (${error.message}); retrying…`);
   }
 }
 
 async function loop() {
   await refresh();
-  setTimeout(loop, REFRESH_MS);
+  const normal = ui.recheckSoon ? window.tepuiFailover.RETRY_MS : REFRESH_MS;
+  ui.recheckSoon = false;
+  const next = window.tepuiFailover.nextPollMs(normal);
+  if (next !== null) setTimeout(loop, next);
 }
 
 function parseRoute() {

@@ -5,7 +5,9 @@
 //! Why a `/ui/status` endpoint: on a standby every leader-only endpoint (`/state`, ...) answers 307
 //! to another origin, which a browser `fetch` can neither follow (CORS) nor read (`redirect:
 //! "manual"` hides `Location`). `/ui/status` is answered by every master and names the leader, so
-//! the page on a standby can send the browser to the leader's UI itself.
+//! the page on a standby can send the browser to the leader's UI itself. It also lists every
+//! master registered in the election, so a page whose master stops answering can look for the new
+//! leader among them (`failover.js`).
 //!
 //! Assets are plain HTML/CSS/JS with no build step, embedded with `include_str!` so the single
 //! binary serves them; `Cache-Control: no-cache` makes an upgraded master's page load at once.
@@ -23,6 +25,7 @@ use serde_json::json;
 
 const INDEX_HTML: &str = include_str!("../../../ui/index.html");
 const APP_JS: &str = include_str!("../../../ui/app.js");
+const FAILOVER_JS: &str = include_str!("../../../ui/failover.js");
 const SANDBOX_JS: &str = include_str!("../../../ui/sandbox.js");
 const STYLE_CSS: &str = include_str!("../../../ui/style.css");
 
@@ -34,6 +37,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/ui/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/ui/index.html", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/ui/failover.js", get(|| async { asset("text/javascript; charset=utf-8", FAILOVER_JS) }))
         .route("/ui/sandbox.js", get(|| async { asset("text/javascript; charset=utf-8", SANDBOX_JS) }))
         .route("/ui/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
         .route("/ui/status", get(status))
@@ -46,6 +50,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// `GET /ui/status`: who this master is and who leads, answered by any master (never redirects).
 /// `leader_url` is protocol-relative (`//host:port/`), like the `Location` of `/redirect`.
+/// `masters` lists the masters registered in ZooKeeper (none without `--zk`), each with its UI's
+/// URL and whether it leads; only `host:port` from their MasterInfo, never the `--zk` URL (which
+/// may carry credentials).
 async fn status(State(master): State<AppState>) -> Response {
     let (state, leader_endpoint, leader_pid) = match master.leadership() {
         Leadership::Leading => ("leading", Some(master.info.endpoint()), Some(master.info.pid.clone())),
@@ -56,6 +63,14 @@ async fn status(State(master): State<AppState>) -> Response {
         }
         Leadership::Following(None) => ("following", None, None),
     };
+    let masters: Vec<_> = master
+        .known_masters()
+        .into_iter()
+        .map(|endpoint| {
+            let leading = leader_endpoint.as_deref() == Some(endpoint.as_str());
+            json!({ "endpoint": endpoint, "url": format!("//{endpoint}/"), "leader": leading })
+        })
+        .collect();
     json_response(&json!({
         "state": state,
         "leading": state == "leading",
@@ -68,5 +83,6 @@ async fn status(State(master): State<AppState>) -> Response {
         "leader": leader_pid,
         "leader_endpoint": leader_endpoint,
         "leader_url": leader_endpoint.as_ref().map(|e| format!("//{e}/")),
+        "masters": masters,
     }))
 }
