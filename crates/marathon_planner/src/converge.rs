@@ -9,7 +9,7 @@
 use crate::planner::{Mode, Planner};
 use crate::restart::restart_bounds;
 use crate::scale::Decisions;
-use crate::types::{AppId, Command, Goal, Instance, InstanceId, InstanceState, KillInfo, KillReason, RunSpec};
+use crate::types::{AppId, Command, Goal, Instance, InstanceId, InstanceState, KillInfo, KillReason, RunSpec, Unreachable};
 use crate::unreachable::{unreachable_step, UnreachableStep};
 use std::collections::BTreeSet;
 
@@ -41,14 +41,25 @@ impl Planner {
         match &mode {
             Mode::Keep(spec) | Mode::Scale { spec, .. } => {
                 self.doom_unhealthy(app_id, spec, now_ms, cmds);
-                let cap = restart_bounds(spec.instances, &spec.upgrade, false).max_capacity;
-                let d = crate::health::replace_decisions(spec, cap, &self.app_instances(app_id));
-                self.apply(app_id, spec, d, now_ms, cmds);
+                if self.index_of(app_id).doomed_live > 0 {
+                    let cap = restart_bounds(spec.instances, &spec.upgrade, false).max_capacity;
+                    let d = crate::health::replace_decisions(spec, cap, &self.app_instances(app_id));
+                    self.apply(app_id, spec, d, now_ms, cmds);
+                }
                 let named: &[InstanceId] = match &mode {
                     Mode::Scale { named, .. } => named,
                     _ => &[],
                 };
-                let d = crate::scale::scale_decisions(spec.instances, spec.kill_selection, named, &self.app_instances(app_id));
+                // Counters decide unless a surplus must be chosen by kill order (a full scan).
+                let named_live: BTreeSet<InstanceId> = named
+                    .iter()
+                    .filter(|id| self.instances.get(*id).is_some_and(|i| i.app_id == app_id && i.is_counted() && !i.doomed))
+                    .cloned()
+                    .collect();
+                let d = match crate::scale::scale_decisions_indexed(spec.instances, named_live.into_iter().collect(), self.index_of(app_id)) {
+                    Some(d) => d,
+                    None => crate::scale::scale_decisions(spec.instances, spec.kill_selection, named, &self.app_instances(app_id)),
+                };
                 self.apply(app_id, spec, d, now_ms, cmds);
             }
             Mode::Restart { spec, extra } => {
@@ -56,7 +67,7 @@ impl Planner {
                 let d = crate::restart::restart_decisions(spec, *extra, &self.app_instances(app_id));
                 self.apply(app_id, spec, d, now_ms, cmds);
             }
-            Mode::Stop | Mode::Orphan => {
+            Mode::Stop | Mode::Orphan if self.index_of(app_id).goal_running > 0 => {
                 let reason = if mode == Mode::Stop { KillReason::AppStopped } else { KillReason::Orphaned };
                 let ids: Vec<InstanceId> =
                     self.app_instances(app_id).iter().filter(|i| i.goal == Goal::Running).map(|i| i.id.clone()).collect();
@@ -64,6 +75,7 @@ impl Planner {
                     self.kill_instance(&id, reason, now_ms, cmds);
                 }
             }
+            Mode::Stop | Mode::Orphan => {}
         }
         if let Some(spec) = mode.spec() {
             self.request_launches(app_id, spec, now_ms, cmds);
@@ -78,19 +90,27 @@ impl Planner {
     }
 
     fn unreachable_timers(&mut self, app_id: &str, spec: &RunSpec, now_ms: u64, cmds: &mut Vec<Command>) {
-        let due: Vec<(InstanceId, UnreachableStep)> = self
-            .app_instances(app_id)
+        let Unreachable::Enabled { inactive_after_seconds, .. } = spec.unreachable else { return };
+        // Nothing is due before `inactiveAfterSeconds` (expunging comes no sooner), and the index
+        // orders unreachable instances by when they became so: only that head is read.
+        let mut due: Vec<(InstanceId, UnreachableStep)> = self
+            .index_of(app_id)
+            .unreachable
             .iter()
+            .take_while(|(since_ms, _)| now_ms >= since_ms.saturating_add(inactive_after_seconds.saturating_mul(1000)))
+            .filter_map(|(_, id)| self.instances.get(id))
             .filter_map(|i| unreachable_step(i, &spec.unreachable, now_ms).map(|s| (i.id.clone(), s)))
             .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, step) in due {
             match step {
                 UnreachableStep::Expunge => self.forget(&id, cmds),
                 UnreachableStep::Inactive { since_ms } => {
-                    if let Some(inst) = self.instances.get_mut(&id) {
+                    let stored = self.update_instance(&id, |inst| {
                         inst.state = InstanceState::UnreachableInactive { since_ms };
-                        cmds.push(Command::StoreInstance(inst.clone()));
-                    }
+                        inst.clone()
+                    });
+                    cmds.extend(stored.map(Command::StoreInstance));
                 }
             }
         }
@@ -98,13 +118,15 @@ impl Planner {
 
     fn launch_timeouts(&mut self, app_id: &str, now_ms: u64, cmds: &mut Vec<Command>) {
         let timeout = self.config.task_launch_timeout_ms;
-        let late: Vec<InstanceId> = self
-            .app_instances(app_id)
+        // The index orders launching instances by staging time: only the overdue head is read.
+        let mut late: Vec<InstanceId> = self
+            .index_of(app_id)
+            .launching
             .iter()
-            .filter(|i| i.goal == Goal::Running && matches!(i.state, InstanceState::Staging | InstanceState::Starting))
-            .filter(|i| i.staged_at_ms.is_some_and(|t| now_ms >= t.saturating_add(timeout)))
-            .map(|i| i.id.clone())
+            .take_while(|(staged_at, _)| now_ms >= staged_at.saturating_add(timeout))
+            .map(|(_, id)| id.clone())
             .collect();
+        late.sort();
         for id in late {
             self.kill_instance(&id, KillReason::LaunchTimeout, now_ms, cmds);
         }
@@ -112,6 +134,9 @@ impl Planner {
 
     fn doom_unhealthy(&mut self, app_id: &str, spec: &RunSpec, now_ms: u64, cmds: &mut Vec<Command>) {
         if !spec.has_health_checks {
+            if self.index_of(app_id).health_marked == 0 {
+                return;
+            }
             // No checks (any more): health verdicts are void, nothing is doomed.
             let stale: Vec<InstanceId> = self
                 .app_instances(app_id)
@@ -120,11 +145,12 @@ impl Planner {
                 .map(|i| i.id.clone())
                 .collect();
             for id in stale {
-                if let Some(inst) = self.instances.get_mut(&id) {
+                let stored = self.update_instance(&id, |inst| {
                     inst.doomed = false;
                     inst.health_kill_requested = false;
-                    cmds.push(Command::StoreInstance(inst.clone()));
-                }
+                    inst.clone()
+                });
+                cmds.extend(stored.map(Command::StoreInstance));
             }
             return;
         }
@@ -134,11 +160,16 @@ impl Planner {
             times.retain(|t| now_ms < t.saturating_add(window));
             times.len()
         };
+        if self.index_of(app_id).doom_candidates == 0 {
+            return;
+        }
         let doom = crate::health::doom_decisions(spec, &self.app_instances(app_id), recent);
         for id in doom {
-            if let Some(inst) = self.instances.get_mut(&id) {
+            if let Some(inst) = self.update_instance(&id, |inst| {
                 inst.doomed = true;
-                cmds.push(Command::StoreInstance(inst.clone()));
+                inst.clone()
+            }) {
+                cmds.push(Command::StoreInstance(inst));
                 self.health_dooms.entry(app_id.to_string()).or_default().push(now_ms);
             }
         }
@@ -163,7 +194,7 @@ impl Planner {
     /// Decides a kill: never-launched and unreachable instances vanish at once (Expunge), others
     /// get goal `Stopped` (stored) and a `Kill`.
     pub(crate) fn kill_instance(&mut self, id: &str, reason: KillReason, now_ms: u64, cmds: &mut Vec<Command>) {
-        let Some(inst) = self.instances.get_mut(id) else { return };
+        let Some(inst) = self.instances.get(id) else { return };
         match inst.state {
             InstanceState::Terminal(_) => {}
             InstanceState::Scheduled => self.forget(id, cmds),
@@ -173,9 +204,12 @@ impl Planner {
             }
             _ if inst.goal == Goal::Stopped => {}
             _ => {
-                inst.goal = Goal::Stopped;
-                inst.kill = Some(KillInfo { reason, sent_at_ms: now_ms });
-                cmds.push(Command::StoreInstance(inst.clone()));
+                let stored = self.update_instance(id, |inst| {
+                    inst.goal = Goal::Stopped;
+                    inst.kill = Some(KillInfo { reason, sent_at_ms: now_ms });
+                    inst.clone()
+                });
+                cmds.extend(stored.map(Command::StoreInstance));
                 cmds.push(Command::Kill { instance_id: id.to_string(), reason });
             }
         }
@@ -186,13 +220,14 @@ impl Planner {
             return;
         }
         let ready: Vec<(InstanceId, u64)> = self
-            .app_instances(app_id)
+            .index_of(app_id)
+            .unrequested
             .iter()
-            .filter(|i| i.state == InstanceState::Scheduled && i.goal == Goal::Running && !self.requested.contains(&i.id))
+            .filter_map(|id| self.instances.get(id))
             .map(|i| (i.id.clone(), i.run_spec_version))
             .collect();
         for (instance_id, run_spec_version) in ready {
-            self.requested.insert(instance_id.clone());
+            self.set_requested(&instance_id, true);
             cmds.push(Command::Launch { app_id: app_id.to_string(), instance_id, run_spec_version });
         }
     }

@@ -9,12 +9,14 @@
 //! first). It knows nothing of the app-model crate: callers convert apps to [`RunSpec`]s.
 //!
 //! Code map: `plan` builds plans from root-group diffs; `planner` holds the books, deployments and
-//! entry points; `converge` runs every app's rule after each input; `scale`, `restart`, `health`,
+//! entry points; `index` keeps per-app counters over the instances current so the rules need not
+//! scan them; `converge` runs every app's rule after each input; `scale`, `restart`, `health`,
 //! `unreachable`, `backoff` are those rules as pure functions; `queue` is `/v2/queue`; `json` the
 //! §5 wire shapes.
 
 pub mod backoff;
 mod converge;
+mod index;
 pub mod deployment;
 pub mod health;
 pub mod json;

@@ -10,6 +10,7 @@
 
 use crate::backoff::LaunchDelay;
 use crate::deployment::{AppPhase, DeploymentState};
+use crate::index::AppIndex;
 use crate::plan::{Action, DeploymentPlan, PlanOptions};
 use crate::queue::{OfferStats, QueueDelay, QueueEntry};
 use crate::restart::{restart_bounds, RestartBounds};
@@ -57,6 +58,8 @@ pub struct Planner {
     pub(crate) apps: RootGroup,
     pub(crate) instances: BTreeMap<InstanceId, Instance>,
     pub(crate) by_app: BTreeMap<AppId, BTreeSet<InstanceId>>,
+    /// Per-app counters over `instances` (`index.rs`), so rules need not scan them.
+    pub(crate) index: BTreeMap<AppId, AppIndex>,
     pub(crate) deployments: BTreeMap<DeploymentId, DeploymentState>,
     pub(crate) delays: BTreeMap<AppId, LaunchDelay>,
     pub(crate) offers: BTreeMap<AppId, OfferStats>,
@@ -86,6 +89,7 @@ impl Planner {
             apps: RootGroup::new(),
             instances: BTreeMap::new(),
             by_app: BTreeMap::new(),
+            index: BTreeMap::new(),
             deployments: BTreeMap::new(),
             delays: BTreeMap::new(),
             offers: BTreeMap::new(),
@@ -138,7 +142,7 @@ impl Planner {
                 self.on_status(now_ms, &instance_id, state, healthy, agent, &mut cmds)
             }
             Event::HealthChanged { instance_id, healthy, kill } => {
-                if let Some(inst) = self.instances.get_mut(&instance_id) {
+                let stored = self.update_instance(&instance_id, |inst| {
                     inst.healthy = healthy;
                     if healthy == Some(true) {
                         inst.health_kill_requested = false;
@@ -146,7 +150,10 @@ impl Planner {
                     } else if kill && healthy == Some(false) {
                         inst.health_kill_requested = true;
                     }
-                    cmds.push(Command::StoreInstance(inst.clone()));
+                    inst.clone()
+                });
+                if let Some(inst) = stored {
+                    cmds.push(Command::StoreInstance(inst));
                 }
             }
             Event::Tick => self.retry_kills(now_ms, &mut cmds),
@@ -181,13 +188,36 @@ impl Planner {
         agent: Option<String>,
         cmds: &mut Vec<Command>,
     ) {
-        let Some(inst) = self.instances.get_mut(id) else {
+        if !self.instances.contains_key(id) {
             // Spec §8.2: tasks Mesos reports that the planner does not know are killed.
             if state.terminal_reason().is_none() {
                 cmds.push(Command::Kill { instance_id: id.to_string(), reason: KillReason::Unknown });
             }
             return;
+        }
+        let Some(inst) = self.update_instance(id, |inst| {
+            Self::apply_status(inst, now_ms, state, healthy, agent);
+            inst.clone()
+        }) else {
+            return;
         };
+        if let Some(reason) = state.terminal_reason() {
+            let (app_id, goal) = (inst.app_id.clone(), inst.goal);
+            if goal == Goal::Running && reason.raises_backoff() {
+                if let Some(spec) = self.mode(&app_id).spec().cloned() {
+                    let previous = self.delays.get(&app_id);
+                    let delay = LaunchDelay::after_failure(previous, &spec.backoff, spec.config_version, now_ms);
+                    self.delays.insert(app_id, delay);
+                }
+            }
+            self.forget(id, cmds);
+        } else {
+            cmds.push(Command::StoreInstance(inst));
+        }
+    }
+
+    /// What a status update changes on the instance itself.
+    fn apply_status(inst: &mut Instance, now_ms: u64, state: TaskState, healthy: Option<bool>, agent: Option<String>) {
         if healthy.is_some() {
             inst.healthy = healthy;
         }
@@ -210,29 +240,19 @@ impl Planner {
             }
             _ => {}
         }
-        if let Some(reason) = state.terminal_reason() {
-            let (app_id, goal) = (inst.app_id.clone(), inst.goal);
-            if goal == Goal::Running && reason.raises_backoff() {
-                if let Some(spec) = self.mode(&app_id).spec().cloned() {
-                    let previous = self.delays.get(&app_id);
-                    let delay = LaunchDelay::after_failure(previous, &spec.backoff, spec.config_version, now_ms);
-                    self.delays.insert(app_id, delay);
-                }
-            }
-            self.forget(id, cmds);
-        } else {
-            cmds.push(Command::StoreInstance(inst.clone()));
-        }
     }
 
     fn on_launch_accepted(&mut self, now_ms: u64, id: &str, agent: String, cmds: &mut Vec<Command>) {
-        match self.instances.get_mut(id) {
+        match self.instances.get(id) {
             Some(inst) if inst.state == InstanceState::Scheduled && self.requested.contains(id) => {
-                inst.state = InstanceState::Staging;
-                inst.staged_at_ms = Some(now_ms);
-                inst.agent = Some(agent);
-                self.requested.remove(id);
-                cmds.push(Command::StoreInstance(inst.clone()));
+                self.set_requested(id, false);
+                let stored = self.update_instance(id, |inst| {
+                    inst.state = InstanceState::Staging;
+                    inst.staged_at_ms = Some(now_ms);
+                    inst.agent = Some(agent);
+                    inst.clone()
+                });
+                cmds.extend(stored.map(Command::StoreInstance));
             }
             Some(_) => {}
             // Expunged meanwhile: the edge must not launch it.
@@ -242,9 +262,14 @@ impl Planner {
 
     fn retry_kills(&mut self, now_ms: u64, cmds: &mut Vec<Command>) {
         let retry = self.config.kill_retry_ms;
-        for inst in self.instances.values_mut() {
+        // Only instances with a kill in flight (index), in id order as before.
+        let mut killing: Vec<InstanceId> = self.index.values().flat_map(|i| i.killing.iter().cloned()).collect();
+        killing.sort();
+        for id in killing {
+            let Some(inst) = self.instances.get_mut(&id) else { continue };
             if let (Goal::Stopped, Some(kill)) = (inst.goal, inst.kill.as_mut()) {
                 if !inst.state.is_terminal() && now_ms >= kill.sent_at_ms.saturating_add(retry) {
+                    // `sent_at_ms` is not indexed, so it may change in place.
                     kill.sent_at_ms = now_ms;
                     cmds.push(Command::Kill { instance_id: inst.id.clone(), reason: kill.reason });
                 }
@@ -372,7 +397,7 @@ impl Planner {
         for action in actions {
             if let Action::RestartApplication { app } = action {
                 self.delays.remove(&app.id);
-                let healthy = crate::restart::healthy_count(&app, &self.app_instances(&app.id));
+                let healthy = self.index_of(&app.id).live_ready(app.has_health_checks);
                 if crate::restart::needs_extra_capacity(app.instances, &app.upgrade, healthy) {
                     state.restart_extra.insert(app.id.clone());
                 }
@@ -408,14 +433,14 @@ impl Planner {
     }
 
     fn action_complete(&self, action: &Action) -> bool {
-        let instances = self.app_instances(action.app_id());
         match action {
             Action::StartApplication { .. } => true,
-            Action::StopApplication { .. } => instances.is_empty(),
+            Action::StopApplication { app } => self.index_of(&app.id).total == 0,
             Action::ScaleApplication { app, kill } => {
-                crate::scale::scale_complete(app.instances, app.has_health_checks, kill, &instances)
+                let named_live = kill.iter().any(|id| self.instances.get(id).is_some_and(|i| i.is_counted() && !i.doomed));
+                crate::scale::scale_complete(app.instances, app.has_health_checks, named_live, self.index_of(&app.id))
             }
-            Action::RestartApplication { app } => crate::restart::restart_complete(app, &instances),
+            Action::RestartApplication { app } => crate::restart::restart_complete(app, &self.app_instances(&app.id)),
         }
     }
 
@@ -433,7 +458,7 @@ impl Planner {
                             // Decided at the step start; also granted later if the condition
                             // arises (old instances turned healthy), else the restart could stall.
                             let extra = deployment.restart_extra.contains(app_id) || {
-                                let healthy = crate::restart::healthy_count(app, &self.app_instances(app_id));
+                                let healthy = self.index_of(app_id).live_ready(app.has_health_checks);
                                 crate::restart::needs_extra_capacity(app.instances, &app.upgrade, healthy)
                             };
                             Mode::Restart { spec: app.clone(), extra }
@@ -465,13 +490,18 @@ impl Planner {
     }
 
     pub(crate) fn insert_instance(&mut self, instance: Instance) {
+        if let Some(previous) = self.instances.remove(&instance.id) {
+            self.index_remove(&previous);
+        }
         self.by_app.entry(instance.app_id.clone()).or_default().insert(instance.id.clone());
+        self.index_insert(&instance);
         self.instances.insert(instance.id.clone(), instance);
     }
 
     /// Removes an instance from the books and the store.
     pub(crate) fn forget(&mut self, id: &str, cmds: &mut Vec<Command>) {
         if let Some(inst) = self.instances.remove(id) {
+            self.index_remove(&inst);
             if let Some(ids) = self.by_app.get_mut(&inst.app_id) {
                 ids.remove(id);
                 if ids.is_empty() {
@@ -495,6 +525,11 @@ impl Planner {
 
     pub fn instance(&self, id: &str) -> Option<&Instance> {
         self.instances.get(id)
+    }
+
+    /// Ids of the apps that have instances.
+    pub fn instance_app_ids(&self) -> impl Iterator<Item = &AppId> {
+        self.by_app.keys()
     }
 
     pub fn instances_of(&self, app_id: &str) -> Vec<&Instance> {
@@ -527,11 +562,7 @@ impl Planner {
         let mut out = Vec::new();
         let app_ids: BTreeSet<&AppId> = self.by_app.keys().chain(self.delays.keys()).collect();
         for app_id in app_ids {
-            let waiting: Vec<&Instance> = self
-                .app_instances(app_id)
-                .into_iter()
-                .filter(|i| i.state == InstanceState::Scheduled && i.goal == Goal::Running)
-                .collect();
+            let waiting = &self.index_of(app_id).waiting;
             let config_version = self.mode(app_id).spec().map(|s| s.config_version);
             let left_ms = match (self.delays.get(app_id), config_version) {
                 (Some(d), Some(v)) => d.time_left_ms(v, now_ms),
@@ -544,7 +575,7 @@ impl Planner {
                 app_id: app_id.clone(),
                 count: waiting.len() as u32,
                 delay: QueueDelay { time_left_seconds: left_ms as f64 / 1000.0, overdue: left_ms == 0 },
-                since_ms: waiting.iter().map(|i| i.created_at_ms).min().unwrap_or(now_ms),
+                since_ms: waiting.first().map(|(created_at, _)| *created_at).unwrap_or(now_ms),
                 offers: self.offers.get(app_id).cloned().unwrap_or_default(),
             });
         }

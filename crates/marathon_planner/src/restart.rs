@@ -43,11 +43,6 @@ pub fn needs_extra_capacity(n: u32, upgrade: &UpgradeStrategy, healthy_now: usiz
     b.min_healthy == b.max_capacity && (b.max_capacity as usize) <= healthy_now
 }
 
-/// Running+healthy instances whose goal is running (old and new).
-pub(crate) fn healthy_count(spec: &RunSpec, instances: &[&Instance]) -> usize {
-    instances.iter().filter(|i| i.is_counted() && !i.doomed && i.is_ready(spec.has_health_checks)).count()
-}
-
 /// Vanishes at once when killed (never launched, or given up): frees capacity immediately.
 fn vanishes_on_kill(i: &Instance) -> bool {
     matches!(i.state, InstanceState::Scheduled) || i.state.is_unreachable()

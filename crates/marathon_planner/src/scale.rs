@@ -8,7 +8,8 @@
 //! scale step is done when exactly `n` counted instances are running (and healthy when the app has
 //! health checks) and every killed instance is terminal.
 
-use crate::types::{Goal, Instance, InstanceId, InstanceState, KillReason, KillSelection};
+use crate::index::AppIndex;
+use crate::types::{Instance, InstanceId, InstanceState, KillReason, KillSelection};
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
@@ -81,13 +82,20 @@ pub(crate) fn scale_decisions(
     decisions
 }
 
-/// Spec §7: done when `n` counted instances are running (and healthy with checks) and every
-/// killed one is terminal (none doomed and waiting).
-pub(crate) fn scale_complete(target: u32, has_health_checks: bool, named: &[InstanceId], instances: &[&Instance]) -> bool {
-    let live = counted(instances);
-    live.len() == target as usize
-        && live.iter().all(|i| i.is_ready(has_health_checks) && !named.contains(&i.id))
-        && instances.iter().all(|i| !i.doomed && (i.goal == Goal::Running || i.state.is_terminal()))
+/// [`scale_decisions`] from the app's index when nothing has to be chosen: `named_live` are the
+/// named instances still counted (killed first, in id order), and the others are at most
+/// `target`, so the shortfall is launched. `None` when there is a surplus to pick by kill order.
+pub(crate) fn scale_decisions_indexed(target: u32, named_live: Vec<InstanceId>, index: &AppIndex) -> Option<Decisions> {
+    let others = index.live.checked_sub(named_live.len())?;
+    let shortfall = (target as usize).checked_sub(others)?;
+    let kills = named_live.into_iter().map(|id| (id, KillReason::ScaleDown)).collect();
+    Some(Decisions { kills, launches: vec![None; shortfall], doom: Vec::new() })
+}
+
+/// Spec §7: done when `n` counted instances are running (and healthy with checks), none of them
+/// named for a kill (`named_live`), and every killed one is terminal (none doomed and waiting).
+pub(crate) fn scale_complete(target: u32, has_health_checks: bool, named_live: bool, index: &AppIndex) -> bool {
+    index.live == target as usize && index.live_ready(has_health_checks) == index.live && !named_live && index.blocking == 0
 }
 
 #[cfg(test)]
@@ -127,14 +135,40 @@ mod tests {
         assert_eq!(d.launches.len(), 2);
     }
 
+    fn index(instances: &[&Instance]) -> AppIndex {
+        let mut index = AppIndex::default();
+        for i in instances {
+            index.account(i, false, true);
+        }
+        index
+    }
+
     #[test]
     fn completion_needs_health_and_terminal_kills() {
         let mut a = inst("a", InstanceState::Running, Some(10));
-        assert!(scale_complete(1, false, &[], &[&a]));
-        assert!(!scale_complete(1, true, &[], &[&a]));
+        assert!(scale_complete(1, false, false, &index(&[&a])));
+        assert!(!scale_complete(1, false, true, &index(&[&a])));
+        assert!(!scale_complete(1, true, false, &index(&[&a])));
         a.healthy = Some(true);
+        assert!(scale_complete(1, true, false, &index(&[&a])));
         let mut k = inst("k", InstanceState::Running, Some(1));
-        k.goal = Goal::Stopped;
-        assert!(!scale_complete(1, true, &[], &[&a, &k]));
+        k.goal = crate::types::Goal::Stopped;
+        assert!(!scale_complete(1, true, false, &index(&[&a, &k])));
+    }
+
+    #[test]
+    fn indexed_decisions_agree_with_the_scan_unless_a_surplus_must_be_chosen() {
+        let a = inst("a", InstanceState::Running, Some(10));
+        let b = inst("b", InstanceState::Staging, Some(20));
+        let all = [&a, &b];
+        for target in 0..4u32 {
+            for named in [vec![], vec!["a".to_string()]] {
+                let scanned = scale_decisions(target, KillSelection::YoungestFirst, &named, &all);
+                match scale_decisions_indexed(target, named.clone(), &index(&all)) {
+                    Some(indexed) => assert_eq!(indexed, scanned, "target {target}, named {named:?}"),
+                    None => assert!(all.len() - named.len() > target as usize),
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! leader changes (recovery from the store) against the planner, checking safety at every step;
 //! a calm phase then checks that every app converges to `instances` ready instances.
 //!
-//! Invariants: no instance is launched twice; during a rolling restart a launch never takes the
+//! Invariants: the planner's incremental per-app index equals a full recount; no instance is
+//! launched twice; during a rolling restart a launch never takes the
 //! active instances above maxCapacity, and a kill of a healthy instance never leaves fewer than
 //! minHealthy healthy ones; no panic on any sequence. `PLANNER_SEED=<n>` replays one seed,
 //! `PLANNER_SEEDS=<n>` sets how many run
@@ -79,6 +80,7 @@ fn ready_ids(h: &Harness, app: &str) -> BTreeSet<String> {
 }
 
 fn check_step(h: &Harness, cmds: &[Command], before: &[(String, Option<RestartBounds>, BTreeSet<String>)], subject: Option<&str>) {
+    assert!(h.planner.index_agrees_with_recount(), "the planner's per-app index drifted from its instances");
     for (app, bounds_before, ready_before) in before {
         let Some(b) = h.planner.restart_bounds(app) else { continue };
         if *bounds_before != Some(b) {

@@ -164,31 +164,36 @@ impl Checkers {
 
 impl Leader {
     /// Starts probers for running tasks of apps with Marathon-level checks; stops the others.
+    /// Runs after every step: it looks only at the instances of apps that have Marathon-level
+    /// checks, so apps without them cost nothing however many instances they have.
     pub(crate) fn sync_health(&mut self) {
         let mut keep = BTreeSet::new();
         let mut starts = Vec::new();
-        for (instance_id, rec) in &self.state.tasks {
-            if rec.state != "TASK_RUNNING" {
-                continue;
-            }
-            let Some(app) = self.state.planner.instance(instance_id).and_then(|i| PathId::parse(&i.app_id).ok()).and_then(|id| self.state.apps.get(&id)) else {
-                continue;
-            };
-            for (index, hc) in app.def.health_checks.iter().enumerate().filter(|(_, h)| h.protocol.is_marathon_level()) {
-                let port = hc.port.or_else(|| hc.port_index.and_then(|i| rec.host_ports.get(i.max(0) as usize).map(|p| *p as i64)));
-                let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else { continue };
-                let host = rec.ip_addresses.first().cloned().unwrap_or_else(|| rec.host.clone());
-                let target = Target {
-                    protocol: hc.protocol,
-                    host,
-                    port,
-                    path: hc.path.clone().unwrap_or_else(|| "/".into()),
-                    interval: Duration::from_secs(hc.interval_seconds.max(1) as u64),
-                    timeout: Duration::from_secs(hc.timeout_seconds.max(1) as u64),
-                    ignore_http1xx: hc.ignore_http1xx,
-                };
-                keep.insert((rec.task_id.clone(), index));
-                starts.push((instance_id.clone(), rec.task_id.clone(), index, target));
+        let checked = self.state.apps.values().filter(|a| a.def.health_checks.iter().any(|h| h.protocol.is_marathon_level()));
+        for app in checked {
+            let app_id = app.def.id.to_string();
+            for instance in self.state.planner.instances_of(&app_id) {
+                let instance_id = &instance.id;
+                let Some(rec) = self.state.tasks.get(instance_id) else { continue };
+                if rec.state != "TASK_RUNNING" {
+                    continue;
+                }
+                for (index, hc) in app.def.health_checks.iter().enumerate().filter(|(_, h)| h.protocol.is_marathon_level()) {
+                    let port = hc.port.or_else(|| hc.port_index.and_then(|i| rec.host_ports.get(i.max(0) as usize).map(|p| *p as i64)));
+                    let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else { continue };
+                    let host = rec.ip_addresses.first().cloned().unwrap_or_else(|| rec.host.clone());
+                    let target = Target {
+                        protocol: hc.protocol,
+                        host,
+                        port,
+                        path: hc.path.clone().unwrap_or_else(|| "/".into()),
+                        interval: Duration::from_secs(hc.interval_seconds.max(1) as u64),
+                        timeout: Duration::from_secs(hc.timeout_seconds.max(1) as u64),
+                        ignore_http1xx: hc.ignore_http1xx,
+                    };
+                    keep.insert((rec.task_id.clone(), index));
+                    starts.push((instance_id.clone(), rec.task_id.clone(), index, target));
+                }
             }
         }
         self.health.retain(&keep);

@@ -14,6 +14,7 @@
 pub mod commands;
 pub mod events;
 pub mod health;
+pub mod launch_queue;
 pub mod offers;
 pub mod ports;
 pub mod state;
@@ -63,6 +64,8 @@ pub struct Leader {
     /// commands still publish at once.
     published_at: tokio::time::Instant,
     view_stale: bool,
+    /// `PUBLISH_INTERVAL`, or longer when a rebuild took long (see [`Leader::publish`]).
+    publish_interval: Duration,
 }
 
 /// The FrameworkInfo Marathon registers with (§8.2).
@@ -106,7 +109,7 @@ pub async fn run(
         SchedulerClient::start(client_config).map_err(|e| MarathonError::Other(format!("--master: {e}")))?;
     let (health_tx, health_rx) = mpsc::channel(1024);
     state.recover_deployment_groups();
-    let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None, published_at: tokio::time::Instant::now(), view_stale: false };
+    let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None, published_at: tokio::time::Instant::now(), view_stale: false, publish_interval: PUBLISH_INTERVAL };
     let result = leader.run_loop(first, commands, &mut leadership, &mut mesos, shutdown).await;
     leader.health.stop_all();
     client.stop();
@@ -139,7 +142,7 @@ impl Leader {
                 }
             };
             let stale = self.view_stale;
-            let publish_due = tokio::time::sleep_until(self.published_at + PUBLISH_INTERVAL);
+            let publish_due = tokio::time::sleep_until(self.published_at + self.publish_interval);
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 // Wakes the loop so that a stale view is published (below) once it is due.
@@ -170,7 +173,7 @@ impl Leader {
                 _ = reconcile.tick() => self.reconcile(),
             }
             self.sync_health();
-            if self.published_at.elapsed() >= PUBLISH_INTERVAL {
+            if self.published_at.elapsed() >= self.publish_interval {
                 self.publish();
             } else {
                 self.view_stale = true;
@@ -290,8 +293,13 @@ impl Leader {
         let _ = self.out.events.send(event);
     }
 
+    /// Rebuilds and publishes the view. A rebuild costs O(tasks), so between events the next one
+    /// waits `PUBLISH_COST_FACTOR` times as long as this one took (at least `PUBLISH_INTERVAL`):
+    /// the view never takes more than about a tenth of the loop, however many tasks there are.
     pub(crate) fn publish(&mut self) {
+        let started = std::time::Instant::now();
         self.out.view.send_replace(Arc::new(self.state.view(now_ms())));
+        self.publish_interval = PUBLISH_INTERVAL.max(started.elapsed() * PUBLISH_COST_FACTOR);
         self.published_at = tokio::time::Instant::now();
         self.view_stale = false;
     }
@@ -338,7 +346,7 @@ impl Leader {
             match cmd {
                 PCommand::Launch { app_id, instance_id, run_spec_version } => {
                     revive |= self.state.launchable.is_empty();
-                    self.state.launchable.insert(instance_id, (app_id, run_spec_version));
+                    self.state.launchable.insert(instance_id, app_id, run_spec_version);
                 }
                 PCommand::Kill { instance_id, reason } => {
                     self.state.launchable.remove(&instance_id);
@@ -443,6 +451,9 @@ fn commit_chunks(ops: Vec<StoreOp>) -> Vec<Vec<StoreOp>> {
 
 /// The view is rebuilt at most this often between REST commands.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// Between events, the view waits this many times its last rebuild's duration (at least
+/// `PUBLISH_INTERVAL`) before it is rebuilt again.
+const PUBLISH_COST_FACTOR: u32 = 10;
 
 /// Status updates handled (and committed) together at most.
 const UPDATES_PER_BATCH: usize = 256;

@@ -134,9 +134,12 @@ impl Leader {
         let mut tasks = Vec::new();
         let mut cmds = Vec::new();
         let mut outcome: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
-        let candidates: Vec<(String, String, u64)> =
-            self.state.launchable.iter().map(|(i, (a, v))| (i.clone(), a.clone(), *v)).collect();
-        for (instance_id, app_id, config_version) in candidates {
+        // One pass per (app, config version) group of the queue: its instances are alike, so the
+        // first that does not fit ends the group and at most `max` instances are looked at in
+        // all, however long the queue (a scan of every queued instance per offer made a mass
+        // launch quadratic).
+        let groups = self.state.launchable.groups_head(max);
+        'groups: for ((app_id, config_version), instance_ids) in groups {
             if tasks.len() >= max {
                 break;
             }
@@ -144,59 +147,67 @@ impl Leader {
             else {
                 continue; // the app is being stopped; the planner expunges the instance
             };
-            let mut placed: Vec<AgentInfo> = self.placed_agents(&app_id);
-            placed.extend(tasks.iter().filter(|(a, _)| *a == app_id).map(|_| view.agent.clone()));
-            let host_ports = match view.fit(&def, &placed) {
-                Ok(p) => p,
-                Err(reason) => {
-                    outcome.entry(app_id).or_default().1.push(reason.to_string());
-                    continue;
+            // Agents of the app's instances placed before this offer (constraints only).
+            let mut placed: Vec<AgentInfo> = if def.constraints.is_empty() { Vec::new() } else { self.placed_agents(&app_id) };
+            for instance_id in instance_ids {
+                if tasks.len() >= max {
+                    break 'groups;
                 }
-            };
-            let task_id = match marathon_model::InstanceId::parse(&instance_id) {
-                Ok(instance) => marathon_model::TaskId { instance, incarnation: Some(1) }.to_string(),
-                Err(e) => {
-                    tracing::error!(%instance_id, error = %e, "instance id does not make a task id");
-                    continue;
-                }
-            };
-            let placement = Placement {
-                task_id: task_id.clone(),
-                agent_id: view.agent_id.clone(),
-                hostname: offer.hostname.clone(),
-                host_ports: host_ports.clone(),
-                role: view.role.clone(),
-            };
-            let ip = offer.url.as_ref().and_then(|u| u.address.ip.clone());
-            self.state.tasks.insert(
-                instance_id.clone(),
-                TaskRecord {
+                let host_ports = match view.fit(&def, &placed) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        outcome.entry(app_id.clone()).or_default().1.push(reason.to_string());
+                        continue 'groups;
+                    }
+                };
+                let task_id = match marathon_model::InstanceId::parse(&instance_id) {
+                    Ok(instance) => marathon_model::TaskId { instance, incarnation: Some(1) }.to_string(),
+                    Err(e) => {
+                        tracing::error!(%instance_id, error = %e, "instance id does not make a task id");
+                        continue;
+                    }
+                };
+                let placement = Placement {
                     task_id: task_id.clone(),
                     agent_id: view.agent_id.clone(),
-                    host: offer.hostname.clone(),
-                    host_ports: host_ports.iter().map(|p| *p as u32).collect(),
-                    app_version_ms: def.version.map(|v| v.millis()).unwrap_or(0),
-                    state: "TASK_STAGING".into(),
-                    staged_at_ms: now,
-                    started_at_ms: None,
+                    hostname: offer.hostname.clone(),
+                    host_ports: host_ports.clone(),
                     role: view.role.clone(),
-                    ip_addresses: ip.into_iter().collect(),
-                },
-            );
-            self.state.launchable.remove(&instance_id);
-            let answer = self.state.planner.handle(
-                now.max(0) as u64,
-                marathon_planner::Event::LaunchAccepted { instance_id: instance_id.clone(), agent: view.agent_id.clone() },
-            );
-            // The planner's contract: answered with a Kill, the instance must not be launched.
-            let refused = answer.iter().any(|c| matches!(c, marathon_planner::Command::Kill { instance_id: k, .. } if *k == instance_id));
-            cmds.extend(answer);
-            if refused {
-                self.state.tasks.remove(&instance_id);
-                continue;
+                };
+                let ip = offer.url.as_ref().and_then(|u| u.address.ip.clone());
+                self.state.tasks.insert(
+                    instance_id.clone(),
+                    TaskRecord {
+                        task_id: task_id.clone(),
+                        agent_id: view.agent_id.clone(),
+                        host: offer.hostname.clone(),
+                        host_ports: host_ports.iter().map(|p| *p as u32).collect(),
+                        app_version_ms: def.version.map(|v| v.millis()).unwrap_or(0),
+                        state: "TASK_STAGING".into(),
+                        staged_at_ms: now,
+                        started_at_ms: None,
+                        role: view.role.clone(),
+                        ip_addresses: ip.into_iter().collect(),
+                    },
+                );
+                self.state.launchable.remove(&instance_id);
+                let answer = self.state.planner.handle(
+                    now.max(0) as u64,
+                    marathon_planner::Event::LaunchAccepted { instance_id: instance_id.clone(), agent: view.agent_id.clone() },
+                );
+                // The planner's contract: answered with a Kill, the instance must not be launched.
+                let refused = answer.iter().any(|c| matches!(c, marathon_planner::Command::Kill { instance_id: k, .. } if *k == instance_id));
+                cmds.extend(answer);
+                if refused {
+                    self.state.tasks.remove(&instance_id);
+                    continue;
+                }
+                if !def.constraints.is_empty() {
+                    placed.push(view.agent.clone());
+                }
+                outcome.entry(app_id.clone()).or_default().0 = true;
+                tasks.push((app_id.clone(), build_task(&def, &placement)));
             }
-            outcome.entry(app_id.clone()).or_default().0 = true;
-            tasks.push((app_id, build_task(&def, &placement)));
         }
         for (app_id, (used, reasons)) in outcome {
             let event = marathon_planner::Event::OfferProcessed { app_id, used, reject_reasons: reasons };

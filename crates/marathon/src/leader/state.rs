@@ -71,7 +71,7 @@ pub struct State {
     /// instance id -> task.
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Instances the planner allowed to launch (`Command::Launch`), waiting for an offer.
-    pub launchable: BTreeMap<String, (String, u64)>,
+    pub launchable: super::launch_queue::LaunchQueue,
     pub last_failures: BTreeMap<PathId, LastTaskFailure>,
     /// instance id -> one result per Marathon-level health check.
     pub health: BTreeMap<String, Vec<Option<HealthCheckResult>>>,
@@ -232,7 +232,7 @@ impl State {
             apps,
             retired: BTreeMap::new(),
             tasks,
-            launchable: BTreeMap::new(),
+            launchable: super::launch_queue::LaunchQueue::new(),
             last_failures: BTreeMap::new(),
             health: BTreeMap::new(),
             framework_id: snapshot.framework_id.clone(),
@@ -261,17 +261,26 @@ impl State {
         let rec = self.tasks.get(instance_id)?;
         let app_id = PathId::parse(&self.planner.instance(instance_id).map(|i| i.app_id.clone()).unwrap_or_default()).ok()
             .or_else(|| marathon_model::TaskId::parse(&rec.task_id).ok().map(|t| t.app_id().clone()))?;
-        let service_ports: Vec<u32> = self
-            .apps
-            .get(&app_id)
+        let service_ports = self.service_ports_of(&app_id);
+        Some(self.task_of(instance_id, rec, app_id, &service_ports))
+    }
+
+    /// The service ports of an app's definitions (§2 `portDefinitions`).
+    fn service_ports_of(&self, app_id: &PathId) -> Vec<u32> {
+        self.apps
+            .get(app_id)
             .map(|a| a.def.port_definitions.iter().map(|p| p.port.clamp(0, 65535) as u32).collect())
-            .unwrap_or_default();
-        let mut service_ports = service_ports;
+            .unwrap_or_default()
+    }
+
+    /// The `Task` of a launched instance of `app_id`.
+    fn task_of(&self, instance_id: &str, rec: &TaskRecord, app_id: PathId, service_ports: &[u32]) -> Task {
+        let mut service_ports = service_ports.to_vec();
         while service_ports.len() < rec.host_ports.len() {
             service_ports.push(0);
         }
         let ips = if rec.ip_addresses.is_empty() { vec![rec.host.clone()] } else { rec.ip_addresses.clone() };
-        Some(Task {
+        Task {
             id: rec.task_id.clone(),
             app_id,
             host: rec.host.clone(),
@@ -288,7 +297,7 @@ impl State {
             role: rec.role.clone(),
             region: None,
             zone: None,
-        })
+        }
     }
 
     /// The task's `healthCheckResults`: Marathon's own checks (HTTP/TCP), else the verdict of the
@@ -338,9 +347,22 @@ impl State {
             let versions = app.versions.keys().map(|v| Timestamp(*v)).collect();
             view.apps.insert(id.clone(), AppEntry { definition: app.def.clone(), version_info: app.version_info, versions });
         }
-        for instance in self.planner.instances() {
-            if let Some(task) = self.task_view(&instance.id) {
-                view.tasks.entry(task.app_id.clone()).or_default().push(task);
+        // App by app, so the app's id and service ports are worked out once, not per task.
+        for app in self.planner.instance_app_ids() {
+            let instances = self.planner.instances_of(app);
+            let Ok(app_id) = PathId::parse(app) else {
+                for task in instances.iter().filter_map(|i| self.task_view(&i.id)) {
+                    view.tasks.entry(task.app_id.clone()).or_default().push(task);
+                }
+                continue;
+            };
+            let service_ports = self.service_ports_of(&app_id);
+            let tasks: Vec<Task> = instances
+                .iter()
+                .filter_map(|i| self.tasks.get(&i.id).map(|rec| self.task_of(&i.id, rec, app_id.clone(), &service_ports)))
+                .collect();
+            if !tasks.is_empty() {
+                view.tasks.entry(app_id).or_default().extend(tasks);
             }
         }
         let mut deployments: Vec<&DeploymentState> = self.planner.deployments().collect();
