@@ -56,7 +56,8 @@ pub struct FrameworkView {
     pub id: FrameworkId,
     /// The role its offers are allocated to (first of its roles).
     pub role: String,
-    /// Used by its tasks + currently offered to it.
+    /// Used by its tasks + currently offered to it. Only its scalars are read (DRF shares), so a
+    /// caller may leave ranges and sets out.
     pub allocated: ResourceBag,
     /// Connected and not torn down.
     pub active: bool,

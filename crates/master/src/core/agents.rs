@@ -115,7 +115,7 @@ impl Core {
         let registered_time = self.agents.get(&id).map(|a| a.registered_time).unwrap_or(now);
         // The agent's report is authoritative for its tasks: forget what we had for it, then rebuild.
         for framework in self.frameworks.values_mut() {
-            framework.tasks.retain(|_, t| t.agent_id != id);
+            framework.tasks.retain(|t| t.agent_id != id);
         }
         self.agents.insert(id.clone(), Agent::connected(id.clone(), info, endpoint, version, total, connection, registered_time, Some(now)));
         for framework_info in frameworks {
@@ -142,20 +142,17 @@ impl Core {
             if let Some(executor_id) = &executor_id {
                 framework.executors.insert((id.clone(), executor_id.clone()));
             }
-            framework.tasks.insert(
-                reported.task.task_id.clone(),
-                Task {
-                    info: reported.task.clone(),
-                    framework_id: reported.framework_id.clone(),
-                    agent_id: id.clone(),
-                    executor_id,
-                    state: reported.state,
-                    resources: resources.clone(),
-                    role,
-                    statuses: vec![StatusRecord { state: reported.state, timestamp: now, healthy: None }],
-                    latest_status: reported.latest_status.clone(),
-                },
-            );
+            framework.tasks.insert(Task {
+                info: reported.task.clone(),
+                framework_id: reported.framework_id.clone(),
+                agent_id: id.clone(),
+                executor_id,
+                state: reported.state,
+                resources: resources.clone(),
+                role,
+                statuses: vec![StatusRecord { state: reported.state, timestamp: now, healthy: None }],
+                latest_status: reported.latest_status.clone(),
+            });
             if let Some(agent) = self.agents.get_mut(&id) {
                 let _ = agent.used.add(&resources);
             }
@@ -217,22 +214,22 @@ impl Core {
         let mut status = update.status;
         status.agent_id = Some(agent_id.clone());
         let state = status.state;
-        let mut released = None;
-        if let Some(task) = framework.tasks.get_mut(&status.task_id) {
-            // A retried update for a state we already recorded must not count twice.
-            let is_new = task.latest_status.as_ref().and_then(|s| s.uuid.as_ref()) != status.uuid.as_ref() || status.uuid.is_none();
-            if is_new {
-                task.state = state;
-                task.statuses.push(StatusRecord { state, timestamp: status.timestamp.unwrap_or(now), healthy: status.healthy });
-                if task.statuses.len() > STATUSES_PER_TASK_MAX {
-                    task.statuses.remove(0);
+        let known = framework
+            .tasks
+            .update(&status.task_id, |task| {
+                // A retried update for a state we already recorded must not count twice.
+                let is_new = task.latest_status.as_ref().and_then(|s| s.uuid.as_ref()) != status.uuid.as_ref() || status.uuid.is_none();
+                if is_new {
+                    task.state = state;
+                    task.statuses.push(StatusRecord { state, timestamp: status.timestamp.unwrap_or(now), healthy: status.healthy });
+                    if task.statuses.len() > STATUSES_PER_TASK_MAX {
+                        task.statuses.remove(0);
+                    }
+                    task.latest_status = Some(status.clone());
                 }
-                task.latest_status = Some(status.clone());
-            }
-            if state.is_terminal() {
-                released = framework.tasks.remove(&status.task_id);
-            }
-        }
+            })
+            .is_some();
+        let released = if known && state.is_terminal() { framework.tasks.remove(&status.task_id) } else { None };
         if let Some(task) = released {
             if let Some(agent) = self.agents.get_mut(agent_id) {
                 agent.used.subtract(&task.resources);

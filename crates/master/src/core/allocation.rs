@@ -21,10 +21,12 @@ impl Core {
             .frameworks
             .values()
             .map(|f| {
-                let mut allocated = f.used();
+                // Scalars only: DRF shares are computed from them (`allocator::dominant_share`), and
+                // the tasks' scalar total is O(names) to read where their ports' union is not.
+                let mut allocated = f.used_scalars();
                 for offer_id in &f.offers {
                     if let Some(offer) = self.offers.get(offer_id) {
-                        let _ = allocated.add(&offer.resources);
+                        add_scalars(&mut allocated, &offer.resources);
                     }
                 }
                 FrameworkView { id: f.id.clone(), role: f.role(), allocated, active: f.active && f.connected, suppressed: f.suppressed }
@@ -71,6 +73,15 @@ impl Core {
             .into_iter()
             .map(|(framework_id, offers)| Effect::ToFramework(framework_id, Event::offers(offers)))
             .collect()
+    }
+}
+
+fn add_scalars(into: &mut ResourceBag, from: &ResourceBag) {
+    for name in from.names() {
+        if let Some(ResourceValue::Scalar(amount)) = from.get(name) {
+            let sum = into.scalar(name) + amount;
+            into.set_scalar(name, sum);
+        }
     }
 }
 

@@ -105,7 +105,7 @@ impl Core {
             let back: Vec<TaskId> = framework.unreachable_tasks.values().filter(|t| &t.agent_id == id).map(|t| t.info.task_id.clone()).collect();
             for task_id in back {
                 if let Some(task) = framework.unreachable_tasks.remove(&task_id) {
-                    framework.tasks.insert(task_id, task);
+                    framework.tasks.insert(task);
                 }
             }
         }

@@ -9,12 +9,16 @@
 //! rebuilt from re-registering agents and resubscribing schedulers (mesos-ha.md section 1). Only the
 //! registry (`registry` crate) is durable.
 
+mod active_tasks;
 mod agents;
 mod allocation;
 mod health;
+mod resource_tally;
 mod scheduler_calls;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tally;
 
 use allocator::Filters;
 use proto::agent_protocol::{AgentInfo, MasterToAgent};
@@ -22,6 +26,8 @@ use proto::scheduler::Event;
 use proto::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+pub use active_tasks::ActiveTasks;
+pub use resource_tally::ResourceTally;
 pub use scheduler_calls::CallError;
 
 /// Completed tasks kept per framework (`--max_completed_tasks_per_framework`).
@@ -143,7 +149,9 @@ pub struct Framework {
     pub unregistered_time: Option<f64>,
     /// When a disconnected framework is removed, unless it resubscribes first.
     pub failover_deadline: Option<f64>,
-    pub tasks: BTreeMap<TaskId, Task>,
+    /// Non-terminal tasks, with the running total of their resources (changed only through
+    /// `ActiveTasks`' methods so the total stays right).
+    pub tasks: ActiveTasks,
     pub completed_tasks: VecDeque<Task>,
     /// Tasks of partition-aware frameworks on unreachable agents (TASK_UNREACHABLE).
     pub unreachable_tasks: BTreeMap<TaskId, Task>,
@@ -158,15 +166,14 @@ impl Framework {
         self.info.effective_roles().into_iter().next().unwrap_or_else(|| "*".to_string())
     }
 
-    /// Resources of non-terminal tasks.
+    /// Resources of non-terminal tasks (kept current as tasks come and go, not recounted).
     pub fn used(&self) -> ResourceBag {
-        let mut bag = ResourceBag::new();
-        for task in self.tasks.values() {
-            // Same names always share a type within one master, so this cannot fail in practice;
-            // a mismatch would only under-count, never panic.
-            let _ = bag.add(&task.resources);
-        }
-        bag
+        self.tasks.used()
+    }
+
+    /// The scalar part of [`Framework::used`], in O(resource names): all DRF needs.
+    pub fn used_scalars(&self) -> ResourceBag {
+        self.tasks.used_scalars()
     }
 }
 
@@ -327,8 +334,7 @@ impl Core {
                 effects.push(Effect::ToAgent(agent_id, MasterToAgent::ShutdownFramework { framework_id: id.clone() }));
             }
         }
-        let tasks: Vec<Task> = std::mem::take(&mut framework.tasks).into_values().collect();
-        for mut task in tasks {
+        for mut task in framework.tasks.take_all() {
             if let Some(agent) = self.agents.get_mut(&task.agent_id) {
                 agent.used.subtract(&task.resources);
             }

@@ -459,7 +459,7 @@ impl Core {
             latest_status: None,
         };
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            framework.tasks.insert(task.task_id.clone(), record);
+            framework.tasks.insert(record);
         }
     }
 
@@ -645,7 +645,7 @@ fn new_framework(id: FrameworkId, info: FrameworkInfo, now: f64) -> Framework {
         reregistered_time: None,
         unregistered_time: None,
         failover_deadline: None,
-        tasks: BTreeMap::new(),
+        tasks: ActiveTasks::new(),
         completed_tasks: VecDeque::new(),
         unreachable_tasks: BTreeMap::new(),
         offers: Vec::new(),

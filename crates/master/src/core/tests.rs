@@ -4,7 +4,7 @@ use super::*;
 use proto::agent_protocol::StatusUpdate;
 use proto::scheduler::*;
 
-fn core() -> Core {
+pub(super) fn core() -> Core {
     let info = MasterInfo::new("m".into(), "127.0.0.1".parse().unwrap(), 5050, "localhost".into());
     Core::new(info, CoreConfig { offer_timeout_secs: Some(30.0), ..CoreConfig::default() })
 }
@@ -19,7 +19,7 @@ fn agent_info() -> AgentInfo {
     }
 }
 
-fn framework_info(partition_aware: bool) -> FrameworkInfo {
+pub(super) fn framework_info(partition_aware: bool) -> FrameworkInfo {
     let mut info: FrameworkInfo = serde_json::from_str(r#"{"user":"u","name":"f","failover_timeout":60}"#).unwrap();
     if partition_aware {
         info.capabilities.push(FrameworkCapability { kind: "PARTITION_AWARE".into() });
@@ -54,7 +54,7 @@ fn offers_in(effects: &[Effect]) -> Vec<Offer> {
         .collect()
 }
 
-fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
+pub(super) fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
     serde_json::from_value(serde_json::json!({
         "name": id, "task_id": {"value": id}, "agent_id": {"value": agent.value},
         "resources": ResourceBag::parse(resources).unwrap().to_resources(Some("*")),
@@ -63,7 +63,7 @@ fn task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
     .unwrap()
 }
 
-fn accept(offer: &OfferId, tasks: Vec<TaskInfo>) -> Call {
+pub(super) fn accept(offer: &OfferId, tasks: Vec<TaskInfo>) -> Call {
     let mut call = Call::new("ACCEPT", None);
     call.accept = Some(Accept {
         offer_ids: vec![offer.clone()],
