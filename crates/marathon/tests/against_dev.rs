@@ -5,6 +5,7 @@
 
 mod support;
 
+use marathon_store::StateStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -253,5 +254,47 @@ async fn http_health_checks_kill_and_a_cancelled_deployment_rolls_back() {
     assert_eq!(app["healthChecks"][0]["path"], "/", "{app}");
     assert_eq!(app["tasks"][0]["id"], old_task.as_str(), "the rollback keeps the old instance");
     m.stop().await.expect("clean stop");
+    drop(dev);
+}
+
+/// An app removed by a deployment that is still stopping it is kept in the store for a rollback:
+/// a new leader can cancel that deployment and the app comes back with its definition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_leader_rolls_back_the_removal_of_an_app() {
+    init_logs();
+    let dir = TempDir::new("retired");
+    let dev = Dev::start(&dir);
+    let store = marathon_store::InMemoryStore::default();
+    let first = Marathon::start_with_store(&dev, store.handle()).await;
+    // The task ignores SIGTERM, so stopping it takes the kill grace period: the removal runs on
+    // through the failover (20 s is far more than a failover takes here).
+    let app = json!({"id":"/stubborn","cmd":"trap '' TERM; sleep 1000","mem":16,"cpus":0.1,"instances":1,
+        "taskKillGracePeriodSeconds":20,"env":{"MARK":"kept"}});
+    let (status, body) = first.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{body}");
+    first
+        .wait("stubborn running", WAIT, |m| async move {
+            let app = m.app("stubborn").await?;
+            (task_ids(&app, "TASK_RUNNING").len() == 1 && m.get("/v2/deployments").await.ok()? == json!([])).then_some(())
+        })
+        .await;
+    let (status, body) = first.send(Method::DELETE, "/v2/apps/stubborn", None).await;
+    assert_eq!(status, 200, "{body}");
+    let removal = body["deploymentId"].as_str().expect("deployment id").to_string();
+    assert!(first.app("stubborn").await.is_none(), "removed at once");
+    assert!(store.handle().load().await.expect("load").retired_apps.contains_key("/stubborn"), "kept for a rollback");
+    first.stop().await.expect("clean stop");
+
+    let second = Marathon::start_with_store(&dev, store.handle()).await;
+    let deployments = second.get("/v2/deployments").await.expect("deployments");
+    assert_eq!(deployments[0]["id"], removal.as_str(), "the removal still runs: {deployments}");
+    let (status, body) = second.send(Method::DELETE, &format!("/v2/deployments/{removal}"), None).await;
+    assert_eq!(status, 200, "a rollback: {body}");
+    let app = second.app("stubborn").await.expect("the app is back");
+    assert_eq!(app["env"]["MARK"], "kept");
+    assert_eq!(app["instances"], 1);
+    let snapshot = store.handle().load().await.expect("load");
+    assert!(snapshot.apps.contains_key("/stubborn") && !snapshot.retired_apps.contains_key("/stubborn"), "{snapshot:?}");
+    second.stop().await.expect("clean stop");
     drop(dev);
 }

@@ -1,7 +1,7 @@
 //! HA with a real ZooKeeper and a real `tepui dev` (marathon-api.md §8): two instances contend,
 //! the standby proxies, the leader's state lives in ZooKeeper; after the leader abdicates (exit
-//! code 100) the standby takes over from the store with the stored framework id and keeps the
-//! running task. Needs java and Debian's zookeeper jar (as marathon_store's tests), and the tepui
+//! code 100) the standby takes over from the store with the stored framework id, keeps the
+//! running task and shows the same `lastTaskFailure` of an app whose task failed. Needs java and Debian's zookeeper jar (as marathon_store's tests), and the tepui
 //! binary; missing ones fail the test.
 
 mod support;
@@ -95,6 +95,30 @@ async fn standby_proxies_then_takes_over_from_the_store() {
     let framework_id = a.client.get("/v2/info").await.expect("info")["frameworkId"].clone();
     assert!(framework_id.is_string());
 
+    // An app whose task fails: its lastTaskFailure is recorded. A long backoff, then a scale to 0,
+    // keep a relaunch from replacing it before the failover.
+    let resp = a
+        .client
+        .http
+        .post(format!("{}/v2/apps", a.client.url))
+        .json(&json!({"id":"/fails","cmd":"exit 1","mem":16,"cpus":0.1,"instances":1,"backoffSeconds":600,"maxLaunchDelaySeconds":3600}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status().as_u16(), 201);
+    let last_failure = |c: Client| async move {
+        let app = c.get("/v2/apps/fails?embed=apps.lastTaskFailure").await.ok()?;
+        let failure = app["app"]["lastTaskFailure"].clone();
+        failure.is_object().then_some(failure)
+    };
+    let failure = wait("the failed task's lastTaskFailure", || last_failure(a.client.clone())).await;
+    assert_eq!(failure["state"], "TASK_FAILED", "{failure}");
+    assert!(failure["taskId"].as_str().is_some_and(|t| t.starts_with("fails.")), "{failure}");
+    let resp = a.client.http.put(format!("{}/v2/apps/fails", a.client.url)).json(&json!({"instances": 0})).send().await.expect("PUT");
+    assert_eq!(resp.status().as_u16(), 200);
+    wait("the scale to 0 is done", || async { (a.client.get("/v2/deployments").await.ok()? == json!([])).then_some(()) }).await;
+    let failure = last_failure(a.client.clone()).await.expect("still recorded");
+
     // The leader abdicates: it exits with 100, b leads with the stored state.
     let resp = a.client.http.delete(format!("{}/v2/leader", a.client.url)).send().await.expect("DELETE /v2/leader");
     assert_eq!(resp.status().as_u16(), 200);
@@ -107,6 +131,10 @@ async fn standby_proxies_then_takes_over_from_the_store() {
     let after = wait("the same task running under b", || running(b.client.clone())).await;
     assert_eq!(after, task, "the new leader kept the task");
     assert_eq!(b.client.get("/v2/info").await.expect("info")["frameworkId"], framework_id);
+    let after = last_failure(b.client.clone()).await.expect("the new leader shows the lastTaskFailure");
+    for field in ["taskId", "state", "message", "appId", "host", "slaveId", "timestamp", "version"] {
+        assert_eq!(after[field], failure[field], "{field}: {after} vs {failure}");
+    }
 
     if let Some(stop) = b.stop.take() {
         let _ = stop.send(());

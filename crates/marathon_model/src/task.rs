@@ -6,7 +6,7 @@
 //! when unknown); health-result timestamps are written as `null` when unset, as §5
 //! allows.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::id::PathId;
 use crate::time::Timestamp;
@@ -75,8 +75,9 @@ pub struct Task {
     pub zone: Option<String>,
 }
 
-/// `lastTaskFailure` of an app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `lastTaskFailure` of an app. Also its stored form (the leader keeps one per app in the store,
+/// so it survives a failover), hence `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastTaskFailure {
     pub app_id: PathId,

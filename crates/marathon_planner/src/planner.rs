@@ -342,7 +342,10 @@ impl Planner {
             for action in deployment.plan.steps.iter().flat_map(|s| &s.actions) {
                 if let Action::StopApplication { app } = action {
                     if self.by_app.contains_key(&app.id) {
-                        from.insert(app.id.clone(), app.clone());
+                        // Still stopping: present, but on its way to no instances. As such the
+                        // rollback plan scales it back up, so its target (what the caller stores
+                        // and the planner keeps) names it; as it was, the app stayed removed.
+                        from.insert(app.id.clone(), RunSpec { instances: 0, ..app.clone() });
                     }
                 }
             }

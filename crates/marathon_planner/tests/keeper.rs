@@ -295,3 +295,26 @@ fn dependencies_run_in_order() {
     h.settle(None);
     assert_eq!(h.planner.deployments().count(), 0);
 }
+
+/// Cancelling the removal of an app whose instances are still stopping brings the app back: the
+/// rollback's target names it (the caller stores that target), and it runs its instances again.
+#[test]
+fn cancelling_a_removal_still_stopping_brings_the_app_back() {
+    let mut h = up(spec("/a", 1, 2));
+    let original = h.planner.apps().clone();
+    let id = h.next_deployment_id();
+    let removal = DeploymentPlan::build(id, h.now, &original, &RootGroup::new(), &PlanOptions::default()).expect("plan");
+    let cmds = h.start(removal.clone(), false).expect("start");
+    assert_eq!(Harness::kills(&cmds), 2);
+    assert!(!h.planner.apps().contains_key("/a"));
+    // The kills are not done yet; the removal is cancelled with a rollback.
+    let cancelled = h.planner.cancel_deployment(h.now, &removal.id, true).expect("cancel");
+    h.apply(&cancelled.commands);
+    let rollback = cancelled.rollback.expect("rollback plan");
+    assert_eq!(rollback.target.get("/a").map(|s| (s.version, s.instances)), Some((1, 2)), "{rollback:?}");
+    assert!(h.planner.apps().contains_key("/a"));
+    h.finish_kills();
+    h.settle(None);
+    assert!(h.succeeded(&rollback.id));
+    assert_eq!(h.live("/a").len(), 2);
+}

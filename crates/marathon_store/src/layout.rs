@@ -4,6 +4,12 @@
 //! <root>/state/apps/<app-key>/<version>   one znode per app version (newest = current definition)
 //! <root>/state/instances/<instance-key>   one per instance
 //! <root>/state/deployments/<deploy-key>   one per running deployment
+//! <root>/state/task_failures/<app-key>    an app's lastTaskFailure (at most one per app; added
+//!                                         later: state written before it has no such directory,
+//!                                         which loads as "no failures")
+//! <root>/state/retired/<app-key>          the last definition of an app a running deployment
+//!                                         removed, kept so cancelling it can bring the app back
+//!                                         (added with task_failures; absent = none)
 //! <root>/state/framework_id               the Mesos framework id
 //! <root>/state/epoch                      the fencing node (its data version is the epoch)
 //! <root>/leader-curator/member-<seq>      election participants (Marathon's latch path)
@@ -24,6 +30,10 @@ pub enum Key {
     AppVersion(String, String),
     Instance(String),
     Deployment(String),
+    /// The last failed task of an app (by app id); it lives only as long as its app.
+    TaskFailure(String),
+    /// The definition of an app removed by a deployment still running (by app id).
+    RetiredApp(String),
     FrameworkId,
 }
 
@@ -63,6 +73,12 @@ impl Layout {
     pub fn deployments_dir(&self) -> String {
         format!("{}/{STATE_DIR}/deployments", self.root)
     }
+    pub fn task_failures_dir(&self) -> String {
+        format!("{}/{STATE_DIR}/task_failures", self.root)
+    }
+    pub fn retired_dir(&self) -> String {
+        format!("{}/{STATE_DIR}/retired", self.root)
+    }
     pub fn framework_id(&self) -> String {
         format!("{}/{STATE_DIR}/framework_id", self.root)
     }
@@ -74,8 +90,8 @@ impl Layout {
     }
 
     /// The persistent directories a commit's records go under.
-    pub fn dirs(&self) -> [String; 3] {
-        [self.apps_dir(), self.instances_dir(), self.deployments_dir()]
+    pub fn dirs(&self) -> [String; 5] {
+        [self.apps_dir(), self.instances_dir(), self.deployments_dir(), self.task_failures_dir(), self.retired_dir()]
     }
 
     /// The znode of `key`.
@@ -85,6 +101,8 @@ impl Layout {
             Key::AppVersion(app, version) => format!("{}/{}/{}", self.apps_dir(), encode_name(app), encode_name(version)),
             Key::Instance(id) => format!("{}/{}", self.instances_dir(), encode_name(id)),
             Key::Deployment(id) => format!("{}/{}", self.deployments_dir(), encode_name(id)),
+            Key::TaskFailure(app) => format!("{}/{}", self.task_failures_dir(), encode_name(app)),
+            Key::RetiredApp(app) => format!("{}/{}", self.retired_dir(), encode_name(app)),
             Key::FrameworkId => self.framework_id(),
         }
     }
@@ -161,6 +179,7 @@ mod tests {
         let layout = Layout::new("/marathon/");
         assert_eq!(layout.path(&Key::AppVersion("/a".into(), "1".into())), "/marathon/state/apps/%2Fa/1");
         assert_eq!(layout.epoch(), "/marathon/state/epoch");
+        assert_eq!(layout.path(&Key::TaskFailure("/a".into())), "/marathon/state/task_failures/%2Fa");
         assert_eq!(layout.leader_dir(), "/marathon/leader-curator");
         assert_eq!(Layout::new("/").apps_dir(), "/state/apps");
         assert!(version_from_millis(9) < version_from_millis(10));

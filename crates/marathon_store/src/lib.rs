@@ -2,8 +2,9 @@
 //!
 //! Why not Marathon's layout: Marathon kept the whole root group in one record, which hit
 //! ZooKeeper's 1 MB limit and broke deployments, and a new leader re-read everything and timed out
-//! with thousands of apps. Here state is one znode per app version, instance and deployment
-//! (each at most `RECORD_BYTES_MAX`), every change is one atomic multi-op fenced by an epoch
+//! with thousands of apps. Here state is one znode per app version, instance and deployment (plus
+//! an app's last task failure and the definition of an app a running deployment removed; each at
+//! most `RECORD_BYTES_MAX`), every change is one atomic multi-op fenced by an epoch
 //! znode so a deposed leader cannot overwrite its successor, and standbys keep a live `StoreView`
 //! so a new leader serves at once after a short catch-up.
 //!

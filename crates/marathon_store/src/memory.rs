@@ -163,6 +163,20 @@ mod tests {
     }
 
     #[test]
+    fn task_failures_round_trip_and_go_with_their_app() {
+        let store = InMemoryStore::default();
+        block(store.fence()).unwrap();
+        let failure = StoreOp::PutTaskFailure { app_id: "/a".into(), value: json!({"taskId": "t1"}) };
+        block(store.commit(vec![put_app("/a", 1), failure])).unwrap();
+        assert_eq!(block(store.load()).unwrap().task_failures["/a"]["taskId"], "t1");
+        block(store.commit(vec![StoreOp::DeleteApp { app_id: "/a".into() }])).unwrap();
+        assert_eq!(block(store.load()).unwrap(), Snapshot::default(), "the failure went with the app");
+        // Recreating the app does not bring an old failure back.
+        block(store.commit(vec![put_app("/a", 2)])).unwrap();
+        assert!(block(store.load()).unwrap().task_failures.is_empty());
+    }
+
+    #[test]
     fn oversized_record_writes_nothing() {
         let store = InMemoryStore::default();
         block(store.fence()).unwrap();

@@ -1,7 +1,8 @@
 //! What a commit means, independent of where it is stored: the operations, the snapshot they
 //! build, the record envelope, the limits, and `plan`, the pure function that turns a batch of
 //! operations plus "what exists now" into znode writes. `ZkStore` and `InMemoryStore` both run
-//! `plan`, so their semantics (pruning to `max_versions`, deleting an emptied app) are the same.
+//! `plan`, so their semantics (pruning to `max_versions`, deleting an emptied app together with its
+//! task failure record) are the same.
 
 use crate::layout::{check_id, Key};
 use crate::StoreError;
@@ -34,6 +35,15 @@ pub enum StoreOp {
     DeleteInstance { id: String },
     PutDeployment { id: String, value: Value },
     DeleteDeployment { id: String },
+    /// Creates or replaces an app's last task failure. Dropped if the app does not exist once the
+    /// batch is applied: the record never outlives its app.
+    PutTaskFailure { app_id: String, value: Value },
+    /// Removes an app's last task failure (removing the app removes it too).
+    DeleteTaskFailure { app_id: String },
+    /// Keeps the last definition of an app a deployment removes, for a rollback of that deployment
+    /// (independent of the app's own records).
+    PutRetiredApp { app_id: String, value: Value },
+    DeleteRetiredApp { app_id: String },
     PutFrameworkId(String),
 }
 
@@ -44,6 +54,10 @@ pub struct Snapshot {
     pub apps: BTreeMap<String, BTreeMap<String, Value>>,
     pub instances: BTreeMap<String, Value>,
     pub deployments: BTreeMap<String, Value>,
+    /// app id -> its last task failure (absent in state written before these records existed).
+    pub task_failures: BTreeMap<String, Value>,
+    /// app id -> the definition kept for a rollback (absent in older state too).
+    pub retired_apps: BTreeMap<String, Value>,
     pub framework_id: Option<String>,
 }
 
@@ -65,6 +79,12 @@ impl Snapshot {
             }
             Key::Deployment(id) => {
                 self.deployments.insert(id, value);
+            }
+            Key::TaskFailure(app) => {
+                self.task_failures.insert(app, value);
+            }
+            Key::RetiredApp(app) => {
+                self.retired_apps.insert(app, value);
             }
             Key::FrameworkId => match value {
                 Value::String(id) => self.framework_id = Some(id),
@@ -93,6 +113,12 @@ impl Snapshot {
             }
             Key::Deployment(id) => {
                 self.deployments.remove(id);
+            }
+            Key::TaskFailure(app) => {
+                self.task_failures.remove(app);
+            }
+            Key::RetiredApp(app) => {
+                self.retired_apps.remove(app);
             }
             Key::FrameworkId => self.framework_id = None,
         }
@@ -162,13 +188,17 @@ pub(crate) fn prepare(ops: Vec<StoreOp>, path: impl Fn(&Key) -> String) -> Resul
             StoreOp::DeleteInstance { id } => (Key::Instance(id), None),
             StoreOp::PutDeployment { id, value } => (Key::Deployment(id), Some(value)),
             StoreOp::DeleteDeployment { id } => (Key::Deployment(id), None),
+            StoreOp::PutTaskFailure { app_id, value } => (Key::TaskFailure(app_id), Some(value)),
+            StoreOp::DeleteTaskFailure { app_id } => (Key::TaskFailure(app_id), None),
+            StoreOp::PutRetiredApp { app_id, value } => (Key::RetiredApp(app_id), Some(value)),
+            StoreOp::DeleteRetiredApp { app_id } => (Key::RetiredApp(app_id), None),
             StoreOp::PutFrameworkId(id) => {
                 check_id(&id)?;
                 (Key::FrameworkId, Some(Value::String(id)))
             }
         };
         match &key {
-            Key::App(id) | Key::AppVersion(id, _) | Key::Instance(id) | Key::Deployment(id) => check_id(id)?,
+            Key::App(id) | Key::AppVersion(id, _) | Key::Instance(id) | Key::Deployment(id) | Key::TaskFailure(id) | Key::RetiredApp(id) => check_id(id)?,
             Key::FrameworkId => {}
         }
         match value {
@@ -197,7 +227,9 @@ pub(crate) fn prepare(ops: Vec<StoreOp>, path: impl Fn(&Key) -> String) -> Resul
 #[derive(Debug, Default)]
 pub(crate) struct Touched {
     pub apps: BTreeSet<String>,
-    /// Instance, deployment and framework id keys.
+    /// Instance, deployment, task failure and framework id keys. Every touched app's task failure
+    /// is here too (a removed app takes it along), and every task failure's app is in `apps` (a
+    /// failure of an app that is gone is not written).
     pub records: BTreeSet<Key>,
 }
 
@@ -208,8 +240,9 @@ pub(crate) fn touched(ops: &[Prepared]) -> Touched {
             Prepared::Put(k, _) | Prepared::Delete(k) => k,
         };
         match key {
-            Key::App(app) | Key::AppVersion(app, _) => {
+            Key::App(app) | Key::AppVersion(app, _) | Key::TaskFailure(app) => {
                 touched.apps.insert(app.clone());
+                touched.records.insert(Key::TaskFailure(app.clone()));
             }
             other => {
                 touched.records.insert(other.clone());
@@ -243,8 +276,8 @@ enum Slot {
 
 /// Turns a batch into znode writes: the final state of each touched key compared with what
 /// exists. App versions beyond `max_versions` are dropped oldest first; an app left without
-/// versions loses its node. Writes are ordered so parents are created before and deleted after
-/// their children.
+/// versions loses its node and its task failure record (and a task failure put for it is
+/// dropped). Writes are ordered so parents are created before and deleted after their children.
 pub(crate) fn plan(ops: &[Prepared], existing: &Existing, max_versions: usize) -> Vec<Write> {
     let mut apps: BTreeMap<&str, BTreeMap<String, Slot>> = BTreeMap::new();
     for (app, versions) in &existing.apps {
@@ -295,6 +328,9 @@ pub(crate) fn plan(ops: &[Prepared], existing: &Existing, max_versions: usize) -
         }
         if had_node && versions.is_empty() {
             writes.push(Write::Delete(Key::App(app.to_string())));
+        }
+        if versions.is_empty() {
+            records.insert(Key::TaskFailure(app.to_string()), None);
         }
     }
     for (key, slot) in records {
@@ -349,6 +385,36 @@ mod tests {
         existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
         let writes = plan(&ops, &existing, 50);
         assert_eq!(writes, vec![Write::Delete(Key::AppVersion("/a".into(), "1".into())), Write::Delete(Key::App("/a".into()))]);
+    }
+
+    #[test]
+    fn a_task_failure_lives_only_as_long_as_its_app() {
+        let failure = |app: &str| StoreOp::PutTaskFailure { app_id: app.into(), value: json!({"taskId": "t"}) };
+        let failure_key = Key::TaskFailure("/a".into());
+        // Removing the app removes its failure record in the same commit.
+        let ops = prepare(vec![StoreOp::DeleteApp { app_id: "/a".into() }], |k| format!("{k:?}")).unwrap();
+        let touched = touched(&ops);
+        assert!(touched.records.contains(&failure_key), "the failure's existence is looked up");
+        let mut existing = Existing::default();
+        existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
+        existing.records.insert(failure_key.clone());
+        let writes = plan(&ops, &existing, 50);
+        assert_eq!(writes.last(), Some(&Write::Delete(failure_key.clone())));
+        // A failure of an app that is gone (or goes in the same batch) is not written.
+        let ops = prepare(vec![failure("/a"), StoreOp::DeleteApp { app_id: "/a".into() }], |k| format!("{k:?}")).unwrap();
+        existing.records.clear();
+        assert!(!plan(&ops, &existing, 50).iter().any(|w| matches!(w, Write::Create(k, _) | Write::Set(k, _) if *k == failure_key)));
+        let ops = prepare(vec![failure("/gone")], |k| format!("{k:?}")).unwrap();
+        let mut existing = Existing::default();
+        existing.apps.insert("/gone".into(), None);
+        assert!(plan(&ops, &existing, 50).is_empty());
+        // Of an existing app, it is created, then replaced; the app's versions are untouched.
+        let ops = prepare(vec![failure("/a")], |k| format!("{k:?}")).unwrap();
+        let mut existing = Existing::default();
+        existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
+        assert!(matches!(plan(&ops, &existing, 50).as_slice(), [Write::Create(k, _)] if *k == failure_key));
+        existing.records.insert(failure_key.clone());
+        assert!(matches!(plan(&ops, &existing, 50).as_slice(), [Write::Set(k, _)] if *k == failure_key));
     }
 
     #[test]

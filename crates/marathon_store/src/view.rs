@@ -1,7 +1,7 @@
 //! `StoreView`: a standby's copy of the store, kept current by ZooKeeper watches, so that a newly
 //! elected leader serves at once instead of re-reading thousands of records (Marathon timed out).
 //!
-//! One background task owns the copy. It lists the three state directories and every app's
+//! One background task owns the copy. It lists the five state directories and every app's
 //! directory with a children watch, and reads every record with a data watch (the framework id
 //! with an exists watch while absent). A fired watch re-reads only what it names: a directory's
 //! new children, or one record. Readers get a cheap `Arc<Snapshot>`, published after each batch.
@@ -188,6 +188,8 @@ impl Follower {
         self.list_dir(Target::AppsDir).await;
         self.list_dir(Target::RecordsDir(Key::Instance, self.layout.instances_dir())).await;
         self.list_dir(Target::RecordsDir(Key::Deployment, self.layout.deployments_dir())).await;
+        self.list_dir(Target::RecordsDir(Key::TaskFailure, self.layout.task_failures_dir())).await;
+        self.list_dir(Target::RecordsDir(Key::RetiredApp, self.layout.retired_dir())).await;
         self.read_records(vec![Key::FrameworkId]).await;
         if !self.dirty {
             self.publish();
@@ -246,6 +248,8 @@ impl Follower {
             Target::RecordsDir(make, _) => {
                 let known: BTreeSet<String> = match make(String::new()) {
                     Key::Instance(_) => self.snapshot.instances.keys().cloned().collect(),
+                    Key::TaskFailure(_) => self.snapshot.task_failures.keys().cloned().collect(),
+                    Key::RetiredApp(_) => self.snapshot.retired_apps.keys().cloned().collect(),
                     _ => self.snapshot.deployments.keys().cloned().collect(),
                 };
                 for id in known.difference(&children) {

@@ -215,7 +215,14 @@ impl ZkStore {
                 Err(e) => return Err(StoreError::from_zk(e, path)),
             }
         }
-        for (dir, make) in [(layout.instances_dir(), Key::Instance as fn(String) -> Key), (layout.deployments_dir(), Key::Deployment)] {
+        let record_dirs = [
+            (layout.instances_dir(), Key::Instance as fn(String) -> Key),
+            (layout.deployments_dir(), Key::Deployment),
+            // These two are absent in state written before they existed: `list` reads them as empty.
+            (layout.task_failures_dir(), Key::TaskFailure),
+            (layout.retired_dir(), Key::RetiredApp),
+        ];
+        for (dir, make) in record_dirs {
             keys.extend(list(client, &dir).await?.iter().filter_map(|c| decode_name(c)).map(make));
         }
         keys.push(Key::FrameworkId);

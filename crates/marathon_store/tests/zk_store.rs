@@ -175,3 +175,59 @@ async fn a_view_follows_another_handles_commits() {
     assert!(snapshot.instances.is_empty());
     assert!(!view.snapshot().apps.contains_key("/before"));
 }
+
+#[tokio::test]
+async fn a_task_failure_round_trips_and_is_deleted_with_its_app() {
+    // (and a retired app's definition round-trips on its own)
+    let zk = ZkServer::start("failures");
+    let connection = connect(&zk, "/marathon").await;
+    // State written before task failures were stored has no such directory: it loads fine.
+    let failures_dir = connection.layout.task_failures_dir();
+    connection.client.delete(&failures_dir, None).await.unwrap();
+    let store = ZkStore::new(connection.clone(), 50);
+    assert!(store.load().await.unwrap().task_failures.is_empty());
+
+    store.fence().await.unwrap(); // a new leader's fence creates the directory again
+    let failure = json!({"appId": "/prod/web", "taskId": "prod_web.instance-1._app.1", "state": "TASK_FAILED", "message": "exit 1"});
+    store
+        .commit(vec![put_app("/prod/web", 1), StoreOp::PutTaskFailure { app_id: "/prod/web".into(), value: failure.clone() }])
+        .await
+        .unwrap();
+    let view = StoreView::start(connect(&zk, "/marathon").await);
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.task_failures["/prod/web"], failure);
+    assert_eq!(*view.wait_caught_up().await.unwrap(), snapshot, "a standby's view has it too");
+    let record = connection.layout.path(&Key::TaskFailure("/prod/web".into()));
+    let (bytes, _) = connection.client.get_data(&record).await.unwrap();
+    assert!(bytes.starts_with(b"{\"format\":1,"), "format-versioned: {}", String::from_utf8_lossy(&bytes));
+
+    // A later failure replaces it; a failure of an app that does not exist is not written.
+    let newer = json!({"appId": "/prod/web", "taskId": "prod_web.instance-2._app.1", "state": "TASK_LOST"});
+    store
+        .commit(vec![
+            StoreOp::PutTaskFailure { app_id: "/prod/web".into(), value: newer.clone() },
+            StoreOp::PutTaskFailure { app_id: "/never".into(), value: json!({}) },
+        ])
+        .await
+        .unwrap();
+    let snapshot = store.load().await.unwrap();
+    assert_eq!(snapshot.task_failures.keys().collect::<Vec<_>>(), vec!["/prod/web"]);
+    assert_eq!(snapshot.task_failures["/prod/web"], newer);
+
+    // Deleting the app deletes its failure in the same multi; a definition kept for a rollback is
+    // independent of the app's records.
+    let kept = json!({"id": "/prod/web", "version": 1});
+    store
+        .commit(vec![StoreOp::DeleteApp { app_id: "/prod/web".into() }, StoreOp::PutRetiredApp { app_id: "/prod/web".into(), value: kept.clone() }])
+        .await
+        .unwrap();
+    let snapshot = store.load().await.unwrap();
+    assert!(snapshot.apps.is_empty() && snapshot.task_failures.is_empty());
+    assert_eq!(snapshot.retired_apps["/prod/web"], kept);
+    assert_eq!(connection.client.check_stat(&record).await.unwrap(), None, "failure znode removed");
+    assert_eq!(*view.wait_caught_up().await.unwrap(), snapshot);
+    store.commit(vec![StoreOp::DeleteRetiredApp { app_id: "/prod/web".into() }]).await.unwrap();
+    assert_eq!(store.load().await.unwrap(), Snapshot::default());
+    let mut rx = view.subscribe();
+    wait_for(&mut rx, "the view forgets both", |s| **s == Snapshot::default()).await;
+}

@@ -7,7 +7,7 @@
 //! intents in ONE store commit before answering (§9 "answer once the plan is stored").
 
 use super::ports::assign_service_ports;
-use super::state::{now_ms, put_app_op, run_spec, StoredApp};
+use super::state::{app_record, now_ms, put_app_op, run_spec, StoredApp};
 use super::{events, Leader, UnknownTasks};
 use crate::error::MarathonError;
 use marathon_api::service::{AppChange, Command, CommandError, DeploymentResult, KillResult};
@@ -182,6 +182,10 @@ impl Leader {
                 continue;
             }
             ops.push(put_app_op(def, vi));
+            if !current.contains_key(id) && self.state.retired.remove(id).is_some() {
+                // Back (a rollback, or created again): no longer kept for a rollback.
+                ops.push(StoreOp::DeleteRetiredApp { app_id: id.to_string() });
+            }
             let ms = def.version.map(|v| v.millis()).unwrap_or(0);
             let app = self.state.apps.entry(id.clone()).or_insert_with(|| StoredApp {
                 def: def.clone(),
@@ -196,8 +200,13 @@ impl Leader {
             }
         }
         for id in current.keys().filter(|id| !target.contains_key(*id)) {
+            // The store removes the app's task failure with it (and so do the books).
             ops.push(StoreOp::DeleteApp { app_id: id.to_string() });
+            self.state.last_failures.remove(id);
             if let Some(app) = self.state.apps.remove(id) {
+                // Kept (in the store too, so a new leader can still roll the deployment back)
+                // until the deployment has stopped the app.
+                ops.push(StoreOp::PutRetiredApp { app_id: id.to_string(), value: app_record(&app.def, &app.version_info) });
                 self.state.retired.insert(id.clone(), app);
             }
         }

@@ -97,7 +97,7 @@ pub async fn run(
     mut leadership: watch::Receiver<Leadership>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), MarathonError> {
-    let (mut state, first) = State::recover(config.clone(), &snapshot, now_ms());
+    let (mut state, first, first_ops) = State::recover(config.clone(), &snapshot, now_ms());
     // §8.2: stored instances but no stored framework id → refuse to register.
     if state.framework_id.is_none() && !snapshot.instances.is_empty() {
         return Err(MarathonError::FrameworkIdMissing);
@@ -110,7 +110,7 @@ pub async fn run(
     let (health_tx, health_rx) = mpsc::channel(1024);
     state.recover_deployment_groups();
     let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None, published_at: tokio::time::Instant::now(), view_stale: false, publish_interval: PUBLISH_INTERVAL };
-    let result = leader.run_loop(first, commands, &mut leadership, &mut mesos, shutdown).await;
+    let result = leader.run_loop(first, first_ops, commands, &mut leadership, &mut mesos, shutdown).await;
     leader.health.stop_all();
     client.stop();
     result
@@ -120,12 +120,13 @@ impl Leader {
     async fn run_loop(
         &mut self,
         first: Vec<PCommand>,
+        first_ops: Vec<StoreOp>,
         commands: &mut mpsc::Receiver<Command>,
         leadership: &mut watch::Receiver<Leadership>,
         mesos: &mut mpsc::Receiver<ClientEvent>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), MarathonError> {
-        self.execute(first, Vec::new(), &UnknownTasks::new()).await?;
+        self.execute(first, first_ops, &UnknownTasks::new()).await?;
         self.sync_health();
         self.publish();
         let mut tick = tokio::time::interval(TICK);
@@ -332,6 +333,7 @@ impl Leader {
                     Err(e) => tracing::error!(error = %e, "cannot encode a deployment"),
                 },
                 PCommand::RemoveDeployment { id } => ops.push(StoreOp::DeleteDeployment { id: id.clone() }),
+                PCommand::AppTerminated { app_id } => ops.push(StoreOp::DeleteRetiredApp { app_id: app_id.clone() }),
                 _ => {}
             }
         }

@@ -66,12 +66,15 @@ pub struct State {
     pub config: Config,
     pub planner: Planner,
     pub apps: BTreeMap<PathId, StoredApp>,
-    /// Apps stopped by a deployment, kept for a rollback that brings them back.
+    /// Apps stopped by a deployment, kept for a rollback that brings them back (in the store too,
+    /// their last definition only, until the app has stopped or is back).
     pub retired: BTreeMap<PathId, StoredApp>,
     /// instance id -> task.
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Instances the planner allowed to launch (`Command::Launch`), waiting for an offer.
     pub launchable: super::launch_queue::LaunchQueue,
+    /// `lastTaskFailure` per app, mirrored by the store's task failure records (one per app, written
+    /// in the commit of the status update that observed it; removed with the app).
     pub last_failures: BTreeMap<PathId, LastTaskFailure>,
     /// instance id -> one result per Marathon-level health check.
     pub health: BTreeMap<String, Vec<Option<HealthCheckResult>>>,
@@ -174,10 +177,71 @@ pub fn instance_record(instance: &Instance, task: Option<&TaskRecord>) -> Value 
     json!({"instance": instance, "task": task})
 }
 
+/// The store op keeping `failure` as its app's last task failure.
+pub fn put_failure_op(failure: &LastTaskFailure) -> Option<StoreOp> {
+    match serde_json::to_value(failure) {
+        Ok(value) => Some(StoreOp::PutTaskFailure { app_id: failure.app_id.to_string(), value }),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a task failure");
+            None
+        }
+    }
+}
+
+/// The apps kept for a rollback of a recovered deployment, and the delete ops for the other
+/// records (their deployment ended before the previous leader could delete them, or unreadable).
+fn recover_retired(
+    snapshot: &Snapshot,
+    apps: &BTreeMap<PathId, StoredApp>,
+    affected: &BTreeSet<String>,
+) -> (BTreeMap<PathId, StoredApp>, Vec<StoreOp>) {
+    let mut retired = BTreeMap::new();
+    let mut stale = Vec::new();
+    for (app_id, value) in &snapshot.retired_apps {
+        let id = PathId::parse(app_id).ok().filter(|id| !apps.contains_key(id) && affected.contains(app_id));
+        match (id, decode_app(value)) {
+            (Some(id), Ok((def, vi))) => {
+                let versions = BTreeMap::from([(def.version.map(|v| v.millis()).unwrap_or(0), (def.clone(), vi))]);
+                retired.insert(id, StoredApp { def, version_info: vi, versions });
+            }
+            (_, decoded) => {
+                if let Err(e) = decoded {
+                    tracing::error!(%app_id, error = %e, "stored retired app is unreadable; deleting it");
+                }
+                stale.push(StoreOp::DeleteRetiredApp { app_id: app_id.clone() });
+            }
+        }
+    }
+    (retired, stale)
+}
+
+/// The stored last task failures of stored apps, and the delete ops for the others: records an
+/// older build left behind when it removed their app (it knew nothing of them), or unreadable ones.
+fn recover_failures(snapshot: &Snapshot, apps: &BTreeMap<PathId, StoredApp>) -> (BTreeMap<PathId, LastTaskFailure>, Vec<StoreOp>) {
+    let mut failures = BTreeMap::new();
+    let mut stale = Vec::new();
+    for (app_id, value) in &snapshot.task_failures {
+        let decoded = serde_json::from_value::<LastTaskFailure>(value.clone()).map_err(|e| e.to_string());
+        match (PathId::parse(app_id), decoded) {
+            (Ok(id), Ok(failure)) if apps.contains_key(&id) && failure.app_id == id => {
+                failures.insert(id, failure);
+            }
+            (_, decoded) => {
+                if let Err(e) = decoded {
+                    tracing::error!(%app_id, error = %e, "stored task failure is unreadable; deleting it");
+                }
+                stale.push(StoreOp::DeleteTaskFailure { app_id: app_id.clone() });
+            }
+        }
+    }
+    (failures, stale)
+}
+
 impl State {
     /// Rebuilds the books from a snapshot taken after fencing, and recovers the planner; returns
-    /// the planner's first commands (relaunch requests, resumed deployments) for the caller to run.
-    pub fn recover(config: Config, snapshot: &Snapshot, now: i64) -> (State, Vec<marathon_planner::Command>) {
+    /// the planner's first commands (relaunch requests, resumed deployments) and store ops (stale
+    /// records to delete) for the caller to run.
+    pub fn recover(config: Config, snapshot: &Snapshot, now: i64) -> (State, Vec<marathon_planner::Command>, Vec<StoreOp>) {
         let mut apps = BTreeMap::new();
         for (app_id, versions) in &snapshot.apps {
             let Ok(id) = PathId::parse(app_id) else {
@@ -226,14 +290,18 @@ impl State {
         let (planner, cmds) =
             Planner::recover(planner_config(&config), uuid_ids(), root, instances, deployments, now.max(0) as u64);
         let last_version_ms = apps.values().filter_map(|a| a.def.version).map(|v| v.millis()).max().unwrap_or(0);
+        let (last_failures, mut stale_ops) = recover_failures(snapshot, &apps);
+        let affected: BTreeSet<String> = planner.deployments().flat_map(|d| d.affected_apps()).collect();
+        let (retired, stale_retired) = recover_retired(snapshot, &apps, &affected);
+        stale_ops.extend(stale_retired);
         let state = State {
             config,
             planner,
             apps,
-            retired: BTreeMap::new(),
+            retired,
             tasks,
             launchable: super::launch_queue::LaunchQueue::new(),
-            last_failures: BTreeMap::new(),
+            last_failures,
             health: BTreeMap::new(),
             framework_id: snapshot.framework_id.clone(),
             agents: BTreeMap::new(),
@@ -241,7 +309,7 @@ impl State {
             deployment_groups: BTreeMap::new(),
             last_version_ms,
         };
-        (state, cmds)
+        (state, cmds, stale_ops)
     }
 
     /// A fresh version timestamp: now, but always after every version given out before, so two

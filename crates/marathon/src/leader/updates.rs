@@ -1,17 +1,33 @@
 //! Mesos status updates (mesos-http-api.md §8.5; marathon-api.md §6, §7, §8.2).
 //!
 //! Each UPDATE refreshes the task record (state, start time, addresses), records
-//! `lastTaskFailure` for failed tasks, feeds the planner, commits what the planner decided, and
+//! `lastTaskFailure` for failed tasks (in the books and, so that a new leader shows it too, in the
+//! store: in the same commit), feeds the planner, commits what the planner decided, and
 //! only then acknowledges it (when it carries a `uuid`): an update is never acknowledged before
 //! its consequence is durable. Tasks Mesos reports that the books do not know are killed (the
 //! planner decides; the kill names the reported task id).
 
-use super::state::now_ms;
+use super::state::{now_ms, put_failure_op};
 use super::{events, Leader, UnknownTasks};
 use crate::error::MarathonError;
 use marathon_model::{LastTaskFailure, PathId, Timestamp};
 use marathon_planner::TaskState as P;
+use marathon_store::StoreOp;
 use proto::{TaskState, TaskStatus};
+
+/// Bytes of a status message kept in `lastTaskFailure`: a task failure record must stay far under
+/// `marathon_store::RECORD_BYTES_MAX` whatever an executor reports, or storing it would stop the
+/// leader.
+const FAILURE_MESSAGE_BYTES_MAX: usize = 4096;
+
+/// `message` cut to at most `FAILURE_MESSAGE_BYTES_MAX` bytes, on a character boundary.
+fn failure_message(message: &str) -> String {
+    let mut end = message.len().min(FAILURE_MESSAGE_BYTES_MAX);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].to_string()
+}
 
 pub fn planner_state(state: TaskState) -> P {
     match state {
@@ -59,6 +75,8 @@ pub(crate) struct Absorbed {
     cmds: Vec<marathon_planner::Command>,
     unknown: UnknownTasks,
     first: Vec<marathon_api::service::MarathonEvent>,
+    /// Store ops of the batch besides the planner's (task failures).
+    ops: Vec<StoreOp>,
     /// (agent, task, uuid) to acknowledge after the commit.
     acks: Vec<(String, String, String)>,
 }
@@ -73,8 +91,8 @@ impl Leader {
         for status in statuses {
             self.absorb_status(status, &mut absorbed);
         }
-        let Absorbed { cmds, unknown, first, acks } = absorbed;
-        self.execute_with(cmds, Vec::new(), &unknown, first).await?;
+        let Absorbed { cmds, unknown, first, ops, acks } = absorbed;
+        self.execute_with(cmds, ops, &unknown, first).await?;
         // Acknowledge only now that the consequences are stored.
         for (agent, task_id, uuid) in acks {
             let client = self.client.clone();
@@ -116,20 +134,20 @@ impl Leader {
         let host = rec.as_ref().map(|r| r.host.clone()).unwrap_or_default();
         let agent_id = agent.clone().or(rec.as_ref().map(|r| r.agent_id.clone())).unwrap_or_default();
         if let (true, Some(app), Some(rec)) = (is_failure(status.state), &app_id, &rec) {
-            if let Ok(id) = PathId::parse(app) {
-                self.state.last_failures.insert(
-                    id.clone(),
-                    LastTaskFailure {
-                        app_id: id,
-                        host: host.clone(),
-                        message: status.message.clone().unwrap_or_default(),
-                        state: state_name.to_string(),
-                        task_id: task_id.clone(),
-                        timestamp: Timestamp(now),
-                        version: Timestamp(rec.app_version_ms),
-                        slave_id: Some(agent_id.clone()),
-                    },
-                );
+            // Only for an app that still exists: the store keeps a failure no longer than its app.
+            if let Some(id) = PathId::parse(app).ok().filter(|id| self.state.apps.contains_key(id)) {
+                let failure = LastTaskFailure {
+                    app_id: id.clone(),
+                    host: host.clone(),
+                    message: failure_message(status.message.as_deref().unwrap_or_default()),
+                    state: state_name.to_string(),
+                    task_id: task_id.clone(),
+                    timestamp: Timestamp(now),
+                    version: Timestamp(rec.app_version_ms),
+                    slave_id: Some(agent_id.clone()),
+                };
+                absorbed.ops.extend(put_failure_op(&failure));
+                self.state.last_failures.insert(id, failure);
             }
         }
         let event = marathon_planner::Event::StatusUpdate {
@@ -158,5 +176,19 @@ impl Leader {
         if let (Some(uuid), Some(agent)) = (status.uuid.clone(), agent) {
             absorbed.acks.push((agent, task_id, uuid));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_message_is_cut_on_a_character_boundary() {
+        assert_eq!(failure_message("exit 1"), "exit 1");
+        let long = "é".repeat(FAILURE_MESSAGE_BYTES_MAX);
+        let cut = failure_message(&long);
+        assert!(cut.len() <= FAILURE_MESSAGE_BYTES_MAX && cut.len() >= FAILURE_MESSAGE_BYTES_MAX - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
     }
 }
