@@ -6,6 +6,11 @@
 //! `--executor_reregistration_timeout`, or `tick` kills it and its tasks become TASK_LOST /
 //! TASK_GONE with `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`); its exit recorded ->
 //! `executor_exited`; unknown -> `executor_lost` (its tasks TASK_LOST / TASK_GONE at once).
+//!
+//! When it subscribes again, `drop_tasks_unknown_to_executor` compares the tasks the agent
+//! delivered to it with the `unacknowledged_tasks` it resends: a task the agent checkpointed and
+//! meant to deliver, but that never reached the executor, is dropped instead of staying
+//! TASK_STAGING forever.
 
 use super::*;
 use std::collections::BTreeSet;
@@ -151,6 +156,75 @@ impl Core {
             &message,
         );
         effects.extend(self.finish_executor(framework_id, executor_id));
+        effects
+    }
+
+    /// The executor subscribes again and resends `unacknowledged_tasks`: the tasks it received
+    /// and has sent no update for yet (mesos-http-api.md 9, SUBSCRIBE). What the agent does with
+    /// them is Mesos' agent's rule, which the spec leaves implicit: of the tasks `delivered` before
+    /// this subscription, one still TASK_STAGING (no update from the executor, checkpointed or in
+    /// `unacknowledged_updates`, which are replayed first) that it does not list never reached it.
+    /// Such a task becomes TASK_DROPPED for partition-aware frameworks, TASK_LOST for others
+    /// (`REASON_AGENT_RESTARTED`, from the agent); it is not delivered again. A listed task stays
+    /// launched: the agent neither ends nor re-delivers it and waits for the executor's update.
+    /// Listed tasks the agent does not know as this executor's are ignored.
+    pub(super) fn drop_tasks_unknown_to_executor(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        delivered: &BTreeSet<TaskId>,
+        unacknowledged_tasks: &[TaskInfo],
+    ) -> Vec<Effect> {
+        let listed: BTreeSet<&TaskId> = unacknowledged_tasks.iter().map(|t| &t.task_id).collect();
+        for task_id in &listed {
+            let mine = self
+                .task(framework_id, task_id)
+                .is_some_and(|t| t.custom_executor() == Some(executor_id));
+            if !mine {
+                tracing::warn!(framework = %framework_id, executor = %executor_id, task = %task_id,
+                    "the executor lists an unacknowledged task that is not its own on this agent; ignored");
+            }
+        }
+        let unknown: Vec<TaskId> = delivered
+            .iter()
+            .filter(|task_id| !listed.contains(task_id))
+            .filter(|task_id| {
+                self.task(framework_id, task_id)
+                    .is_some_and(|t| t.state == TaskState::TaskStaging)
+            })
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.info.is_partition_aware());
+        let state = if partition_aware {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
+        let message = format!(
+            "Executor '{executor_id}' subscribed again without this task: it never received it \
+             (the agent restarted or its connection broke first)"
+        );
+        let mut effects = Vec::new();
+        for task_id in &unknown {
+            tracing::warn!(framework = %framework_id, executor = %executor_id, task = %task_id,
+                state = state.name(), "task unknown to the resubscribing executor");
+            effects.extend(self.end_task(
+                now,
+                framework_id,
+                executor_id,
+                task_id,
+                state,
+                REASON_AGENT_RESTARTED,
+                &message,
+            ));
+        }
         effects
     }
 

@@ -87,6 +87,12 @@ fn kills(effects: &[Effect]) -> Vec<Duration> {
 
 impl Harness {
     fn new() -> Self {
+        let mut harness = Harness::unregistered(Instant::now());
+        harness.register(0);
+        harness
+    }
+
+    fn unregistered(t0: Instant) -> Self {
         let mut counter = 0u128;
         let uuids = Box::new(move || {
             counter += 1;
@@ -97,14 +103,13 @@ impl Harness {
             registration_timeout: Duration::from_secs(60),
             reregistration_timeout: Duration::from_secs(2),
         });
+        Harness { core, t0 }
+    }
+
+    fn register(&mut self, secs: u64) {
         let master = MasterInfo::new("m".into(), "127.0.0.1".parse().unwrap(), 5050, "m1".into());
-        let mut harness = Harness {
-            core,
-            t0: Instant::now(),
-        };
-        let now = harness.at(0);
-        harness.core.registered(now, AgentId::new("S1"), master);
-        harness
+        let now = self.at(secs);
+        self.core.registered(now, AgentId::new("S1"), master);
     }
 
     fn at(&self, secs: u64) -> Now {
@@ -122,6 +127,80 @@ impl Harness {
         self.core
             .executor_subscribe(self.at(secs), &fw(), &ex(), connection, Subscribe::default())
             .expect("subscribed")
+    }
+
+    /// SUBSCRIBE carrying what a reconnecting executor resends (mesos-http-api.md 9).
+    fn resubscribe(&mut self, secs: u64, connection: u64, tasks: &[&str], updates: Vec<TaskStatus>) -> Vec<Effect> {
+        let subscribe = Subscribe {
+            unacknowledged_tasks: tasks.iter().map(|id| executor_task(id)).collect(),
+            unacknowledged_updates: updates
+                .into_iter()
+                .map(|status| proto::executor::Update { status })
+                .collect(),
+        };
+        self.core
+            .executor_subscribe(self.at(secs), &fw(), &ex(), connection, subscribe)
+            .expect("subscribed")
+    }
+
+    /// The agent killed and started again at `secs`: a new core rebuilt from everything the old
+    /// one checkpointed (as `recovery` reads it back), its executor found running by the launcher.
+    fn restarted(mut self, secs: u64) -> Harness {
+        let mut infos = BTreeMap::new();
+        let mut executors: Vec<RecoveredExecutor> = Vec::new();
+        let mut runs: Vec<RecoveredRun> = Vec::new();
+        for op in self.core.drain_checkpoints() {
+            match op {
+                CheckpointOp::Framework { framework_id, info, .. } => {
+                    infos.insert(framework_id, info);
+                }
+                CheckpointOp::Executor {
+                    executor_dir,
+                    run_dir,
+                    framework_id,
+                    info,
+                    container_id,
+                    sandbox,
+                } => executors.push(RecoveredExecutor {
+                    framework_id,
+                    info,
+                    container_id,
+                    sandbox,
+                    executor_dir,
+                    run_dir,
+                    forked: None,
+                }),
+                CheckpointOp::Task {
+                    run_dir,
+                    framework_id,
+                    task,
+                    container_id,
+                    sandbox,
+                } => runs.push(RecoveredRun {
+                    run_dir,
+                    framework_id,
+                    task,
+                    container_id,
+                    sandbox,
+                    records: Vec::new(),
+                }),
+                CheckpointOp::Update { run_dir, record, .. } => {
+                    if let Some(run) = runs.iter_mut().find(|r| r.run_dir == run_dir) {
+                        run.records.push(record);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut restarted = Harness::unregistered(self.t0);
+        let now = restarted.at(secs);
+        restarted.core.recover_executors(&infos, executors);
+        let live = restarted.core.recover(Some(AgentId::new("S1")), infos, runs);
+        assert!(live.is_empty(), "executor tasks are settled through their executor");
+        restarted.core.executor_reattached(now, &fw(), &ex(), 4242);
+        restarted.register(secs);
+        restarted.core.drain_checkpoints();
+        restarted
     }
 
     /// Task `id` launched on a running, subscribed executor.
@@ -412,10 +491,14 @@ fn kills_go_to_the_executor_or_end_a_queued_task_at_once() {
         TaskState::TaskStaging,
         "the executor reports the outcome"
     );
-    // A kill while it is disconnected is repeated when it subscribes again.
+    // A kill while it is disconnected is repeated when it subscribes again (listing t1, which it
+    // received and has not reported on yet).
     h.core.executor_unsubscribed(&fw(), &ex(), 1);
     assert!(events(&h.core.kill_task(h.at(4), &fw(), &tid("t1"), None)).is_empty());
-    assert_eq!(events(&h.subscribe(5, 2)), vec!["SUBSCRIBED", "KILL:t1"]);
+    assert_eq!(
+        events(&h.resubscribe(5, 2, &["t1"], Vec::new())),
+        vec!["SUBSCRIBED", "KILL:t1"]
+    );
 }
 
 #[test]
@@ -461,4 +544,160 @@ fn a_non_checkpointing_framework_leaves_mesos_checkpoint_unset() {
         .env
         .iter()
         .all(|(k, _)| k != "MESOS_CHECKPOINT" && k != "MESOS_RECOVERY_TIMEOUT"));
+}
+
+// ---- SUBSCRIBE again: `unacknowledged_tasks` (mesos-http-api.md 9) ----
+
+fn partition_aware_framework() -> FrameworkInfo {
+    let mut info = framework(true);
+    info.capabilities = serde_json::from_value(serde_json::json!([{"type": "PARTITION_AWARE"}])).unwrap();
+    info
+}
+
+/// The updates the agent makes itself among `effects`, as (task, status).
+fn agent_updates(effects: &[Effect]) -> Vec<(String, TaskStatus)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(update) => Some((update.status.task_id.value.clone(), update.status.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `t1` running (its TASK_RUNNING acknowledged), then `t2` and `t3` delivered to the subscribed
+/// executor, which reports nothing on them before the agent is killed.
+fn three_tasks_then_restart(framework: FrameworkInfo) -> Harness {
+    let mut h = Harness::new();
+    h.core.run_task(h.at(0), framework.clone(), executor_task("t1"));
+    h.core.executor_spawned(&fw(), &ex(), 4242);
+    h.subscribe(1, 1);
+    h.core
+        .executor_update(h.at(2), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 1))
+        .unwrap();
+    h.core.acknowledge(h.at(2), &fw(), &tid("t1"), &executor_uuid(1));
+    for id in ["t2", "t3"] {
+        let effects = h.core.run_task(h.at(3), framework.clone(), executor_task(id));
+        assert_eq!(events(&effects), vec![format!("LAUNCH:{id}")]);
+    }
+    let h = h.restarted(10);
+    assert_eq!(h.state("t1"), TaskState::TaskRunning);
+    assert_eq!(h.state("t2"), TaskState::TaskStaging);
+    assert_eq!(h.state("t3"), TaskState::TaskStaging);
+    h
+}
+
+#[test]
+fn after_a_restart_a_delivered_task_the_executor_does_not_list_is_lost_and_a_listed_one_kept() {
+    let mut h = three_tasks_then_restart(framework(true));
+    // It received t2 (and lists it); t3 never reached it.
+    let effects = h.resubscribe(11, 1, &["t2"], Vec::new());
+    assert_eq!(events(&effects), vec!["SUBSCRIBED"], "nothing is delivered again");
+    let updates = agent_updates(&effects);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let (task, lost) = &updates[0];
+    assert_eq!(task, "t3");
+    assert_eq!(lost.state, TaskState::TaskLost);
+    assert_eq!(lost.reason.as_deref(), Some(REASON_AGENT_RESTARTED));
+    assert_eq!(lost.source, Some(StatusSource::SourceAgent));
+    assert_eq!(lost.executor_id, Some(ex()));
+    assert!(lost.uuid.is_some(), "reliable: retried until acknowledged");
+    assert!(lost.message.as_deref().unwrap().contains("never received it"));
+    assert!(
+        h.core.drain_checkpoints().iter().any(|op| matches!(op,
+            CheckpointOp::Update { task_id, record: UpdateRecord::Update { status, .. }, .. }
+                if task_id == &tid("t3") && status.state == TaskState::TaskLost)),
+        "checkpointed before it is sent"
+    );
+    let executor = h.core.executor(&fw(), &ex()).unwrap();
+    assert_eq!(
+        executor.launched.iter().cloned().collect::<Vec<_>>(),
+        vec![tid("t1"), tid("t2")]
+    );
+    assert_eq!(h.state("t1"), TaskState::TaskRunning, "a task it reported on is not its to list");
+    assert_eq!(h.state("t2"), TaskState::TaskStaging, "launched, waiting for its update");
+
+    // The kept task goes on: the executor's update for it is taken.
+    let effects = h
+        .core
+        .executor_update(h.at(12), &fw(), &ex(), executor_status("t2", TaskState::TaskRunning, 2))
+        .unwrap();
+    assert_eq!(agent_updates(&effects)[0].1.state, TaskState::TaskRunning);
+    assert_eq!(h.state("t2"), TaskState::TaskRunning);
+    // It subscribed in time: the reregistration timeout neither kills it nor ends its tasks.
+    let later = h.core.tick(h.at(60));
+    assert!(kills(&later).is_empty(), "{later:?}");
+    assert!(
+        agent_updates(&later).iter().all(|(_, s)| !s.state.is_terminal() || s.state == TaskState::TaskLost),
+        "only resends: {later:?}"
+    );
+    assert_eq!(h.state("t1"), TaskState::TaskRunning);
+    assert_eq!(h.state("t2"), TaskState::TaskRunning);
+}
+
+#[test]
+fn a_partition_aware_framework_gets_task_dropped_for_a_task_the_executor_never_got() {
+    let mut h = three_tasks_then_restart(partition_aware_framework());
+    let effects = h.resubscribe(11, 1, &["t2"], Vec::new());
+    let updates = agent_updates(&effects);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].0, "t3");
+    assert_eq!(updates[0].1.state, TaskState::TaskDropped);
+    assert_eq!(updates[0].1.reason.as_deref(), Some(REASON_AGENT_RESTARTED));
+}
+
+#[test]
+fn a_task_whose_update_the_executor_resends_is_known_to_it() {
+    let mut h = three_tasks_then_restart(framework(true));
+    // It sent TASK_RUNNING for t3 but the agent died before checkpointing it; it no longer lists
+    // t3 as a task without updates. The replayed update makes t3 known, not lost.
+    let running = executor_status("t3", TaskState::TaskRunning, 3);
+    let effects = h.resubscribe(11, 1, &["t2"], vec![running]);
+    let updates = agent_updates(&effects);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].0, "t3");
+    assert_eq!(updates[0].1.state, TaskState::TaskRunning);
+    assert_eq!(updates[0].1.source, Some(StatusSource::SourceExecutor));
+    assert_eq!(h.state("t3"), TaskState::TaskRunning);
+    assert_eq!(h.state("t2"), TaskState::TaskStaging);
+}
+
+#[test]
+fn tasks_it_lists_that_are_not_its_own_here_are_ignored() {
+    let mut h = three_tasks_then_restart(framework(true));
+    let effects = h.resubscribe(11, 1, &["t2", "t3", "nobody-knows"], Vec::new());
+    assert_eq!(events(&effects), vec!["SUBSCRIBED"]);
+    assert!(agent_updates(&effects).is_empty(), "{effects:?}");
+    assert!(h.core.task(&fw(), &tid("nobody-knows")).is_none());
+    assert_eq!(h.state("t2"), TaskState::TaskStaging);
+    assert_eq!(h.state("t3"), TaskState::TaskStaging);
+}
+
+#[test]
+fn the_first_subscription_loses_none_of_the_queued_tasks_it_delivers() {
+    let mut h = Harness::new();
+    h.run("t1", 0);
+    h.run("t2", 0);
+    h.core.executor_spawned(&fw(), &ex(), 4242);
+    let effects = h.subscribe(1, 1);
+    assert_eq!(events(&effects), vec!["SUBSCRIBED", "LAUNCH:t1", "LAUNCH:t2"]);
+    assert!(agent_updates(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.state("t1"), TaskState::TaskStaging);
+}
+
+#[test]
+fn a_reconnecting_executor_without_a_delivered_task_loses_it_and_gets_no_kill_for_it() {
+    // No restart: the connection broke after the agent sent LAUNCH, before the executor read it.
+    let mut h = Harness::new();
+    h.subscribed_with("t1");
+    h.run("t2", 2);
+    h.core.executor_unsubscribed(&fw(), &ex(), 1);
+    // A kill asked for while it is away would go out on SUBSCRIBE, were the task still its own.
+    h.core.kill_task(h.at(3), &fw(), &tid("t1"), None);
+    let effects = h.resubscribe(4, 2, &["t2"], Vec::new());
+    assert_eq!(events(&effects), vec!["SUBSCRIBED"], "no KILL for a task it never had");
+    let updates = agent_updates(&effects);
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!((updates[0].0.as_str(), updates[0].1.state), ("t1", TaskState::TaskLost));
+    assert_eq!(h.state("t2"), TaskState::TaskStaging);
 }

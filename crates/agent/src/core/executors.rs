@@ -11,6 +11,9 @@
 //!   recovered executor must subscribe again within `--executor_reregistration_timeout`, or it is
 //!   killed and its tasks become TASK_LOST / TASK_GONE (`REASON_EXECUTOR_REREGISTRATION_TIMEOUT`,
 //!   replicated-log.md 8, step 3).
+//! - A SUBSCRIBE that carries `unacknowledged_updates` replays them; a task delivered earlier that
+//!   is still TASK_STAGING and missing from its `unacknowledged_tasks` never reached it and becomes
+//!   TASK_LOST / TASK_DROPPED (`REASON_AGENT_RESTARTED`; `executor_recovery.rs`).
 //! - Its UPDATEs join the task's reliable update stream unchanged (its own uuid), so they are
 //!   checkpointed and resent like the agent's own; when the master acknowledges one, the executor
 //!   gets ACKNOWLEDGED.
@@ -354,8 +357,9 @@ impl Core {
 
     // ---- executor API calls ----
 
-    /// SUBSCRIBE on connection `connection`: SUBSCRIBED, then the queued tasks as LAUNCH (and
-    /// KILLs asked for while it was away).
+    /// SUBSCRIBE on connection `connection`: SUBSCRIBED, its unacknowledged updates, tasks it
+    /// does not know dropped (`drop_tasks_unknown_to_executor`), then the queued tasks as LAUNCH
+    /// (and KILLs asked for while it was away).
     pub fn executor_subscribe(
         &mut self,
         now: Now,
@@ -386,8 +390,9 @@ impl Core {
         executor.ever_subscribed = true;
         executor.subscribe_by = None;
         let queued = std::mem::take(&mut executor.queued);
+        // Delivered over an earlier subscription (or before an agent restart), not by this one.
+        let delivered = executor.launched.clone();
         executor.launched.extend(queued.iter().cloned());
-        let launched: Vec<TaskId> = executor.launched.iter().cloned().collect();
         let subscribed = Subscribed {
             executor_info: executor.info.clone(),
             framework_info,
@@ -397,7 +402,8 @@ impl Core {
         tracing::info!(framework = %framework_id, executor = %executor_id, connection, resubscribed,
             queued = queued.len(), "executor subscribed");
         let mut effects = vec![to_executor(framework_id, executor_id, Event::subscribed(subscribed))];
-        // Updates it sent that never reached a checkpoint (the agent restarted first).
+        // Updates it sent that never reached a checkpoint (the agent restarted first). Replayed
+        // before the delivered tasks are checked: a task with an update here is known to it.
         for update in subscribe.unacknowledged_updates {
             let known = self.knows_update(framework_id, &update.status);
             if !known {
@@ -407,14 +413,28 @@ impl Core {
                 }
             }
         }
+        effects.extend(self.drop_tasks_unknown_to_executor(
+            now,
+            framework_id,
+            executor_id,
+            &delivered,
+            &subscribe.unacknowledged_tasks,
+        ));
         for task_id in &queued {
             if let Some(task) = self.task(framework_id, task_id) {
                 effects.push(to_executor(framework_id, executor_id, Event::launch(task.info.clone())));
             }
         }
-        // Kills asked for while it was not connected.
-        for task_id in launched.iter().filter(|t| !queued.contains(t)) {
-            if let Some(task) = self.task(framework_id, task_id).filter(|t| t.kill_grace.is_some()) {
+        // Kills asked for while it was not connected (of tasks still its own: not ended above).
+        let still_delivered = self
+            .executor(framework_id, executor_id)
+            .map(|e| e.launched.intersection(&delivered).cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for task_id in &still_delivered {
+            if let Some(task) = self
+                .task(framework_id, task_id)
+                .filter(|t| t.kill_grace.is_some() && !t.state.is_terminal())
+            {
                 let policy = task.info.kill_policy.clone();
                 effects.push(to_executor(
                     framework_id,
@@ -761,7 +781,7 @@ impl Core {
 
     /// One task of the executor ends with an update the agent makes.
     #[allow(clippy::too_many_arguments)]
-    fn end_task(
+    pub(super) fn end_task(
         &mut self,
         now: Now,
         framework_id: &FrameworkId,

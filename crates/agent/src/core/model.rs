@@ -28,6 +28,9 @@ pub const REASON_EXECUTOR_REREGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REREGI
 pub const REASON_EXECUTOR_REGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REGISTRATION_TIMEOUT";
 /// A custom executor's process ended while it still had tasks.
 pub const REASON_EXECUTOR_TERMINATED: &str = "REASON_EXECUTOR_TERMINATED";
+/// A task delivered to a custom executor that, subscribing again, did not know it (the agent
+/// restarted, or the connection broke, before the executor received it).
+pub const REASON_AGENT_RESTARTED: &str = "REASON_AGENT_RESTARTED";
 /// A task killed before its executor ever got it.
 pub const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
 

@@ -78,19 +78,19 @@ impl Events {
     /// Subscribes as executor `e1` of `F1`, waiting (up to the deadline) while the agent does not
     /// know it yet (404: its RUN_TASK is still on its way).
     pub async fn subscribe(base: &str) -> Events {
+        Events::subscribe_with(base, serde_json::json!({"unacknowledged_tasks": [], "unacknowledged_updates": []}))
+            .await
+    }
+
+    /// Subscribes with this `subscribe` payload (what a reconnecting executor resends).
+    pub async fn subscribe_with(base: &str, subscribe: serde_json::Value) -> Events {
         let deadline = std::time::Instant::now() + WAIT;
         let response = loop {
             let response = client()
                 .post(format!("{base}/api/v1/executor"))
                 .header("content-type", "application/json")
                 .header("accept", "application/json")
-                .body(
-                    call(
-                        "SUBSCRIBE",
-                        serde_json::json!({"subscribe": {"unacknowledged_tasks": [], "unacknowledged_updates": []}}),
-                    )
-                    .to_string(),
-                )
+                .body(call("SUBSCRIBE", serde_json::json!({ "subscribe": subscribe })).to_string())
                 .send()
                 .await
                 .unwrap();
