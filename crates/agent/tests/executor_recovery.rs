@@ -24,6 +24,11 @@ fn latest_endpoint(master: &FakeMaster) -> Option<String> {
 
 /// Starts an agent, runs `t1` on executor `e1` (the test subscribed as it, TASK_RUNNING
 /// acknowledged), kills the agent, starts it again; returns the new agent's base URL.
+/// The agent's `/state`.
+async fn agent_state(base: &str) -> serde_json::Value {
+    client().get(format!("{base}/state")).send().await.unwrap().json().await.unwrap()
+}
+
 async fn executor_then_restart(
     master: &FakeMaster,
     work_dir: &std::path::Path,
@@ -101,14 +106,7 @@ async fn a_recovered_executor_that_resubscribes_keeps_its_tasks() {
     let mut events = Events::subscribe(&base).await;
     let subscribed = events.next().await;
     assert_eq!(subscribed["type"], "SUBSCRIBED");
-    let state: serde_json::Value = client()
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = agent_state(&base).await;
     let executor = &state["frameworks"][0]["executors"][0];
     assert_eq!(executor["id"], "e1");
     assert_eq!(executor["tasks"][0]["id"], "t1");
@@ -193,14 +191,7 @@ async fn a_resubscribing_executor_keeps_the_tasks_it_lists_and_a_task_it_never_g
     assert_eq!(master.states_for("t3"), vec![TaskLost]);
     assert!(!master.states_for("t1").contains(&TaskLost));
 
-    let state: serde_json::Value = client()
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = agent_state(&base).await;
     let executor = &state["frameworks"][0]["executors"][0];
     let live: Vec<(String, String)> = executor["tasks"]
         .as_array()
