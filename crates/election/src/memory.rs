@@ -188,3 +188,16 @@ impl Session for MemorySession {
         self.ensemble.expire(self.id);
     }
 }
+
+/// Masters contending in one in-memory ensemble under `/mesos` (10 s sessions): the first to join
+/// leads, the others stand by. What tests of more than one master use instead of ZooKeeper.
+impl crate::Contender for MemoryEnsemble {
+    fn contend(&self, info: proto::MasterInfo) -> crate::Election {
+        let config = crate::ElectionConfig {
+            dir: "/mesos".into(),
+            session_timeout: Duration::from_secs(10),
+            payload: Some(serde_json::to_vec(&info).unwrap_or_default()),
+        };
+        crate::Election::start(self.clone(), config)
+    }
+}

@@ -105,27 +105,13 @@ async fn subscribe(base: &str) -> (String, String, Records) {
     (framework_id, stream_id, records)
 }
 
-/// Masters contending in one in-memory ensemble: the first to join leads, the others stand by.
-struct MemoryContender(election::memory::MemoryEnsemble);
-
-impl election::Contender for MemoryContender {
-    fn contend(&self, info: proto::MasterInfo) -> election::Election {
-        let config = election::ElectionConfig {
-            dir: "/mesos".into(),
-            session_timeout: Duration::from_secs(10),
-            payload: Some(serde_json::to_vec(&info).unwrap()),
-        };
-        election::Election::start(self.0.clone(), config)
-    }
-}
-
 /// A master in `ensemble`, once its `/metrics/snapshot` reports `master/elected` = `elected`.
 async fn start_contending_master(ensemble: &election::memory::MemoryEnsemble, elected: f64) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let flags = Flags::try_parse_from(["master", "--ip=127.0.0.1", &format!("--port={port}")]).unwrap().flags;
     let master = master::server::Master::new(flags.validate().unwrap(), Box::new(registry::InMemoryStore::default()), None).unwrap();
-    let contender = Arc::new(MemoryContender(ensemble.clone()));
+    let contender = Arc::new(ensemble.clone());
     tokio::spawn(master::server::serve(master, listener, contender, std::future::pending()));
     let base = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + DEADLINE;

@@ -24,20 +24,6 @@ async fn start_master() -> String {
     start_master_with(Arc::new(election::StandaloneContender), "leading").await
 }
 
-/// Masters contending in one in-memory ensemble: the first to join leads, the others stand by.
-struct MemoryContender(election::memory::MemoryEnsemble);
-
-impl election::Contender for MemoryContender {
-    fn contend(&self, info: proto::MasterInfo) -> election::Election {
-        let config = election::ElectionConfig {
-            dir: "/mesos".into(),
-            session_timeout: Duration::from_secs(10),
-            payload: Some(serde_json::to_vec(&info).unwrap()),
-        };
-        election::Election::start(self.0.clone(), config)
-    }
-}
-
 /// Starts a master and waits until `/ui/status` reports `state` (`leading` or `following`).
 async fn start_master_with(contender: Arc<dyn election::Contender>, state: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -219,8 +205,8 @@ async fn the_file_proxy_relays_the_agent_and_reports_a_silent_one() {
 #[tokio::test]
 async fn a_standby_serves_the_page_and_names_the_leader() {
     let ensemble = election::memory::MemoryEnsemble::new();
-    let leader = start_master_with(Arc::new(MemoryContender(ensemble.clone())), "leading").await;
-    let standby = start_master_with(Arc::new(MemoryContender(ensemble)), "following").await;
+    let leader = start_master_with(Arc::new(ensemble.clone()), "leading").await;
+    let standby = start_master_with(Arc::new(ensemble), "following").await;
 
     let page = reqwest::get(format!("{standby}/")).await.unwrap();
     assert_eq!(page.status(), 200, "a standby serves the page, which then sends the browser on");
@@ -238,8 +224,8 @@ async fn a_standby_serves_the_page_and_names_the_leader() {
 #[tokio::test]
 async fn every_master_lists_the_registered_masters_with_the_leader_marked() {
     let ensemble = election::memory::MemoryEnsemble::new();
-    let leader = start_master_with(Arc::new(MemoryContender(ensemble.clone())), "leading").await;
-    let standby = start_master_with(Arc::new(MemoryContender(ensemble)), "following").await;
+    let leader = start_master_with(Arc::new(ensemble.clone()), "leading").await;
+    let standby = start_master_with(Arc::new(ensemble), "following").await;
     let leader_endpoint = leader.trim_start_matches("http://").to_string();
     let standby_endpoint = standby.trim_start_matches("http://").to_string();
     let expected = serde_json::json!([
