@@ -9,7 +9,7 @@ use marathon_store::StateStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{events, find_sandbox, init_logs, task_ids, wait_event, Dev, Marathon, TempDir};
+use support::{events, find_sandbox, init_logs, start_dev, task_ids, wait_event, Marathon, TempDir};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(60);
 async fn hello2_runs_prints_and_is_relaunched() {
     init_logs();
     let dir = TempDir::new("hello2");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let m = Marathon::start(&dev).await;
     let mut stream = events(&m.url).await;
 
@@ -107,7 +107,7 @@ async fn hello2_runs_prints_and_is_relaunched() {
 async fn scale_restart_and_kill() {
     init_logs();
     let dir = TempDir::new("scale");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let m = Marathon::start(&dev).await;
     let app = json!({"id":"/sleeper","cmd":"sleep 1000","mem":16,"cpus":0.1,"instances":0});
     let (status, body) = m.send(Method::POST, "/v2/apps", Some(app)).await;
@@ -182,7 +182,7 @@ async fn scale_restart_and_kill() {
 async fn a_new_leader_keeps_the_running_tasks() {
     init_logs();
     let dir = TempDir::new("failover");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let store = marathon_store::InMemoryStore::default();
     let first = Marathon::start_with_store(&dev, store.handle()).await;
     let app = json!({"id":"/keep","cmd":"sleep 1000","mem":16,"cpus":0.1,"instances":2});
@@ -218,7 +218,7 @@ async fn a_new_leader_keeps_the_running_tasks() {
 async fn http_health_checks_kill_and_a_cancelled_deployment_rolls_back() {
     init_logs();
     let dir = TempDir::new("health");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let m = Marathon::start(&dev).await;
     let mut stream = events(&m.url).await;
     let check = |path: &str| json!([{"protocol":"HTTP","path":path,"gracePeriodSeconds":0,"intervalSeconds":2,"timeoutSeconds":1,"maxConsecutiveFailures":2}]);
@@ -263,7 +263,7 @@ async fn http_health_checks_kill_and_a_cancelled_deployment_rolls_back() {
 async fn a_new_leader_rolls_back_the_removal_of_an_app() {
     init_logs();
     let dir = TempDir::new("retired");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let store = marathon_store::InMemoryStore::default();
     let first = Marathon::start_with_store(&dev, store.handle()).await;
     // The task ignores SIGTERM, so stopping it takes the kill grace period: the removal runs on

@@ -13,7 +13,7 @@ use marathon::{MarathonError, MarathonFlags};
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
-use support::{free_port, init_logs, task_ids, Client, Dev, TempDir};
+use support::{free_port, init_logs, start_dev, task_ids, Client, Dev, TempDir};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -34,7 +34,7 @@ fn start(dev: &Dev, zk: &zk::ZkServer) -> Instance {
     let port = free_port();
     let args = [
         "marathon".to_string(),
-        format!("--master={}", dev.master()),
+        format!("--master={}", dev.address()),
         format!("--zk=zk://{}/marathon", zk.address),
         "--hostname=127.0.0.1".into(),
         "--http_address=127.0.0.1".into(),
@@ -67,7 +67,7 @@ async fn standby_proxies_then_takes_over_from_the_store() {
     init_logs();
     let dir = TempDir::new("ha");
     let server = zk::ZkServer::start("marathon-ha");
-    let dev = Dev::start(&dir);
+    let dev = start_dev(&dir);
     let a = start(&dev, &server);
     let leader = |c: Client| async move { c.get("/v2/leader").await.ok()?["leader"].as_str().map(str::to_string) };
     assert_eq!(wait("a leads", || leader(a.client.clone())).await, a.address);
