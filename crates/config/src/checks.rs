@@ -62,8 +62,8 @@ fn master_advertised(r: &Resolved, host: &HostFacts) -> (IpAddr, &'static str, S
             (IpAddr::V4(Ipv4Addr::LOCALHOST), "ip", format!(" (--ip={address} publishes the loopback address)"))
         }
         Some(address) => (address, "ip", String::new()),
-        None => match host.hostname_addresses.iter().find(|a| a.is_ipv4() && !a.is_loopback()) {
-            Some(address) => (*address, "ip", String::new()),
+        None => match host.own_ipv4() {
+            Some(address) => (IpAddr::V4(address), "ip", String::new()),
             None => {
                 let resolved: Vec<String> = host.hostname_addresses.iter().map(IpAddr::to_string).collect();
                 let why = if resolved.is_empty() {

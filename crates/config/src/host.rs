@@ -42,6 +42,15 @@ fn own_hostname() -> Option<String> {
 }
 
 impl HostFacts<'_> {
+    /// The first non-loopback IPv4 address the host name resolves to: what a master binds and
+    /// publishes without `--ip` (Mesos' default), and what the start-up checks predict.
+    pub fn own_ipv4(&self) -> Option<std::net::Ipv4Addr> {
+        self.hostname_addresses.iter().find_map(|a| match a {
+            IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
+            _ => None,
+        })
+    }
+
     /// Whether `host` (a name or an address) is known to be another machine: a non-loopback
     /// address, or a name that resolves to one. `localhost` and unresolvable names are not.
     pub fn is_remote(&self, host: &str) -> bool {

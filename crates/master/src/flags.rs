@@ -122,24 +122,7 @@ pub struct MasterConfig {
 
 /// The IPv4 address `hostname` resolves to, if it is not a loopback address.
 pub fn resolve_own_ip() -> Option<Ipv4Addr> {
-    use std::net::ToSocketAddrs;
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
-    let rc = unsafe { libc_gethostname(buffer.as_mut_ptr(), buffer.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
-    let name = std::str::from_utf8(&buffer[..end]).ok()?;
-    (name, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
-        std::net::IpAddr::V4(v4) if !v4.is_loopback() => Some(v4),
-        _ => None,
-    })
-}
-
-extern "C" {
-    #[link_name = "gethostname"]
-    fn libc_gethostname(name: *mut u8, len: usize) -> i32;
+    config::host::HostFacts::of_this_host().own_ipv4()
 }
 
 impl MasterFlags {
