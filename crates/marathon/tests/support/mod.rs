@@ -16,8 +16,8 @@ pub fn start_dev(dir: &TempDir) -> Dev {
 
 /// Marathon in-process (in-memory store, standalone election) against `dev`.
 pub struct Marathon {
-    pub url: String,
-    pub http: reqwest::Client,
+    /// Its HTTP API (`m.get(..)`, `m.url` reach it through `Deref`).
+    pub client: Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<Result<(), marathon::MarathonError>>,
 }
@@ -44,31 +44,9 @@ impl Marathon {
         }));
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        let m = Marathon { url, http, stop: Some(stop), task };
+        let m = Marathon { client: Client { url, http }, stop: Some(stop), task };
         m.wait("/ping answers", Duration::from_secs(10), |m| async move { m.get("/v2/info").await.ok().map(|_| ()) }).await;
         m
-    }
-
-    pub async fn get(&self, path: &str) -> Result<Value, String> {
-        let resp = self.http.get(format!("{}{path}", self.url)).send().await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!("{status}: {body}"))
-        }
-    }
-
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Polls `check` until it returns `Some` or `timeout` passes (then panics naming `what`).
@@ -94,12 +72,7 @@ impl Marathon {
 
     /// A handle for HTTP only (same URL and client), for closures that outlive a borrow.
     pub fn clone_client(&self) -> Client {
-        Client { url: self.url.clone(), http: self.http.clone() }
-    }
-
-    /// The app's JSON (`GET /v2/apps/{id}`).
-    pub async fn app(&self, id: &str) -> Option<Value> {
-        self.get(&format!("/v2/apps/{id}")).await.ok().map(|v| v["app"].clone())
+        self.client.clone()
     }
 
     pub async fn stop(mut self) -> Result<(), marathon::MarathonError> {
@@ -107,6 +80,13 @@ impl Marathon {
             let _ = stop.send(());
         }
         tokio::time::timeout(Duration::from_secs(10), &mut self.task).await.expect("marathon stops").expect("join")
+    }
+}
+
+impl std::ops::Deref for Marathon {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
     }
 }
 
@@ -129,8 +109,20 @@ impl Client {
         }
     }
 
+    /// The app's JSON (`GET /v2/apps/{id}`).
     pub async fn app(&self, id: &str) -> Option<Value> {
         self.get(&format!("/v2/apps/{id}")).await.ok().map(|v| v["app"].clone())
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 }
 
