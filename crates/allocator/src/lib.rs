@@ -24,6 +24,8 @@
 
 mod filters;
 mod rng;
+/// The allocator's seeded generator, also for other crates' seeded tests and simulations.
+pub use rng::SplitMix64;
 
 #[cfg(test)]
 mod tests;
@@ -31,7 +33,6 @@ mod tests;
 pub use filters::{Filters, RefuseFilter};
 
 use proto::{AgentId, FrameworkId, ResourceBag, ResourceValue};
-use rng::SplitMix64;
 use std::cmp::Ordering;
 
 /// Mesos' minimum allocatable resources (`src/master/constants.hpp`: `MIN_CPUS`, `MIN_MEM`): an agent

@@ -7,16 +7,16 @@
 
 /// SplitMix64: one 64-bit word of state, full period 2^64, passes BigCrush; good enough for shuffling.
 #[derive(Debug, Clone)]
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -26,7 +26,7 @@ impl SplitMix64 {
 
     /// A value in `0..n` (`n > 0`), by the multiply-high reduction (Lemire). Its bias is at most
     /// n / 2^64, far below anything a shuffle of agents could notice.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         debug_assert!(n > 0, "below(0) has no values");
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }

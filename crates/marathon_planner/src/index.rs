@@ -181,14 +181,11 @@ mod tests {
     use crate::plan::{DeploymentPlan, PlanOptions};
     use crate::types::RootGroup;
 
-    /// A small xorshift generator: the test is reproducible without a dependency.
-    struct Rng(u64);
+    /// The allocator's seeded generator (a dev-dependency), so the test is reproducible.
+    struct Rng(allocator::SplitMix64);
     impl Rng {
         fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n.max(1)
+            self.0.below(n.max(1))
         }
     }
 
@@ -206,7 +203,7 @@ mod tests {
     #[test]
     fn the_index_agrees_with_a_full_recount_after_random_events() {
         for seed in 1..=40u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut rng = Rng(allocator::SplitMix64::new(seed));
             let mut next = 0u64;
             let ids = Box::new(move || {
                 next += 1;

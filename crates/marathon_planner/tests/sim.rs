@@ -15,21 +15,15 @@ use common::*;
 use marathon_planner::*;
 use std::collections::BTreeSet;
 
-struct Rng(u64);
+/// The allocator's seeded generator, with the picks the simulation needs.
+struct Rng(allocator::SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.0.below(n)
         }
     }
     fn chance(&mut self, percent: u64) -> bool {
@@ -286,7 +280,7 @@ fn converged(h: &Harness) -> Result<(), String> {
 }
 
 fn run_seed(seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(allocator::SplitMix64::new(seed));
     let mut h = Harness::new(PlannerConfig { task_launch_timeout_ms: 60_000, ..PlannerConfig::default() });
     let initial: RootGroup = APPS.iter().map(|a| (a.to_string(), random_spec(&mut rng, a, h.now))).collect();
     deploy_group(&mut h, initial, false);

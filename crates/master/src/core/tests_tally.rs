@@ -16,20 +16,16 @@ const FRAMEWORKS_MAX: usize = 3;
 /// port: the case where a union of ports cannot be undone by subtraction.
 const AGENT_RESOURCES: &str = "cpus:4;mem:1024;gpus:0;ports:[31000-31005];zones:{a,b,c}";
 
-/// SplitMix64: a seeded source with no dependency.
-struct Rng(u64);
+/// The allocator's seeded generator, with the picks this test needs.
+struct Rng(allocator::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n.max(1) as u64) as usize
     }
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
@@ -67,7 +63,7 @@ struct Run {
 
 impl Run {
     fn new(seed: u64) -> Self {
-        Run { core: core(), rng: Rng(seed), now: 0.0, next_task: 0, next_uuid: 0, connection: 0, tried: Tried::default() }
+        Run { core: core(), rng: Rng(allocator::SplitMix64::new(seed)), now: 0.0, next_task: 0, next_uuid: 0, connection: 0, tried: Tried::default() }
     }
 
     fn add_agent(&mut self) {
