@@ -154,7 +154,8 @@ pub fn leftovers(dir: &Path, dirs: &[PathBuf]) -> Vec<Leftover> {
     let named_pids: std::collections::HashSet<u32> = named.iter().map(|l| l.pid).collect();
     let mut found = named;
     for candidate in inside {
-        let ours = session_of(candidate.pid).is_some_and(|sid| named_pids.contains(&sid) || !alive(sid));
+        // A session id of 0 means its leader lives outside our pid namespace: alive, not orphaned.
+        let ours = session_of(candidate.pid).is_some_and(|sid| named_pids.contains(&sid) || (sid != 0 && !alive(sid)));
         if ours {
             found.push(candidate);
         }
@@ -283,18 +284,47 @@ mod tests {
         let dir = scratch("named");
         // Named in its command line ($0): found, with the child that shares its session.
         let mut daemon = spawn_in_own_session(&dir, "sleep 600 & wait");
-        // In the directory but in this test's live session, as a person's shell would be.
-        let mut shell = std::process::Command::new("sleep").arg("600").current_dir(&dir).spawn().unwrap();
+        // In the directory but in another live session, as a person's shell would be. The session
+        // is its own (led by a shell outside DIR) rather than this test's, whose leader may have
+        // exited or live outside the pid namespace, depending on how the tests were started.
+        let mut shell_session = std::process::Command::new("sh");
+        shell_session
+            .arg("-c")
+            .arg("(cd \"$SHELL_DIR\" && exec sleep 600) & echo $!; wait")
+            .env("SHELL_DIR", &dir)
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::piped());
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            shell_session.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut shell_leader = shell_session.spawn().unwrap();
+        let shell_pid: u32 = {
+            use std::io::BufRead;
+            let mut line = String::new();
+            std::io::BufReader::new(shell_leader.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            line.trim().parse().unwrap()
+        };
+        // Wait until the shell's child has entered DIR, so the scan below could see it.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_link(format!("/proc/{shell_pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir)) {
+            assert!(std::time::Instant::now() < until, "the shell never entered {dir:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let found = wait_found(&dir, |f| f.len() >= 2).await;
         let pids: Vec<u32> = found.iter().map(|l| l.pid).collect();
         assert!(pids.contains(&daemon.id()), "{found:?}");
-        assert!(!pids.contains(&shell.id()), "{found:?}");
+        assert!(!pids.contains(&shell_pid), "{found:?}");
         let reaper = std::thread::spawn(move || daemon.wait());
         let left = kill_leftovers(&found, std::time::Duration::from_secs(5)).await;
         assert!(left.is_empty(), "{left:?}");
         reaper.join().unwrap().unwrap();
-        shell.kill().unwrap();
-        shell.wait().unwrap();
+        send_raw(shell_pid, libc::SIGKILL);
+        shell_leader.wait().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 
