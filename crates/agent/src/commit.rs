@@ -127,8 +127,12 @@ impl GroupCommit {
         for error in &errors {
             tracing::error!(%error, "checkpoint write failed");
         }
-        self.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
-        self.in_flight.take().map(|(_, actions)| actions).unwrap_or_default()
+        self.errors
+            .fetch_add(errors.len() as u64, Ordering::Relaxed);
+        self.in_flight
+            .take()
+            .map(|(_, actions)| actions)
+            .unwrap_or_default()
     }
 
     /// Waits until the checkpoint files reflect every commit (they follow the log in the

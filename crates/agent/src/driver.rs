@@ -93,7 +93,8 @@ struct Driver {
     executor_containers: HashMap<String, (FrameworkId, ExecutorId)>,
     /// The open `/api/v1/executor` stream of each subscribed executor: its connection number and
     /// the sender of its records.
-    executor_streams: HashMap<(FrameworkId, ExecutorId), (u64, mpsc::UnboundedSender<bytes::Bytes>)>,
+    executor_streams:
+        HashMap<(FrameworkId, ExecutorId), (u64, mpsc::UnboundedSender<bytes::Bytes>)>,
     /// Of those, the ones whose launch is not answered yet.
     launching: HashSet<String>,
     events_tx: mpsc::UnboundedSender<DriverEvent>,
@@ -116,7 +117,8 @@ impl Driver {
             let effects = f(&mut core);
             (core.drain_checkpoints(), effects)
         };
-        self.commits.push(ops, effects.into_iter().map(Action::Effect));
+        self.commits
+            .push(ops, effects.into_iter().map(Action::Effect));
     }
 
     /// Performs actions whose checkpoints are durable.
@@ -140,10 +142,13 @@ impl Driver {
                         .core()
                         .task(&framework_id, &task_id)
                         .map(|t| t.container_id.value.clone());
-                    match container.filter(|c| self.containers.contains_key(c) && !self.launching.contains(c)) {
+                    match container
+                        .filter(|c| self.containers.contains_key(c) && !self.launching.contains(c))
+                    {
                         Some(container_id) => {
                             tracing::info!(framework = %framework_id, task = %task_id, ?grace, "killing task");
-                            self.launcher.kill(&container_id, libc::SIGTERM, Some(grace));
+                            self.launcher
+                                .kill(&container_id, libc::SIGTERM, Some(grace));
                         }
                         None => {
                             tracing::debug!(framework = %framework_id, task = %task_id, "kill for a task with no process")
@@ -200,7 +205,9 @@ impl Driver {
     pub(crate) fn launch_prepared(
         &mut self,
         container_id: String,
-        prepare: impl FnOnce(&AgentIsolation) -> Result<crate::launcher_protocol::LaunchRequest, String> + Send + 'static,
+        prepare: impl FnOnce(&AgentIsolation) -> Result<crate::launcher_protocol::LaunchRequest, String>
+            + Send
+            + 'static,
     ) {
         let permits = self.launch_permits.clone();
         let events = self.events_tx.clone();
@@ -220,7 +227,10 @@ impl Driver {
             match request {
                 Ok(request) => launcher.launch(request),
                 Err(error) => {
-                    let _ = events.send(DriverEvent::LaunchFailed { container_id, error });
+                    let _ = events.send(DriverEvent::LaunchFailed {
+                        container_id,
+                        error,
+                    });
                 }
             }
         });
@@ -228,7 +238,10 @@ impl Driver {
 
     fn on_driver_event(&mut self, event: DriverEvent) {
         match event {
-            DriverEvent::LaunchFailed { container_id, error } => self.launch_failed(container_id, error),
+            DriverEvent::LaunchFailed {
+                container_id,
+                error,
+            } => self.launch_failed(container_id, error),
             DriverEvent::HealthChecked { probe, healthy } => self.health_checked(*probe, healthy),
         }
     }
@@ -261,7 +274,8 @@ impl Driver {
                 start_time,
             } => {
                 self.launching.remove(&container_id);
-                let Some((framework_id, task_id)) = self.containers.get(&container_id).cloned() else {
+                let Some((framework_id, task_id)) = self.containers.get(&container_id).cloned()
+                else {
                     tracing::warn!(container = %container_id, pid, "launched a container no task claims; killing it");
                     self.launcher.kill(&container_id, libc::SIGKILL, None);
                     return;
@@ -269,14 +283,22 @@ impl Driver {
                 tracing::info!(framework = %framework_id, task = %task_id, pid, "task launched");
                 self.isolation.launched(&container_id, pid); // isolation
                 if let Some(grace) = self.stopping {
-                    self.launcher.kill(&container_id, libc::SIGTERM, Some(grace));
+                    self.launcher
+                        .kill(&container_id, libc::SIGTERM, Some(grace));
                 }
                 self.step(|core| {
-                    core.forked(&framework_id, &task_id, crate::core::Forked { pid, start_time });
+                    core.forked(
+                        &framework_id,
+                        &task_id,
+                        crate::core::Forked { pid, start_time },
+                    );
                     core.spawned(now(), &framework_id, &task_id, pid)
                 });
             }
-            LauncherEvent::LaunchFailed { container_id, error } => self.launch_failed(container_id, error),
+            LauncherEvent::LaunchFailed {
+                container_id,
+                error,
+            } => self.launch_failed(container_id, error),
             LauncherEvent::Exited {
                 container_id,
                 wait_status,
@@ -288,11 +310,21 @@ impl Driver {
                     // isolation: a container stopped at its memory limit ends TASK_FAILED with
                     // REASON_CONTAINER_LIMITATION_MEMORY instead of the plain exit.
                     let isolation = self.isolation.clone();
-                    self.step(|core| isolation.exit_effects(core, now(), &framework_id, &task_id, &container_id, exit));
+                    self.step(|core| {
+                        isolation.exit_effects(
+                            core,
+                            now(),
+                            &framework_id,
+                            &task_id,
+                            &container_id,
+                            exit,
+                        )
+                    });
                     self.sandbox_done(&framework_id, &task_id); // gc
                 }
                 // Acknowledged once the terminal update is durable.
-                self.commits.push(Vec::new(), [Action::AckExit(container_id)]);
+                self.commits
+                    .push(Vec::new(), [Action::AckExit(container_id)]);
             }
             LauncherEvent::Disconnected => self.reconnect().await,
         }
@@ -361,7 +393,9 @@ impl Driver {
                 self.step(|core| core.registered(now(), agent_id, master_info));
             }
             LinkEvent::Disconnected => {
-                tracing::info!("disconnected from the master; status updates queue until reregistration");
+                tracing::info!(
+                    "disconnected from the master; status updates queue until reregistration"
+                );
                 self.master = None;
                 self.shared.core().disconnected();
             }
@@ -373,7 +407,9 @@ impl Driver {
     fn on_message(&mut self, message: MasterToAgent) -> Option<Result<(), AgentError>> {
         match message {
             MasterToAgent::Registered { .. } => {} // the link turns these into `LinkEvent::Registered`
-            MasterToAgent::RunTask { framework, task } => self.step(|core| core.run_task(now(), framework, task)),
+            MasterToAgent::RunTask { framework, task } => {
+                self.step(|core| core.run_task(now(), framework, task))
+            }
             MasterToAgent::RunTaskGroup {
                 framework,
                 executor,
@@ -389,7 +425,8 @@ impl Driver {
                 framework_id,
                 task_id,
                 kill_policy,
-            } => self.step(|core| core.kill_task(now(), &framework_id, &task_id, kill_policy.as_ref())),
+            } => self
+                .step(|core| core.kill_task(now(), &framework_id, &task_id, kill_policy.as_ref())),
             MasterToAgent::AcknowledgeUpdate {
                 framework_id,
                 task_id,
@@ -421,9 +458,10 @@ impl Driver {
             } => {
                 self.step(|core| core.framework_message(&framework_id, &executor_id, data));
             }
-            MasterToAgent::ReconcileTasks { framework_id, task_ids } => {
-                self.step(|core| core.reconcile(now(), &framework_id, &task_ids))
-            }
+            MasterToAgent::ReconcileTasks {
+                framework_id,
+                task_ids,
+            } => self.step(|core| core.reconcile(now(), &framework_id, &task_ids)),
             MasterToAgent::Ping => {
                 if let Some((endpoint, agent_id)) = &self.master {
                     self.outbound.post(
@@ -455,10 +493,11 @@ pub async fn run(
         path: config.work_dir.clone(),
         source,
     })?;
-    let work_dir = std::fs::canonicalize(&config.work_dir).map_err(|source| AgentError::WorkDir {
-        path: config.work_dir.clone(),
-        source,
-    })?;
+    let work_dir =
+        std::fs::canonicalize(&config.work_dir).map_err(|source| AgentError::WorkDir {
+            path: config.work_dir.clone(),
+            source,
+        })?;
     let resources = resources_detect::detect(&work_dir, config.resources.as_ref());
 
     let bind = std::net::SocketAddr::new(config.bind_ip, config.port);
@@ -528,7 +567,12 @@ pub async fn run(
     let mut commits = GroupCommit::new(writer, shared.recovery_errors.clone());
     {
         let mut core = shared.core();
-        let report_exit = |core: &mut crate::core::Core, now, fw: &proto::FrameworkId, task: &proto::TaskId, container: &str, exit| {
+        let report_exit = |core: &mut crate::core::Core,
+                           now,
+                           fw: &proto::FrameworkId,
+                           task: &proto::TaskId,
+                           container: &str,
+                           exit| {
             isolation.report_recovered_exit(core, now, fw, task, container, exit)
         };
         let recovered = prepared.apply(&mut core, now(), launcher.as_ref(), &report_exit);
@@ -578,7 +622,8 @@ pub async fn run(
     }
     {
         let isolation = isolation.clone();
-        let _ = tokio::task::spawn_blocking(move || isolation.recovered(&recovered_containers)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || isolation.recovered(&recovered_containers)).await;
     }
     // gc: every sandbox on disk is scheduled by its completion time (its mtime, or the recovered
     // terminal update's time when later).
@@ -646,7 +691,10 @@ pub async fn run(
     let outcome = loop {
         // Everything already waiting is handled before a commit starts, so a burst (a thousand
         // RUN_TASKs, their acknowledgements, their launches) shares a few commits.
-        if let Some(outcome) = driver.drain_ready(&mut link_rx, &mut events_rx, &mut api_rx).await {
+        if let Some(outcome) = driver
+            .drain_ready(&mut link_rx, &mut events_rx, &mut api_rx)
+            .await
+        {
             break outcome;
         }
         let ready = driver.commits.kick();

@@ -106,9 +106,15 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn refused(error: &ExecutorCallError) -> Response {
     let status = match error {
-        ExecutorCallError::UnknownFramework(_) | ExecutorCallError::UnknownExecutor { .. } => StatusCode::NOT_FOUND,
-        ExecutorCallError::NotSubscribed(_) | ExecutorCallError::Terminating(_) => StatusCode::FORBIDDEN,
-        ExecutorCallError::UnknownTask { .. } | ExecutorCallError::BadUpdate(_) => StatusCode::BAD_REQUEST,
+        ExecutorCallError::UnknownFramework(_) | ExecutorCallError::UnknownExecutor { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        ExecutorCallError::NotSubscribed(_) | ExecutorCallError::Terminating(_) => {
+            StatusCode::FORBIDDEN
+        }
+        ExecutorCallError::UnknownTask { .. } | ExecutorCallError::BadUpdate(_) => {
+            StatusCode::BAD_REQUEST
+        }
     };
     text(status, error.to_string())
 }
@@ -148,9 +154,20 @@ fn parse(body: &[u8]) -> Result<(Call, FrameworkId, ExecutorId), Response> {
             format!("Failed to parse the executor call: {e}"),
         )
     })?;
-    let missing = |field: &str| text(StatusCode::BAD_REQUEST, format!("Expecting '{field}' to be present"));
-    let framework_id = call.framework_id.clone().ok_or_else(|| missing("framework_id"))?;
-    let executor_id = call.executor_id.clone().ok_or_else(|| missing("executor_id"))?;
+    let missing = |field: &str| {
+        text(
+            StatusCode::BAD_REQUEST,
+            format!("Expecting '{field}' to be present"),
+        )
+    };
+    let framework_id = call
+        .framework_id
+        .clone()
+        .ok_or_else(|| missing("framework_id"))?;
+    let executor_id = call
+        .executor_id
+        .clone()
+        .ok_or_else(|| missing("executor_id"))?;
     match call.kind.as_str() {
         "SUBSCRIBE" | "HEARTBEAT" => {}
         "UPDATE" if call.update.is_none() => return Err(missing("update")),
@@ -177,7 +194,15 @@ async fn call(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> R
     };
     let (reply, answer) = oneshot::channel();
     let request = match call.kind.as_str() {
-        "SUBSCRIBE" => return subscribe(&api, framework_id, executor_id, call.subscribe.unwrap_or_default()).await,
+        "SUBSCRIBE" => {
+            return subscribe(
+                &api,
+                framework_id,
+                executor_id,
+                call.subscribe.unwrap_or_default(),
+            )
+            .await
+        }
         "HEARTBEAT" => return StatusCode::ACCEPTED.into_response(),
         "UPDATE" => match call.update {
             Some(update) => ApiRequest::Update {
@@ -219,7 +244,12 @@ impl Drop for CloseGuard {
     }
 }
 
-async fn subscribe(api: &Api, framework_id: FrameworkId, executor_id: ExecutorId, subscribe: Subscribe) -> Response {
+async fn subscribe(
+    api: &Api,
+    framework_id: FrameworkId,
+    executor_id: ExecutorId,
+    subscribe: Subscribe,
+) -> Response {
     let connection = api.connections.fetch_add(1, Ordering::Relaxed) + 1;
     let (events, receiver) = mpsc::unbounded_channel::<Bytes>();
     let (reply, answer) = oneshot::channel();
@@ -263,7 +293,10 @@ async fn subscribe(api: &Api, framework_id: FrameworkId, executor_id: ExecutorId
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -278,9 +311,14 @@ mod tests {
 
     #[test]
     fn calls_missing_what_they_need_are_refused_by_name() {
-        assert_eq!(status_of(parse(b"{not json")), Some(StatusCode::BAD_REQUEST));
         assert_eq!(
-            status_of(parse(br#"{"type":"SUBSCRIBE","framework_id":{"value":"F"}}"#)),
+            status_of(parse(b"{not json")),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            status_of(parse(
+                br#"{"type":"SUBSCRIBE","framework_id":{"value":"F"}}"#
+            )),
             Some(StatusCode::BAD_REQUEST)
         );
         assert_eq!(
@@ -301,7 +339,10 @@ mod tests {
             )),
             Some(StatusCode::NOT_IMPLEMENTED)
         );
-        assert!(parse(br#"{"type":"HEARTBEAT","framework_id":{"value":"F"},"executor_id":{"value":"e"}}"#).is_ok());
+        assert!(parse(
+            br#"{"type":"HEARTBEAT","framework_id":{"value":"F"},"executor_id":{"value":"e"}}"#
+        )
+        .is_ok());
     }
 
     #[test]
@@ -311,7 +352,10 @@ mod tests {
             check_content_type(&headers).err().map(|r| r.status()),
             Some(StatusCode::BAD_REQUEST)
         );
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
         assert_eq!(
             check_content_type(&headers).err().map(|r| r.status()),
             Some(StatusCode::UNSUPPORTED_MEDIA_TYPE)

@@ -58,8 +58,12 @@ pub fn settle(core: &mut Core, now: Now, snapshot: &Snapshot, rebooted: bool) ->
             }
             Decision::Exited { wait_status } => {
                 settled.exited += 1;
-                let effects =
-                    core.recovered_executor_exited(now, framework_id, executor_id, decode_wait_status(wait_status));
+                let effects = core.recovered_executor_exited(
+                    now,
+                    framework_id,
+                    executor_id,
+                    decode_wait_status(wait_status),
+                );
                 settled.effects.extend(effects);
             }
             Decision::Lost { stray } => {

@@ -48,7 +48,10 @@ fn error_response(error: PathError) -> Response {
 fn required_path(params: &HashMap<String, String>) -> Result<String, Response> {
     match params.get("path") {
         Some(p) if !p.is_empty() => Ok(p.clone()),
-        _ => Err(text(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query")),
+        _ => Err(text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'path=value' in query",
+        )),
     }
 }
 
@@ -57,7 +60,12 @@ async fn open(shared: &Arc<Shared>, requested: &str) -> Result<Opened, Response>
     let located = path_guard::locate(&shared.core(), requested).map_err(error_response)?;
     tokio::task::spawn_blocking(move || path_guard::open(&located))
         .await
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, format!("file access failed: {e}")))?
+        .map_err(|e| {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("file access failed: {e}"),
+            )
+        })?
         .map_err(error_response)
 }
 
@@ -99,7 +107,15 @@ fn user_name(uid: u32) -> String {
     // every read below.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
         return uid.to_string();
     }
@@ -114,7 +130,15 @@ fn group_name(gid: u32) -> String {
     // SAFETY: as in `user_name`, with getgrgid_r.
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::group = std::ptr::null_mut();
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() || grp.gr_name.is_null() {
         return gid.to_string();
     }
@@ -175,7 +199,10 @@ pub async fn browse(State(shared): State<Arc<Shared>>, Query(params): Params) ->
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot list the directory: {e}"),
         ),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("file access failed: {e}")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("file access failed: {e}"),
+        ),
     }
 }
 
@@ -191,11 +218,17 @@ fn integer_param(params: &HashMap<String, String>, name: &str) -> Result<Option<
     }
 }
 
-fn read_chunk(mut opened: Opened, offset: Option<i64>, length: Option<i64>) -> Result<serde_json::Value, Response> {
-    let meta = opened
-        .file
-        .metadata()
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot stat the file: {e}")))?;
+fn read_chunk(
+    mut opened: Opened,
+    offset: Option<i64>,
+    length: Option<i64>,
+) -> Result<serde_json::Value, Response> {
+    let meta = opened.file.metadata().map_err(|e| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot stat the file: {e}"),
+        )
+    })?;
     if meta.is_dir() {
         return Err(text(StatusCode::BAD_REQUEST, "Cannot read a directory"));
     }
@@ -226,7 +259,12 @@ fn read_chunk(mut opened: Opened, offset: Option<i64>, length: Option<i64>) -> R
             .file
             .seek(SeekFrom::Start(offset))
             .and_then(|_| (&mut opened.file).take(length).read_to_end(&mut data))
-            .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the file: {e}")))?;
+            .map_err(|e| {
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot read the file: {e}"),
+                )
+            })?;
     }
     Ok(serde_json::json!({"data": String::from_utf8_lossy(&data), "offset": offset}))
 }
@@ -236,7 +274,10 @@ pub async fn read(State(shared): State<Arc<Shared>>, Query(params): Params) -> R
         Ok(p) => p,
         Err(r) => return r,
     };
-    let (offset, length) = match (integer_param(&params, "offset"), integer_param(&params, "length")) {
+    let (offset, length) = match (
+        integer_param(&params, "offset"),
+        integer_param(&params, "length"),
+    ) {
         (Ok(o), Ok(l)) => (o, l),
         (Err(r), _) | (_, Err(r)) => return r,
     };
@@ -247,7 +288,10 @@ pub async fn read(State(shared): State<Arc<Shared>>, Query(params): Params) -> R
     match tokio::task::spawn_blocking(move || read_chunk(opened, offset, length)).await {
         Ok(Ok(body)) => Json(body).into_response(),
         Ok(Err(r)) => r,
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("file access failed: {e}")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("file access failed: {e}"),
+        ),
     }
 }
 
@@ -273,7 +317,12 @@ pub async fn download(State(shared): State<Arc<Shared>>, Query(params): Params) 
     };
     let meta = match opened.file.metadata() {
         Ok(m) => m,
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot stat the file: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot stat the file: {e}"),
+            )
+        }
     };
     if meta.is_dir() {
         return text(StatusCode::BAD_REQUEST, "Cannot download a directory");
@@ -296,7 +345,10 @@ pub async fn download(State(shared): State<Arc<Shared>>, Query(params): Params) 
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_LENGTH, meta.len())
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename={name}"))
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename={name}"),
+        )
         .body(Body::from_stream(stream))
         .unwrap_or_else(|e| {
             text(
@@ -315,7 +367,13 @@ pub async fn debug(State(shared): State<Arc<Shared>>) -> Response {
         let dir = run.sandbox.display().to_string();
         map.insert(dir.clone(), serde_json::Value::String(dir.clone()));
         // Later runs overwrite earlier ones: `runs()` yields the newest last.
-        latest.insert((run.framework_id.value.clone(), run.info.task_id.value.clone()), dir);
+        latest.insert(
+            (
+                run.framework_id.value.clone(),
+                run.info.task_id.value.clone(),
+            ),
+            dir,
+        );
     }
     for ((fw, ex), dir) in latest {
         map.insert(
@@ -323,7 +381,10 @@ pub async fn debug(State(shared): State<Arc<Shared>>) -> Response {
             serde_json::Value::String(dir.clone()),
         );
         if let Some(runs) = std::path::Path::new(&dir).parent() {
-            map.insert(runs.join(LATEST).display().to_string(), serde_json::Value::String(dir));
+            map.insert(
+                runs.join(LATEST).display().to_string(),
+                serde_json::Value::String(dir),
+            );
         }
     }
     Json(serde_json::Value::Object(map)).into_response()

@@ -32,11 +32,19 @@ pub struct AgentFlags {
     pub port: u16,
 
     /// IP address advertised to the master and in `pid`.
-    #[arg(long = "advertise_ip", alias = "advertise-ip", env = "MESOS_ADVERTISE_IP")]
+    #[arg(
+        long = "advertise_ip",
+        alias = "advertise-ip",
+        env = "MESOS_ADVERTISE_IP"
+    )]
     pub advertise_ip: Option<String>,
 
     /// Port advertised to the master and in `pid`.
-    #[arg(long = "advertise_port", alias = "advertise-port", env = "MESOS_ADVERTISE_PORT")]
+    #[arg(
+        long = "advertise_port",
+        alias = "advertise-port",
+        env = "MESOS_ADVERTISE_PORT"
+    )]
     pub advertise_port: Option<u16>,
 
     /// Hostname reported to the master (default: the advertised IP).
@@ -109,7 +117,11 @@ pub struct AgentFlags {
     pub isolation: String,
 
     /// Where cgroup hierarchies are mounted (default: read from /proc/self/mountinfo).
-    #[arg(long = "cgroups_hierarchy", alias = "cgroups-hierarchy", env = "MESOS_CGROUPS_HIERARCHY")]
+    #[arg(
+        long = "cgroups_hierarchy",
+        alias = "cgroups-hierarchy",
+        env = "MESOS_CGROUPS_HIERARCHY"
+    )]
     pub cgroups_hierarchy: Option<PathBuf>,
 
     /// Group under each cgroup hierarchy that holds the containers' groups.
@@ -248,7 +260,10 @@ impl AgentFlags {
         map.insert("gc_disk_headroom".into(), self.gc_disk_headroom.to_string());
         // recovery
         map.insert("recover".into(), self.recover.clone());
-        map.insert("kill_tasks_on_stop".into(), self.kill_tasks_on_stop.to_string());
+        map.insert(
+            "kill_tasks_on_stop".into(),
+            self.kill_tasks_on_stop.to_string(),
+        );
         map
     }
 
@@ -256,16 +271,19 @@ impl AgentFlags {
     /// else the fixed `host:port`. Must be called inside the async runtime (ZooKeeper runs a task).
     pub fn detector(&self) -> Result<std::sync::Arc<dyn election::Detector>, AgentError> {
         if election::is_zk(&self.master) {
-            let url = election::ZkUrl::parse(&self.master).map_err(|e| bad("master", e.to_string()))?;
+            let url =
+                election::ZkUrl::parse(&self.master).map_err(|e| bad("master", e.to_string()))?;
             let timeout = proto::parse_duration_secs(&self.zk_session_timeout)
                 .map_err(|e| bad("zk_session_timeout", e))?;
             if timeout <= 0.0 {
                 return Err(bad("zk_session_timeout", "must be greater than zero"));
             }
-            let election = election::Election::zookeeper(url, Duration::from_secs_f64(timeout), None);
+            let election =
+                election::Election::zookeeper(url, Duration::from_secs_f64(timeout), None);
             Ok(std::sync::Arc::new(election))
         } else {
-            let detector = election::StandaloneDetector::new(&self.master).map_err(|e| bad("master", e.to_string()))?;
+            let detector = election::StandaloneDetector::new(&self.master)
+                .map_err(|e| bad("master", e.to_string()))?;
             Ok(std::sync::Arc::new(detector))
         }
     }
@@ -307,7 +325,10 @@ fn bad(flag: &'static str, message: impl Into<String>) -> AgentError {
 fn duration_flag(flag: &'static str, text: &str) -> Result<Duration, AgentError> {
     let secs = proto::parse_duration_secs(text).map_err(|e| bad(flag, e))?;
     if !secs.is_finite() || secs < 0.0 {
-        return Err(bad(flag, format!("'{text}' must be a non-negative duration")));
+        return Err(bad(
+            flag,
+            format!("'{text}' must be a non-negative duration"),
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -349,11 +370,15 @@ impl Config {
             return Err(bad("work_dir", "must not be empty"));
         }
         let resources = match &flags.resources {
-            Some(text) => Some(proto::ResourceBag::parse(text).map_err(|e| bad("resources", e.to_string()))?),
+            Some(text) => {
+                Some(proto::ResourceBag::parse(text).map_err(|e| bad("resources", e.to_string()))?)
+            }
             None => None,
         };
         let attributes = match &flags.attributes {
-            Some(text) => proto::parse_attributes(text).map_err(|e| bad("attributes", e.to_string()))?,
+            Some(text) => {
+                proto::parse_attributes(text).map_err(|e| bad("attributes", e.to_string()))?
+            }
             None => Vec::new(),
         };
         // isolation and sandbox GC
@@ -403,12 +428,20 @@ impl Config {
                 )?,
             },
             // recovery
-            recover: flags.recover.trim().parse().map_err(|e: String| bad("recover", e))?,
+            recover: flags
+                .recover
+                .trim()
+                .parse()
+                .map_err(|e: String| bad("recover", e))?,
             kill_tasks_on_stop: flags.kill_tasks_on_stop,
             launcher_program: match &flags.launcher_program {
                 Some(program) => program.clone(),
-                None => std::env::current_exe()
-                    .map_err(|e| bad("launcher_program", format!("cannot tell which binary this is: {e}")))?,
+                None => std::env::current_exe().map_err(|e| {
+                    bad(
+                        "launcher_program",
+                        format!("cannot tell which binary this is: {e}"),
+                    )
+                })?,
             },
         })
     }
@@ -441,10 +474,22 @@ mod tests {
         assert_eq!(config.port, 5052);
         assert_eq!(config.advertise_ip.to_string(), "10.0.0.5");
         assert_eq!(config.hostname, "10.0.0.5");
-        assert_eq!(config.registration_backoff_factor, Duration::from_millis(100));
-        assert_eq!(config.executor_shutdown_grace_period, Duration::from_secs(5));
-        assert_eq!(config.executors.registration_timeout, Duration::from_secs(60));
-        assert_eq!(config.executors.reregistration_timeout, Duration::from_secs(2));
+        assert_eq!(
+            config.registration_backoff_factor,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            config.executor_shutdown_grace_period,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            config.executors.registration_timeout,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            config.executors.reregistration_timeout,
+            Duration::from_secs(2)
+        );
         let timeouts = Cli::try_parse_from([
             "agent",
             "--master=m:5050",
@@ -460,7 +505,10 @@ mod tests {
         flags.executor_registration_timeout = "soonish".into();
         assert!(matches!(
             Config::from_flags(&flags),
-            Err(AgentError::BadFlag { flag: "executor_registration_timeout", .. })
+            Err(AgentError::BadFlag {
+                flag: "executor_registration_timeout",
+                ..
+            })
         ));
         assert_eq!(config.resources.unwrap().scalar("cpus"), 2.0);
         assert_eq!(cli.agent.to_map()["registration_backoff_factor"], "100ms");
@@ -481,8 +529,14 @@ mod tests {
         ])
         .unwrap();
         let config = Config::from_flags(&cli.agent).unwrap();
-        assert_eq!(config.isolation.selection.names(), "cgroups/cpu,cgroups/mem");
-        assert_eq!(config.isolation.cgroups_hierarchy, Some(PathBuf::from("/sys/fs/cgroup")));
+        assert_eq!(
+            config.isolation.selection.names(),
+            "cgroups/cpu,cgroups/mem"
+        );
+        assert_eq!(
+            config.isolation.cgroups_hierarchy,
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
         assert_eq!(config.gc.delay, Duration::from_secs(1));
         assert_eq!(config.gc.disk_headroom, 0.0);
     }
@@ -505,7 +559,10 @@ mod tests {
         assert!(err.starts_with("--ip: "), "{err}");
 
         let flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
-        assert!(Config::from_flags(&flags).is_ok(), "zk:// URLs are accepted");
+        assert!(
+            Config::from_flags(&flags).is_ok(),
+            "zk:// URLs are accepted"
+        );
         let flags = AgentFlags::new("zk://nohostport/mesos", "/tmp/w");
         assert!(matches!(
             Config::from_flags(&flags),
@@ -515,27 +572,57 @@ mod tests {
         let mut flags = AgentFlags::new("m:5050", "/tmp/w");
         flags.isolation = "cgroups/cpu,posix/bogus".into();
         let err = Config::from_flags(&flags).unwrap_err().to_string();
-        assert!(err.starts_with("--isolation: unknown isolator 'posix/bogus'"), "{err}");
+        assert!(
+            err.starts_with("--isolation: unknown isolator 'posix/bogus'"),
+            "{err}"
+        );
         let mut flags = AgentFlags::new("m:5050", "/tmp/w");
         flags.cgroups_root = "../up".into();
-        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "cgroups_root", .. })));
+        assert!(matches!(
+            Config::from_flags(&flags),
+            Err(AgentError::BadFlag {
+                flag: "cgroups_root",
+                ..
+            })
+        ));
         let mut flags = AgentFlags::new("m:5050", "/tmp/w");
         flags.gc_delay = "later".into();
-        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "gc_delay", .. })));
+        assert!(matches!(
+            Config::from_flags(&flags),
+            Err(AgentError::BadFlag {
+                flag: "gc_delay",
+                ..
+            })
+        ));
         let mut flags = AgentFlags::new("m:5050", "/tmp/w");
         flags.gc_disk_headroom = 1.5;
-        assert!(matches!(Config::from_flags(&flags), Err(AgentError::BadFlag { flag: "gc_disk_headroom", .. })));
+        assert!(matches!(
+            Config::from_flags(&flags),
+            Err(AgentError::BadFlag {
+                flag: "gc_disk_headroom",
+                ..
+            })
+        ));
 
         let mut flags = AgentFlags::new("zk://z:2181/mesos", "/tmp/w");
         flags.zk_session_timeout = "forever".into();
-        assert!(matches!(flags.detector(), Err(AgentError::BadFlag { flag: "zk_session_timeout", .. })));
+        assert!(matches!(
+            flags.detector(),
+            Err(AgentError::BadFlag {
+                flag: "zk_session_timeout",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn flags_map_hides_zookeeper_credentials() {
         let flags = AgentFlags::new("zk://user:secret@z1:2181/mesos", "/tmp/w");
         assert_eq!(flags.to_map()["master"], "zk://<credentials>@z1:2181/mesos");
-        assert_eq!(AgentFlags::new("m:5050", "/tmp/w").to_map()["master"], "m:5050");
+        assert_eq!(
+            AgentFlags::new("m:5050", "/tmp/w").to_map()["master"],
+            "m:5050"
+        );
     }
 
     // recovery
@@ -552,7 +639,11 @@ mod tests {
         let config = parse(&["--recover=cleanup", "--kill_tasks_on_stop"]).unwrap();
         assert_eq!(config.recover, crate::recovery::RecoverMode::Cleanup);
         assert!(config.kill_tasks_on_stop);
-        assert!(!parse(&["--kill_tasks_on_stop=false"]).unwrap().kill_tasks_on_stop);
+        assert!(
+            !parse(&["--kill_tasks_on_stop=false"])
+                .unwrap()
+                .kill_tasks_on_stop
+        );
         let err = parse(&["--recover=sometimes"]).unwrap_err().to_string();
         assert!(err.starts_with("--recover: "), "{err}");
     }

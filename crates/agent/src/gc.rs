@@ -40,7 +40,10 @@ pub struct GcPolicy {
 impl GcPolicy {
     /// How long a completed sandbox is kept at this disk usage (0..1; unknown counts as 0).
     pub fn max_age(&self, disk_usage: Option<f64>) -> Duration {
-        let usage = disk_usage.filter(|u| u.is_finite()).unwrap_or(0.0).clamp(0.0, 1.0);
+        let usage = disk_usage
+            .filter(|u| u.is_finite())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
         let factor = (1.0 - self.disk_headroom - usage).clamp(0.0, 1.0);
         self.delay.mul_f64(factor)
     }
@@ -145,7 +148,8 @@ pub fn scan_sandboxes(work_dir: &Path) -> Vec<(PathBuf, SystemTime)> {
                     if run.file_name().is_some_and(|n| n == crate::sandbox::LATEST) {
                         continue;
                     }
-                    if let Ok(modified) = std::fs::symlink_metadata(&run).and_then(|m| m.modified()) {
+                    if let Ok(modified) = std::fs::symlink_metadata(&run).and_then(|m| m.modified())
+                    {
                         found.push((run, modified));
                     }
                 }
@@ -168,7 +172,11 @@ pub fn remove_sandbox(work_dir: &Path, sandbox: &Path) -> io::Result<()> {
     if !inside {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} is not a sandbox under {}", sandbox.display(), slaves.display()),
+            format!(
+                "{} is not a sandbox under {}",
+                sandbox.display(),
+                slaves.display()
+            ),
         ));
     }
     match std::fs::remove_dir_all(sandbox) {
@@ -242,7 +250,11 @@ impl Gc {
     /// Schedules what `scan_sandboxes` found (at start, before the first tick). `known` holds
     /// completion times the agent knows better than the directory does (a task whose exit was
     /// only learned during recovery: its sandbox was never marked); the later time wins.
-    pub fn recover(&mut self, found: Vec<(PathBuf, SystemTime)>, known: &HashMap<PathBuf, SystemTime>) -> usize {
+    pub fn recover(
+        &mut self,
+        found: Vec<(PathBuf, SystemTime)>,
+        known: &HashMap<PathBuf, SystemTime>,
+    ) -> usize {
         let count = found.len();
         for (path, mtime) in found {
             let completed_at = known.get(&path).map_or(mtime, |k| (*k).max(mtime));
@@ -299,7 +311,11 @@ impl Gc {
     /// mtime or, for a task the core knows as ended, its terminal update's time if later (the scan
     /// runs on the blocking pool). Sandboxes of tasks that turn out to run are skipped at deletion.
     /// `known`: `known_completions` of the recovered core.
-    pub async fn start(work_dir: PathBuf, policy: GcPolicy, known: HashMap<PathBuf, SystemTime>) -> Gc {
+    pub async fn start(
+        work_dir: PathBuf,
+        policy: GcPolicy,
+        known: HashMap<PathBuf, SystemTime>,
+    ) -> Gc {
         let mut gc = Gc::new(work_dir.clone(), policy);
         let found = tokio::task::spawn_blocking(move || scan_sandboxes(&work_dir))
             .await
@@ -314,7 +330,12 @@ impl Gc {
         core.runs()
             .filter(|t| t.state.is_terminal())
             .filter_map(|t| {
-                let ended = t.statuses.iter().rev().find(|s| s.state.is_terminal())?.timestamp?;
+                let ended = t
+                    .statuses
+                    .iter()
+                    .rev()
+                    .find(|s| s.state.is_terminal())?
+                    .timestamp?;
                 let ended = Duration::try_from_secs_f64(ended).ok()?;
                 Some((t.sandbox.clone(), SystemTime::UNIX_EPOCH + ended))
             })
@@ -351,8 +372,12 @@ impl Gc {
         tokio::task::spawn_blocking(move || {
             for sandbox in due {
                 match remove_sandbox(&work_dir, &sandbox) {
-                    Ok(()) => tracing::info!(sandbox = %sandbox.display(), "sandbox garbage collected"),
-                    Err(e) => tracing::warn!(sandbox = %sandbox.display(), error = %e, "cannot delete the sandbox"),
+                    Ok(()) => {
+                        tracing::info!(sandbox = %sandbox.display(), "sandbox garbage collected")
+                    }
+                    Err(e) => {
+                        tracing::warn!(sandbox = %sandbox.display(), error = %e, "cannot delete the sandbox")
+                    }
                 }
             }
         });
@@ -420,7 +445,10 @@ mod tests {
         );
         let mono = Instant::now();
         // "/w/late" looks old on disk, but the agent learned of its end at 190.
-        let known = HashMap::from([(PathBuf::from("/w/late"), at(190)), (PathBuf::from("/w/old"), at(50))]);
+        let known = HashMap::from([
+            (PathBuf::from("/w/late"), at(190)),
+            (PathBuf::from("/w/old"), at(50)),
+        ]);
         let found = vec![
             ("/w/old".into(), at(100)),
             ("/w/running".into(), at(100)),

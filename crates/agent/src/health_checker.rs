@@ -56,16 +56,24 @@ impl Probe {
         match check.kind {
             HealthCheckType::Command => {
                 let command = check.command.as_ref().ok_or("the check has no 'command'")?;
-                let value = command.value.clone().ok_or("the check's command has no 'value'")?;
+                let value = command
+                    .value
+                    .clone()
+                    .ok_or("the check's command has no 'value'")?;
                 let (program, argv) = if command.shell {
-                    ("/bin/sh".to_string(), vec!["sh".to_string(), "-c".to_string(), value])
+                    (
+                        "/bin/sh".to_string(),
+                        vec!["sh".to_string(), "-c".to_string(), value],
+                    )
                 } else if command.arguments.is_empty() {
                     (value.clone(), vec![value])
                 } else {
                     (value, command.arguments.clone())
                 };
                 let variables = command.environment.iter().flat_map(|e| e.variables.iter());
-                task_env.extend(variables.map(|v| (v.name.clone(), v.value.clone().unwrap_or_default())));
+                task_env.extend(
+                    variables.map(|v| (v.name.clone(), v.value.clone().unwrap_or_default())),
+                );
                 Ok(Probe::Command {
                     program,
                     argv,
@@ -117,7 +125,9 @@ impl Probe {
                 match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(format!("connecting to {address}: {e}")),
-                    Err(_) => Err(format!("connecting to {address} timed out after {timeout:?}")),
+                    Err(_) => Err(format!(
+                        "connecting to {address} timed out after {timeout:?}"
+                    )),
                 }
             }
         }
@@ -155,7 +165,9 @@ async fn run_command(
         .stderr(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     let pid = child.id();
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
@@ -167,7 +179,9 @@ async fn run_command(
                 crate::launcher::signal_group(pid, libc::SIGKILL);
             }
             let _ = child.wait().await;
-            Err(format!("the check command did not finish within {timeout:?}"))
+            Err(format!(
+                "the check command did not finish within {timeout:?}"
+            ))
         }
     }
 }
@@ -190,9 +204,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tepui-hc-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ok"), "").unwrap();
-        let c = check(json!({"command": {"value": "test -e ok && test \"$A$B\" = task-check",
-            "environment": {"variables": [{"name": "B", "value": "-check"}]}}}));
-        let env = vec![("A".into(), "task".into()), ("B".into(), "overridden".into())];
+        let c = check(
+            json!({"command": {"value": "test -e ok && test \"$A$B\" = task-check",
+            "environment": {"variables": [{"name": "B", "value": "-check"}]}}}),
+        );
+        let env = vec![
+            ("A".into(), "task".into()),
+            ("B".into(), "overridden".into()),
+        ];
         let probe = Probe::new(&c, local(), dir.clone(), env).unwrap();
         assert_eq!(probe.clone().run(Duration::from_secs(5)).await, Ok(()));
         std::fs::remove_file(dir.join("ok")).unwrap();
@@ -205,7 +224,13 @@ mod tests {
         let dir = std::env::temp_dir();
         let c = check(json!({"command": {"value": "sleep 30 & echo $! > /dev/null; sleep 30"}}));
         let started = std::time::Instant::now();
-        let probe = Probe::new(&c, local(), dir, vec![("PATH".into(), "/usr/bin:/bin".into())]).unwrap();
+        let probe = Probe::new(
+            &c,
+            local(),
+            dir,
+            vec![("PATH".into(), "/usr/bin:/bin".into())],
+        )
+        .unwrap();
         let outcome = probe.run(Duration::from_millis(200)).await;
         assert!(outcome.unwrap_err().contains("did not finish"));
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -213,9 +238,15 @@ mod tests {
 
     #[tokio::test]
     async fn an_argv_command_runs_without_a_shell() {
-        let c = check(json!({"command": {"shell": false, "value": "/bin/sh", "arguments": ["sh", "-c", "exit 3"]}}));
+        let c = check(
+            json!({"command": {"shell": false, "value": "/bin/sh", "arguments": ["sh", "-c", "exit 3"]}}),
+        );
         let probe = Probe::new(&c, local(), std::env::temp_dir(), vec![]).unwrap();
-        assert!(probe.run(Duration::from_secs(5)).await.unwrap_err().contains("3"));
+        assert!(probe
+            .run(Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .contains("3"));
     }
 
     #[tokio::test]
@@ -226,7 +257,9 @@ mod tests {
             .route("/ok", axum::routing::get(|| async { "fine" }))
             .route(
                 "/bad",
-                axum::routing::get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no") }),
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no")
+                }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await });
         let timeout = Duration::from_secs(5);
@@ -240,7 +273,10 @@ mod tests {
         );
         let ok = check(json!({"type": "HTTP", "http": {"port": port, "path": "/ok"}}));
         assert_eq!(
-            Probe::new(&ok, local(), "/".into(), vec![]).unwrap().run(timeout).await,
+            Probe::new(&ok, local(), "/".into(), vec![])
+                .unwrap()
+                .run(timeout)
+                .await,
             Ok(())
         );
         let bad = check(json!({"type": "HTTP", "http": {"port": port, "path": "/bad"}}));
@@ -250,7 +286,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("503"), "{err}");
-        let allowed = check(json!({"type": "HTTP", "http": {"port": port, "path": "/bad", "statuses": [503]}}));
+        let allowed = check(
+            json!({"type": "HTTP", "http": {"port": port, "path": "/bad", "statuses": [503]}}),
+        );
         assert_eq!(
             Probe::new(&allowed, local(), "/".into(), vec![])
                 .unwrap()

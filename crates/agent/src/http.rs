@@ -76,7 +76,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         (&["/metrics/prometheus"], get(prometheus)),
         (&["/files/browse", "/files/browse.json"], get(files::browse)),
         (&["/files/read", "/files/read.json"], get(files::read)),
-        (&["/files/download", "/files/download.json"], get(files::download)),
+        (
+            &["/files/download", "/files/download.json"],
+            get(files::download),
+        ),
         (&["/files/debug", "/files/debug.json"], get(files::debug)),
     ];
     let mut router = Router::new();

@@ -57,9 +57,18 @@ pub fn environment(spec: &LaunchSpec, ctx: &LaunchContext) -> Vec<(String, Strin
         ("MESOS_SANDBOX".to_string(), sandbox.clone()),
         ("MESOS_DIRECTORY".to_string(), sandbox),
         ("MESOS_TASK_ID".to_string(), spec.task.task_id.value.clone()),
-        ("MESOS_FRAMEWORK_ID".to_string(), spec.framework_id.value.clone()),
-        ("MESOS_EXECUTOR_ID".to_string(), spec.task.task_id.value.clone()),
-        ("MESOS_AGENT_ENDPOINT".to_string(), ctx.agent_endpoint.clone()),
+        (
+            "MESOS_FRAMEWORK_ID".to_string(),
+            spec.framework_id.value.clone(),
+        ),
+        (
+            "MESOS_EXECUTOR_ID".to_string(),
+            spec.task.task_id.value.clone(),
+        ),
+        (
+            "MESOS_AGENT_ENDPOINT".to_string(),
+            ctx.agent_endpoint.clone(),
+        ),
         ("MESOS_SLAVE_ID".to_string(), spec.agent_id.value.clone()),
         ("HOST".to_string(), ctx.hostname.clone()),
     ];
@@ -81,11 +90,21 @@ pub fn environment(spec: &LaunchSpec, ctx: &LaunchContext) -> Vec<(String, Strin
         let all: Vec<String> = ports.iter().map(u64::to_string).collect();
         env.push(("PORTS".to_string(), all.join(",")));
     }
-    let variables = spec.task.command.as_ref().and_then(|c| c.environment.as_ref());
-    for variable in variables.map(|e| e.variables.as_slice()).unwrap_or_default() {
+    let variables = spec
+        .task
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.as_ref());
+    for variable in variables
+        .map(|e| e.variables.as_slice())
+        .unwrap_or_default()
+    {
         match variable.kind.as_deref() {
             None | Some("VALUE") => {
-                env.push((variable.name.clone(), variable.value.clone().unwrap_or_default()));
+                env.push((
+                    variable.name.clone(),
+                    variable.value.clone().unwrap_or_default(),
+                ));
             }
             Some(other) => tracing::warn!(
                 task = %spec.task.task_id, name = %variable.name, kind = other,
@@ -98,7 +117,11 @@ pub fn environment(spec: &LaunchSpec, ctx: &LaunchContext) -> Vec<(String, Strin
 
 /// The program and argv of the task's command (`shell` as mesos-http-api.md 8.4 describes).
 fn command(spec: &LaunchSpec) -> Result<(String, Vec<String>), String> {
-    let info = spec.task.command.as_ref().ok_or("the task has no 'command'")?;
+    let info = spec
+        .task
+        .command
+        .as_ref()
+        .ok_or("the task has no 'command'")?;
     let value = info.value.as_deref().ok_or("the command has no 'value'")?;
     if info.shell {
         Ok((
@@ -116,16 +139,26 @@ fn command(spec: &LaunchSpec) -> Result<(String, Vec<String>), String> {
 /// it on the blocking pool).
 pub fn request(spec: &LaunchSpec, ctx: &LaunchContext) -> Result<LaunchRequest, String> {
     let (program, argv) = command(spec)?;
-    sandbox::prepare(&spec.sandbox).map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
+    sandbox::prepare(&spec.sandbox)
+        .map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
     let mut env: Vec<(String, String)> = ctx
         .base_env
         .iter()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect();
     env.extend(environment(spec, ctx));
     // Later entries win, as with repeated `Command::env`.
     let mut seen = std::collections::HashSet::new();
-    let mut deduped: Vec<(String, String)> = env.into_iter().rev().filter(|(k, _)| seen.insert(k.clone())).collect();
+    let mut deduped: Vec<(String, String)> = env
+        .into_iter()
+        .rev()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
     deduped.reverse();
     Ok(LaunchRequest {
         container_id: spec.container_id.value.clone(),
@@ -142,7 +175,9 @@ pub fn request(spec: &LaunchSpec, ctx: &LaunchContext) -> Result<LaunchRequest, 
 
 /// Sends `signal` to the process group `pgid`; a group already gone is not an error.
 pub fn signal_group(pgid: u32, signal: libc::c_int) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
     if pgid <= 1 {
         return; // never the whole system
     }
@@ -190,7 +225,12 @@ mod tests {
             base_env: vec![],
         };
         let env = environment(&spec, &ctx);
-        let get = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("MESOS_TASK_ID"), Some("t"));
         assert_eq!(get("MESOS_SLAVE_ID"), Some("S1"));
         assert_eq!(get("MESOS_AGENT_ENDPOINT"), Some("127.0.0.1:5051"));
@@ -206,11 +246,17 @@ mod tests {
 
     #[test]
     fn requests_carry_argv_environment_and_paths() {
-        let shell = spec(serde_json::json!({"value": "echo hi"}), serde_json::json!([]));
+        let shell = spec(
+            serde_json::json!({"value": "echo hi"}),
+            serde_json::json!([]),
+        );
         let ctx = LaunchContext {
             agent_endpoint: "127.0.0.1:5051".into(),
             hostname: "h".into(),
-            base_env: vec![("PATH".into(), "/bin".into()), ("HOST".into(), "agent-env".into())],
+            base_env: vec![
+                ("PATH".into(), "/bin".into()),
+                ("HOST".into(), "agent-env".into()),
+            ],
         };
         let request = request(&shell, &ctx).unwrap();
         assert_eq!(request.program, "/bin/sh");
@@ -237,7 +283,10 @@ mod tests {
             serde_json::json!([]),
         );
         let request = super::request(&argv, &ctx).unwrap();
-        assert_eq!((request.program.as_str(), request.argv.len()), ("/bin/sh", 3));
+        assert_eq!(
+            (request.program.as_str(), request.argv.len()),
+            ("/bin/sh", 3)
+        );
         let bare = spec(
             serde_json::json!({"shell": false, "value": "/bin/true"}),
             serde_json::json!([]),

@@ -105,9 +105,10 @@ fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
 
 impl Launcher for DaemonClient {
     fn launch(&self, request: LaunchRequest) {
-        let _ = self
-            .out
-            .send(protocol::encode(&ToLauncher::Launch { v: V, launch: request }));
+        let _ = self.out.send(protocol::encode(&ToLauncher::Launch {
+            v: V,
+            launch: request,
+        }));
     }
 
     fn kill(&self, container_id: &str, signal: i32, grace: Option<Duration>) {
@@ -142,7 +143,9 @@ impl Launcher for DaemonClient {
     }
 
     fn shutdown(&self) {
-        let _ = self.out.send(protocol::encode(&ToLauncher::Shutdown { v: V }));
+        let _ = self
+            .out
+            .send(protocol::encode(&ToLauncher::Shutdown { v: V }));
     }
 }
 
@@ -188,11 +191,18 @@ async fn reader_loop(
                 });
             }
             FromLauncher::LaunchFailed {
-                container_id, error, ..
+                container_id,
+                error,
+                ..
             } => {
-                let _ = events.send(LauncherEvent::LaunchFailed { container_id, error });
+                let _ = events.send(LauncherEvent::LaunchFailed {
+                    container_id,
+                    error,
+                });
             }
-            FromLauncher::ListResult { running, exited, .. } => {
+            FromLauncher::ListResult {
+                running, exited, ..
+            } => {
                 if let Some(tx) = lock(&pending).lists.pop_front() {
                     let _ = tx.send(Ok(Snapshot { running, exited }));
                 }
@@ -207,7 +217,9 @@ async fn reader_loop(
                     wait_status,
                 });
             }
-            FromLauncher::Error { message, .. } => tracing::warn!(%message, "the launcher refused a message"),
+            FromLauncher::Error { message, .. } => {
+                tracing::warn!(%message, "the launcher refused a message")
+            }
             FromLauncher::Welcome { .. } => {}
         }
     }
@@ -279,7 +291,8 @@ fn start_daemon(program: &Path, work_dir: &Path, meta: &Path) -> std::io::Result
 pub async fn connect_or_start(work_dir: &Path, program: &Path) -> Result<Connection, String> {
     let meta = layout::meta_dir(work_dir);
     let mut dirty = Default::default();
-    crate::checkpoint::create_dirs(&meta, &mut dirty).map_err(|e| format!("cannot create {}: {e}", meta.display()))?;
+    crate::checkpoint::create_dirs(&meta, &mut dirty)
+        .map_err(|e| format!("cannot create {}: {e}", meta.display()))?;
     let deadline = Instant::now() + START_TIMEOUT;
     let mut started: Option<Instant> = None;
     loop {
@@ -305,7 +318,9 @@ pub async fn connect_or_start(work_dir: &Path, program: &Path) -> Result<Connect
 
 /// One attempt: connect, `HELLO`, `WELCOME`.
 async fn open_session(work_dir: &Path, meta: &Path) -> Result<Connection, String> {
-    let stream = try_connect(meta).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let stream = try_connect(meta)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
     let (read, mut write) = stream.into_split();
     let hello = ToLauncher::Hello {
         v: V,
@@ -319,10 +334,18 @@ async fn open_session(work_dir: &Path, meta: &Path) -> Result<Connection, String
     let mut line = Vec::new();
     let welcome = tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut reader, &mut line)).await;
     match welcome {
-        Ok(Some(FromLauncher::Welcome { pid, .. })) => tracing::info!(pid, "connected to the launcher"),
-        Ok(Some(FromLauncher::Error { message, .. })) => return Err(format!("the launcher refused: {message}")),
+        Ok(Some(FromLauncher::Welcome { pid, .. })) => {
+            tracing::info!(pid, "connected to the launcher")
+        }
+        Ok(Some(FromLauncher::Error { message, .. })) => {
+            return Err(format!("the launcher refused: {message}"))
+        }
         Ok(other) => return Err(format!("unexpected answer from the launcher: {other:?}")),
-        Err(_) => return Err(format!("the launcher did not answer HELLO within {HELLO_TIMEOUT:?}")),
+        Err(_) => {
+            return Err(format!(
+                "the launcher did not answer HELLO within {HELLO_TIMEOUT:?}"
+            ))
+        }
     }
     let (out, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(protocol::write_lines(write, out_rx));

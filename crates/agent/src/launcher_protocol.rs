@@ -143,7 +143,8 @@ pub enum DecodeError {
 
 /// Parses one line, checking the version before the content.
 pub fn decode<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, DecodeError> {
-    let envelope: Envelope = serde_json::from_slice(line).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let envelope: Envelope =
+        serde_json::from_slice(line).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if envelope.v > LAUNCHER_PROTOCOL_VERSION {
         return Err(DecodeError::NewerVersion(envelope.v));
     }
@@ -184,7 +185,10 @@ impl SocketAddress {
             "/proc/self/fd/{fd}/{}",
             crate::checkpoint::layout::LAUNCHER_SOCKET
         ));
-        Ok(SocketAddress { path, _dir: Some(dir) })
+        Ok(SocketAddress {
+            path,
+            _dir: Some(dir),
+        })
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -270,6 +274,9 @@ mod tests {
         use crate::core::Exit;
         assert_eq!(decode_wait_status(0), Exit::Code(0));
         assert_eq!(decode_wait_status(3 << 8), Exit::Code(3));
-        assert_eq!(decode_wait_status(libc::SIGKILL), Exit::Signal(libc::SIGKILL));
+        assert_eq!(
+            decode_wait_status(libc::SIGKILL),
+            Exit::Signal(libc::SIGKILL)
+        );
     }
 }

@@ -14,7 +14,9 @@
 use crate::shared::Shared;
 use election::{Detector, Leader};
 use futures::StreamExt;
-use proto::agent_protocol::{AgentCall, AgentInfo, MasterToAgent, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION};
+use proto::agent_protocol::{
+    AgentCall, AgentInfo, MasterToAgent, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION,
+};
 use proto::recordio;
 use proto::{AgentId, MasterInfo};
 use rand::Rng;
@@ -91,7 +93,10 @@ fn leader_hostname(leader: &Leader) -> String {
 
 /// Waits for a leader different from `current`; never resolves if the detector can report no
 /// further change (it is gone).
-async fn changed(rx: &mut watch::Receiver<Option<Leader>>, current: Option<&Leader>) -> Option<Leader> {
+async fn changed(
+    rx: &mut watch::Receiver<Option<Leader>>,
+    current: Option<&Leader>,
+) -> Option<Leader> {
     let next = election::detect(rx, current).await;
     if next.as_ref() == current {
         std::future::pending::<()>().await;
@@ -149,7 +154,8 @@ impl Link {
                 }
                 SessionEnd::Ended { registered: true } => backoff = self.backoff_factor,
                 SessionEnd::Ended { registered: false } => {
-                    backoff = (backoff * 2).clamp(Duration::from_millis(1), REGISTRATION_BACKOFF_MAX);
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(1), REGISTRATION_BACKOFF_MAX);
                 }
             }
         }
@@ -179,7 +185,11 @@ impl Link {
     }
 
     /// One (re)registration and the life of its stream.
-    async fn session(&self, leader: &Leader, rx: &mut watch::Receiver<Option<Leader>>) -> SessionEnd {
+    async fn session(
+        &self,
+        leader: &Leader,
+        rx: &mut watch::Receiver<Option<Leader>>,
+    ) -> SessionEnd {
         let call = self.registration_call();
         let kind = if matches!(call, AgentCall::Register { .. }) {
             "register"
@@ -210,7 +220,10 @@ impl Link {
             return SessionEnd::Ended { registered: false };
         }
         // Calls go where the registration ended up (a backup master answers with a redirect).
-        let endpoint = match (response.url().host_str(), response.url().port_or_known_default()) {
+        let endpoint = match (
+            response.url().host_str(),
+            response.url().port_or_known_default(),
+        ) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             _ => leader.endpoint.clone(),
         };
@@ -249,7 +262,10 @@ impl Link {
                         break 'stream None;
                     }
                 };
-                match self.on_record(&record, &endpoint, registered, &mut silence_limit).await {
+                match self
+                    .on_record(&record, &endpoint, registered, &mut silence_limit)
+                    .await
+                {
                     Ok(now_registered) => registered = now_registered,
                     Err(()) => break 'stream None,
                 }
@@ -265,11 +281,19 @@ impl Link {
     }
 
     /// Handles one record; `Ok(registered)` to go on, `Err` to drop the stream.
-    async fn on_record(&self, record: &[u8], endpoint: &str, registered: bool, silence_limit: &mut Duration) -> Result<bool, ()> {
+    async fn on_record(
+        &self,
+        record: &[u8],
+        endpoint: &str,
+        registered: bool,
+        silence_limit: &mut Duration,
+    ) -> Result<bool, ()> {
         let message: MasterToAgent = match serde_json::from_slice(record) {
             Ok(m) => m,
             Err(e) => {
-                let shown = String::from_utf8_lossy(&record[..record.len().min(ERROR_BODY_LOG_MAX)]).into_owned();
+                let shown =
+                    String::from_utf8_lossy(&record[..record.len().min(ERROR_BODY_LOG_MAX)])
+                        .into_owned();
                 tracing::warn!(error = %e, record = %shown, "unreadable message from the master; skipped");
                 return Ok(registered);
             }
@@ -283,7 +307,8 @@ impl Link {
             } => {
                 if let Some(secs) = ping_timeout_total_secs.filter(|s| s.is_finite() && *s > 0.0) {
                     // A little slack over the master's figure, so one late ping is not a loss.
-                    *silence_limit = Duration::from_secs_f64(secs * 1.5).max(Duration::from_secs(1));
+                    *silence_limit =
+                        Duration::from_secs_f64(secs * 1.5).max(Duration::from_secs(1));
                 }
                 if protocol_version != PROTOCOL_VERSION {
                     tracing::error!(

@@ -64,7 +64,11 @@ fn components(requested: &str) -> Result<Vec<String>, PathError> {
 /// Finds the sandbox `requested` names (no file system access; the caller holds the core).
 pub fn locate(core: &Core, requested: &str) -> Result<Located, PathError> {
     let parts = components(requested)?;
-    let not_found = || PathError::NotFound(format!("'{requested}' is not in a sandbox known to this agent"));
+    let not_found = || {
+        PathError::NotFound(format!(
+            "'{requested}' is not in a sandbox known to this agent"
+        ))
+    };
     if !requested.starts_with('/') {
         return Err(not_found());
     }
@@ -81,7 +85,10 @@ pub fn locate(core: &Core, requested: &str) -> Result<Located, PathError> {
         && parts[..work_dir.len()] == work_dir[..]
         && parts[work_dir.len()] == "slaves"
     {
-        (Some(parts[work_dir.len() + 1].as_str()), &parts[work_dir.len() + 2..])
+        (
+            Some(parts[work_dir.len() + 1].as_str()),
+            &parts[work_dir.len() + 2..],
+        )
     } else {
         (None, &parts[..])
     };
@@ -116,19 +123,27 @@ pub fn open(located: &Located) -> Result<Opened, PathError> {
     target.extend(&located.inside);
     let shown = located.inside.join("/");
     let canonical = std::fs::canonicalize(&target).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => PathError::NotFound(format!("'{shown}' does not exist in the sandbox")),
+        std::io::ErrorKind::NotFound => {
+            PathError::NotFound(format!("'{shown}' does not exist in the sandbox"))
+        }
         _ => PathError::Forbidden(format!("'{shown}' cannot be resolved: {e}")),
     })?;
     if !canonical.starts_with(&root) {
-        return Err(PathError::Forbidden(format!("'{shown}' leads outside the sandbox")));
+        return Err(PathError::Forbidden(format!(
+            "'{shown}' leads outside the sandbox"
+        )));
     }
     let file = File::open(&canonical).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => PathError::NotFound(format!("'{shown}' does not exist in the sandbox")),
+        std::io::ErrorKind::NotFound => {
+            PathError::NotFound(format!("'{shown}' does not exist in the sandbox"))
+        }
         _ => PathError::Forbidden(format!("'{shown}' cannot be opened: {e}")),
     })?;
     let real = opened_path(&file).unwrap_or_else(|| canonical.clone());
     if !real.starts_with(&root) {
-        return Err(PathError::Forbidden(format!("'{shown}' leads outside the sandbox")));
+        return Err(PathError::Forbidden(format!(
+            "'{shown}' leads outside the sandbox"
+        )));
     }
     Ok(Opened { file, real })
 }
@@ -158,14 +173,19 @@ mod tests {
         let work_dir = std::env::temp_dir().join(format!("tepui-guard-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&work_dir).unwrap();
         let work_dir = std::fs::canonicalize(&work_dir).unwrap();
-        let mut core = Core::new(work_dir.clone(), Duration::from_secs(5), Box::new(uuid::Uuid::new_v4));
+        let mut core = Core::new(
+            work_dir.clone(),
+            Duration::from_secs(5),
+            Box::new(uuid::Uuid::new_v4),
+        );
         let now = Now {
             at: Instant::now(),
             wall: 0.0,
         };
         let master = MasterInfo::new("m".into(), "127.0.0.1".parse().unwrap(), 5050, "m".into());
         core.registered(now, AgentId::new("S1"), master);
-        let fw: FrameworkInfo = serde_json::from_value(serde_json::json!({"id": {"value": "F1"}})).unwrap();
+        let fw: FrameworkInfo =
+            serde_json::from_value(serde_json::json!({"id": {"value": "F1"}})).unwrap();
         let task: TaskInfo = serde_json::from_value(serde_json::json!({
             "name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "S1"}, "command": {"value": "true"}
         }))
@@ -211,11 +231,17 @@ mod tests {
         let dotdot = format!("{}/../../../../../../etc/passwd", sandbox.display());
         assert!(matches!(read(&core, &dotdot), Err(PathError::Forbidden(_))));
         assert!(matches!(
-            read(&core, "/frameworks/F1/executors/t1/runs/latest/../latest/stdout"),
+            read(
+                &core,
+                "/frameworks/F1/executors/t1/runs/latest/../latest/stdout"
+            ),
             Err(PathError::Forbidden(_))
         ));
         // Absolute paths elsewhere, and the work dir itself, are not sandboxes.
-        assert!(matches!(read(&core, "/etc/passwd"), Err(PathError::NotFound(_))));
+        assert!(matches!(
+            read(&core, "/etc/passwd"),
+            Err(PathError::NotFound(_))
+        ));
         assert!(matches!(
             read(&core, &work_dir.display().to_string()),
             Err(PathError::NotFound(_))
@@ -233,14 +259,20 @@ mod tests {
             "{}/slaves/S1/frameworks/F1/executors/t1/runs/nope/stdout",
             work_dir.display()
         );
-        assert!(matches!(read(&core, &other_run), Err(PathError::NotFound(_))));
+        assert!(matches!(
+            read(&core, &other_run),
+            Err(PathError::NotFound(_))
+        ));
         // Symlinks out of the sandbox, to a file and to a directory.
         std::os::unix::fs::symlink("/etc/passwd", sandbox.join("leak")).unwrap();
         std::os::unix::fs::symlink("/etc", sandbox.join("etc")).unwrap();
         std::os::unix::fs::symlink(work_dir.join("slaves"), sandbox.join("up")).unwrap();
         for inside in ["leak", "etc/passwd", "etc", "up"] {
             let path = format!("/frameworks/F1/executors/t1/runs/latest/{inside}");
-            assert!(matches!(read(&core, &path), Err(PathError::Forbidden(_))), "{path}");
+            assert!(
+                matches!(read(&core, &path), Err(PathError::Forbidden(_))),
+                "{path}"
+            );
         }
         // A symlink that stays inside is fine.
         std::os::unix::fs::symlink("stdout", sandbox.join("alias")).unwrap();

@@ -21,11 +21,11 @@
 
 use crate::checkpoint::{self, layout, records};
 use crate::core::{forked_of, Core, Effect, Exit, Forked, Now, RecoveredTask};
-use proto::{FrameworkId, TaskId};
 use crate::launcher::signal_group;
 use crate::launcher_client::{Launcher, Snapshot};
 use crate::launcher_protocol::decode_wait_status;
 use proto::agent_protocol::AgentInfo;
+use proto::{FrameworkId, TaskId};
 use records::ExitRecord;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -102,11 +102,19 @@ pub fn decide(evidence: &Evidence, start_time_of: impl Fn(u32) -> Option<u64>) -
 /// Turns a recorded exit into the core's terminal update. The driver's reporter first asks the
 /// isolator whether the container was stopped at a limit while the agent was down (its cgroup still
 /// holds the OOM counter), so such a task is reported with the limitation, not as a plain signal.
-pub type ExitReporter<'a> = &'a dyn Fn(&mut Core, Now, &FrameworkId, &TaskId, &str, Exit) -> Vec<Effect>;
+pub type ExitReporter<'a> =
+    &'a dyn Fn(&mut Core, Now, &FrameworkId, &TaskId, &str, Exit) -> Vec<Effect>;
 
 /// The reporter without isolation: the exit as the process ended (tests drive recovery with it).
 #[cfg(test)]
-pub fn plain_exit(core: &mut Core, now: Now, framework_id: &FrameworkId, task_id: &TaskId, _container_id: &str, exit: Exit) -> Vec<Effect> {
+pub fn plain_exit(
+    core: &mut Core,
+    now: Now,
+    framework_id: &FrameworkId,
+    task_id: &TaskId,
+    _container_id: &str,
+    exit: Exit,
+) -> Vec<Effect> {
     core.exited(now, framework_id, task_id, exit)
 }
 
@@ -155,7 +163,8 @@ pub fn settle(
         let evidence = Evidence {
             running: running.get(task.container_id.value.as_str()).copied(),
             exited: exited.get(task.container_id.value.as_str()).copied(),
-            exit_file: read_quietly::<ExitRecord>(&layout::exit_status(&task.run_dir)).map(|r| r.wait_status),
+            exit_file: read_quietly::<ExitRecord>(&layout::exit_status(&task.run_dir))
+                .map(|r| r.wait_status),
             forked: task.forked,
             rebooted,
         };
@@ -170,7 +179,14 @@ pub fn settle(
             }
             Decision::Exited { wait_status } => {
                 settled.exited += 1;
-                report_exit(core, now, framework_id, task_id, &task.container_id.value, decode_wait_status(wait_status))
+                report_exit(
+                    core,
+                    now,
+                    framework_id,
+                    task_id,
+                    &task.container_id.value,
+                    decode_wait_status(wait_status),
+                )
             }
             Decision::Lost { stray } => {
                 settled.lost += 1;
@@ -195,12 +211,20 @@ pub fn settle(
     settled.reattached += executors.reattached;
     settled.exited += executors.exited;
     settled.lost += executors.lost;
-    for orphan in snapshot.running.iter().filter(|r| !claimed.contains(&r.container_id)) {
+    for orphan in snapshot
+        .running
+        .iter()
+        .filter(|r| !claimed.contains(&r.container_id))
+    {
         tracing::warn!(container = %orphan.container_id, pid = orphan.pid, "the launcher runs a process no task claims; killing it");
         launcher.kill(&orphan.container_id, libc::SIGKILL, None);
         settled.orphans += 1;
     }
-    settled.ack_exits = snapshot.exited.iter().map(|e| e.container_id.clone()).collect();
+    settled.ack_exits = snapshot
+        .exited
+        .iter()
+        .map(|e| e.container_id.clone())
+        .collect();
     settled
 }
 
@@ -311,7 +335,13 @@ pub async fn prepare(
 impl Prepared {
     /// Rebuilds the core from the checkpoints and settles every task with the launcher. The
     /// core's journal then holds what must be checkpointed before `settled`'s actions run.
-    pub fn apply(self, core: &mut Core, now: Now, launcher: &dyn Launcher, report_exit: ExitReporter) -> Recovery {
+    pub fn apply(
+        self,
+        core: &mut Core,
+        now: Now,
+        launcher: &dyn Launcher,
+        report_exit: ExitReporter,
+    ) -> Recovery {
         let mut recovery = Recovery {
             errors: self.errors,
             cleaned: self.cleaned,
@@ -324,7 +354,15 @@ impl Prepared {
         let runs = read.runs;
         core.recover_executors(&read.frameworks, read.executors); // custom executors first
         let tasks = core.recover(agent_id.clone(), read.frameworks, runs);
-        recovery.settled = settle(core, now, tasks, &self.snapshot, self.rebooted, launcher, report_exit);
+        recovery.settled = settle(
+            core,
+            now,
+            tasks,
+            &self.snapshot,
+            self.rebooted,
+            launcher,
+            report_exit,
+        );
         if let Some(id) = agent_id {
             let s = &recovery.settled;
             tracing::info!(agent = %id, reattached = s.reattached, exited = s.exited, lost = s.lost,
@@ -342,7 +380,11 @@ async fn cleanup(
     rebooted: bool,
     launcher: &dyn Launcher,
 ) -> Result<usize, String> {
-    let running: BTreeSet<&str> = snapshot.running.iter().map(|r| r.container_id.as_str()).collect();
+    let running: BTreeSet<&str> = snapshot
+        .running
+        .iter()
+        .map(|r| r.container_id.as_str())
+        .collect();
     let mut killed = 0;
     for run in &snapshot.running {
         tracing::info!(container = %run.container_id, pid = run.pid, "cleanup: killing");
@@ -359,7 +401,9 @@ async fn cleanup(
                 forked: forked_of(&run.records),
                 ..Default::default()
             };
-            if let Decision::Lost { stray: Some(pid) } = decide(&evidence, records::process_start_time) {
+            if let Decision::Lost { stray: Some(pid) } =
+                decide(&evidence, records::process_start_time)
+            {
                 tracing::info!(container = %run.container_id, pid, "cleanup: killing an orphaned task process");
                 signal_group(pid, libc::SIGKILL);
                 killed += 1;
@@ -391,7 +435,10 @@ async fn cleanup(
         .await
         .map_err(|e| format!("removing checkpoints failed: {e}"))?
         .map_err(|e| format!("cannot remove the agent's checkpoints: {e}"))?;
-    tracing::info!(killed, "cleanup done: checkpoints removed; registering as a new agent");
+    tracing::info!(
+        killed,
+        "cleanup done: checkpoints removed; registering as a new agent"
+    );
     Ok(killed)
 }
 

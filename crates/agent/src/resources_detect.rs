@@ -42,7 +42,9 @@ fn parse_meminfo(text: &str) -> Option<MemInfo> {
         Some(kb.saturating_mul(1024))
     };
     let total_bytes = field("MemTotal")?;
-    let free_bytes = field("MemAvailable").or_else(|| field("MemFree")).unwrap_or(0);
+    let free_bytes = field("MemAvailable")
+        .or_else(|| field("MemFree"))
+        .unwrap_or(0);
     Some(MemInfo {
         total_bytes,
         free_bytes,
@@ -63,7 +65,9 @@ pub fn load_1min() -> f64 {
 
 /// Number of CPUs this process may use.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Free bytes (for unprivileged users) of the filesystem holding `path`.
@@ -90,8 +94,14 @@ pub fn detected_defaults(cpus: usize, mem_total_bytes: u64, disk_free_bytes: u64
     let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let mut bag = ResourceBag::new();
     bag.set_scalar("cpus", cpus as f64);
-    bag.set_scalar("mem", minus_reserve(mb(mem_total_bytes), MEM_RESERVE_MB_MAX));
-    bag.set_scalar("disk", minus_reserve(mb(disk_free_bytes), DISK_RESERVE_MB_MAX));
+    bag.set_scalar(
+        "mem",
+        minus_reserve(mb(mem_total_bytes), MEM_RESERVE_MB_MAX),
+    );
+    bag.set_scalar(
+        "disk",
+        minus_reserve(mb(disk_free_bytes), DISK_RESERVE_MB_MAX),
+    );
     bag.set_ranges("ports", vec![DEFAULT_PORTS]);
     bag
 }
@@ -152,7 +162,8 @@ mod tests {
 
     #[test]
     fn meminfo_parses() {
-        let text = "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:    20000000 kB\n";
+        let text =
+            "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:    20000000 kB\n";
         let info = parse_meminfo(text).unwrap();
         assert_eq!(info.total_bytes, 24576000 * 1024);
         assert_eq!(info.free_bytes, 20000000 * 1024);

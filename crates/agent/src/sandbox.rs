@@ -15,7 +15,12 @@ pub const LATEST: &str = "latest";
 
 /// Whether `id` can be used as one path component.
 pub fn is_safe_component(id: &str) -> bool {
-    !id.is_empty() && id != "." && id != ".." && !id.contains('/') && !id.contains('\0') && id != LATEST
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains('/')
+        && !id.contains('\0')
+        && id != LATEST
 }
 
 /// `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs`.
@@ -31,7 +36,13 @@ pub fn runs_dir(work_dir: &Path, agent_id: &str, framework_id: &str, executor_id
 }
 
 /// The sandbox of one run.
-pub fn run_dir(work_dir: &Path, agent_id: &str, framework_id: &str, executor_id: &str, container_id: &str) -> PathBuf {
+pub fn run_dir(
+    work_dir: &Path,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    container_id: &str,
+) -> PathBuf {
     runs_dir(work_dir, agent_id, framework_id, executor_id).join(container_id)
 }
 

@@ -64,7 +64,10 @@ impl Shared {
     }
 
     pub fn leader(&self) -> Option<String> {
-        self.leader.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_leader(&self, hostname: Option<String>) {

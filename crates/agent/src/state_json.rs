@@ -58,7 +58,11 @@ pub fn format_utc(epoch_secs: i64) -> String {
 }
 
 fn flatten(resources: &[proto::Resource]) -> Value {
-    Value::Object(ResourceBag::from_resources(resources).unwrap_or_default().flatten())
+    Value::Object(
+        ResourceBag::from_resources(resources)
+            .unwrap_or_default()
+            .flatten(),
+    )
 }
 
 fn task_json(task: &Task, agent_id: &str) -> Value {
@@ -137,7 +141,12 @@ fn custom_executor_json(f: &Framework, executor: &Executor, agent_id: &str) -> V
         .filter(|t| !executor.queued.contains(&t.info.task_id))
         .map(|t| task_json(t, agent_id))
         .collect();
-    let completed: Vec<Value> = f.completed.iter().filter(ours).map(|t| task_json(t, agent_id)).collect();
+    let completed: Vec<Value> = f
+        .completed
+        .iter()
+        .filter(ours)
+        .map(|t| task_json(t, agent_id))
+        .collect();
     let mut o = json!({
         "id": executor.info.executor_id.value,
         "name": executor.info.name.clone().unwrap_or_default(),
@@ -165,14 +174,22 @@ fn framework_json(f: &Framework, agent_id: &str) -> Value {
         .filter(command)
         .map(|t| executor_json(t, agent_id, false))
         .collect();
-    executors.extend(f.executors.values().map(|e| custom_executor_json(f, e, agent_id)));
+    executors.extend(
+        f.executors
+            .values()
+            .map(|e| custom_executor_json(f, e, agent_id)),
+    );
     let mut completed: Vec<Value> = f
         .completed
         .iter()
         .filter(command)
         .map(|t| executor_json(t, agent_id, true))
         .collect();
-    completed.extend(f.completed_executors.iter().map(|e| custom_executor_json(f, e, agent_id)));
+    completed.extend(
+        f.completed_executors
+            .iter()
+            .map(|e| custom_executor_json(f, e, agent_id)),
+    );
     let roles = f.info.effective_roles();
     let mut o = json!({
         "id": f.id.value,

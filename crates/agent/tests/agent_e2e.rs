@@ -44,8 +44,14 @@ async fn prometheus_matching_snapshot(base: &str, keys: &[&str]) -> metrics_text
     );
     let samples = metrics_text::strict::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let snapshot = get_json(format!("{base}/metrics/snapshot")).await;
-    let pairs = snapshot.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_f64()));
-    samples.check_against_snapshot(pairs, keys).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let pairs = snapshot
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_f64()));
+    samples
+        .check_against_snapshot(pairs, keys)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(samples.kind("mesos_slave_tasks_finished"), Some("counter"));
     assert_eq!(samples.kind("mesos_slave_tasks_running"), Some("gauge"));
     samples
@@ -67,7 +73,9 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
     let base = format!("http://{endpoint}");
     match &master.registrations()[0] {
         AgentCall::Register {
-            agent_info, version, ..
+            agent_info,
+            version,
+            ..
         } => {
             assert_eq!(version, proto::MESOS_VERSION);
             assert!(agent_info.id.is_none());
@@ -82,7 +90,10 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         serde_json::json!({"value": "echo hello; echo $PORT0 $PORTS >&2"}),
     ));
     eventually("TASK_FINISHED", WAIT, || {
-        master.states_for("echo").contains(&TaskFinished).then_some(())
+        master
+            .states_for("echo")
+            .contains(&TaskFinished)
+            .then_some(())
     })
     .await;
     let updates = master.updates_for("echo");
@@ -94,8 +105,14 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         let status = &update.status;
         assert_eq!(update.framework_id.value, "F1");
         assert_eq!(status.uuid.as_deref().map(str::len), Some(24), "{status:?}");
-        assert_eq!(status.agent_id.as_ref().map(|a| a.value.as_str()), Some(AGENT_ID));
-        assert_eq!(status.executor_id.as_ref().map(|e| e.value.as_str()), Some("echo"));
+        assert_eq!(
+            status.agent_id.as_ref().map(|a| a.value.as_str()),
+            Some(AGENT_ID)
+        );
+        assert_eq!(
+            status.executor_id.as_ref().map(|e| e.value.as_str()),
+            Some("echo")
+        );
         assert_eq!(status.source, Some(proto::StatusSource::SourceExecutor));
         assert!(status.timestamp.unwrap() > 1.6e9);
     }
@@ -112,10 +129,13 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         .all(|id| id == AGENT_ID));
 
     // Output went straight into the sandbox files.
-    let sandbox = agent
-        .work_dir
-        .join(format!("slaves/{AGENT_ID}/frameworks/F1/executors/echo/runs/latest"));
-    assert_eq!(std::fs::read_to_string(sandbox.join("stdout")).unwrap(), "hello\n");
+    let sandbox = agent.work_dir.join(format!(
+        "slaves/{AGENT_ID}/frameworks/F1/executors/echo/runs/latest"
+    ));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("stdout")).unwrap(),
+        "hello\n"
+    );
     assert_eq!(
         std::fs::read_to_string(sandbox.join("stderr")).unwrap(),
         "31005 31005,31006\n"
@@ -139,7 +159,13 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
     let directory = executor["directory"].as_str().unwrap().to_string();
     assert!(directory.ends_with(executor["container"].as_str().unwrap()));
     assert_eq!(executor["completed_tasks"][0]["state"], "TASK_FINISHED");
-    assert_eq!(executor["completed_tasks"][0]["statuses"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        executor["completed_tasks"][0]["statuses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(executor["completed_tasks"][0]["resources"]["mem"], 32.0);
 
     // /files/read by the virtual path, the host path, and the host path with runs/latest.
@@ -150,7 +176,11 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         format!("{}/stdout", sandbox.display()),
     ] {
         let read = get_json(format!("{base}/files/read?path={}&offset=0", query(&path))).await;
-        assert_eq!(read, serde_json::json!({"data": "hello\n", "offset": 0}), "{path}");
+        assert_eq!(
+            read,
+            serde_json::json!({"data": "hello\n", "offset": 0}),
+            "{path}"
+        );
     }
     let read = get_json(format!(
         "{base}/files/read.json?path={virtual_stdout}&offset=2&length=2"
@@ -171,20 +201,32 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         .collect();
     assert_eq!(
         names,
-        vec!["/frameworks/F1/executors/echo/runs/latest/stderr", virtual_stdout]
+        vec![
+            "/frameworks/F1/executors/echo/runs/latest/stderr",
+            virtual_stdout
+        ]
     );
     assert_eq!(listing[1]["size"], 6);
     assert_eq!(listing[1]["mode"], "-rw-r--r--");
     let (status, body, headers) = get(format!("{base}/files/download?path={virtual_stdout}")).await;
     assert_eq!((status, body.as_str()), (200, "hello\n"));
-    assert_eq!(headers["content-disposition"], "attachment; filename=stdout");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=stdout"
+    );
     let debug = get_json(format!("{base}/files/debug")).await;
-    assert_eq!(debug["/frameworks/F1/executors/echo/runs/latest"], directory.as_str());
+    assert_eq!(
+        debug["/frameworks/F1/executors/echo/runs/latest"],
+        directory.as_str()
+    );
 
     // Requests that must fail, and how.
     let (status, body, _) = get(format!("{base}/files/read?offset=0")).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body, _) = get(format!("{base}/files/read?path={virtual_stdout}&offset=abc")).await;
+    let (status, body, _) = get(format!(
+        "{base}/files/read?path={virtual_stdout}&offset=abc"
+    ))
+    .await;
     assert_eq!(status, 400);
     assert!(body.contains("'offset' must be an integer"), "{body}");
     let (status, _, _) = get(format!(
@@ -209,7 +251,10 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         serde_json::json!({"value": "ln -s /etc/passwd leak && ln -s / root"}),
     ));
     eventually("the linker task to finish", WAIT, || {
-        master.states_for("linker").contains(&TaskFinished).then_some(())
+        master
+            .states_for("linker")
+            .contains(&TaskFinished)
+            .then_some(())
     })
     .await;
     for inside in ["leak", "root/etc/passwd"] {
@@ -227,7 +272,10 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
 
     // The other endpoints.
     assert_eq!(get(format!("{base}/health")).await.0, 200);
-    assert_eq!(get_json(format!("{base}/slave(1)/state.json")).await["id"], AGENT_ID);
+    assert_eq!(
+        get_json(format!("{base}/slave(1)/state.json")).await["id"],
+        AGENT_ID
+    );
     assert_eq!(
         get_json(format!("{base}/flags")).await["flags"]["registration_backoff_factor"],
         "10ms"
@@ -243,9 +291,15 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
     assert!(metrics["system/mem_total_bytes"].as_f64().unwrap() > 0.0);
 
     // Kill: TASK_KILLED.
-    master.send(run_task("sleeper", serde_json::json!({"value": "sleep 600"})));
+    master.send(run_task(
+        "sleeper",
+        serde_json::json!({"value": "sleep 600"}),
+    ));
     eventually("TASK_RUNNING", WAIT, || {
-        master.states_for("sleeper").contains(&TaskRunning).then_some(())
+        master
+            .states_for("sleeper")
+            .contains(&TaskRunning)
+            .then_some(())
     })
     .await;
     let metrics = get_json(format!("{base}/metrics/snapshot")).await;
@@ -280,11 +334,17 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
     })
     .await;
     assert_eq!(reconciled.status.state, TaskRunning);
-    assert_ne!(reconciled.status.uuid, master.updates_for("sleeper")[1].status.uuid);
+    assert_ne!(
+        reconciled.status.uuid,
+        master.updates_for("sleeper")[1].status.uuid
+    );
 
     master.send(kill_task("sleeper"));
     eventually("TASK_KILLED", WAIT, || {
-        master.states_for("sleeper").contains(&TaskKilled).then_some(())
+        master
+            .states_for("sleeper")
+            .contains(&TaskKilled)
+            .then_some(())
     })
     .await;
 
@@ -305,8 +365,10 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
         .await;
     }
     master.send(
-        serde_json::from_value(serde_json::json!({"type": "SHUTDOWN_FRAMEWORK", "framework_id": {"value": "F1"}}))
-            .unwrap(),
+        serde_json::from_value(
+            serde_json::json!({"type": "SHUTDOWN_FRAMEWORK", "framework_id": {"value": "F1"}}),
+        )
+        .unwrap(),
     );
     for task in ["g1", "g2"] {
         eventually("group task KILLED", WAIT, || {
@@ -336,8 +398,14 @@ async fn a_command_task_runs_reports_and_serves_its_files() {
             .find(|u| u.status.state == TaskFailed)
     })
     .await;
-    assert_eq!(failed.status.message.as_deref(), Some("Command exited with status 3"));
-    assert_eq!(failed.status.reason.as_deref(), Some("REASON_COMMAND_EXECUTOR_FAILED"));
+    assert_eq!(
+        failed.status.message.as_deref(),
+        Some("Command exited with status 3")
+    );
+    assert_eq!(
+        failed.status.reason.as_deref(),
+        Some("REASON_COMMAND_EXECUTOR_FAILED")
+    );
 
     master.send(MasterToAgent::Ping);
     eventually("PONG", WAIT, || {
@@ -356,7 +424,10 @@ async fn unacknowledged_updates_survive_a_broken_stream_and_are_resent() {
     let agent = RunningAgent::start(&master, "resend", |_| {});
     eventually("registration", WAIT, || master.agent_endpoint()).await;
 
-    master.send(run_task("sleeper", serde_json::json!({"value": "sleep 600"})));
+    master.send(run_task(
+        "sleeper",
+        serde_json::json!({"value": "sleep 600"}),
+    ));
     let starting = eventually("TASK_STARTING", WAIT, || {
         master.updates_for("sleeper").into_iter().next()
     })
@@ -365,7 +436,10 @@ async fn unacknowledged_updates_survive_a_broken_stream_and_are_resent() {
 
     // The master goes away without acknowledging; the agent reregisters with its id and its task.
     master.drop_stream();
-    let reregister = eventually("REREGISTER", WAIT, || master.registrations().get(1).cloned()).await;
+    let reregister = eventually("REREGISTER", WAIT, || {
+        master.registrations().get(1).cloned()
+    })
+    .await;
     let AgentCall::Reregister {
         agent_info,
         tasks,
@@ -379,7 +453,10 @@ async fn unacknowledged_updates_survive_a_broken_stream_and_are_resent() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].task.task_id.value, "sleeper");
     assert_eq!(tasks[0].state, TaskRunning);
-    assert_eq!(frameworks[0].id.as_ref().map(|f| f.value.as_str()), Some("F1"));
+    assert_eq!(
+        frameworks[0].id.as_ref().map(|f| f.value.as_str()),
+        Some("F1")
+    );
 
     // The same update (same uuid) comes again, and nothing behind it overtakes it.
     let resent = eventually("the resent TASK_STARTING", WAIT, || {
@@ -410,7 +487,10 @@ async fn unacknowledged_updates_survive_a_broken_stream_and_are_resent() {
 
     // Stopping the agent takes the task's processes down with it.
     agent.stop().await.unwrap();
-    assert!(!process_exists(pid), "task process {pid} outlived the agent");
+    assert!(
+        !process_exists(pid),
+        "task process {pid} outlived the agent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,7 +501,10 @@ async fn an_unacknowledged_update_is_resent_after_ten_seconds() {
     let agent = RunningAgent::start(&master, "timer", |_| {});
     eventually("registration", WAIT, || master.agent_endpoint()).await;
     master.send(run_task("quick", serde_json::json!({"value": "true"})));
-    let first = eventually("TASK_STARTING", WAIT, || master.updates_for("quick").into_iter().next()).await;
+    let first = eventually("TASK_STARTING", WAIT, || {
+        master.updates_for("quick").into_iter().next()
+    })
+    .await;
     let again = eventually("the timed resend", Duration::from_secs(25), || {
         master.updates_for("quick").get(1).cloned()
     })
@@ -463,10 +546,15 @@ async fn a_shutdown_from_the_master_kills_tasks_and_stops_the_agent() {
         message: "agent removed".into(),
     });
     match agent.finished().await {
-        Err(agent::AgentError::ShutdownByMaster { message }) => assert_eq!(message, "agent removed"),
+        Err(agent::AgentError::ShutdownByMaster { message }) => {
+            assert_eq!(message, "agent removed")
+        }
         other => panic!("expected ShutdownByMaster, got {other:?}"),
     }
-    assert!(!process_exists(pid), "task process {pid} outlived the agent");
+    assert!(
+        !process_exists(pid),
+        "task process {pid} outlived the agent"
+    );
 }
 
 #[tokio::test]
@@ -479,7 +567,13 @@ async fn startup_errors_name_their_cause() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, agent::AgentError::BadFlag { flag: "resources", .. }),
+        matches!(
+            err,
+            agent::AgentError::BadFlag {
+                flag: "resources",
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().starts_with("--resources: "));
@@ -495,6 +589,8 @@ async fn startup_errors_name_their_cause() {
     let _ = std::fs::remove_dir_all(work_dir);
 
     let flags = agent::AgentFlags::new("127.0.0.1:1", "/proc/tepui-cannot-exist/work");
-    let err = agent::run(flags, detector, std::future::pending()).await.unwrap_err();
+    let err = agent::run(flags, detector, std::future::pending())
+        .await
+        .unwrap_err();
     assert!(matches!(err, agent::AgentError::WorkDir { .. }), "{err}");
 }

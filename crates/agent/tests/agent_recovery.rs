@@ -33,7 +33,9 @@ fn running(master: &FakeMaster, task: &str) -> Option<StatusUpdate> {
 
 /// `task.updates` of the only run of `task`.
 fn updates_file(work_dir: &Path, task: &str) -> Option<PathBuf> {
-    let runs = work_dir.join(format!("meta/slaves/{AGENT_ID}/frameworks/F1/executors/{task}/runs"));
+    let runs = work_dir.join(format!(
+        "meta/slaves/{AGENT_ID}/frameworks/F1/executors/{task}/runs"
+    ));
     let run = std::fs::read_dir(runs).ok()?.flatten().next()?.path();
     Some(run.join("task.updates"))
 }
@@ -55,7 +57,11 @@ fn exit_recorded(work_dir: &Path, task: &str) -> bool {
 }
 
 fn uuid(update: &StatusUpdate) -> String {
-    update.status.uuid.clone().expect("agent updates carry a uuid")
+    update
+        .status
+        .uuid
+        .clone()
+        .expect("agent updates carry a uuid")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +75,10 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
 
     // "steady" runs on; "finisher" ends while the agent is down; "unacked" has its TASK_RUNNING
     // unacknowledged when the agent dies.
-    master.send(run_task("steady", serde_json::json!({"value": "sleep 600"})));
+    master.send(run_task(
+        "steady",
+        serde_json::json!({"value": "sleep 600"}),
+    ));
     master.send(run_task(
         "finisher",
         serde_json::json!({"value": "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.01; done"}),
@@ -85,7 +94,10 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
         .await;
     }
     master.recorded.auto_ack.store(false, Ordering::SeqCst);
-    master.send(run_task("unacked", serde_json::json!({"value": "sleep 600"})));
+    master.send(run_task(
+        "unacked",
+        serde_json::json!({"value": "sleep 600"}),
+    ));
     let starting = eventually("TASK_STARTING", WAIT, || {
         master.updates_for("unacked").into_iter().next()
     })
@@ -115,8 +127,14 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
 
     master.recorded.auto_ack.store(true, Ordering::SeqCst);
     let second = KillableAgent::start(&master, &work_dir, |_| {});
-    let reregister = eventually("REREGISTER", WAIT, || master.registrations().get(1).cloned()).await;
-    let AgentCall::Reregister { agent_info, tasks, .. } = reregister else {
+    let reregister = eventually("REREGISTER", WAIT, || {
+        master.registrations().get(1).cloned()
+    })
+    .await;
+    let AgentCall::Reregister {
+        agent_info, tasks, ..
+    } = reregister
+    else {
         panic!("expected REREGISTER, got {reregister:?}")
     };
     assert_eq!(
@@ -124,12 +142,17 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
         Some(AGENT_ID.to_string()),
         "the same agent id"
     );
-    let mut reported: Vec<(String, proto::TaskState)> =
-        tasks.iter().map(|t| (t.task.task_id.value.clone(), t.state)).collect();
+    let mut reported: Vec<(String, proto::TaskState)> = tasks
+        .iter()
+        .map(|t| (t.task.task_id.value.clone(), t.state))
+        .collect();
     reported.sort();
     assert_eq!(
         reported,
-        vec![("steady".into(), TaskRunning), ("unacked".into(), TaskRunning)],
+        vec![
+            ("steady".into(), TaskRunning),
+            ("unacked".into(), TaskRunning)
+        ],
         "running tasks reported; the one that ended during the downtime is not"
     );
 
@@ -142,9 +165,15 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
             .find(|u| u.status.state == TaskFinished)
     })
     .await;
-    assert_eq!(finished.status.message.as_deref(), Some("Command exited with status 0"));
+    assert_eq!(
+        finished.status.message.as_deref(),
+        Some("Command exited with status 0")
+    );
     let running_uuid = uuid(&unacked_running);
-    for (task, acked) in [("finisher", uuid(&finished)), ("unacked", running_uuid.clone())] {
+    for (task, acked) in [
+        ("finisher", uuid(&finished)),
+        ("unacked", running_uuid.clone()),
+    ] {
         eventually("the acknowledgement checkpointed", WAIT, || {
             ack_checkpointed(&work_dir, task, &acked).then_some(())
         })
@@ -194,9 +223,16 @@ async fn a_killed_agent_finds_its_tasks_again_and_resends_what_was_not_acknowled
     second.kill();
     assert!(process_exists(pids["unacked"]));
     let registrations = master.registrations().len();
-    let third = RunningAgent::start_in(&master, &work_dir, |flags| flags.recover = "cleanup".into());
-    let fresh = eventually("REGISTER", WAIT, || master.registrations().get(registrations).cloned()).await;
-    assert!(matches!(fresh, AgentCall::Register { .. }), "a new agent: {fresh:?}");
+    let third =
+        RunningAgent::start_in(&master, &work_dir, |flags| flags.recover = "cleanup".into());
+    let fresh = eventually("REGISTER", WAIT, || {
+        master.registrations().get(registrations).cloned()
+    })
+    .await;
+    assert!(
+        matches!(fresh, AgentCall::Register { .. }),
+        "a new agent: {fresh:?}"
+    );
     eventually("unacked's process gone", WAIT, || {
         (!process_exists(pids["unacked"])).then_some(())
     })

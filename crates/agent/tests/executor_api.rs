@@ -89,7 +89,11 @@ async fn an_executor_subscribes_gets_its_tasks_and_its_updates_reach_the_master(
         &serde_json::json!({"type": "SUBSCRIBE", "framework_id": {"value": "F1"}}),
     )
     .await;
-    assert_eq!((status, body.contains("executor_id")), (400, true), "{body}");
+    assert_eq!(
+        (status, body.contains("executor_id")),
+        (400, true),
+        "{body}"
+    );
     let mut unknown = call("SUBSCRIBE", serde_json::json!({}));
     unknown["executor_id"]["value"] = serde_json::json!("nope");
     let (status, body) = post(&base, &unknown).await;
@@ -100,9 +104,18 @@ async fn an_executor_subscribes_gets_its_tasks_and_its_updates_reach_the_master(
     let mut events = Events::subscribe(&base).await;
     let subscribed = events.next().await;
     assert_eq!(subscribed["type"], "SUBSCRIBED");
-    assert_eq!(subscribed["subscribed"]["executor_info"]["executor_id"]["value"], "e1");
-    assert_eq!(subscribed["subscribed"]["framework_info"]["id"]["value"], "F1");
-    assert_eq!(subscribed["subscribed"]["agent_info"]["id"]["value"], AGENT_ID);
+    assert_eq!(
+        subscribed["subscribed"]["executor_info"]["executor_id"]["value"],
+        "e1"
+    );
+    assert_eq!(
+        subscribed["subscribed"]["framework_info"]["id"]["value"],
+        "F1"
+    );
+    assert_eq!(
+        subscribed["subscribed"]["agent_info"]["id"]["value"],
+        AGENT_ID
+    );
     assert!(subscribed["subscribed"]["container_id"]["value"].is_string());
     let launch = events.next().await;
     assert_eq!(launch["type"], "LAUNCH");
@@ -118,7 +131,10 @@ async fn an_executor_subscribes_gets_its_tasks_and_its_updates_reach_the_master(
     let running = master.updates_for("t1");
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].status.state, TaskRunning);
-    assert_eq!(running[0].status.uuid.as_deref(), Some(uuid_b64(7).as_str()));
+    assert_eq!(
+        running[0].status.uuid.as_deref(),
+        Some(uuid_b64(7).as_str())
+    );
     assert_eq!(running[0].status.executor_id.as_ref().unwrap().value, "e1");
     assert_eq!(running[0].status.agent_id.as_ref().unwrap().value, AGENT_ID);
     let (status, _) = post(&base, &update("nope", "TASK_RUNNING", 8)).await;
@@ -130,18 +146,26 @@ async fn an_executor_subscribes_gets_its_tasks_and_its_updates_reach_the_master(
     assert_eq!(launch["launch"]["task"]["task_id"]["value"], "t2");
     let (status, _) = post(
         &base,
-        &call("MESSAGE", serde_json::json!({"message": {"data": "aGVsbG8="}})),
+        &call(
+            "MESSAGE",
+            serde_json::json!({"message": {"data": "aGVsbG8="}}),
+        ),
     )
     .await;
     assert_eq!(status, 202);
     let message = eventually("the executor message at the master", WAIT, || {
         master.executor_calls().into_iter().find_map(|c| match c {
-            AgentCall::ExecutorMessage { data, executor_id, .. } => Some((data, executor_id)),
+            AgentCall::ExecutorMessage {
+                data, executor_id, ..
+            } => Some((data, executor_id)),
             _ => None,
         })
     })
     .await;
-    assert_eq!((message.0.as_str(), message.1.value.as_str()), ("aGVsbG8=", "e1"));
+    assert_eq!(
+        (message.0.as_str(), message.1.value.as_str()),
+        ("aGVsbG8=", "e1")
+    );
     master.send(
         serde_json::from_value(serde_json::json!({
             "type": "FRAMEWORK_MESSAGE", "framework_id": {"value": "F1"},
@@ -157,7 +181,10 @@ async fn an_executor_subscribes_gets_its_tasks_and_its_updates_reach_the_master(
     master.send(kill_task("t1"));
     let kill = events.next().await;
     assert_eq!(
-        (kill["type"].as_str(), kill["kill"]["task_id"]["value"].as_str()),
+        (
+            kill["type"].as_str(),
+            kill["kill"]["task_id"]["value"].as_str()
+        ),
         (Some("KILL"), Some("t1"))
     );
     let (status, _) = post(&base, &update("t1", "TASK_KILLED", 9)).await;
@@ -209,7 +236,10 @@ async fn an_executor_that_does_not_subscribe_in_time_is_killed_and_its_task_fail
     })
     .await;
     let failed = master.updates_for("t1").pop().unwrap().status;
-    assert_eq!(failed.reason.as_deref(), Some("REASON_EXECUTOR_REGISTRATION_TIMEOUT"));
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("REASON_EXECUTOR_REGISTRATION_TIMEOUT")
+    );
     assert_eq!(failed.source, Some(proto::StatusSource::SourceAgent));
     eventually("the executor exit at the master", WAIT, || {
         master
@@ -239,9 +269,9 @@ async fn when_the_executor_process_ends_its_tasks_fail() {
     assert_eq!(events.next().await["type"], "LAUNCH");
     let (status, _) = post(&base, &update("t1", "TASK_RUNNING", 1)).await;
     assert_eq!(status, 202);
-    let sandbox = agent
-        .work_dir
-        .join(format!("slaves/{AGENT_ID}/frameworks/F1/executors/e1/runs/latest"));
+    let sandbox = agent.work_dir.join(format!(
+        "slaves/{AGENT_ID}/frameworks/F1/executors/e1/runs/latest"
+    ));
     // (The test subscribed as the executor; the real process may still be starting.)
     eventually("the executor's sandbox", WAIT, || {
         sandbox.join("stdout").exists().then_some(())

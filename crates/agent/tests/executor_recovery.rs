@@ -16,17 +16,30 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The endpoint the agent registered with last (a restarted agent has a new ephemeral port).
 fn latest_endpoint(master: &FakeMaster) -> Option<String> {
-    master.registrations().into_iter().rev().find_map(|call| match call {
-        AgentCall::Register { endpoint, .. } | AgentCall::Reregister { endpoint, .. } => Some(endpoint),
-        _ => None,
-    })
+    master
+        .registrations()
+        .into_iter()
+        .rev()
+        .find_map(|call| match call {
+            AgentCall::Register { endpoint, .. } | AgentCall::Reregister { endpoint, .. } => {
+                Some(endpoint)
+            }
+            _ => None,
+        })
 }
 
 /// Starts an agent, runs `t1` on executor `e1` (the test subscribed as it, TASK_RUNNING
 /// acknowledged), kills the agent, starts it again; returns the new agent's base URL.
 /// The agent's `/state`.
 async fn agent_state(base: &str) -> serde_json::Value {
-    client().get(format!("{base}/state")).send().await.unwrap().json().await.unwrap()
+    client()
+        .get(format!("{base}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn executor_then_restart(
@@ -34,7 +47,8 @@ async fn executor_then_restart(
     work_dir: &std::path::Path,
     reregistration_timeout: &'static str,
 ) -> (RunningAgent, String) {
-    let (agent, base, _) = executor_then_restart_with(master, work_dir, reregistration_timeout, &[]).await;
+    let (agent, base, _) =
+        executor_then_restart_with(master, work_dir, reregistration_timeout, &[]).await;
     (agent, base)
 }
 
@@ -84,7 +98,9 @@ async fn executor_then_restart_with(
             );
             for task in unreported {
                 assert!(
-                    tasks.iter().any(|t| t.task.task_id.value == *task && t.state == TaskStaging),
+                    tasks
+                        .iter()
+                        .any(|t| t.task.task_id.value == *task && t.state == TaskStaging),
                     "{task} reregisters as TASK_STAGING: {tasks:?}"
                 );
             }
@@ -115,7 +131,10 @@ async fn a_recovered_executor_that_resubscribes_keeps_its_tasks() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(events.next().await["type"], "ACKNOWLEDGED");
     eventually("TASK_FINISHED", WAIT, || {
-        master.states_for("t1").contains(&TaskFinished).then_some(())
+        master
+            .states_for("t1")
+            .contains(&TaskFinished)
+            .then_some(())
     })
     .await;
     assert!(!master.states_for("t1").contains(&TaskLost));
@@ -135,7 +154,10 @@ async fn a_recovered_executor_that_does_not_resubscribe_is_killed_and_its_tasks_
     })
     .await;
     let lost = master.updates_for("t1").pop().unwrap().status;
-    assert_eq!(lost.reason.as_deref(), Some("REASON_EXECUTOR_REREGISTRATION_TIMEOUT"));
+    assert_eq!(
+        lost.reason.as_deref(),
+        Some("REASON_EXECUTOR_REREGISTRATION_TIMEOUT")
+    );
     assert_eq!(lost.source, Some(proto::StatusSource::SourceAgent));
     eventually("the executor killed and its exit reported", WAIT, || {
         master
@@ -156,7 +178,8 @@ async fn a_resubscribing_executor_keeps_the_tasks_it_lists_and_a_task_it_never_g
     let _launcher = LauncherHost::start(&work_dir);
     // t2 and t3 were delivered before the agent died; the executor re-subscribes listing t2 only
     // (mesos-http-api.md 9: the tasks it received and sent no update for), so t3 never reached it.
-    let (agent, base, delivered) = executor_then_restart_with(&master, &work_dir, "10secs", &["t2", "t3"]).await;
+    let (agent, base, delivered) =
+        executor_then_restart_with(&master, &work_dir, "10secs", &["t2", "t3"]).await;
     let t2 = delivered[0].clone();
     let mut events = Events::subscribe_with(
         &base,
@@ -175,13 +198,19 @@ async fn a_resubscribing_executor_keeps_the_tasks_it_lists_and_a_task_it_never_g
     .status;
     assert_eq!(lost.reason.as_deref(), Some("REASON_AGENT_RESTARTED"));
     assert_eq!(lost.source, Some(proto::StatusSource::SourceAgent));
-    assert_eq!(lost.executor_id.as_ref().map(|e| e.value.as_str()), Some("e1"));
+    assert_eq!(
+        lost.executor_id.as_ref().map(|e| e.value.as_str()),
+        Some("e1")
+    );
 
     // t2 is still the executor's: its update is taken and reaches the master.
     let (status, body) = post(&base, &update("t2", "TASK_RUNNING", 2)).await;
     assert_eq!(status, 202, "{body}");
     let acknowledged = events.next().await;
-    assert_eq!(acknowledged["type"], "ACKNOWLEDGED", "not a LAUNCH or KILL: {acknowledged}");
+    assert_eq!(
+        acknowledged["type"], "ACKNOWLEDGED",
+        "not a LAUNCH or KILL: {acknowledged}"
+    );
     assert_eq!(acknowledged["acknowledged"]["task_id"]["value"], "t2");
     eventually("TASK_RUNNING for t2", WAIT, || {
         master.states_for("t2").contains(&TaskRunning).then_some(())
@@ -197,11 +226,20 @@ async fn a_resubscribing_executor_keeps_the_tasks_it_lists_and_a_task_it_never_g
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["id"].as_str().unwrap().to_string(), t["state"].as_str().unwrap().to_string()))
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(live.contains(&("t2".to_string(), "TASK_RUNNING".to_string())), "{live:?}");
     assert!(
-        live.iter().all(|(id, state)| id != "t3" || state == "TASK_LOST"),
+        live.contains(&("t2".to_string(), "TASK_RUNNING".to_string())),
+        "{live:?}"
+    );
+    assert!(
+        live.iter()
+            .all(|(id, state)| id != "t3" || state == "TASK_LOST"),
         "t3 is no longer launched: {live:?}"
     );
     agent.stop().await.unwrap();

@@ -81,7 +81,10 @@ async fn a_command_check_reports_health_both_ways_then_kills_the_task() {
             "consecutive_failures": 2, "grace_period_seconds": 600}),
     ));
     eventually("TASK_RUNNING", WAIT, || {
-        master.states_for("web").contains(&TaskRunning).then_some(())
+        master
+            .states_for("web")
+            .contains(&TaskRunning)
+            .then_some(())
     })
     .await;
     let sandbox = eventually_async("the sandbox in /state", WAIT, || async {
@@ -99,7 +102,11 @@ async fn a_command_check_reports_health_both_ways_then_kills_the_task() {
     let state = state(&endpoint).await;
     let statuses = state["frameworks"][0]["executors"][0]["tasks"][0]["statuses"].clone();
     assert!(
-        statuses.as_array().unwrap().iter().any(|s| s["healthy"] == true),
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["healthy"] == true),
         "/state shows the health: {statuses}"
     );
 
@@ -137,7 +144,9 @@ async fn an_http_check_follows_the_answers_of_a_port() {
         .0
         .trim_matches(['[', ']'])
         .to_string();
-    let listener = tokio::net::TcpListener::bind((ip.as_str(), 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let up = Arc::new(AtomicBool::new(true));
     let app = {
@@ -183,7 +192,11 @@ async fn an_http_check_follows_the_answers_of_a_port() {
         master.states_for("api").contains(&TaskKilled).then_some(())
     })
     .await;
-    let killed = distinct_updates(&master, "api").last().unwrap().status.clone();
+    let killed = distinct_updates(&master, "api")
+        .last()
+        .unwrap()
+        .status
+        .clone();
     assert_eq!(
         (killed.state, killed.healthy),
         (TaskKilled, None),
@@ -209,6 +222,10 @@ async fn a_bad_health_check_is_a_task_error_naming_the_field() {
             .find(|u| u.status.state == TaskError)
     })
     .await;
-    assert!(error.status.message.unwrap().contains("health_check.tcp.port"));
+    assert!(error
+        .status
+        .message
+        .unwrap()
+        .contains("health_check.tcp.port"));
     agent.stop().await.unwrap();
 }

@@ -29,7 +29,10 @@ struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        logs().lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        logs()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -78,15 +81,25 @@ impl IsolatedLauncher {
         let socket = work_dir.join("meta/launcher.sock");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
-            assert!(Instant::now() < deadline, "the in-process launcher did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the in-process launcher did not start"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
-        IsolatedLauncher { thread: Some(thread) }
+        IsolatedLauncher {
+            thread: Some(thread),
+        }
     }
 
     async fn stopped(mut self) {
-        let Some(thread) = self.thread.take() else { return };
-        eventually("the launcher to stop", WAIT, || thread.is_finished().then_some(())).await;
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        eventually("the launcher to stop", WAIT, || {
+            thread.is_finished().then_some(())
+        })
+        .await;
         let _ = thread.join();
     }
 }
@@ -168,22 +181,30 @@ async fn cgroups_enforce_memory_and_cpu_and_report_the_limitation() {
     master.send(task("calm", 0.5, 64.0, "sleep 600"));
     let (calm_container, calm_pid) = running(&master, "calm").await;
     let selection = Selection::parse("cgroups/cpu,cgroups/mem").unwrap();
-    let layout = CgroupsIsolator::new(&selection, None, Path::new("tepui")).expect("usable cgroups on this host");
+    let layout = CgroupsIsolator::new(&selection, None, Path::new("tepui"))
+        .expect("usable cgroups on this host");
     let (memory, cpu, _) = layout.hierarchies();
     let (memory, cpu) = (memory.unwrap(), cpu.unwrap());
     let mem_dir = memory.mount.join("tepui").join(&calm_container);
     let cpu_dir = cpu.mount.join("tepui").join(&calm_container);
     match memory.version {
-        agent::isolation::Version::V1 => assert_eq!(read(mem_dir.join("memory.limit_in_bytes")), "67108864"),
+        agent::isolation::Version::V1 => {
+            assert_eq!(read(mem_dir.join("memory.limit_in_bytes")), "67108864")
+        }
         agent::isolation::Version::V2 => assert_eq!(read(mem_dir.join("memory.max")), "67108864"),
     }
     match cpu.version {
         agent::isolation::Version::V1 => {
             assert_eq!(read(cpu_dir.join("cpu.shares")), "512");
             let period: u64 = read(cpu_dir.join("cpu.cfs_period_us")).parse().unwrap();
-            assert_eq!(read(cpu_dir.join("cpu.cfs_quota_us")), (period / 2).to_string());
+            assert_eq!(
+                read(cpu_dir.join("cpu.cfs_quota_us")),
+                (period / 2).to_string()
+            );
         }
-        agent::isolation::Version::V2 => assert!(read(cpu_dir.join("cpu.max")).starts_with("50000 ")),
+        agent::isolation::Version::V2 => {
+            assert!(read(cpu_dir.join("cpu.max")).starts_with("50000 "))
+        }
     }
     // The task's process joined them before it ran (the daemon's pre-exec step).
     let own = read(PathBuf::from(format!("/proc/{calm_pid}/cgroup")));
@@ -277,7 +298,10 @@ async fn without_usable_cgroups_the_agent_warns_and_enforces_memory_by_polling()
         Some(REASON_CONTAINER_LIMITATION_MEMORY),
         "{failed:?}"
     );
-    assert!(failed.message.unwrap_or_default().contains("Requested: 64MB"));
+    assert!(failed
+        .message
+        .unwrap_or_default()
+        .contains("Requested: 64MB"));
 
     agent.stop().await.unwrap();
     launcher.stopped().await;
@@ -304,7 +328,10 @@ async fn completed_sandboxes_are_deleted_after_gc_delay_and_then_answer_404() {
     let running_path = "/frameworks/F1/executors/running/runs/latest/stdout";
     // Served right after completion (the GC tick is at most 1 s away, the keep time 1 s more).
     let (status, body) = get(format!("{base}/files/read?path={done_path}&offset=0")).await;
-    assert_eq!((status, body.as_str()), (200, r#"{"data":"bye\n","offset":0}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"data":"bye\n","offset":0}"#)
+    );
     let done_dir = work_dir.join(format!("slaves/{AGENT_ID}/frameworks/F1/executors/done"));
     assert!(done_dir.is_dir());
 
@@ -320,7 +347,12 @@ async fn completed_sandboxes_are_deleted_after_gc_delay_and_then_answer_404() {
         completed.elapsed()
     );
     // The run goes first (what /files/read resolves), its executor's directory right after.
-    eventually("the executor's directory to go with its only run", WAIT, || (!done_dir.exists()).then_some(())).await;
+    eventually(
+        "the executor's directory to go with its only run",
+        WAIT,
+        || (!done_dir.exists()).then_some(()),
+    )
+    .await;
     let (status, _) = get(format!(
         "{base}/files/browse?path=/frameworks/F1/executors/done/runs/latest"
     ))
@@ -329,7 +361,10 @@ async fn completed_sandboxes_are_deleted_after_gc_delay_and_then_answer_404() {
     // The running task's sandbox stays, well past the delay.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (status, body) = get(format!("{base}/files/read?path={running_path}&offset=0")).await;
-    assert_eq!((status, body.as_str()), (200, r#"{"data":"alive\n","offset":0}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"data":"alive\n","offset":0}"#)
+    );
 
     agent.stop().await.unwrap();
     launcher.stopped().await;
@@ -367,7 +402,9 @@ async fn the_gc_schedule_survives_a_restart_through_sandbox_mtimes() {
         (!old.exists()).then_some(())
     })
     .await;
-    assert!(!work_dir.join("slaves/OLD-S0/frameworks/F0/executors/old").exists());
+    assert!(!work_dir
+        .join("slaves/OLD-S0/frameworks/F0/executors/old")
+        .exists());
     assert!(fresh.is_dir(), "a sandbox completed just now stays");
 
     agent.stop().await.unwrap();
@@ -375,7 +412,8 @@ async fn the_gc_schedule_survives_a_restart_through_sandbox_mtimes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_stopped_at_its_memory_limit_while_the_agent_was_down_is_reported_with_the_limitation() {
+async fn a_task_stopped_at_its_memory_limit_while_the_agent_was_down_is_reported_with_the_limitation(
+) {
     capture_logs();
     let master = FakeMaster::start().await;
     let work_dir = temp_work_dir("oom-downtime");
@@ -395,20 +433,29 @@ async fn a_task_stopped_at_its_memory_limit_while_the_agent_was_down_is_reported
     running(&master, "late-hog").await;
     first.kill();
 
-    let sandbox = work_dir.join(format!("slaves/{AGENT_ID}/frameworks/F1/executors/late-hog/runs/latest"));
+    let sandbox = work_dir.join(format!(
+        "slaves/{AGENT_ID}/frameworks/F1/executors/late-hog/runs/latest"
+    ));
     std::fs::write(sandbox.join("go"), b"").unwrap();
     let exit_recorded = || {
         let runs = work_dir.join(format!(
             "meta/slaves/{AGENT_ID}/frameworks/F1/executors/late-hog/runs"
         ));
-        std::fs::read_dir(&runs).ok()?.flatten().find(|run| run.path().join("exit_status").exists())
+        std::fs::read_dir(&runs)
+            .ok()?
+            .flatten()
+            .find(|run| run.path().join("exit_status").exists())
     };
     eventually("the launcher to record the hog's exit", WAIT, exit_recorded).await;
 
     let second = KillableAgent::start(&master, &work_dir, cgroups);
     let failed = terminal(&master, "late-hog").await;
     assert_eq!(failed.state, TaskFailed, "{failed:?}");
-    assert_eq!(failed.reason.as_deref(), Some(REASON_CONTAINER_LIMITATION_MEMORY), "{failed:?}");
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some(REASON_CONTAINER_LIMITATION_MEMORY),
+        "{failed:?}"
+    );
     second.kill();
     drop(launcher);
     let _ = std::fs::remove_dir_all(&work_dir);

@@ -41,8 +41,11 @@ pub struct Stopped {
 
 impl DevProcess {
     pub fn start(config: &DevConfig) -> Result<DevProcess> {
-        let log = File::create(&config.log).with_context(|| format!("cannot create {}", config.log.display()))?;
-        let log_err = log.try_clone().context("cannot duplicate the log file handle")?;
+        let log = File::create(&config.log)
+            .with_context(|| format!("cannot create {}", config.log.display()))?;
+        let log_err = log
+            .try_clone()
+            .context("cannot duplicate the log file handle")?;
         let mut cmd = Command::new(&config.tepui);
         cmd.arg("dev")
             .arg("--ip")
@@ -70,17 +73,31 @@ impl DevProcess {
         // so "parent thread exits" means "bench exits".
         unsafe {
             cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGINT as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {} (build it with `cargo build --release -p tepui`)", config.tepui.display()))?;
+        let child = cmd.spawn().with_context(|| {
+            format!(
+                "cannot start {} (build it with `cargo build --release -p tepui`)",
+                config.tepui.display()
+            )
+        })?;
         let pid = i32::try_from(child.id()).context("child pid does not fit in pid_t")?;
-        Ok(DevProcess { child: Some(child), pid, log: config.log.clone() })
+        Ok(DevProcess {
+            child: Some(child),
+            pid,
+            log: config.log.clone(),
+        })
     }
 
     /// `Some(status)` if tepui has exited already.
@@ -93,7 +110,9 @@ impl DevProcess {
 
     /// SIGINT, then wait up to `deadline`; SIGKILL if it does not exit in time.
     pub fn stop(&mut self, deadline: Duration) -> Result<Stopped> {
-        let Some(mut child) = self.child.take() else { bail!("tepui was already stopped") };
+        let Some(mut child) = self.child.take() else {
+            bail!("tepui was already stopped")
+        };
         stop_child(&mut child, self.pid, deadline)
     }
 }
@@ -110,12 +129,20 @@ fn signal(pid: i32, sig: libc::c_int) {
 fn stop_child(child: &mut Child, pid: i32, deadline: Duration) -> Result<Stopped> {
     let start = Instant::now();
     if let Some(status) = child.try_wait().context("cannot poll the tepui process")? {
-        return Ok(Stopped { status, took: Duration::ZERO, killed: false });
+        return Ok(Stopped {
+            status,
+            took: Duration::ZERO,
+            killed: false,
+        });
     }
     signal(pid, libc::SIGINT);
     loop {
         if let Some(status) = child.try_wait().context("cannot poll the tepui process")? {
-            return Ok(Stopped { status, took: start.elapsed(), killed: false });
+            return Ok(Stopped {
+                status,
+                took: start.elapsed(),
+                killed: false,
+            });
         }
         if start.elapsed() >= deadline {
             break;
@@ -123,8 +150,14 @@ fn stop_child(child: &mut Child, pid: i32, deadline: Duration) -> Result<Stopped
         std::thread::sleep(EXIT_POLL);
     }
     signal(pid, libc::SIGKILL);
-    let status = child.wait().context("cannot reap the killed tepui process")?;
-    Ok(Stopped { status, took: start.elapsed(), killed: true })
+    let status = child
+        .wait()
+        .context("cannot reap the killed tepui process")?;
+    Ok(Stopped {
+        status,
+        took: start.elapsed(),
+        killed: true,
+    })
 }
 
 impl Drop for DevProcess {
@@ -133,13 +166,22 @@ impl Drop for DevProcess {
             // Remember what tepui runs now: tasks it fails to stop are killed below, by pid.
             let before = procfs::descendants(self.pid).unwrap_or_default();
             match stop_child(&mut child, self.pid, Duration::from_secs(10)) {
-                Ok(s) if s.killed => eprintln!("tepui-bench: tepui (pid {}) ignored SIGINT for 10 s and was killed", self.pid),
+                Ok(s) if s.killed => eprintln!(
+                    "tepui-bench: tepui (pid {}) ignored SIGINT for 10 s and was killed",
+                    self.pid
+                ),
                 Ok(_) => eprintln!("tepui-bench: stopped tepui (pid {})", self.pid),
-                Err(e) => eprintln!("tepui-bench: could not stop tepui (pid {}): {e:#}", self.pid),
+                Err(e) => eprintln!(
+                    "tepui-bench: could not stop tepui (pid {}): {e:#}",
+                    self.pid
+                ),
             }
             let left = kill_leftovers(&before);
             if !left.is_empty() {
-                eprintln!("tepui-bench: killed {} processes tepui left behind: {left:?}", left.len());
+                eprintln!(
+                    "tepui-bench: killed {} processes tepui left behind: {left:?}",
+                    left.len()
+                );
             }
         }
     }

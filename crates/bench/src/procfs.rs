@@ -25,7 +25,13 @@ pub fn parse_stat(text: &str) -> Option<ProcInfo> {
     let state = rest.first()?.chars().next()?;
     let ppid: i32 = rest.get(1)?.parse().ok()?;
     let start_time: u64 = rest.get(19)?.parse().ok()?;
-    Some(ProcInfo { pid, ppid, state, start_time, comm })
+    Some(ProcInfo {
+        pid,
+        ppid,
+        state,
+        start_time,
+        comm,
+    })
 }
 
 pub fn read_proc(pid: i32) -> Option<ProcInfo> {
@@ -38,7 +44,13 @@ fn all_processes() -> Result<Vec<ProcInfo>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").context("cannot list /proc")? {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
         if let Some(info) = read_proc(pid) {
             out.push(info);
         }
@@ -70,7 +82,10 @@ pub fn descendants(root: i32) -> Result<Vec<ProcInfo>> {
 /// The task processes under `root`: its descendants except the agent's launcher daemon (a
 /// `tepui launcher` child that parents the tasks and stays while the agent runs).
 pub fn task_processes(root: i32) -> Result<Vec<ProcInfo>> {
-    Ok(descendants(root)?.into_iter().filter(|p| p.comm != "tepui").collect())
+    Ok(descendants(root)?
+        .into_iter()
+        .filter(|p| p.comm != "tepui")
+        .collect())
 }
 
 /// `VmHWM` (peak resident set) and `VmRSS` of `pid`, in KiB.
@@ -102,7 +117,12 @@ pub fn threads(pid: i32) -> Option<u64> {
 
 /// The 1-minute load average of the machine.
 pub fn load_1min() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -111,7 +131,8 @@ mod tests {
 
     #[test]
     fn stat_with_odd_comm() {
-        let line = "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 1000 10";
+        let line =
+            "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 1000 10";
         let p = parse_stat(line).unwrap();
         assert_eq!(p.pid, 1234);
         assert_eq!(p.comm, "a (b) c");

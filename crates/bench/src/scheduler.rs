@@ -7,10 +7,12 @@
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use proto::recordio::Decoder;
-use proto::scheduler::{Accept, Acknowledge, Call, Decline, Event, Filters, Launch, Offer, Operation, Subscribe};
+use proto::scheduler::{
+    Accept, Acknowledge, Call, Decline, Event, Filters, Launch, Offer, Operation, Subscribe,
+};
 use proto::{
-    AgentId, AllocationInfo, CommandInfo, FrameworkId, FrameworkInfo, OfferId, Resource, ResourceBag, Scalar, TaskId,
-    TaskInfo, ValueType,
+    AgentId, AllocationInfo, CommandInfo, FrameworkId, FrameworkInfo, OfferId, Resource,
+    ResourceBag, Scalar, TaskId, TaskInfo, ValueType,
 };
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -55,30 +57,49 @@ pub enum Next {
 impl Subscription {
     /// The next event before `deadline`; an error on timeout, on a broken stream, and on an `ERROR`
     /// event. A clean end of stream is `Next::Closed`.
-    pub async fn next(&mut self, deadline: tokio::time::Instant, waiting_for: &str) -> Result<Next> {
-        let item = timeout_at(deadline, self.rx.recv())
-            .await
-            .map_err(|_| anyhow!("timed out waiting for {waiting_for} on framework {}", self.framework_id))?;
+    pub async fn next(
+        &mut self,
+        deadline: tokio::time::Instant,
+        waiting_for: &str,
+    ) -> Result<Next> {
+        let item = timeout_at(deadline, self.rx.recv()).await.map_err(|_| {
+            anyhow!(
+                "timed out waiting for {waiting_for} on framework {}",
+                self.framework_id
+            )
+        })?;
         match item {
             Some(StreamItem::Event(at, event)) => {
                 if event.kind == "ERROR" {
-                    let message = event.error.as_ref().map(|e| e.message.as_str()).unwrap_or("(no message)");
+                    let message = event
+                        .error
+                        .as_ref()
+                        .map(|e| e.message.as_str())
+                        .unwrap_or("(no message)");
                     bail!("master sent ERROR on framework {} while waiting for {waiting_for}: {message}", self.framework_id);
                 }
                 Ok(Next::Event(at, event))
             }
             Some(StreamItem::End(Ok(()))) | None => Ok(Next::Closed),
-            Some(StreamItem::End(Err(e))) => {
-                Err(e.context(format!("subscription stream of {} broke while waiting for {waiting_for}", self.framework_id)))
-            }
+            Some(StreamItem::End(Err(e))) => Err(e.context(format!(
+                "subscription stream of {} broke while waiting for {waiting_for}",
+                self.framework_id
+            ))),
         }
     }
 
     /// Like `next`, but a closed stream is an error.
-    pub async fn next_event(&mut self, deadline: tokio::time::Instant, waiting_for: &str) -> Result<(Instant, Box<Event>)> {
+    pub async fn next_event(
+        &mut self,
+        deadline: tokio::time::Instant,
+        waiting_for: &str,
+    ) -> Result<(Instant, Box<Event>)> {
         match self.next(deadline, waiting_for).await? {
             Next::Event(at, event) => Ok((at, event)),
-            Next::Closed => bail!("master closed the stream of framework {} while waiting for {waiting_for}", self.framework_id),
+            Next::Closed => bail!(
+                "master closed the stream of framework {} while waiting for {waiting_for}",
+                self.framework_id
+            ),
         }
     }
 }
@@ -90,7 +111,11 @@ async fn read_stream(response: reqwest::Response, tx: mpsc::UnboundedSender<Stre
         let chunk = match body.next().await {
             Some(Ok(chunk)) => chunk,
             Some(Err(e)) => break Err(anyhow!(e).context("reading the subscription stream")),
-            None => break decoder.finish().context("subscription stream ended inside a record"),
+            None => {
+                break decoder
+                    .finish()
+                    .context("subscription stream ended inside a record")
+            }
         };
         decoder.feed(&chunk);
         loop {
@@ -104,15 +129,20 @@ async fn read_stream(response: reqwest::Response, tx: mpsc::UnboundedSender<Stre
                             }
                         }
                         Err(e) => {
-                            let text = String::from_utf8_lossy(&record[..record.len().min(300)]).into_owned();
-                            let _ = tx.send(StreamItem::End(Err(anyhow!(e).context(format!("undecodable event: {text}")))));
+                            let text = String::from_utf8_lossy(&record[..record.len().min(300)])
+                                .into_owned();
+                            let _ = tx.send(StreamItem::End(Err(
+                                anyhow!(e).context(format!("undecodable event: {text}"))
+                            )));
                             return;
                         }
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(StreamItem::End(Err(anyhow!(e).context("bad RecordIO framing"))));
+                    let _ = tx.send(StreamItem::End(Err(
+                        anyhow!(e).context("bad RecordIO framing")
+                    )));
                     return;
                 }
             }
@@ -154,12 +184,20 @@ impl Master {
         if !status.is_success() {
             bail!("GET {url}: {status}: {}", error_body(response).await);
         }
-        let bytes = response.bytes().await.with_context(|| format!("GET {url}: reading the body"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("GET {url}: reading the body"))?;
         serde_json::from_slice(&bytes).with_context(|| format!("GET {url}: body is not JSON"))
     }
 
     /// SUBSCRIBE a new framework and wait (until `deadline`) for SUBSCRIBED.
-    pub async fn subscribe(&self, name: &str, user: &str, deadline: tokio::time::Instant) -> Result<Subscription> {
+    pub async fn subscribe(
+        &self,
+        name: &str,
+        user: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Subscription> {
         let info = FrameworkInfo {
             user: user.to_string(),
             name: name.to_string(),
@@ -175,19 +213,29 @@ impl Master {
             labels: None,
         };
         let mut call = Call::new("SUBSCRIBE", None);
-        call.subscribe = Some(Subscribe { framework_info: info, suppressed_roles: Vec::new() });
+        call.subscribe = Some(Subscribe {
+            framework_info: info,
+            suppressed_roles: Vec::new(),
+        });
         let url = format!("{}/api/v1/scheduler", self.base);
         // No reqwest timeout here: it would cover the whole (endless) body.
         let response = timeout_at(
             deadline,
-            self.client.post(&url).header("Accept", "application/json").json(&call).send(),
+            self.client
+                .post(&url)
+                .header("Accept", "application/json")
+                .json(&call)
+                .send(),
         )
         .await
         .map_err(|_| anyhow!("SUBSCRIBE: no response headers from {url} in time"))?
         .with_context(|| format!("SUBSCRIBE: POST {url}"))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
-            bail!("SUBSCRIBE: expected 200, got {status}: {}", error_body(response).await);
+            bail!(
+                "SUBSCRIBE: expected 200, got {status}: {}",
+                error_body(response).await
+            );
         }
         let stream_id = response
             .headers()
@@ -198,12 +246,22 @@ impl Master {
             .to_string();
         let (tx, rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_stream(response, tx));
-        let mut sub = Subscription { framework_id: FrameworkId::new("(subscribing)"), stream_id, rx, reader };
+        let mut sub = Subscription {
+            framework_id: FrameworkId::new("(subscribing)"),
+            stream_id,
+            rx,
+            reader,
+        };
         let (_, first) = sub.next_event(deadline, "SUBSCRIBED").await?;
         if first.kind != "SUBSCRIBED" {
-            bail!("SUBSCRIBE: first event is {} (expected SUBSCRIBED)", first.kind);
+            bail!(
+                "SUBSCRIBE: first event is {} (expected SUBSCRIBED)",
+                first.kind
+            );
         }
-        let subscribed = first.subscribed.context("SUBSCRIBED event without 'subscribed'")?;
+        let subscribed = first
+            .subscribed
+            .context("SUBSCRIBED event without 'subscribed'")?;
         sub.framework_id = subscribed.framework_id;
         Ok(sub)
     }
@@ -223,28 +281,63 @@ impl Master {
             .with_context(|| format!("{}: POST {url}", call.kind))?;
         let status = response.status();
         if status != reqwest::StatusCode::ACCEPTED {
-            bail!("{}: expected 202, got {status}: {}", call.kind, error_body(response).await);
+            bail!(
+                "{}: expected 202, got {status}: {}",
+                call.kind,
+                error_body(response).await
+            );
         }
         Ok(())
     }
 
-    pub async fn acknowledge(&self, sub_stream: &str, framework_id: &FrameworkId, agent_id: AgentId, task_id: TaskId, uuid: String) -> Result<()> {
+    pub async fn acknowledge(
+        &self,
+        sub_stream: &str,
+        framework_id: &FrameworkId,
+        agent_id: AgentId,
+        task_id: TaskId,
+        uuid: String,
+    ) -> Result<()> {
         let mut call = Call::new("ACKNOWLEDGE", Some(framework_id.clone()));
-        call.acknowledge = Some(Acknowledge { agent_id, task_id, uuid });
+        call.acknowledge = Some(Acknowledge {
+            agent_id,
+            task_id,
+            uuid,
+        });
         self.call(sub_stream, &call).await
     }
 
     pub async fn teardown(&self, sub: &Subscription) -> Result<()> {
-        self.call(&sub.stream_id, &Call::new("TEARDOWN", Some(sub.framework_id.clone()))).await
+        self.call(
+            &sub.stream_id,
+            &Call::new("TEARDOWN", Some(sub.framework_id.clone())),
+        )
+        .await
     }
 
-    pub async fn decline(&self, sub: &Subscription, offer_ids: Vec<OfferId>, refuse_seconds: f64) -> Result<()> {
+    pub async fn decline(
+        &self,
+        sub: &Subscription,
+        offer_ids: Vec<OfferId>,
+        refuse_seconds: f64,
+    ) -> Result<()> {
         let mut call = Call::new("DECLINE", Some(sub.framework_id.clone()));
-        call.decline = Some(Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) });
+        call.decline = Some(Decline {
+            offer_ids,
+            filters: Some(Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
+        });
         self.call(&sub.stream_id, &call).await
     }
 
-    pub async fn launch(&self, sub: &Subscription, offer: &Offer, tasks: Vec<TaskInfo>, refuse_seconds: f64) -> Result<()> {
+    pub async fn launch(
+        &self,
+        sub: &Subscription,
+        offer: &Offer,
+        tasks: Vec<TaskInfo>,
+        refuse_seconds: f64,
+    ) -> Result<()> {
         let mut call = Call::new("ACCEPT", Some(sub.framework_id.clone()));
         call.accept = Some(Accept {
             offer_ids: vec![offer.id.clone()],
@@ -254,7 +347,9 @@ impl Master {
                 launch: Some(Launch { task_infos: tasks }),
                 launch_group: None,
             }],
-            filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
+            filters: Some(Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
         });
         self.call(&sub.stream_id, &call).await
     }
@@ -282,8 +377,17 @@ impl TaskShape {
 
     /// A scalar resource of `name` shaped like the offer's (role, allocation_info, reservations).
     fn resource(offer: &Offer, name: &str, value: f64) -> Resource {
-        match offer.resources.iter().find(|r| r.name == name && r.kind == ValueType::Scalar) {
-            Some(template) => Resource { scalar: Some(Scalar { value }), ranges: None, set: None, ..template.clone() },
+        match offer
+            .resources
+            .iter()
+            .find(|r| r.name == name && r.kind == ValueType::Scalar)
+        {
+            Some(template) => Resource {
+                scalar: Some(Scalar { value }),
+                ranges: None,
+                set: None,
+                ..template.clone()
+            },
             None => Resource {
                 name: name.to_string(),
                 kind: ValueType::Scalar,
@@ -291,7 +395,9 @@ impl TaskShape {
                 ranges: None,
                 set: None,
                 role: None,
-                allocation_info: offer.allocation_info.clone().or(Some(AllocationInfo { role: Some("*".to_string()) })),
+                allocation_info: offer.allocation_info.clone().or(Some(AllocationInfo {
+                    role: Some("*".to_string()),
+                })),
                 reservations: None,
             },
         }
@@ -302,7 +408,10 @@ impl TaskShape {
             name: id.to_string(),
             task_id: TaskId::new(id),
             agent_id: offer.agent_id.clone(),
-            resources: vec![Self::resource(offer, "cpus", self.cpus), Self::resource(offer, "mem", self.mem)],
+            resources: vec![
+                Self::resource(offer, "cpus", self.cpus),
+                Self::resource(offer, "mem", self.mem),
+            ],
             command: Some(CommandInfo {
                 shell: true,
                 value: Some(self.command.clone()),
@@ -353,13 +462,22 @@ impl Acker {
 
     pub fn ack(&mut self, status: &proto::TaskStatus) -> Result<()> {
         self.reap()?;
-        let Some(uuid) = status.uuid.clone() else { return Ok(()) };
-        let agent_id = status
-            .agent_id
-            .clone()
-            .with_context(|| format!("update {} of task {} has a uuid but no agent_id", status.state.name(), status.task_id))?;
-        let (master, stream_id, framework_id, limit) =
-            (self.master.clone(), self.stream_id.clone(), self.framework_id.clone(), self.limit.clone());
+        let Some(uuid) = status.uuid.clone() else {
+            return Ok(());
+        };
+        let agent_id = status.agent_id.clone().with_context(|| {
+            format!(
+                "update {} of task {} has a uuid but no agent_id",
+                status.state.name(),
+                status.task_id
+            )
+        })?;
+        let (master, stream_id, framework_id, limit) = (
+            self.master.clone(),
+            self.stream_id.clone(),
+            self.framework_id.clone(),
+            self.limit.clone(),
+        );
         let task_id = status.task_id.clone();
         let state = status.state.name();
         self.set.spawn(async move {

@@ -23,7 +23,11 @@ fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
 pub fn summarize(samples: &[Duration]) -> Summary {
     let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     ms.sort_by(|a, b| a.total_cmp(b));
-    let mean = if ms.is_empty() { f64::NAN } else { ms.iter().sum::<f64>() / ms.len() as f64 };
+    let mean = if ms.is_empty() {
+        f64::NAN
+    } else {
+        ms.iter().sum::<f64>() / ms.len() as f64
+    };
     Summary {
         p50_ms: nearest_rank(&ms, 50.0),
         p90_ms: nearest_rank(&ms, 90.0),

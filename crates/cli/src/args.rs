@@ -30,7 +30,11 @@ impl GlobalArgs {
     pub fn master_address(&self) -> String {
         self.master
             .clone()
-            .or_else(|| std::env::var("MESOS_MASTER").ok().filter(|v| !v.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("MESOS_MASTER")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            })
             .unwrap_or_else(|| MASTER_DEFAULT.to_string())
     }
 }

@@ -62,24 +62,36 @@ impl Masters {
 pub fn parse_master(value: &str) -> Result<MasterAddress, CliError> {
     let value = value.trim();
     if election::is_zk(value) {
-        return ZkUrl::parse(value).map(MasterAddress::Zk).map_err(|e| CliError::Usage(format!("--master: {e}")));
+        return ZkUrl::parse(value)
+            .map(MasterAddress::Zk)
+            .map_err(|e| CliError::Usage(format!("--master: {e}")));
     }
-    parse_host_port(value, MASTER_PORT_DEFAULT).map(MasterAddress::Direct).map_err(|e| CliError::Usage(format!("--master: {e}")))
+    parse_host_port(value, MASTER_PORT_DEFAULT)
+        .map(MasterAddress::Direct)
+        .map_err(|e| CliError::Usage(format!("--master: {e}")))
 }
 
 /// `host[:port]` or `http://host[:port][/...]` as `host:port`.
 fn parse_host_port(value: &str, port_default: u16) -> Result<String, String> {
     if value.starts_with("https://") {
-        return Err(format!("'{value}': https is not supported; use http:// or host:port"));
+        return Err(format!(
+            "'{value}': https is not supported; use http:// or host:port"
+        ));
     }
     let rest = value.strip_prefix("http://").unwrap_or(value);
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || authority.contains("://") {
-        return Err(format!("'{value}' is not host:port, http://host:port or zk://hosts/path"));
+        return Err(format!(
+            "'{value}' is not host:port, http://host:port or zk://hosts/path"
+        ));
     }
     match authority.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => Ok(authority.to_string()),
-        Some(_) => Err(format!("'{value}': the port must be a number from 1 to 65535")),
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => {
+            Ok(authority.to_string())
+        }
+        Some(_) => Err(format!(
+            "'{value}': the port must be a number from 1 to 65535"
+        )),
         None => Ok(format!("{authority}:{port_default}")),
     }
 }
@@ -101,29 +113,51 @@ pub async fn find_masters(http: &Http, address: &MasterAddress) -> Result<Master
 
 async fn leader_by_redirect(http: &Http, host_port: &str) -> Result<Masters, CliError> {
     let url = format!("http://{host_port}/redirect");
-    let response = http.no_redirect().get(&url).timeout(REDIRECT_TIMEOUT).send().await.map_err(|e| transport_error(&url, &e))?;
+    let response = http
+        .no_redirect()
+        .get(&url)
+        .timeout(REDIRECT_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| transport_error(&url, &e))?;
     let status = response.status();
     if status.is_redirection() {
-        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let leader = leader_from_location(location).ok_or_else(|| CliError::BadAnswer {
             url: url.clone(),
             reason: format!("redirect to '{location}' names no host:port"),
         })?;
-        return Ok(Masters { leader, standbys: None });
+        return Ok(Masters {
+            leader,
+            standbys: None,
+        });
     }
     let body = response.text().await.unwrap_or_default();
     Err(match status_error("GET", &url, status, &body) {
         // A master that is not the leader's process (old versions) or something else on the port.
-        CliError::NotFound(m) => CliError::BadAnswer { url, reason: format!("no /redirect endpoint ({m}); is this a Mesos master?") },
+        CliError::NotFound(m) => CliError::BadAnswer {
+            url,
+            reason: format!("no /redirect endpoint ({m}); is this a Mesos master?"),
+        },
         other => other,
     })
 }
 
 /// The `host:port` of a `/redirect` Location: `//host:port`, `http://host:port[/...]`.
 pub fn leader_from_location(location: &str) -> Option<String> {
-    let rest = location.strip_prefix("http://").or_else(|| location.strip_prefix("https://")).or_else(|| location.strip_prefix("//"))?;
+    let rest = location
+        .strip_prefix("http://")
+        .or_else(|| location.strip_prefix("https://"))
+        .or_else(|| location.strip_prefix("//"))?;
     let authority = rest.split('/').next()?;
-    authority.rsplit_once(':').filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()).map(|_| authority.to_string())
+    authority
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        .map(|_| authority.to_string())
 }
 
 async fn masters_in_zookeeper(url: &ZkUrl) -> Result<Masters, CliError> {
@@ -131,7 +165,9 @@ async fn masters_in_zookeeper(url: &ZkUrl) -> Result<Masters, CliError> {
     let mut masters: Vec<(u64, MasterInfo)> = Vec::new();
     let mut problems = Vec::new();
     for (name, data) in members {
-        let Some(member) = parse_member(&name) else { continue };
+        let Some(member) = parse_member(&name) else {
+            continue;
+        };
         if member.label.as_deref() != Some(MASTER_LABEL) {
             continue;
         }
@@ -150,19 +186,31 @@ async fn masters_in_zookeeper(url: &ZkUrl) -> Result<Masters, CliError> {
         if !problems.is_empty() {
             reason.push_str(&format!(" ({})", problems.join("; ")));
         }
-        return Err(CliError::NoLeader { address: url.to_string(), reason });
+        return Err(CliError::NoLeader {
+            address: url.to_string(),
+            reason,
+        });
     };
-    Ok(Masters { leader: leader.endpoint(), standbys: Some(infos.collect()) })
+    Ok(Masters {
+        leader: leader.endpoint(),
+        standbys: Some(infos.collect()),
+    })
 }
 
 /// Finds Marathon's base URL (`http://host:port`).
-pub async fn find_marathon(global: &GlobalArgs, master: &MasterAddress) -> Result<String, CliError> {
+pub async fn find_marathon(
+    global: &GlobalArgs,
+    master: &MasterAddress,
+) -> Result<String, CliError> {
     if let Some(value) = &global.marathon {
         return parse_marathon(value);
     }
     match master {
         MasterAddress::Zk(url) => {
-            let marathon = ZkUrl { path: MARATHON_ZK_PATH.to_string(), ..url.clone() };
+            let marathon = ZkUrl {
+                path: MARATHON_ZK_PATH.to_string(),
+                ..url.clone()
+            };
             let dir = marathon_store::Layout::new(&marathon.path).leader_dir();
             let children = read_children(&marathon, &dir).await?;
             let names: Vec<String> = children.iter().map(|(name, _)| name.clone()).collect();
@@ -170,18 +218,30 @@ pub async fn find_marathon(global: &GlobalArgs, master: &MasterAddress) -> Resul
                 .and_then(|name| children.iter().find(|(n, _)| n == name))
                 .map(|(_, data)| String::from_utf8_lossy(data).trim().to_string());
             match leader {
-                Some(host_port) if !host_port.is_empty() => parse_marathon(&host_port).map_err(|_| CliError::BadAnswer {
-                    url: format!("{marathon}{}", dir.strip_prefix(MARATHON_ZK_PATH).unwrap_or("")),
-                    reason: format!("the Marathon leader's node holds '{host_port}', not host:port"),
-                }),
+                Some(host_port) if !host_port.is_empty() => {
+                    parse_marathon(&host_port).map_err(|_| CliError::BadAnswer {
+                        url: format!(
+                            "{marathon}{}",
+                            dir.strip_prefix(MARATHON_ZK_PATH).unwrap_or("")
+                        ),
+                        reason: format!(
+                            "the Marathon leader's node holds '{host_port}', not host:port"
+                        ),
+                    })
+                }
                 _ => Err(CliError::NoLeader {
                     address: marathon.to_string(),
-                    reason: format!("no Marathon instance is registered under {dir} (give --marathon)"),
+                    reason: format!(
+                        "no Marathon instance is registered under {dir} (give --marathon)"
+                    ),
                 }),
             }
         }
         MasterAddress::Direct(host_port) => {
-            let host = host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port);
+            let host = host_port
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(host_port);
             Ok(format!("http://{host}:{MARATHON_PORT_DEFAULT}"))
         }
     }
@@ -190,14 +250,24 @@ pub async fn find_marathon(global: &GlobalArgs, master: &MasterAddress) -> Resul
 /// The children of `dir` with their data (children that vanish while reading are skipped; a
 /// missing `dir` has none). One short session, closed when this returns.
 async fn read_children(url: &ZkUrl, dir: &str) -> Result<Vec<(String, Vec<u8>)>, CliError> {
-    let unreachable = |reason: String| CliError::Unreachable { address: url.to_string(), reason };
-    let mut connector = zk::Client::connector().with_session_timeout(ZK_SESSION_TIMEOUT).with_connection_timeout(ZK_CONNECT_TIMEOUT);
+    let unreachable = |reason: String| CliError::Unreachable {
+        address: url.to_string(),
+        reason,
+    };
+    let mut connector = zk::Client::connector()
+        .with_session_timeout(ZK_SESSION_TIMEOUT)
+        .with_connection_timeout(ZK_CONNECT_TIMEOUT);
     if let Some((user, password)) = &url.credentials {
         connector = connector.with_auth("digest", format!("{user}:{password}").as_bytes());
     }
     let client = tokio::time::timeout(ZK_CONNECT_TIMEOUT, connector.connect(&url.servers))
         .await
-        .map_err(|_| unreachable(format!("no ZooKeeper server answered within {} s", ZK_CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|_| {
+            unreachable(format!(
+                "no ZooKeeper server answered within {} s",
+                ZK_CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
         .map_err(|e| unreachable(format!("ZooKeeper: {e}")))?;
     let read = async {
         let names = match client.list_children(dir).await {
@@ -218,7 +288,12 @@ async fn read_children(url: &ZkUrl, dir: &str) -> Result<Vec<(String, Vec<u8>)>,
     };
     tokio::time::timeout(ZK_READ_TIMEOUT, read)
         .await
-        .map_err(|_| unreachable(format!("ZooKeeper did not answer within {} s", ZK_READ_TIMEOUT.as_secs())))?
+        .map_err(|_| {
+            unreachable(format!(
+                "ZooKeeper did not answer within {} s",
+                ZK_READ_TIMEOUT.as_secs()
+            ))
+        })?
 }
 
 #[cfg(test)]
@@ -227,14 +302,30 @@ mod tests {
 
     #[test]
     fn master_addresses_parse_or_name_the_flag() {
-        assert_eq!(parse_master("10.0.0.1:5050").unwrap(), MasterAddress::Direct("10.0.0.1:5050".into()));
-        assert_eq!(parse_master("http://m1:5051/").unwrap(), MasterAddress::Direct("m1:5051".into()));
-        assert_eq!(parse_master("m1").unwrap(), MasterAddress::Direct("m1:5050".into()));
+        assert_eq!(
+            parse_master("10.0.0.1:5050").unwrap(),
+            MasterAddress::Direct("10.0.0.1:5050".into())
+        );
+        assert_eq!(
+            parse_master("http://m1:5051/").unwrap(),
+            MasterAddress::Direct("m1:5051".into())
+        );
+        assert_eq!(
+            parse_master("m1").unwrap(),
+            MasterAddress::Direct("m1:5050".into())
+        );
         match parse_master("zk://z1:2181,z2:2181/mesos").unwrap() {
             MasterAddress::Zk(url) => assert_eq!(url.path, "/mesos"),
             other => panic!("{other:?}"),
         }
-        for bad in ["zk://nohostport/mesos", "m1:notaport", "https://m1:5050", ":5050", "", "m1:0"] {
+        for bad in [
+            "zk://nohostport/mesos",
+            "m1:notaport",
+            "https://m1:5050",
+            ":5050",
+            "",
+            "m1:0",
+        ] {
             let e = parse_master(bad).unwrap_err();
             assert!(e.to_string().starts_with("--master:"), "{bad}: {e}");
             assert_eq!(e.exit_code(), crate::EXIT_USAGE);
@@ -245,13 +336,22 @@ mod tests {
     fn marathon_urls_get_a_scheme_and_port() {
         assert_eq!(parse_marathon("http://h:8080/").unwrap(), "http://h:8080");
         assert_eq!(parse_marathon("h").unwrap(), "http://h:8080");
-        assert!(parse_marathon("h:x").unwrap_err().to_string().starts_with("--marathon:"));
+        assert!(parse_marathon("h:x")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--marathon:"));
     }
 
     #[test]
     fn redirect_locations_name_the_leader() {
-        assert_eq!(leader_from_location("//10.0.0.2:5050").as_deref(), Some("10.0.0.2:5050"));
-        assert_eq!(leader_from_location("http://m2:5050/state").as_deref(), Some("m2:5050"));
+        assert_eq!(
+            leader_from_location("//10.0.0.2:5050").as_deref(),
+            Some("10.0.0.2:5050")
+        );
+        assert_eq!(
+            leader_from_location("http://m2:5050/state").as_deref(),
+            Some("m2:5050")
+        );
         assert_eq!(leader_from_location("/state"), None);
         assert_eq!(leader_from_location("//m2"), None);
     }
@@ -259,8 +359,19 @@ mod tests {
     #[tokio::test]
     async fn marathon_defaults_to_the_master_host() {
         let master = parse_master("10.1.2.3:5050").unwrap();
-        assert_eq!(find_marathon(&GlobalArgs::default(), &master).await.unwrap(), "http://10.1.2.3:8080");
-        let given = GlobalArgs { marathon: Some("m:9090".into()), ..GlobalArgs::default() };
-        assert_eq!(find_marathon(&given, &master).await.unwrap(), "http://m:9090");
+        assert_eq!(
+            find_marathon(&GlobalArgs::default(), &master)
+                .await
+                .unwrap(),
+            "http://10.1.2.3:8080"
+        );
+        let given = GlobalArgs {
+            marathon: Some("m:9090".into()),
+            ..GlobalArgs::default()
+        };
+        assert_eq!(
+            find_marathon(&given, &master).await.unwrap(),
+            "http://m:9090"
+        );
     }
 }

@@ -18,7 +18,12 @@ pub enum CliError {
     NotFound(String),
     /// The API answered with an error status; `message` is its explanation.
     #[error("{method} {url} answered {status}: {message}")]
-    Refused { method: String, url: String, status: u16, message: String },
+    Refused {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
     /// The operation ran but did not reach its goal (deployment cancelled, rolled back).
     #[error("{0}")]
     Failed(String),
@@ -33,7 +38,9 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Unreachable { .. } | CliError::NoLeader { .. } => EXIT_UNREACHABLE,
             CliError::NotFound(_) => EXIT_NOT_FOUND,
-            CliError::Refused { .. } | CliError::Failed(_) | CliError::BadAnswer { .. } => EXIT_FAILED,
+            CliError::Refused { .. } | CliError::Failed(_) | CliError::BadAnswer { .. } => {
+                EXIT_FAILED
+            }
         }
     }
 }

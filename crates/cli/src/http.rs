@@ -42,7 +42,10 @@ impl Http {
                 .build()
                 .map_err(|e| CliError::Failed(format!("cannot set up the HTTP client: {e}")))
         };
-        Ok(Http { client: build(reqwest::redirect::Policy::limited(REDIRECTS_MAX))?, no_redirect: build(reqwest::redirect::Policy::none())? })
+        Ok(Http {
+            client: build(reqwest::redirect::Policy::limited(REDIRECTS_MAX))?,
+            no_redirect: build(reqwest::redirect::Policy::none())?,
+        })
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -59,7 +62,12 @@ impl Http {
     }
 
     /// Sends a request and reads its answer; any status but 2xx is an error.
-    pub async fn send(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Answer, CliError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, CliError> {
         let mut request = self.client.request(method.clone(), url);
         if let Some(body) = body {
             request = request.json(body);
@@ -71,24 +79,41 @@ impl Http {
             .get("Marathon-Deployment-Id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let text = response.text().await.map_err(|e| transport_error(url, &e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(url, &e))?;
         if !status.is_success() {
             return Err(status_error(method.as_str(), url, status, &text));
         }
         let body = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text)
-                .map_err(|e| CliError::BadAnswer { url: url.to_string(), reason: format!("not JSON: {e}") })?
+            serde_json::from_str(&text).map_err(|e| CliError::BadAnswer {
+                url: url.to_string(),
+                reason: format!("not JSON: {e}"),
+            })?
         };
-        Ok(Answer { body, deployment_id })
+        Ok(Answer {
+            body,
+            deployment_id,
+        })
     }
 }
 
 /// The address part of a URL (`http://host:port`), for messages.
 pub fn origin(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().map(|h| format!("{h}{}", u.port().map(|p| format!(":{p}")).unwrap_or_default())).unwrap_or_default()),
+        Ok(u) => format!(
+            "{}://{}",
+            u.scheme(),
+            u.host_str()
+                .map(|h| format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ))
+                .unwrap_or_default()
+        ),
         Err(_) => url.to_string(),
     }
 }
@@ -102,7 +127,10 @@ pub fn transport_error(url: &str, error: &reqwest::Error) -> CliError {
     } else {
         root_cause(error)
     };
-    CliError::Unreachable { address: origin(url), reason }
+    CliError::Unreachable {
+        address: origin(url),
+        reason,
+    }
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
@@ -118,8 +146,16 @@ pub fn status_error(method: &str, url: &str, status: StatusCode, body: &str) -> 
     let message = api_message(body);
     match status.as_u16() {
         404 => CliError::NotFound(message),
-        502 | 503 => CliError::NoLeader { address: origin(url), reason: format!("{status}: {message}") },
-        code => CliError::Refused { method: method.to_string(), url: url.to_string(), status: code, message },
+        502 | 503 => CliError::NoLeader {
+            address: origin(url),
+            reason: format!("{status}: {message}"),
+        },
+        code => CliError::Refused {
+            method: method.to_string(),
+            url: url.to_string(),
+            status: code,
+            message,
+        },
     }
 }
 
@@ -144,7 +180,14 @@ pub fn api_message(body: &str) -> String {
         for detail in details {
             let path = detail.get("path").and_then(Value::as_str).unwrap_or("/");
             let errors: Vec<String> = match detail.get("errors") {
-                Some(Value::Array(errors)) => errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect(),
+                Some(Value::Array(errors)) => errors
+                    .iter()
+                    .map(|e| {
+                        e.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| e.to_string())
+                    })
+                    .collect(),
                 Some(other) => vec![other.to_string()],
                 None => Vec::new(),
             };
@@ -161,9 +204,18 @@ mod tests {
     #[test]
     fn marathon_errors_name_each_path() {
         let body = r#"{"message":"Object is not valid","details":[{"path":"/cpus","errors":["got -1.0, expected 0.001 or more"]},{"path":"/mem","errors":["a","b"]}]}"#;
-        assert_eq!(api_message(body), "Object is not valid\n  /cpus: got -1.0, expected 0.001 or more\n  /mem: a, b");
-        assert_eq!(api_message(r#"{"message":"App '/x' does not exist"}"#), "App '/x' does not exist");
-        assert_eq!(api_message(r#"{"error":"Agent 'a' is not known"}"#), "Agent 'a' is not known");
+        assert_eq!(
+            api_message(body),
+            "Object is not valid\n  /cpus: got -1.0, expected 0.001 or more\n  /mem: a, b"
+        );
+        assert_eq!(
+            api_message(r#"{"message":"App '/x' does not exist"}"#),
+            "App '/x' does not exist"
+        );
+        assert_eq!(
+            api_message(r#"{"error":"Agent 'a' is not known"}"#),
+            "Agent 'a' is not known"
+        );
         assert_eq!(api_message("No leader elected"), "No leader elected");
         assert_eq!(api_message(""), "(empty answer)");
         assert!(api_message(&"x".repeat(2000)).chars().count() <= ERROR_BODY_CHARS_MAX + 1);
@@ -172,20 +224,41 @@ mod tests {
 
     #[test]
     fn statuses_map_to_exit_codes() {
-        let not_found = status_error("GET", "http://h:8080/v2/apps/x", StatusCode::NOT_FOUND, r#"{"message":"App '/x' does not exist"}"#);
-        assert_eq!(not_found, CliError::NotFound("App '/x' does not exist".into()));
+        let not_found = status_error(
+            "GET",
+            "http://h:8080/v2/apps/x",
+            StatusCode::NOT_FOUND,
+            r#"{"message":"App '/x' does not exist"}"#,
+        );
+        assert_eq!(
+            not_found,
+            CliError::NotFound("App '/x' does not exist".into())
+        );
         assert_eq!(not_found.exit_code(), crate::EXIT_NOT_FOUND);
-        let conflict = status_error("POST", "http://h:8080/v2/apps", StatusCode::CONFLICT, r#"{"message":"An app with id [/x] already exists."}"#);
+        let conflict = status_error(
+            "POST",
+            "http://h:8080/v2/apps",
+            StatusCode::CONFLICT,
+            r#"{"message":"An app with id [/x] already exists."}"#,
+        );
         assert_eq!(conflict.exit_code(), crate::EXIT_FAILED);
         assert!(conflict.to_string().contains("already exists"));
-        let no_leader = status_error("GET", "http://h:5050/state", StatusCode::SERVICE_UNAVAILABLE, "No leader elected");
+        let no_leader = status_error(
+            "GET",
+            "http://h:5050/state",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No leader elected",
+        );
         assert_eq!(no_leader.exit_code(), crate::EXIT_UNREACHABLE);
         assert!(no_leader.to_string().contains("http://h:5050"));
     }
 
     #[test]
     fn origin_keeps_scheme_host_and_port() {
-        assert_eq!(origin("http://10.0.0.1:5050/state?x=1"), "http://10.0.0.1:5050");
+        assert_eq!(
+            origin("http://10.0.0.1:5050/state?x=1"),
+            "http://10.0.0.1:5050"
+        );
         assert_eq!(origin("not a url"), "not a url");
     }
 }

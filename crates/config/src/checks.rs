@@ -21,10 +21,18 @@ pub fn check(resolved: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
 
 /// The ZooKeeper servers of a `zk://[user:pass@]host:port,.../path` URL, as `host:port`.
 pub fn zk_servers(url: &str) -> Vec<String> {
-    let Some(rest) = url.trim().strip_prefix("zk://") else { return Vec::new() };
+    let Some(rest) = url.trim().strip_prefix("zk://") else {
+        return Vec::new();
+    };
     let authority = rest.split('/').next().unwrap_or_default();
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
-    hosts.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    let hosts = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts);
+    hosts
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn host_of(server: &str) -> &str {
@@ -33,14 +41,17 @@ fn host_of(server: &str) -> &str {
 
 /// The first ZooKeeper server of `url` that is another machine.
 fn remote_zk_server(url: &str, host: &HostFacts) -> Option<String> {
-    zk_servers(url).into_iter().find(|s| host.is_remote(host_of(s)))
+    zk_servers(url)
+        .into_iter()
+        .find(|s| host.is_remote(host_of(s)))
 }
 
 /// How a process reaches others: "to other hosts through ZooKeeper at 10.0.0.5:2181" or "to the
 /// master at 10.0.0.11:5050".
 fn remote_peer(master_or_zk: &str, host: &HostFacts) -> Option<String> {
     if master_or_zk.trim().starts_with("zk://") {
-        remote_zk_server(master_or_zk, host).map(|s| format!("to other hosts through ZooKeeper at {s}"))
+        remote_zk_server(master_or_zk, host)
+            .map(|s| format!("to other hosts through ZooKeeper at {s}"))
     } else if host.is_remote(host_of(master_or_zk.trim())) {
         Some(format!("to the master at {}", master_or_zk.trim()))
     } else {
@@ -58,18 +69,28 @@ fn master_advertised(r: &Resolved, host: &HostFacts) -> (IpAddr, &'static str, S
         return (address, "advertise_ip", String::new());
     }
     match ip(r.get("ip")) {
-        Some(address) if address.is_unspecified() => {
-            (IpAddr::V4(Ipv4Addr::LOCALHOST), "ip", format!(" (--ip={address} publishes the loopback address)"))
-        }
+        Some(address) if address.is_unspecified() => (
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "ip",
+            format!(" (--ip={address} publishes the loopback address)"),
+        ),
         Some(address) => (address, "ip", String::new()),
         None => match host.own_ipv4() {
             Some(address) => (IpAddr::V4(address), "ip", String::new()),
             None => {
-                let resolved: Vec<String> = host.hostname_addresses.iter().map(IpAddr::to_string).collect();
+                let resolved: Vec<String> = host
+                    .hostname_addresses
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect();
                 let why = if resolved.is_empty() {
                     format!(" (`{}` does not resolve)", host.hostname)
                 } else {
-                    format!(" (`{}` resolves only to {})", host.hostname, resolved.join(", "))
+                    format!(
+                        " (`{}` resolves only to {})",
+                        host.hostname,
+                        resolved.join(", ")
+                    )
                 };
                 (IpAddr::V4(Ipv4Addr::LOCALHOST), "ip", why)
             }
@@ -79,7 +100,11 @@ fn master_advertised(r: &Resolved, host: &HostFacts) -> (IpAddr, &'static str, S
 
 fn master(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
     let zk = r.get("zk").filter(|z| !z.trim().is_empty());
-    let registry = r.get("registry").unwrap_or(if zk.is_some() { "replicated_log" } else { "in_memory" });
+    let registry = r.get("registry").unwrap_or(if zk.is_some() {
+        "replicated_log"
+    } else {
+        "in_memory"
+    });
     if let Some(quorum) = r.get("quorum") {
         let origin = r.origin("quorum");
         if quorum.trim() == "0" {
@@ -114,7 +139,9 @@ fn master(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
         ));
     }
     let Some(zk) = zk else { return Ok(()) };
-    let Some(server) = remote_zk_server(zk, host) else { return Ok(()) };
+    let Some(server) = remote_zk_server(zk, host) else {
+        return Ok(());
+    };
     let (advertised, flag, why) = master_advertised(r, host);
     if advertised.is_loopback() {
         return Err(ConfigError::check(
@@ -144,14 +171,23 @@ fn agent(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
             format!("is required (sandboxes and checkpoints live there); set --work_dir={WORK_DIR_EXAMPLE}"),
         ));
     }
-    let Some(peer) = remote_peer(master, host) else { return Ok(()) };
+    let Some(peer) = remote_peer(master, host) else {
+        return Ok(());
+    };
     // The agent binds and advertises --ip, 127.0.0.1 unless set (crates/agent/src/flags.rs).
     let (flag, advertised) = match ip(r.get("advertise_ip")) {
         Some(address) => ("advertise_ip", Some(address)),
-        None => ("ip", ip(r.get("ip")).or(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))),
+        None => (
+            "ip",
+            ip(r.get("ip")).or(Some(IpAddr::V4(Ipv4Addr::LOCALHOST))),
+        ),
     };
     if let Some(address) = advertised.filter(IpAddr::is_loopback) {
-        let how = if r.get(flag).is_some() { String::new() } else { " (the default --ip)".to_string() };
+        let how = if r.get(flag).is_some() {
+            String::new()
+        } else {
+            " (the default --ip)".to_string()
+        };
         return Err(ConfigError::check(
             flag,
             format!("this agent would advertise {address}{how}{} {peer}; set --ip (or --advertise_ip) to this host's address", r.origin(flag)),
@@ -168,11 +204,19 @@ fn agent(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
 
 fn marathon(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
     let Some(master) = r.get("master").filter(|m| !m.trim().is_empty()) else {
-        return Err(ConfigError::check("master", "is required; set --master=zk://host:2181/mesos or host:5050"));
+        return Err(ConfigError::check(
+            "master",
+            "is required; set --master=zk://host:2181/mesos or host:5050",
+        ));
     };
     // Marathon's --zk defaults to zk://localhost:2181/marathon (marathon-api.md 8.4).
-    let peer = r.get("zk").and_then(|zk| remote_zk_server(zk, host)).map(|s| format!("to other hosts through ZooKeeper at {s}"));
-    let Some(peer) = peer.or_else(|| remote_peer(master, host)) else { return Ok(()) };
+    let peer = r
+        .get("zk")
+        .and_then(|zk| remote_zk_server(zk, host))
+        .map(|s| format!("to other hosts through ZooKeeper at {s}"));
+    let Some(peer) = peer.or_else(|| remote_peer(master, host)) else {
+        return Ok(());
+    };
     // As MarathonFlags::check picks it: --hostname, else --http_address unless 0.0.0.0, else 127.0.0.1.
     let advertised = match (r.get("hostname"), ip(r.get("http_address"))) {
         (Some(name), _) => name.trim().to_string(),
@@ -180,7 +224,11 @@ fn marathon(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
         (None, _) => "127.0.0.1".to_string(),
     };
     if host.is_loopback(&advertised) {
-        let how = if r.get("hostname").is_some() { r.origin("hostname") } else { " (the default without --hostname)".to_string() };
+        let how = if r.get("hostname").is_some() {
+            r.origin("hostname")
+        } else {
+            " (the default without --hostname)".to_string()
+        };
         return Err(ConfigError::check(
             "hostname",
             format!("this Marathon would advertise {advertised}{how} {peer}; set --hostname to this host's address"),
@@ -194,17 +242,29 @@ fn marathon(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
 pub fn check_work_dir(r: &Resolved) -> Result<(), ConfigError> {
     let needed = match r.role {
         Role::Agent => true,
-        Role::Master => r.get("registry").unwrap_or(if r.get("zk").is_some() { "replicated_log" } else { "in_memory" }) == "replicated_log",
+        Role::Master => {
+            r.get("registry").unwrap_or(if r.get("zk").is_some() {
+                "replicated_log"
+            } else {
+                "in_memory"
+            }) == "replicated_log"
+        }
         Role::Marathon => false,
     };
-    let Some(dir) = r.get("work_dir").filter(|_| needed) else { return Ok(()) };
+    let Some(dir) = r.get("work_dir").filter(|_| needed) else {
+        return Ok(());
+    };
     let origin = r.origin("work_dir");
     let dir = Path::new(dir);
     std::fs::create_dir_all(dir).map_err(|e| {
         ConfigError::check("work_dir", format!("cannot create {}{origin} ({e}); create it, or set --work_dir to a writable directory", dir.display()))
     })?;
     let probe = dir.join(format!(".tepui-write-probe-{}", std::process::id()));
-    let written = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&probe);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe);
     let _ = std::fs::remove_file(&probe);
     written.map(|_| ()).map_err(|e| {
         ConfigError::check("work_dir", format!("{}{origin} is not writable by this user ({e}); fix its owner, or set --work_dir to a writable directory", dir.display()))

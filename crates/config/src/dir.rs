@@ -42,18 +42,29 @@ pub fn is_ignored(name: &str) -> bool {
 }
 
 fn sorted_names(dir: &Path) -> Result<Vec<(String, PathBuf)>, ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ConfigError::check(
-        crate::CONFIG_DIR_FLAG,
-        format!("cannot read {} ({e}); create it or fix --config_dir", dir.display()),
-    ))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        ConfigError::check(
+            crate::CONFIG_DIR_FLAG,
+            format!(
+                "cannot read {} ({e}); create it or fix --config_dir",
+                dir.display()
+            ),
+        )
+    })?;
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| ConfigError::UnreadableFile { path: dir.to_path_buf(), message: e.to_string() })?;
-        let path = entry.path();
-        let name = entry.file_name().into_string().map_err(|_| ConfigError::BadFile {
-            path: path.clone(),
-            message: "the name is not UTF-8, so it names no flag; rename or remove it".into(),
+        let entry = entry.map_err(|e| ConfigError::UnreadableFile {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
         })?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| ConfigError::BadFile {
+                path: path.clone(),
+                message: "the name is not UTF-8, so it names no flag; rename or remove it".into(),
+            })?;
         if !is_ignored(&name) {
             names.push((name, path));
         }
@@ -65,19 +76,31 @@ fn sorted_names(dir: &Path) -> Result<Vec<(String, PathBuf)>, ConfigError> {
 fn read_trimmed(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map(|text| text.trim().to_string())
-        .map_err(|e| ConfigError::UnreadableFile { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| ConfigError::UnreadableFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Reads `dir`: every flag file, every subdirectory one level deep, and `../mesos/zk`.
 pub fn read_config_dir(dir: &Path) -> Result<ConfigDir, ConfigError> {
     let mut entries = Vec::new();
     for (name, path) in sorted_names(dir)? {
-        let metadata = std::fs::metadata(&path).map_err(|e| ConfigError::UnreadableFile { path: path.clone(), message: e.to_string() })?;
+        let metadata = std::fs::metadata(&path).map_err(|e| ConfigError::UnreadableFile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let kind = if metadata.is_dir() {
             let mut files = Vec::new();
             for (key, file) in sorted_names(&path)? {
-                if std::fs::metadata(&file).map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(ConfigError::BadFile { path: file, message: "is a directory; only files belong here".into() });
+                if std::fs::metadata(&file)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
+                {
+                    return Err(ConfigError::BadFile {
+                        path: file,
+                        message: "is a directory; only files belong here".into(),
+                    });
                 }
                 let value = read_trimmed(&file)?;
                 files.push((key, value, file));
@@ -86,7 +109,10 @@ pub fn read_config_dir(dir: &Path) -> Result<ConfigDir, ConfigError> {
         } else if metadata.is_file() {
             EntryKind::File(read_trimmed(&path)?)
         } else {
-            return Err(ConfigError::BadFile { path, message: "is not a regular file; remove it".into() });
+            return Err(ConfigError::BadFile {
+                path,
+                message: "is not a regular file; remove it".into(),
+            });
         };
         entries.push(DirEntry { path, name, kind });
     }
@@ -98,7 +124,11 @@ pub fn read_config_dir(dir: &Path) -> Result<ConfigDir, ConfigError> {
         }
         _ => None,
     };
-    Ok(ConfigDir { path: dir.to_path_buf(), entries, zk_sibling })
+    Ok(ConfigDir {
+        path: dir.to_path_buf(),
+        entries,
+        zk_sibling,
+    })
 }
 
 #[cfg(test)]
@@ -107,7 +137,14 @@ mod tests {
 
     #[test]
     fn skips_backups_and_dot_files() {
-        for name in [".quorum.swp", "quorum~", "quorum.dpkg-old", "zk.dpkg-dist", "ip.rpmsave", ".hidden"] {
+        for name in [
+            ".quorum.swp",
+            "quorum~",
+            "quorum.dpkg-old",
+            "zk.dpkg-dist",
+            "ip.rpmsave",
+            ".hidden",
+        ] {
             assert!(is_ignored(name), "{name}");
         }
         for name in ["quorum", "?hostname_lookup", "attributes", "work_dir"] {
@@ -134,14 +171,23 @@ mod tests {
         assert_eq!(read.entries[2].kind, EntryKind::File("10.0.0.7".into()));
         match &read.entries[1].kind {
             EntryKind::Dir(files) => {
-                let keys: Vec<(&str, &str)> = files.iter().map(|(k, v, _)| (k.as_str(), v.as_str())).collect();
+                let keys: Vec<(&str, &str)> = files
+                    .iter()
+                    .map(|(k, v, _)| (k.as_str(), v.as_str()))
+                    .collect();
                 assert_eq!(keys, [("rack", "r1"), ("zone", "a")]);
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(read.zk_sibling.as_ref().map(|(_, v)| v.as_str()), Some("zk://10.0.0.5:2181/mesos"));
+        assert_eq!(
+            read.zk_sibling.as_ref().map(|(_, v)| v.as_str()),
+            Some("zk://10.0.0.5:2181/mesos")
+        );
         let missing = read_config_dir(&root.join("nope")).unwrap_err().to_string();
-        assert!(missing.starts_with("--config_dir: cannot read ") && missing.contains("nope"), "{missing}");
+        assert!(
+            missing.starts_with("--config_dir: cannot read ") && missing.contains("nope"),
+            "{missing}"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 }

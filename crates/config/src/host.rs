@@ -17,8 +17,16 @@ impl HostFacts<'static> {
     /// The facts of the machine this process runs on.
     pub fn of_this_host() -> HostFacts<'static> {
         let hostname = own_hostname().unwrap_or_default();
-        let hostname_addresses = if hostname.is_empty() { Vec::new() } else { resolve(&hostname) };
-        HostFacts { hostname, hostname_addresses, resolve: &resolve }
+        let hostname_addresses = if hostname.is_empty() {
+            Vec::new()
+        } else {
+            resolve(&hostname)
+        };
+        HostFacts {
+            hostname,
+            hostname_addresses,
+            resolve: &resolve,
+        }
     }
 }
 
@@ -60,7 +68,9 @@ impl HostFacts<'_> {
         }
         match host.parse::<IpAddr>() {
             Ok(ip) => !ip.is_loopback() && !ip.is_unspecified(),
-            Err(_) => (self.resolve)(host).iter().any(|ip| !ip.is_loopback() && !ip.is_unspecified()),
+            Err(_) => (self.resolve)(host)
+                .iter()
+                .any(|ip| !ip.is_loopback() && !ip.is_unspecified()),
         }
     }
 

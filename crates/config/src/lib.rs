@@ -71,13 +71,20 @@ use std::path::PathBuf;
 /// Every source of `role`'s flags together: splits `args` (the words after `tepui <role>`), reads
 /// the configuration directory and `file://` values, and runs the start-up checks (`check`,
 /// `check_work_dir`). `env` is the process environment.
-pub fn gather(role: Role, flags: &[FlagSpec], args: &[String], env: &BTreeMap<String, String>) -> Result<Resolved, ConfigError> {
+pub fn gather(
+    role: Role,
+    flags: &[FlagSpec],
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<Resolved, ConfigError> {
     let line = command_line(role, flags, args)?;
     let dir = match config_dir(role, &line, env) {
         Some(path) => Some(read_config_dir(&path)?),
         None => None,
     };
-    let resolved = resolve(role, flags, &line, env, dir.as_ref(), &|path| std::fs::read_to_string(path))?;
+    let resolved = resolve(role, flags, &line, env, dir.as_ref(), &|path| {
+        std::fs::read_to_string(path)
+    })?;
     check(&resolved, &HostFacts::of_this_host())?;
     checks::check_work_dir(&resolved)?;
     Ok(resolved)
@@ -135,9 +142,18 @@ pub const CONFIG_DIR_FLAG: &str = "config_dir";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("--{flag}: unknown flag for tepui {role}{}", suggestion(.closest))]
-    UnknownFlag { flag: String, role: &'static str, closest: Option<String> },
+    UnknownFlag {
+        flag: String,
+        role: &'static str,
+        closest: Option<String>,
+    },
     #[error("{}: unknown flag --{flag} for tepui {role}{}", .path.display(), suggestion(.closest))]
-    UnknownFile { path: PathBuf, flag: String, role: &'static str, closest: Option<String> },
+    UnknownFile {
+        path: PathBuf,
+        flag: String,
+        role: &'static str,
+        closest: Option<String>,
+    },
     #[error("{}: cannot read it ({message}); fix its permissions or remove it", .path.display())]
     UnreadableFile { path: PathBuf, message: String },
     #[error("{}: {message}", .path.display())]
@@ -147,9 +163,18 @@ pub enum ConfigError {
     #[error("--{flag}: '{value}' is not a boolean; use true or false")]
     NotBoolean { flag: String, value: String },
     #[error("--{flag}: {what}; {fix}")]
-    Conflict { flag: String, what: String, fix: String },
+    Conflict {
+        flag: String,
+        what: String,
+        fix: String,
+    },
     #[error("--{flag}: cannot read {path} (from {url}): {message}; fix the path or give the value itself")]
-    FileUrl { flag: String, url: String, path: String, message: String },
+    FileUrl {
+        flag: String,
+        url: String,
+        path: String,
+        message: String,
+    },
     /// A start-up check failed (`checks`).
     #[error("--{flag}: {message}")]
     Check { flag: String, message: String },
@@ -164,6 +189,9 @@ fn suggestion(closest: &Option<String>) -> String {
 
 impl ConfigError {
     pub(crate) fn check(flag: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Check { flag: flag.to_string(), message: message.into() }
+        ConfigError::Check {
+            flag: flag.to_string(),
+            message: message.into(),
+        }
     }
 }

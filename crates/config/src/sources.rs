@@ -61,7 +61,9 @@ impl Resolved {
     /// an error points at the file or variable to change.
     pub fn origin(&self, flag: &str) -> String {
         match self.values.get(flag).map(|s| &s.source) {
-            Some(source @ (Source::Environment(_) | Source::ConfigFile(_))) => format!(" (from {})", source.describe()),
+            Some(source @ (Source::Environment(_) | Source::ConfigFile(_))) => {
+                format!(" (from {})", source.describe())
+            }
             _ => String::new(),
         }
     }
@@ -72,7 +74,11 @@ impl Resolved {
         if let Some(dir) = &self.config_dir {
             args.push(format!("--{CONFIG_DIR_FLAG}={}", dir.display()));
         }
-        args.extend(self.values.iter().map(|(name, setting)| format!("--{name}={}", setting.value)));
+        args.extend(
+            self.values
+                .iter()
+                .map(|(name, setting)| format!("--{name}={}", setting.value)),
+        );
         args
     }
 }
@@ -83,24 +89,38 @@ fn boolean(flag: &str, value: &str) -> Result<String, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "true" | "1" | "yes" | "on" => Ok("true".into()),
         "false" | "0" | "no" | "off" => Ok("false".into()),
-        _ => Err(ConfigError::NotBoolean { flag: flag.to_string(), value: value.to_string() }),
+        _ => Err(ConfigError::NotBoolean {
+            flag: flag.to_string(),
+            value: value.to_string(),
+        }),
     }
 }
 
 fn unknown(role: Role, flags: &[FlagSpec], name: &str) -> ConfigError {
-    ConfigError::UnknownFlag { flag: name.to_string(), role: role.command(), closest: closest(flags, name).map(str::to_string) }
+    ConfigError::UnknownFlag {
+        flag: name.to_string(),
+        role: role.command(),
+        closest: closest(flags, name).map(str::to_string),
+    }
 }
 
 /// Splits a role's command line (the words after `tepui <role>`). Unknown flags, missing values,
 /// stray words and conflicting repetitions are errors naming the flag.
-pub fn command_line(role: Role, flags: &[FlagSpec], args: &[String]) -> Result<CommandLine, ConfigError> {
+pub fn command_line(
+    role: Role,
+    flags: &[FlagSpec],
+    args: &[String],
+) -> Result<CommandLine, ConfigError> {
     let mut line = CommandLine::default();
     let mut words = args.iter().peekable();
     while let Some(word) = words.next() {
         let Some(body) = word.strip_prefix("--").filter(|b| !b.is_empty()) else {
             return Err(ConfigError::check(
                 word.trim_start_matches('-'),
-                format!("unexpected argument '{word}' for tepui {}; flags are written --name=value", role.command()),
+                format!(
+                    "unexpected argument '{word}' for tepui {}; flags are written --name=value",
+                    role.command()
+                ),
             ));
         };
         let (name, inline) = match body.split_once('=') {
@@ -110,50 +130,71 @@ pub fn command_line(role: Role, flags: &[FlagSpec], args: &[String]) -> Result<C
         if name == CONFIG_DIR_FLAG || name == "config-dir" {
             let value = match inline {
                 Some(v) => v,
-                None => words.next().cloned().ok_or_else(|| ConfigError::MissingValue { flag: CONFIG_DIR_FLAG.into() })?,
+                None => words
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| ConfigError::MissingValue {
+                        flag: CONFIG_DIR_FLAG.into(),
+                    })?,
             };
             line.config_dir = Some(value);
             continue;
         }
-        let (spec, value) = match find(flags, name) {
-            Some(spec) => {
-                let value = match (inline, spec.kind) {
-                    (Some(v), FlagKind::Bool) => boolean(&spec.name, &v)?,
-                    (Some(v), FlagKind::Value) => v,
-                    (None, FlagKind::Bool) => match words.peek() {
-                        Some(next) if matches!(next.as_str(), "true" | "false") => words.next().cloned().unwrap_or_default(),
-                        _ => "true".into(),
-                    },
-                    (None, FlagKind::Value) => match words.peek() {
-                        Some(next) if !next.starts_with("--") => words.next().cloned().unwrap_or_default(),
-                        _ => return Err(ConfigError::MissingValue { flag: name.to_string() }),
-                    },
-                };
-                (spec, value)
-            }
-            None => {
-                // `--no-name` turns a boolean off (mesos-ha.md 4).
-                let negated = name.strip_prefix("no-").or_else(|| name.strip_prefix("no_"));
-                match negated.and_then(|n| find(flags, n)) {
-                    Some(spec) if spec.kind == FlagKind::Bool => {
-                        if inline.is_some() {
-                            return Err(ConfigError::check(name, format!("takes no value; write --{} or --{name}", spec.name)));
-                        }
-                        (spec, "false".into())
-                    }
-                    Some(spec) => {
-                        return Err(ConfigError::check(
-                            name,
-                            format!("--{} is not a boolean, so it cannot be negated; give --{}=VALUE", spec.name, spec.name),
-                        ))
-                    }
-                    None => return Err(unknown(role, flags, name)),
+        let (spec, value) =
+            match find(flags, name) {
+                Some(spec) => {
+                    let value = match (inline, spec.kind) {
+                        (Some(v), FlagKind::Bool) => boolean(&spec.name, &v)?,
+                        (Some(v), FlagKind::Value) => v,
+                        (None, FlagKind::Bool) => match words.peek() {
+                            Some(next) if matches!(next.as_str(), "true" | "false") => {
+                                words.next().cloned().unwrap_or_default()
+                            }
+                            _ => "true".into(),
+                        },
+                        (None, FlagKind::Value) => match words.peek() {
+                            Some(next) if !next.starts_with("--") => {
+                                words.next().cloned().unwrap_or_default()
+                            }
+                            _ => {
+                                return Err(ConfigError::MissingValue {
+                                    flag: name.to_string(),
+                                })
+                            }
+                        },
+                    };
+                    (spec, value)
                 }
-            }
-        };
+                None => {
+                    // `--no-name` turns a boolean off (mesos-ha.md 4).
+                    let negated = name
+                        .strip_prefix("no-")
+                        .or_else(|| name.strip_prefix("no_"));
+                    match negated.and_then(|n| find(flags, n)) {
+                        Some(spec) if spec.kind == FlagKind::Bool => {
+                            if inline.is_some() {
+                                return Err(ConfigError::check(
+                                    name,
+                                    format!("takes no value; write --{} or --{name}", spec.name),
+                                ));
+                            }
+                            (spec, "false".into())
+                        }
+                        Some(spec) => return Err(ConfigError::check(
+                            name,
+                            format!(
+                                "--{} is not a boolean, so it cannot be negated; give --{}=VALUE",
+                                spec.name, spec.name
+                            ),
+                        )),
+                        None => return Err(unknown(role, flags, name)),
+                    }
+                }
+            };
         match line.values.get(&spec.name) {
             None => {
-                line.values.insert(spec.name.clone(), (name.to_string(), value));
+                line.values
+                    .insert(spec.name.clone(), (name.to_string(), value));
             }
             Some((first, _)) if first.replace('-', "_") != name.replace('-', "_") => {
                 return Err(ConfigError::Conflict {
@@ -176,8 +217,16 @@ pub fn command_line(role: Role, flags: &[FlagSpec], args: &[String]) -> Result<C
 }
 
 /// The configuration directory: `--config_dir`, else `MESOS_CONFIG_DIR` / `MARATHON_CONFIG_DIR`.
-pub fn config_dir(role: Role, line: &CommandLine, env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let from_env = || env.get(&format!("{}CONFIG_DIR", role.env_prefix())).filter(|v| !v.trim().is_empty()).cloned();
+pub fn config_dir(
+    role: Role,
+    line: &CommandLine,
+    env: &BTreeMap<String, String>,
+) -> Option<PathBuf> {
+    let from_env = || {
+        env.get(&format!("{}CONFIG_DIR", role.env_prefix()))
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+    };
     line.config_dir.clone().or_else(from_env).map(PathBuf::from)
 }
 
@@ -185,7 +234,11 @@ pub fn config_dir(role: Role, line: &CommandLine, env: &BTreeMap<String, String>
 fn env_names(role: Role, spec: &FlagSpec) -> Vec<String> {
     let mut names: Vec<String> = spec.env.iter().cloned().collect();
     for name in spec.names() {
-        let var = format!("{}{}", role.env_prefix(), name.replace('-', "_").to_ascii_uppercase());
+        let var = format!(
+            "{}{}",
+            role.env_prefix(),
+            name.replace('-', "_").to_ascii_uppercase()
+        );
         if !names.contains(&var) {
             names.push(var);
         }
@@ -193,7 +246,11 @@ fn env_names(role: Role, spec: &FlagSpec) -> Vec<String> {
     names
 }
 
-fn from_env(role: Role, spec: &FlagSpec, env: &BTreeMap<String, String>) -> Result<Option<Setting>, ConfigError> {
+fn from_env(
+    role: Role,
+    spec: &FlagSpec,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<Setting>, ConfigError> {
     let mut found: Option<Setting> = None;
     for var in env_names(role, spec) {
         let Some(raw) = env.get(&var) else { continue };
@@ -201,7 +258,10 @@ fn from_env(role: Role, spec: &FlagSpec, env: &BTreeMap<String, String>) -> Resu
             FlagKind::Bool => boolean(&spec.name, raw)?,
             // An empty variable is a mistake clap would report as a parse error of ''.
             FlagKind::Value if raw.trim().is_empty() => {
-                return Err(ConfigError::check(&spec.name, format!("{var} is set but empty; unset it or give it a value")))
+                return Err(ConfigError::check(
+                    &spec.name,
+                    format!("{var} is set but empty; unset it or give it a value"),
+                ))
             }
             FlagKind::Value => raw.clone(),
         };
@@ -209,33 +269,53 @@ fn from_env(role: Role, spec: &FlagSpec, env: &BTreeMap<String, String>) -> Resu
             Some(first) if first.value != value => {
                 return Err(ConfigError::Conflict {
                     flag: spec.name.clone(),
-                    what: format!("{} and {var} are both set, to different values", first.source.describe()),
+                    what: format!(
+                        "{} and {var} are both set, to different values",
+                        first.source.describe()
+                    ),
                     fix: "unset one".into(),
                 });
             }
             Some(_) => {}
-            None => found = Some(Setting { value, source: Source::Environment(var) }),
+            None => {
+                found = Some(Setting {
+                    value,
+                    source: Source::Environment(var),
+                })
+            }
         }
     }
     Ok(found)
 }
 
 /// What a configuration directory sets, by canonical flag name.
-fn from_dir(role: Role, flags: &[FlagSpec], dir: &ConfigDir) -> Result<BTreeMap<String, Setting>, ConfigError> {
+fn from_dir(
+    role: Role,
+    flags: &[FlagSpec],
+    dir: &ConfigDir,
+) -> Result<BTreeMap<String, Setting>, ConfigError> {
     let mut settings: BTreeMap<String, Setting> = BTreeMap::new();
     for entry in &dir.entries {
-        let bad = |message: String| ConfigError::BadFile { path: entry.path.clone(), message };
+        let bad = |message: String| ConfigError::BadFile {
+            path: entry.path.clone(),
+            message,
+        };
         let (spec, value) = match &entry.kind {
             EntryKind::Dir(files) => {
                 // mesos-ha.md 4.3: DIR/attributes/<key> and DIR/resources/<name> of the agent.
-                let joined_flag = matches!(entry.name.as_str(), "attributes" | "resources") && role == Role::Agent;
+                let joined_flag = matches!(entry.name.as_str(), "attributes" | "resources")
+                    && role == Role::Agent;
                 let spec = find(flags, &entry.name).filter(|_| joined_flag).ok_or_else(|| {
                     bad("is a directory; only tepui agent reads attributes/ and resources/ directories; remove it".to_string())
                 })?;
                 if files.is_empty() {
                     continue;
                 }
-                let value = files.iter().map(|(key, value, _)| format!("{key}:{value}")).collect::<Vec<_>>().join(";");
+                let value = files
+                    .iter()
+                    .map(|(key, value, _)| format!("{key}:{value}"))
+                    .collect::<Vec<_>>()
+                    .join(";");
                 (spec, value)
             }
             EntryKind::File(contents) => {
@@ -260,17 +340,25 @@ fn from_dir(role: Role, flags: &[FlagSpec], dir: &ConfigDir) -> Result<BTreeMap<
                     }
                     (spec, value.to_string())
                 } else {
-                    let spec = find(flags, &entry.name).ok_or_else(|| ConfigError::UnknownFile {
-                        path: entry.path.clone(),
-                        flag: entry.name.clone(),
-                        role: role.command(),
-                        closest: closest(flags, &entry.name).map(str::to_string),
-                    })?;
+                    let spec =
+                        find(flags, &entry.name).ok_or_else(|| ConfigError::UnknownFile {
+                            path: entry.path.clone(),
+                            flag: entry.name.clone(),
+                            role: role.command(),
+                            closest: closest(flags, &entry.name).map(str::to_string),
+                        })?;
                     let value = match spec.kind {
-                        FlagKind::Bool => boolean(&spec.name, contents)
-                            .map_err(|_| bad(format!("'{contents}' is not a boolean for --{}; write true or false", spec.name)))?,
+                        FlagKind::Bool => boolean(&spec.name, contents).map_err(|_| {
+                            bad(format!(
+                                "'{contents}' is not a boolean for --{}; write true or false",
+                                spec.name
+                            ))
+                        })?,
                         FlagKind::Value if contents.is_empty() => {
-                            return Err(bad(format!("is empty; write the value of --{} into it or remove it", spec.name)))
+                            return Err(bad(format!(
+                                "is empty; write the value of --{} into it or remove it",
+                                spec.name
+                            )))
                         }
                         FlagKind::Value => contents.clone(),
                     };
@@ -281,11 +369,21 @@ fn from_dir(role: Role, flags: &[FlagSpec], dir: &ConfigDir) -> Result<BTreeMap<
         if let Some(first) = settings.get(&spec.name) {
             return Err(ConfigError::Conflict {
                 flag: spec.name.clone(),
-                what: format!("set by both {} and {}", first.source.describe(), entry.path.display()),
+                what: format!(
+                    "set by both {} and {}",
+                    first.source.describe(),
+                    entry.path.display()
+                ),
                 fix: "remove one".into(),
             });
         }
-        settings.insert(spec.name.clone(), Setting { value, source: Source::ConfigFile(entry.path.clone()) });
+        settings.insert(
+            spec.name.clone(),
+            Setting {
+                value,
+                source: Source::ConfigFile(entry.path.clone()),
+            },
+        );
     }
     Ok(settings)
 }
@@ -307,7 +405,10 @@ pub fn resolve(
     let mut values = BTreeMap::new();
     for spec in flags {
         let setting = match line.values.get(&spec.name) {
-            Some((_, value)) => Some(Setting { value: value.clone(), source: Source::CommandLine }),
+            Some((_, value)) => Some(Setting {
+                value: value.clone(),
+                source: Source::CommandLine,
+            }),
             None => match from_env(role, spec, env)? {
                 Some(setting) => Some(setting),
                 None => from_files.remove(&spec.name),
@@ -317,9 +418,18 @@ pub fn resolve(
             values.insert(spec.name.clone(), setting);
         }
     }
-    if let (Some(flag), Some((path, zk))) = (role.zk_sibling_flag(), dir.and_then(|d| d.zk_sibling.as_ref())) {
+    if let (Some(flag), Some((path, zk))) = (
+        role.zk_sibling_flag(),
+        dir.and_then(|d| d.zk_sibling.as_ref()),
+    ) {
         if !values.contains_key(flag) && !zk.is_empty() {
-            values.insert(flag.to_string(), Setting { value: zk.clone(), source: Source::ConfigFile(path.clone()) });
+            values.insert(
+                flag.to_string(),
+                Setting {
+                    value: zk.clone(),
+                    source: Source::ConfigFile(path.clone()),
+                },
+            );
         }
     }
     for (flag, setting) in values.iter_mut() {
@@ -334,7 +444,11 @@ pub fn resolve(
             setting.value = contents.trim().to_string();
         }
     }
-    Ok(Resolved { role, values, config_dir: dir.map(|d| d.path.clone()) })
+    Ok(Resolved {
+        role,
+        values,
+        config_dir: dir.map(|d| d.path.clone()),
+    })
 }
 
 #[cfg(test)]

@@ -25,11 +25,19 @@ pub struct FlagSpec {
 
 impl FlagSpec {
     pub fn value(name: &str) -> FlagSpec {
-        FlagSpec { name: name.to_string(), aliases: Vec::new(), env: None, kind: FlagKind::Value }
+        FlagSpec {
+            name: name.to_string(),
+            aliases: Vec::new(),
+            env: None,
+            kind: FlagKind::Value,
+        }
     }
 
     pub fn boolean(name: &str) -> FlagSpec {
-        FlagSpec { kind: FlagKind::Bool, ..FlagSpec::value(name) }
+        FlagSpec {
+            kind: FlagKind::Bool,
+            ..FlagSpec::value(name)
+        }
     }
 
     pub fn with_alias(mut self, alias: &str) -> FlagSpec {
@@ -57,13 +65,28 @@ impl FlagSpec {
                     return None;
                 }
                 let takes_values = arg.get_action().takes_values();
-                let possible: Vec<String> = arg.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
-                let is_bool = !takes_values || (possible.len() == 2 && possible.iter().all(|v| v == "true" || v == "false"));
+                let possible: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_string())
+                    .collect();
+                let is_bool = !takes_values
+                    || (possible.len() == 2
+                        && possible.iter().all(|v| v == "true" || v == "false"));
                 Some(FlagSpec {
                     name: name.to_string(),
-                    aliases: arg.get_all_aliases().unwrap_or_default().into_iter().map(str::to_string).collect(),
+                    aliases: arg
+                        .get_all_aliases()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
                     env: arg.get_env().and_then(|e| e.to_str()).map(str::to_string),
-                    kind: if is_bool { FlagKind::Bool } else { FlagKind::Value },
+                    kind: if is_bool {
+                        FlagKind::Bool
+                    } else {
+                        FlagKind::Value
+                    },
                 })
             })
             .collect()
@@ -73,7 +96,14 @@ impl FlagSpec {
 /// Looks a flag up by any of its names; `-` and `_` are interchangeable, as in Mesos.
 pub fn find<'a>(flags: &'a [FlagSpec], name: &str) -> Option<&'a FlagSpec> {
     let wanted = name.replace('-', "_");
-    flags.iter().find(|f| f.names().any(|n| n == name)).or_else(|| flags.iter().find(|f| f.names().any(|n| n.replace('-', "_") == wanted)))
+    flags
+        .iter()
+        .find(|f| f.names().any(|n| n == name))
+        .or_else(|| {
+            flags
+                .iter()
+                .find(|f| f.names().any(|n| n.replace('-', "_") == wanted))
+        })
 }
 
 /// The flag whose name is closest to `name`, if any is close enough to be a likely typo.
@@ -83,7 +113,10 @@ pub fn closest<'a>(flags: &'a [FlagSpec], name: &str) -> Option<&'a str> {
     let limit = 2.max(name.len() / 4);
     flags
         .iter()
-        .flat_map(|f| f.names().map(move |n| (f.name.as_str(), edit_distance(name, &n.replace('-', "_")))))
+        .flat_map(|f| {
+            f.names()
+                .map(move |n| (f.name.as_str(), edit_distance(name, &n.replace('-', "_"))))
+        })
         .filter(|(_, d)| *d <= limit)
         .min_by_key(|(_, d)| *d)
         .map(|(n, _)| n)
@@ -110,12 +143,21 @@ mod tests {
 
     #[test]
     fn finds_by_alias_and_dashes() {
-        let flags = vec![FlagSpec::value("agent_ping_timeout").with_alias("slave_ping_timeout"), FlagSpec::value("work_dir")];
-        assert_eq!(find(&flags, "slave_ping_timeout").unwrap().name, "agent_ping_timeout");
+        let flags = vec![
+            FlagSpec::value("agent_ping_timeout").with_alias("slave_ping_timeout"),
+            FlagSpec::value("work_dir"),
+        ];
+        assert_eq!(
+            find(&flags, "slave_ping_timeout").unwrap().name,
+            "agent_ping_timeout"
+        );
         assert_eq!(find(&flags, "work-dir").unwrap().name, "work_dir");
         assert!(find(&flags, "quorum").is_none());
         assert_eq!(closest(&flags, "work_dri"), Some("work_dir"));
-        assert_eq!(closest(&flags, "slave_ping_timout"), Some("agent_ping_timeout"));
+        assert_eq!(
+            closest(&flags, "slave_ping_timout"),
+            Some("agent_ping_timeout")
+        );
         assert_eq!(closest(&flags, "zookeeper"), None);
     }
 
@@ -123,9 +165,21 @@ mod tests {
     fn reads_clap_flags() {
         let command = clap::Command::new("x")
             .arg(clap::Arg::new("zk").long("zk").env("MESOS_ZK"))
-            .arg(clap::Arg::new("t").long("agent_ping_timeout").alias("slave_ping_timeout"))
-            .arg(clap::Arg::new("b").long("disable_ha").action(clap::ArgAction::SetTrue))
-            .arg(clap::Arg::new("l").long("log_auto_initialize").value_parser(clap::value_parser!(bool)));
+            .arg(
+                clap::Arg::new("t")
+                    .long("agent_ping_timeout")
+                    .alias("slave_ping_timeout"),
+            )
+            .arg(
+                clap::Arg::new("b")
+                    .long("disable_ha")
+                    .action(clap::ArgAction::SetTrue),
+            )
+            .arg(
+                clap::Arg::new("l")
+                    .long("log_auto_initialize")
+                    .value_parser(clap::value_parser!(bool)),
+            );
         let flags = FlagSpec::from_clap(&command);
         assert_eq!(flags[0], FlagSpec::value("zk").with_env("MESOS_ZK"));
         assert_eq!(flags[1].aliases, vec!["slave_ping_timeout".to_string()]);

@@ -16,12 +16,19 @@ const STOP_GRACE: Duration = Duration::from_secs(20);
 pub fn tepui_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("TEPUI_BIN").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
-        assert!(path.is_file(), "TEPUI_BIN={} does not exist: build tepui with `cargo build -p tepui` or fix TEPUI_BIN", path.display());
+        assert!(
+            path.is_file(),
+            "TEPUI_BIN={} does not exist: build tepui with `cargo build -p tepui` or fix TEPUI_BIN",
+            path.display()
+        );
         return path;
     }
     let exe = std::env::current_exe().expect("current_exe");
     // <target>/<profile>/deps/<test-binary>
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("test binary lives in <target>/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in <target>/<profile>/deps");
     let candidate = profile_dir.join("tepui");
     assert!(
         candidate.is_file(),
@@ -34,7 +41,10 @@ pub fn tepui_bin() -> PathBuf {
 
 /// A port free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
 }
 
 /// A directory removed on drop.
@@ -44,7 +54,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tepui-test-{label}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tepui-test-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -73,16 +84,34 @@ impl Dev {
         let out = std::fs::File::create(&log).expect("create log");
         let err = out.try_clone().expect("dup log");
         let child = Command::new(tepui_bin())
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--agent_port", &agent_port.to_string(), "--marathon_port", "0"])
+            .args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--agent_port",
+                &agent_port.to_string(),
+                "--marathon_port",
+                "0",
+            ])
             .arg("--work_dir")
             .arg(dir.0.join(format!("work-{label}")))
-            .args(["--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-31100]"])
+            .args([
+                "--resources",
+                "cpus:4;mem:4096;disk:10000;ports:[31000-31100]",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
             .expect("spawn tepui dev");
-        Dev { child: Some(child), port, agent_port, log }
+        Dev {
+            child: Some(child),
+            port,
+            agent_port,
+            log,
+        }
     }
 
     /// The master's `host:port`.
@@ -96,7 +125,9 @@ impl Dev {
 
     /// Stops the process and waits until it is gone (its ports are free again).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(pid) = i32::try_from(child.id()) {
             // SAFETY: sends a signal to our own child.
             unsafe { libc::kill(pid, libc::SIGINT) };
@@ -105,7 +136,9 @@ impl Dev {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => {
                     eprintln!("tepui dev ignored SIGINT for {STOP_GRACE:?}; killing it");
                     let _ = child.kill();
@@ -127,7 +160,11 @@ impl Dev {
 impl Drop for Dev {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- tepui dev log tail ({}) ---\n{}", self.log.display(), self.log_tail());
+            eprintln!(
+                "--- tepui dev log tail ({}) ---\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
         }
         self.stop();
     }

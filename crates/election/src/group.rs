@@ -32,11 +32,22 @@ pub type ChangeWatch = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// One session with the coordination service.
 pub trait Session: Send + Sync + 'static {
     /// Creates an ephemeral sequential member `<dir>/<label>_<seq>`; returns its name.
-    fn create_member(&self, dir: &str, label: &str, data: &[u8]) -> impl Future<Output = Result<String, ElectionError>> + Send;
+    fn create_member(
+        &self,
+        dir: &str,
+        label: &str,
+        data: &[u8],
+    ) -> impl Future<Output = Result<String, ElectionError>> + Send;
     /// The children of `dir` and a watch that fires when they change.
-    fn children(&self, dir: &str) -> impl Future<Output = Result<(Vec<String>, ChangeWatch), ElectionError>> + Send;
+    fn children(
+        &self,
+        dir: &str,
+    ) -> impl Future<Output = Result<(Vec<String>, ChangeWatch), ElectionError>> + Send;
     /// The data of a node; `None` if it no longer exists.
-    fn data(&self, path: &str) -> impl Future<Output = Result<Option<Vec<u8>>, ElectionError>> + Send;
+    fn data(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ElectionError>> + Send;
     fn delete(&self, path: &str) -> impl Future<Output = Result<(), ElectionError>> + Send;
     fn status(&self) -> watch::Receiver<SessionStatus>;
     /// Ends the session at once: its ephemeral nodes vanish for everyone.
@@ -46,7 +57,11 @@ pub trait Session: Send + Sync + 'static {
 /// Opens sessions, creating the group's directory (persistent, recursive) if absent.
 pub trait Backend: Send + Sync + 'static {
     type Session: Session;
-    fn connect(&self, dir: &str, session_timeout: Duration) -> impl Future<Output = Result<Self::Session, ElectionError>> + Send;
+    fn connect(
+        &self,
+        dir: &str,
+        session_timeout: Duration,
+    ) -> impl Future<Output = Result<Self::Session, ElectionError>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -87,7 +102,11 @@ pub async fn run<B: Backend>(
     published: Published,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx } = &published;
+    let Published {
+        leader: leader_tx,
+        candidacy: candidacy_tx,
+        masters: masters_tx,
+    } = &published;
     // Retries come every RECONNECT_DELAY; the warning only on the first failure of a streak and
     // then every CONNECT_WARNING_INTERVAL, so a missing ZooKeeper does not flood the log.
     let mut failures: u32 = 0;
@@ -103,7 +122,10 @@ pub async fn run<B: Backend>(
         let session = match session {
             Ok(s) => {
                 if failures > 0 {
-                    tracing::info!(failed_attempts = failures, "coordination session opened after retrying");
+                    tracing::info!(
+                        failed_attempts = failures,
+                        "coordination session opened after retrying"
+                    );
                 }
                 failures = 0;
                 warned_at = None;
@@ -159,7 +181,11 @@ async fn run_session<S: Session>(
     published: &Published,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
-    let Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx } = published;
+    let Published {
+        leader: leader_tx,
+        candidacy: candidacy_tx,
+        masters: masters_tx,
+    } = published;
     let mut status = session.status();
     // A contender holds one member per session (mesos-ha.md 2.2).
     let mut own: Option<String> = None;
@@ -167,7 +193,10 @@ async fn run_session<S: Session>(
     loop {
         if own.is_none() {
             if let Some(payload) = &config.payload {
-                match session.create_member(&config.dir, MASTER_LABEL, payload).await {
+                match session
+                    .create_member(&config.dir, MASTER_LABEL, payload)
+                    .await
+                {
                     Ok(name) => {
                         tracing::info!(member = %name, "contending for leadership");
                         candidacy_tx.send_replace(Candidacy::Contending);
@@ -176,7 +205,15 @@ async fn run_session<S: Session>(
                     Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
                     Err(e) => {
                         tracing::debug!(error = %e, "cannot create member yet");
-                        if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, config.session_timeout, None).await {
+                        if let Some(end) = wait_session(
+                            &mut status,
+                            stop,
+                            &mut disconnected_since,
+                            config.session_timeout,
+                            None,
+                        )
+                        .await
+                        {
                             return end;
                         }
                         continue;
@@ -189,7 +226,15 @@ async fn run_session<S: Session>(
             Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot list members yet");
-                if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, config.session_timeout, None).await {
+                if let Some(end) = wait_session(
+                    &mut status,
+                    stop,
+                    &mut disconnected_since,
+                    config.session_timeout,
+                    None,
+                )
+                .await
+                {
                     return end;
                 }
                 continue;
@@ -210,7 +255,11 @@ async fn run_session<S: Session>(
         let leader = leader_of(&children);
         if let (Some(name), Some(leader)) = (&own, &leader) {
             let elected = parse_member(name).is_some_and(|m| m.sequence == leader.sequence);
-            let next = if elected { Candidacy::Elected } else { Candidacy::Contending };
+            let next = if elected {
+                Candidacy::Elected
+            } else {
+                Candidacy::Contending
+            };
             candidacy_tx.send_if_modified(|current| {
                 if *current != next {
                     *current = next.clone();
@@ -222,7 +271,14 @@ async fn run_session<S: Session>(
         }
         let detected = match &leader {
             None => None,
-            Some(member) => match session.data(&format!("{}/{}", config.dir.trim_end_matches('/'), member.name)).await {
+            Some(member) => match session
+                .data(&format!(
+                    "{}/{}",
+                    config.dir.trim_end_matches('/'),
+                    member.name
+                ))
+                .await
+            {
                 Ok(Some(data)) => match decode_leader(member, &data) {
                     Ok(l) => Some(l),
                     Err(e) => {
@@ -244,7 +300,10 @@ async fn run_session<S: Session>(
                 false
             }
         });
-        let known = leader.as_ref().zip(detected.as_ref()).map(|(member, l)| (member.name.as_str(), l));
+        let known = leader
+            .as_ref()
+            .zip(detected.as_ref())
+            .map(|(member, l)| (member.name.as_str(), l));
         let masters = match read_masters(session, &config.dir, &children, known).await {
             Ok(masters) => masters,
             Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
@@ -259,7 +318,15 @@ async fn run_session<S: Session>(
                 false
             }
         });
-        if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, config.session_timeout, Some(change)).await {
+        if let Some(end) = wait_session(
+            &mut status,
+            stop,
+            &mut disconnected_since,
+            config.session_timeout,
+            Some(change),
+        )
+        .await
+        {
             if matches!(end, SessionEnd::Stop) {
                 if let Some(name) = own.take() {
                     let path = format!("{}/{}", config.dir.trim_end_matches('/'), name);
@@ -295,7 +362,9 @@ async fn read_masters<S: Session>(
         if let Some(data) = session.data(&path).await? {
             match decode_leader(&member, &data) {
                 Ok(master) => masters.push(master.endpoint),
-                Err(e) => tracing::debug!(error = %e, "a member's data does not decode; not listed"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "a member's data does not decode; not listed")
+                }
             }
         }
     }
@@ -325,7 +394,10 @@ pub(crate) async fn wait_session(
             }
             SessionStatus::Disconnected => {
                 if disconnected_since.is_none() {
-                    tracing::warn!(timeout_ms = session_timeout.as_millis() as u64, "coordination connection lost; local session timer started");
+                    tracing::warn!(
+                        timeout_ms = session_timeout.as_millis() as u64,
+                        "coordination connection lost; local session timer started"
+                    );
                     *disconnected_since = Some(tokio::time::Instant::now());
                 }
             }

@@ -14,8 +14,8 @@
 //! the standalone backend elects the one master at once.
 
 pub mod group;
-pub mod memory;
 pub mod membership;
+pub mod memory;
 pub mod rules;
 pub mod url;
 pub mod zookeeper;
@@ -65,7 +65,10 @@ pub trait Detector: Send + Sync + 'static {
 
 /// Waits until the detected leader differs from `previous`, and returns it (Mesos' `detect(previous)`).
 /// Returns `previous` back if the detector is gone.
-pub async fn detect(rx: &mut watch::Receiver<Option<Leader>>, previous: Option<&Leader>) -> Option<Leader> {
+pub async fn detect(
+    rx: &mut watch::Receiver<Option<Leader>>,
+    previous: Option<&Leader>,
+) -> Option<Leader> {
     loop {
         let current = rx.borrow_and_update().clone();
         if current.as_ref() != previous {
@@ -100,7 +103,11 @@ pub struct Election {
     _fixed: Option<FixedSenders>,
 }
 
-type FixedSenders = (watch::Sender<Candidacy>, watch::Sender<Option<Leader>>, watch::Sender<Vec<String>>);
+type FixedSenders = (
+    watch::Sender<Candidacy>,
+    watch::Sender<Option<Leader>>,
+    watch::Sender<Vec<String>>,
+);
 
 /// How long a withdrawal may take before the process goes on exiting anyway.
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,11 +116,21 @@ impl Election {
     /// One master, no peers: elected at once, and it leads.
     pub fn standalone(info: MasterInfo) -> Election {
         let (candidacy_tx, candidacy) = watch::channel(Candidacy::Elected);
-        let leader_value = Leader { endpoint: info.endpoint(), info: Some(info) };
+        let leader_value = Leader {
+            endpoint: info.endpoint(),
+            info: Some(info),
+        };
         let (leader_tx, leader) = watch::channel(Some(leader_value));
         let (masters_tx, masters) = watch::channel(Vec::new());
         let fixed = (candidacy_tx, leader_tx, masters_tx);
-        Election { candidacy, leader, masters, stop: watch::channel(false).0, task: None, _fixed: Some(fixed) }
+        Election {
+            candidacy,
+            leader,
+            masters,
+            stop: watch::channel(false).0,
+            task: None,
+            _fixed: Some(fixed),
+        }
     }
 
     /// Runs the election loop on `backend` in the background.
@@ -122,13 +139,28 @@ impl Election {
         let (leader_tx, leader) = watch::channel(None);
         let (masters_tx, masters) = watch::channel(Vec::new());
         let (stop, stop_rx) = watch::channel(false);
-        let published = group::Published { leader: leader_tx, candidacy: candidacy_tx, masters: masters_tx };
+        let published = group::Published {
+            leader: leader_tx,
+            candidacy: candidacy_tx,
+            masters: masters_tx,
+        };
         let task = tokio::spawn(group::run(backend, config, published, stop_rx));
-        Election { candidacy, leader, masters, stop, task: Some(task), _fixed: None }
+        Election {
+            candidacy,
+            leader,
+            masters,
+            stop,
+            task: Some(task),
+            _fixed: None,
+        }
     }
 
     /// Contends (with `payload`) or only detects (`None`) under the URL's path in ZooKeeper.
-    pub fn zookeeper(url: ZkUrl, session_timeout: Duration, payload: Option<&MasterInfo>) -> Election {
+    pub fn zookeeper(
+        url: ZkUrl,
+        session_timeout: Duration,
+        payload: Option<&MasterInfo>,
+    ) -> Election {
         let config = ElectionConfig {
             dir: url.path.clone(),
             session_timeout,
@@ -197,7 +229,10 @@ impl StandaloneDetector {
         if !valid {
             return Err(ElectionError::BadAddress(address.to_string()));
         }
-        let (sender, _) = watch::channel(Some(Leader { endpoint: address.to_string(), info: None }));
+        let (sender, _) = watch::channel(Some(Leader {
+            endpoint: address.to_string(),
+            info: None,
+        }));
         Ok(StandaloneDetector { sender })
     }
 }

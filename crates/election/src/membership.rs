@@ -21,20 +21,45 @@ impl Membership {
     /// A fixed set (replicas named by flag, or a single master).
     pub fn fixed(members: BTreeSet<String>) -> Membership {
         let (tx, rx) = watch::channel(members);
-        Membership { members: rx, stop: watch::channel(false).0, task: None, _fixed: Some(tx) }
+        Membership {
+            members: rx,
+            stop: watch::channel(false).0,
+            task: None,
+            _fixed: Some(tx),
+        }
     }
 
-    pub fn start<B: Backend>(backend: B, dir: String, session_timeout: Duration, data: String) -> Membership {
+    pub fn start<B: Backend>(
+        backend: B,
+        dir: String,
+        session_timeout: Duration,
+        data: String,
+    ) -> Membership {
         let (tx, rx) = watch::channel(BTreeSet::new());
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(backend, dir, session_timeout, data, tx, stop_rx));
-        Membership { members: rx, stop, task: Some(task), _fixed: None }
+        Membership {
+            members: rx,
+            stop,
+            task: Some(task),
+            _fixed: None,
+        }
     }
 
     /// Joins `<url.path>/<group>` in ZooKeeper.
-    pub fn zookeeper(url: &ZkUrl, group: &str, session_timeout: Duration, data: String) -> Membership {
+    pub fn zookeeper(
+        url: &ZkUrl,
+        group: &str,
+        session_timeout: Duration,
+        data: String,
+    ) -> Membership {
         let dir = format!("{}/{group}", url.path.trim_end_matches('/'));
-        Membership::start(crate::zookeeper::ZooKeeperBackend::new(url.clone()), dir, session_timeout, data)
+        Membership::start(
+            crate::zookeeper::ZooKeeperBackend::new(url.clone()),
+            dir,
+            session_timeout,
+            data,
+        )
     }
 
     pub async fn leave(mut self) {
@@ -71,7 +96,15 @@ async fn run<B: Backend>(
                 }
             }
         };
-        let end = session_loop(&session, &dir, session_timeout, &data, &members_tx, &mut stop).await;
+        let end = session_loop(
+            &session,
+            &dir,
+            session_timeout,
+            &data,
+            &members_tx,
+            &mut stop,
+        )
+        .await;
         members_tx.send_replace(BTreeSet::new());
         session.close().await;
         if matches!(end, SessionEnd::Stop) {
@@ -97,7 +130,15 @@ async fn session_loop<S: Session>(
                 Ok(name) => own = Some(name),
                 Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
                 Err(_) => {
-                    if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, session_timeout, None).await {
+                    if let Some(end) = wait_session(
+                        &mut status,
+                        stop,
+                        &mut disconnected_since,
+                        session_timeout,
+                        None,
+                    )
+                    .await
+                    {
                         return end;
                     }
                     continue;
@@ -108,7 +149,15 @@ async fn session_loop<S: Session>(
             Ok(c) => c,
             Err(ElectionError::SessionExpired) => return SessionEnd::Expired,
             Err(_) => {
-                if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, session_timeout, None).await {
+                if let Some(end) = wait_session(
+                    &mut status,
+                    stop,
+                    &mut disconnected_since,
+                    session_timeout,
+                    None,
+                )
+                .await
+                {
                     return end;
                 }
                 continue;
@@ -120,7 +169,10 @@ async fn session_loop<S: Session>(
         }
         let mut members = BTreeSet::new();
         for child in &children {
-            if let Ok(Some(bytes)) = session.data(&format!("{}/{child}", dir.trim_end_matches('/'))).await {
+            if let Ok(Some(bytes)) = session
+                .data(&format!("{}/{child}", dir.trim_end_matches('/')))
+                .await
+            {
                 members.insert(String::from_utf8_lossy(&bytes).trim().to_string());
             }
         }
@@ -132,10 +184,20 @@ async fn session_loop<S: Session>(
                 false
             }
         });
-        if let Some(end) = wait_session(&mut status, stop, &mut disconnected_since, session_timeout, Some(change)).await {
+        if let Some(end) = wait_session(
+            &mut status,
+            stop,
+            &mut disconnected_since,
+            session_timeout,
+            Some(change),
+        )
+        .await
+        {
             if matches!(end, SessionEnd::Stop) {
                 if let Some(name) = own.take() {
-                    let _ = session.delete(&format!("{}/{name}", dir.trim_end_matches('/'))).await;
+                    let _ = session
+                        .delete(&format!("{}/{name}", dir.trim_end_matches('/')))
+                        .await;
                 }
             }
             return end;
@@ -151,12 +213,38 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn members_see_each_other_and_leavers_vanish() {
         let ensemble = MemoryEnsemble::new();
-        let a = Membership::start(ensemble.clone(), "/mesos/log_replicas".into(), Duration::from_secs(2), "log-replica(1)@10.0.0.1:5050".into());
-        let mut b = Membership::start(ensemble.clone(), "/mesos/log_replicas".into(), Duration::from_secs(2), "log-replica(1)@10.0.0.2:5050".into());
-        let both = tokio::time::timeout(Duration::from_secs(10), b.members.wait_for(|m| m.len() == 2)).await.unwrap().unwrap().clone();
+        let a = Membership::start(
+            ensemble.clone(),
+            "/mesos/log_replicas".into(),
+            Duration::from_secs(2),
+            "log-replica(1)@10.0.0.1:5050".into(),
+        );
+        let mut b = Membership::start(
+            ensemble.clone(),
+            "/mesos/log_replicas".into(),
+            Duration::from_secs(2),
+            "log-replica(1)@10.0.0.2:5050".into(),
+        );
+        let both = tokio::time::timeout(
+            Duration::from_secs(10),
+            b.members.wait_for(|m| m.len() == 2),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
         assert!(both.contains("log-replica(1)@10.0.0.1:5050"));
-        assert!(ensemble.children_of("/mesos/log_replicas").iter().all(|c| c.len() == 10 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(ensemble
+            .children_of("/mesos/log_replicas")
+            .iter()
+            .all(|c| c.len() == 10 && c.bytes().all(|b| b.is_ascii_digit())));
         a.leave().await;
-        tokio::time::timeout(Duration::from_secs(10), b.members.wait_for(|m| m.len() == 1)).await.unwrap().unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            b.members.wait_for(|m| m.len() == 1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     }
 }

@@ -31,7 +31,10 @@ pub struct MemoryEnsemble {
 
 impl Default for MemoryEnsemble {
     fn default() -> Self {
-        MemoryEnsemble { state: Arc::default(), changes: Arc::new(watch::channel(0).0) }
+        MemoryEnsemble {
+            state: Arc::default(),
+            changes: Arc::new(watch::channel(0).0),
+        }
     }
 }
 
@@ -90,7 +93,11 @@ impl MemoryEnsemble {
         self.lock()
             .nodes
             .keys()
-            .filter_map(|k| k.strip_prefix(&prefix).filter(|rest| !rest.contains('/')).map(str::to_string))
+            .filter_map(|k| {
+                k.strip_prefix(&prefix)
+                    .filter(|rest| !rest.contains('/'))
+                    .map(str::to_string)
+            })
             .collect()
     }
 
@@ -129,7 +136,11 @@ impl MemorySession {
 impl Backend for MemoryEnsemble {
     type Session = MemorySession;
 
-    async fn connect(&self, dir: &str, _session_timeout: Duration) -> Result<MemorySession, ElectionError> {
+    async fn connect(
+        &self,
+        dir: &str,
+        _session_timeout: Duration,
+    ) -> Result<MemorySession, ElectionError> {
         let mut state = self.lock();
         if state.unavailable {
             return Err(ElectionError::ConnectionLoss);
@@ -138,21 +149,39 @@ impl Backend for MemoryEnsemble {
         let id = state.next_session;
         let (tx, rx) = watch::channel(SessionStatus::Connected);
         state.sessions.insert(id, tx);
-        state.nodes.entry(dir.to_string()).or_insert((Vec::new(), None));
+        state
+            .nodes
+            .entry(dir.to_string())
+            .or_insert((Vec::new(), None));
         drop(state);
-        Ok(MemorySession { ensemble: self.clone(), id, status: rx })
+        Ok(MemorySession {
+            ensemble: self.clone(),
+            id,
+            status: rx,
+        })
     }
 }
 
 impl Session for MemorySession {
-    async fn create_member(&self, dir: &str, label: &str, data: &[u8]) -> Result<String, ElectionError> {
+    async fn create_member(
+        &self,
+        dir: &str,
+        label: &str,
+        data: &[u8],
+    ) -> Result<String, ElectionError> {
         self.check()?;
         let dir = dir.trim_end_matches('/').to_string();
         let mut state = self.ensemble.lock();
         let counter = state.sequences.entry(dir.clone()).or_insert(0);
-        let name = if label.is_empty() { format!("{:010}", *counter) } else { format!("{label}_{:010}", *counter) };
+        let name = if label.is_empty() {
+            format!("{:010}", *counter)
+        } else {
+            format!("{label}_{:010}", *counter)
+        };
         *counter += 1;
-        state.nodes.insert(format!("{dir}/{name}"), (data.to_vec(), Some(self.id)));
+        state
+            .nodes
+            .insert(format!("{dir}/{name}"), (data.to_vec(), Some(self.id)));
         drop(state);
         self.ensemble.bump();
         Ok(name)

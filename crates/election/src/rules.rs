@@ -26,18 +26,28 @@ pub fn parse_member(name: &str) -> Option<Member> {
         return None;
     }
     let sequence = digits.parse().ok()?;
-    Some(Member { name: name.to_string(), label, sequence })
+    Some(Member {
+        name: name.to_string(),
+        label,
+        sequence,
+    })
 }
 
 /// The leader among `children`: the member with the smallest sequence.
 pub fn leader_of<'a>(children: impl IntoIterator<Item = &'a String>) -> Option<Member> {
-    children.into_iter().filter_map(|c| parse_member(c)).min_by_key(|m| m.sequence)
+    children
+        .into_iter()
+        .filter_map(|c| parse_member(c))
+        .min_by_key(|m| m.sequence)
 }
 
 /// The masters among `children`: the `json.info_*` members, lowest sequence first.
 pub fn masters_of<'a>(children: impl IntoIterator<Item = &'a String>) -> Vec<Member> {
-    let mut masters: Vec<Member> =
-        children.into_iter().filter_map(|c| parse_member(c)).filter(|m| m.label.as_deref() == Some(MASTER_LABEL)).collect();
+    let mut masters: Vec<Member> = children
+        .into_iter()
+        .filter_map(|c| parse_member(c))
+        .filter(|m| m.label.as_deref() == Some(MASTER_LABEL))
+        .collect();
     masters.sort_by_key(|m| m.sequence);
     masters
 }
@@ -57,14 +67,21 @@ pub enum DecodeError {
 pub fn decode_leader(member: &Member, data: &[u8]) -> Result<Leader, DecodeError> {
     match member.label.as_deref() {
         Some(MASTER_LABEL) => {
-            let info: MasterInfo = serde_json::from_slice(data).map_err(|e| DecodeError::BadJson(member.name.clone(), e.to_string()))?;
-            Ok(Leader { endpoint: info.endpoint(), info: Some(info) })
+            let info: MasterInfo = serde_json::from_slice(data)
+                .map_err(|e| DecodeError::BadJson(member.name.clone(), e.to_string()))?;
+            Ok(Leader {
+                endpoint: info.endpoint(),
+                info: Some(info),
+            })
         }
         Some("info") => Err(DecodeError::Protobuf(member.name.clone())),
         _ => {
             let text = String::from_utf8_lossy(data).trim().to_string();
             match text.strip_prefix("master@") {
-                Some(endpoint) if endpoint.contains(':') => Ok(Leader { endpoint: endpoint.to_string(), info: None }),
+                Some(endpoint) if endpoint.contains(':') => Ok(Leader {
+                    endpoint: endpoint.to_string(),
+                    info: None,
+                }),
                 _ => Err(DecodeError::BadUpid(member.name.clone(), text)),
             }
         }
@@ -77,8 +94,16 @@ mod tests {
 
     #[test]
     fn lowest_sequence_leads_whatever_the_label() {
-        let children: Vec<String> =
-            ["json.info_0000000009", "log_replicas", "json.info_0000000007", "0000000008", "junk_x"].iter().map(|s| s.to_string()).collect();
+        let children: Vec<String> = [
+            "json.info_0000000009",
+            "log_replicas",
+            "json.info_0000000007",
+            "0000000008",
+            "junk_x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let leader = leader_of(&children).unwrap();
         assert_eq!(leader.name, "json.info_0000000007");
         assert_eq!(leader.label.as_deref(), Some("json.info"));
@@ -87,7 +112,11 @@ mod tests {
         assert_eq!(parse_member("0000000003").unwrap().label, None);
         assert!(leader_of(&Vec::<String>::new()).is_none());
         let masters: Vec<String> = masters_of(&children).into_iter().map(|m| m.name).collect();
-        assert_eq!(masters, ["json.info_0000000007", "json.info_0000000009"], "json.info members only, by sequence");
+        assert_eq!(
+            masters,
+            ["json.info_0000000007", "json.info_0000000009"],
+            "json.info members only, by sequence"
+        );
     }
 
     #[test]
@@ -97,7 +126,12 @@ mod tests {
         let leader = decode_leader(&member, &serde_json::to_vec(&info).unwrap()).unwrap();
         assert_eq!(leader.endpoint, "m1:5050");
         let old = parse_member("0000000002").unwrap();
-        assert_eq!(decode_leader(&old, b"master@10.0.0.1:5050").unwrap().endpoint, "10.0.0.1:5050");
+        assert_eq!(
+            decode_leader(&old, b"master@10.0.0.1:5050")
+                .unwrap()
+                .endpoint,
+            "10.0.0.1:5050"
+        );
         assert!(decode_leader(&member, b"not json").is_err());
         assert!(decode_leader(&parse_member("info_0000000003").unwrap(), b"\x08").is_err());
     }

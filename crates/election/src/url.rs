@@ -23,14 +23,20 @@ impl fmt::Debug for ZkUrl {
 
 impl fmt::Display for ZkUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let credentials = if self.credentials.is_some() { "<credentials>@" } else { "" };
+        let credentials = if self.credentials.is_some() {
+            "<credentials>@"
+        } else {
+            ""
+        };
         write!(f, "zk://{credentials}{}{}", self.servers, self.path)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error("'{0}' is not a ZooKeeper URL: expected zk://host:port[,host:port...]/path or file:///path")]
+    #[error(
+        "'{0}' is not a ZooKeeper URL: expected zk://host:port[,host:port...]/path or file:///path"
+    )]
     NotZk(String),
     #[error("cannot read {path}: {message}")]
     File { path: String, message: String },
@@ -51,14 +57,19 @@ impl ZkUrl {
     pub fn parse(value: &str) -> Result<ZkUrl, UrlError> {
         let value = value.trim();
         if let Some(path) = value.strip_prefix("file://") {
-            let content = std::fs::read_to_string(path).map_err(|e| UrlError::File { path: path.to_string(), message: e.to_string() })?;
+            let content = std::fs::read_to_string(path).map_err(|e| UrlError::File {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
             let content = content.trim();
             if content.starts_with("file://") {
                 return Err(UrlError::NotZk(content.to_string()));
             }
             return ZkUrl::parse(content);
         }
-        let rest = value.strip_prefix("zk://").ok_or_else(|| UrlError::NotZk(value.to_string()))?;
+        let rest = value
+            .strip_prefix("zk://")
+            .ok_or_else(|| UrlError::NotZk(value.to_string()))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -66,11 +77,16 @@ impl ZkUrl {
         // Credentials are the part before the last '@' (mesos-ha.md 2.1).
         let (credentials, hosts) = match authority.rfind('@') {
             Some(i) => {
-                let (user, pass) = authority[..i].split_once(':').ok_or(UrlError::BadCredentials)?;
+                let (user, pass) = authority[..i]
+                    .split_once(':')
+                    .ok_or(UrlError::BadCredentials)?;
                 if user.is_empty() {
                     return Err(UrlError::BadCredentials);
                 }
-                (Some((user.to_string(), pass.to_string())), &authority[i + 1..])
+                (
+                    Some((user.to_string(), pass.to_string())),
+                    &authority[i + 1..],
+                )
             }
             None => (None, authority),
         };
@@ -78,13 +94,23 @@ impl ZkUrl {
             return Err(UrlError::NoServers);
         }
         for server in hosts.split(',') {
-            let valid = server.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            let valid = server
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
             if !valid {
                 return Err(UrlError::BadServer(server.to_string()));
             }
         }
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-        Ok(ZkUrl { servers: hosts.to_string(), path: path.to_string(), credentials })
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
+        Ok(ZkUrl {
+            servers: hosts.to_string(),
+            path: path.to_string(),
+            credentials,
+        })
     }
 }
 
@@ -102,16 +128,31 @@ mod tests {
         assert_eq!(url.credentials, Some(("u".to_string(), "p@ss".to_string())));
         assert_eq!(url.path, "/mesos");
         assert_eq!(ZkUrl::parse("zk://h1:2181").unwrap().path, "/");
-        assert!(!format!("{url:?}").contains("p@ss"), "credentials never printed");
+        assert!(
+            !format!("{url:?}").contains("p@ss"),
+            "credentials never printed"
+        );
     }
 
     #[test]
     fn rejects_what_is_not_a_zk_url() {
         assert!(matches!(ZkUrl::parse("h1:2181"), Err(UrlError::NotZk(_))));
-        assert!(matches!(ZkUrl::parse("zk:///mesos"), Err(UrlError::NoServers)));
-        assert!(matches!(ZkUrl::parse("zk://h1/mesos"), Err(UrlError::BadServer(_))));
-        assert!(matches!(ZkUrl::parse("zk://:p@h1:1/m"), Err(UrlError::BadCredentials)));
-        assert!(matches!(ZkUrl::parse("file:///nonexistent/zk"), Err(UrlError::File { .. })));
+        assert!(matches!(
+            ZkUrl::parse("zk:///mesos"),
+            Err(UrlError::NoServers)
+        ));
+        assert!(matches!(
+            ZkUrl::parse("zk://h1/mesos"),
+            Err(UrlError::BadServer(_))
+        ));
+        assert!(matches!(
+            ZkUrl::parse("zk://:p@h1:1/m"),
+            Err(UrlError::BadCredentials)
+        ));
+        assert!(matches!(
+            ZkUrl::parse("file:///nonexistent/zk"),
+            Err(UrlError::File { .. })
+        ));
     }
 
     #[test]

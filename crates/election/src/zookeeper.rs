@@ -32,7 +32,9 @@ impl ZooKeeperBackend {
 fn map_error(error: zk::Error) -> ElectionError {
     match error {
         zk::Error::SessionExpired | zk::Error::ClientClosed => ElectionError::SessionExpired,
-        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::NoHosts => ElectionError::ConnectionLoss,
+        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::NoHosts => {
+            ElectionError::ConnectionLoss
+        }
         other => ElectionError::Backend(other.to_string()),
     }
 }
@@ -47,7 +49,11 @@ pub struct ZooKeeperSession {
 impl Backend for ZooKeeperBackend {
     type Session = ZooKeeperSession;
 
-    async fn connect(&self, dir: &str, session_timeout: Duration) -> Result<ZooKeeperSession, ElectionError> {
+    async fn connect(
+        &self,
+        dir: &str,
+        session_timeout: Duration,
+    ) -> Result<ZooKeeperSession, ElectionError> {
         let mut connector = zk::Client::connector()
             .with_session_timeout(session_timeout)
             .with_connection_timeout(session_timeout);
@@ -55,11 +61,15 @@ impl Backend for ZooKeeperBackend {
             connector = connector.with_auth("digest", format!("{user}:{password}").as_bytes());
         }
         // A connection attempt that hears nothing is bounded, so stop requests are never stuck.
-        let unreachable = |reason: String| ElectionError::Unreachable { servers: self.url.servers.clone(), reason };
-        let client = tokio::time::timeout(session_timeout * 2, connector.connect(&self.url.servers))
-            .await
-            .map_err(|_| unreachable(format!("no answer within {:?}", session_timeout * 2)))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        let unreachable = |reason: String| ElectionError::Unreachable {
+            servers: self.url.servers.clone(),
+            reason,
+        };
+        let client =
+            tokio::time::timeout(session_timeout * 2, connector.connect(&self.url.servers))
+                .await
+                .map_err(|_| unreachable(format!("no answer within {:?}", session_timeout * 2)))?
+                .map_err(|e| unreachable(e.to_string()))?;
         if dir != "/" {
             let options = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&self.acls));
             client.mkdir(dir, &options).await.map_err(map_error)?;
@@ -70,7 +80,9 @@ impl Backend for ZooKeeperBackend {
             loop {
                 let state = states.changed().await;
                 let status = match state {
-                    zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => SessionStatus::Connected,
+                    zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+                        SessionStatus::Connected
+                    }
                     zk::SessionState::Disconnected => SessionStatus::Disconnected,
                     _ => SessionStatus::Expired,
                 };
@@ -81,21 +93,47 @@ impl Backend for ZooKeeperBackend {
             }
         });
         tracing::info!(servers = %self.url.servers, session_id = ?client.session_id(), timeout_ms = client.session_timeout().as_millis() as u64, "ZooKeeper session opened");
-        Ok(ZooKeeperSession { client, acls: self.acls.clone(), status: status_rx, forwarder })
+        Ok(ZooKeeperSession {
+            client,
+            acls: self.acls.clone(),
+            status: status_rx,
+            forwarder,
+        })
     }
 }
 
 impl Session for ZooKeeperSession {
-    async fn create_member(&self, dir: &str, label: &str, data: &[u8]) -> Result<String, ElectionError> {
+    async fn create_member(
+        &self,
+        dir: &str,
+        label: &str,
+        data: &[u8],
+    ) -> Result<String, ElectionError> {
         // An empty label makes an unlabeled member (`<dir>/<seq>`), as log replicas are.
-        let prefix = if label.is_empty() { format!("{}/", dir.trim_end_matches('/')) } else { format!("{}/{label}_", dir.trim_end_matches('/')) };
+        let prefix = if label.is_empty() {
+            format!("{}/", dir.trim_end_matches('/'))
+        } else {
+            format!("{}/{label}_", dir.trim_end_matches('/'))
+        };
         let options = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::new(&self.acls));
-        let (_, sequence) = self.client.create(&prefix, data, &options).await.map_err(map_error)?;
-        Ok(if label.is_empty() { sequence.to_string() } else { format!("{label}_{sequence}") })
+        let (_, sequence) = self
+            .client
+            .create(&prefix, data, &options)
+            .await
+            .map_err(map_error)?;
+        Ok(if label.is_empty() {
+            sequence.to_string()
+        } else {
+            format!("{label}_{sequence}")
+        })
     }
 
     async fn children(&self, dir: &str) -> Result<(Vec<String>, ChangeWatch), ElectionError> {
-        let (children, _, watcher) = self.client.get_and_watch_children(dir).await.map_err(map_error)?;
+        let (children, _, watcher) = self
+            .client
+            .get_and_watch_children(dir)
+            .await
+            .map_err(map_error)?;
         let watch: ChangeWatch = Box::pin(async move {
             watcher.changed().await;
         });

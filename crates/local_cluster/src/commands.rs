@@ -19,7 +19,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 fn running_cluster(dir: &Path) -> Result<ClusterState, LocalClusterError> {
     match state_file::read(dir)? {
         Some(state) if process::is_supervisor(state.supervisor_pid) => Ok(state),
-        _ => Err(LocalClusterError::NotRunning { dir: dir.to_path_buf() }),
+        _ => Err(LocalClusterError::NotRunning {
+            dir: dir.to_path_buf(),
+        }),
     }
 }
 
@@ -32,7 +34,9 @@ fn server_at<'a>(state: &'a ClusterState, role: Role, address: &str) -> Option<&
 }
 
 fn is_alive(state: &ClusterState, server: &ServerState) -> bool {
-    server.pid.is_some_and(|pid| process::is_cluster_process(pid, &state.dir))
+    server
+        .pid
+        .is_some_and(|pid| process::is_cluster_process(pid, &state.dir))
 }
 
 pub async fn status(dir: &Path) -> Result<(), LocalClusterError> {
@@ -40,21 +44,40 @@ pub async fn status(dir: &Path) -> Result<(), LocalClusterError> {
     let client = probe::client();
     let master_leader = probe::master_leader(&client, &addresses(&state, Role::Master)).await;
     let marathon_leader = probe::marathon_leader(&client, &addresses(&state, Role::Marathon)).await;
-    println!("local cluster on {} (supervisor pid {}, quorum {})", dir.display(), state.supervisor_pid, state.quorum);
+    println!(
+        "local cluster on {} (supervisor pid {}, quorum {})",
+        dir.display(),
+        state.supervisor_pid,
+        state.quorum
+    );
     let columns = ["NAME", "ROLE", "ADDRESS", "PID", "STATE", "NOTE"];
     print_row(&columns.map(String::from));
     for server in &state.servers {
         let alive = is_alive(&state, server);
         let note = match server.role {
-            Role::ZooKeeper if alive => match server.address.split(':').next().and_then(|ip| ip.parse().ok()) {
-                Some(ip) => zookeeper::mode(ip).await.unwrap_or_else(|| "not serving".into()),
+            Role::ZooKeeper if alive => match server
+                .address
+                .split(':')
+                .next()
+                .and_then(|ip| ip.parse().ok())
+            {
+                Some(ip) => zookeeper::mode(ip)
+                    .await
+                    .unwrap_or_else(|| "not serving".into()),
                 None => String::new(),
             },
-            Role::Master if master_leader.as_deref() == Some(server.address.as_str()) => "leader".into(),
-            Role::Marathon if marathon_leader.as_deref() == Some(server.address.as_str()) => "leader".into(),
+            Role::Master if master_leader.as_deref() == Some(server.address.as_str()) => {
+                "leader".into()
+            }
+            Role::Marathon if marathon_leader.as_deref() == Some(server.address.as_str()) => {
+                "leader".into()
+            }
             _ => String::new(),
         };
-        let pid = server.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let pid = server
+            .pid
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
         let liveness = if alive { "alive" } else { "dead" };
         print_row(&[
             server.name.clone(),
@@ -66,7 +89,11 @@ pub async fn status(dir: &Path) -> Result<(), LocalClusterError> {
         ]);
     }
     let name_of = |role, leader: &Option<String>| {
-        leader.as_deref().map(|a| server_at(&state, role, a).map(|s| s.name.clone()).unwrap_or_else(|| a.to_string()))
+        leader.as_deref().map(|a| {
+            server_at(&state, role, a)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| a.to_string())
+        })
     };
     match name_of(Role::Master, &master_leader) {
         Some(name) => println!("leading master: {name}"),
@@ -90,16 +117,24 @@ fn print_row(cells: &[String; 6]) {
 pub async fn kill_leader(dir: &Path, marathon: bool) -> Result<(), LocalClusterError> {
     let state = running_cluster(dir)?;
     let client = probe::client();
-    let (role, what) = if marathon { (Role::Marathon, "Marathon") } else { (Role::Master, "master") };
+    let (role, what) = if marathon {
+        (Role::Marathon, "Marathon")
+    } else {
+        (Role::Master, "master")
+    };
     if marathon && state.of_role(Role::Marathon).next().is_none() {
-        return Err(LocalClusterError::Flag { flag: "marathon", message: "this cluster runs no Marathon".into() });
+        return Err(LocalClusterError::Flag {
+            flag: "marathon",
+            message: "this cluster runs no Marathon".into(),
+        });
     }
     let leader = match role {
         Role::Marathon => probe::marathon_leader(&client, &addresses(&state, role)).await,
         _ => probe::master_leader(&client, &addresses(&state, role)).await,
     }
     .ok_or(LocalClusterError::NoLeader { role: what })?;
-    let server = server_at(&state, role, &leader).ok_or(LocalClusterError::NoLeader { role: what })?;
+    let server =
+        server_at(&state, role, &leader).ok_or(LocalClusterError::NoLeader { role: what })?;
     let pid = match server.pid {
         Some(pid) if process::is_cluster_process(pid, &state.dir) => pid,
         _ => return Err(LocalClusterError::NoLeader { role: what }),
@@ -125,7 +160,10 @@ pub async fn stop(dir: &Path) -> Result<(), LocalClusterError> {
     let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
     while process::is_supervisor(pid) {
         if tokio::time::Instant::now() >= deadline {
-            return Err(LocalClusterError::StopTimeout { pid, secs: STOP_TIMEOUT.as_secs() });
+            return Err(LocalClusterError::StopTimeout {
+                pid,
+                secs: STOP_TIMEOUT.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -24,14 +24,21 @@ pub enum LocalClusterError {
     #[error("{}: {message}", path.display())]
     StateFile { path: PathBuf, message: String },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("the cluster did not come up: {0}")]
     Startup(String),
-    #[error("no {role} leads right now; try again in a few seconds (`tepui local-cluster status`)")]
+    #[error(
+        "no {role} leads right now; try again in a few seconds (`tepui local-cluster status`)"
+    )]
     NoLeader { role: &'static str },
     #[error("processes of the cluster were still alive after stopping: {0}")]
     Leftovers(String),
-    #[error("the supervisor (pid {pid}) was still running {secs} s after SIGTERM; see its terminal")]
+    #[error(
+        "the supervisor (pid {pid}) was still running {secs} s after SIGTERM; see its terminal"
+    )]
     StopTimeout { pid: u32, secs: u64 },
 }
 
@@ -45,6 +52,9 @@ impl LocalClusterError {
     }
 
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { what: what.into(), source }
+        Self::Io {
+            what: what.into(),
+            source,
+        }
     }
 }

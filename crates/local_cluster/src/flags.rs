@@ -123,7 +123,9 @@ pub struct SessionTimeout {
 }
 
 fn parse_masters(text: &str) -> Result<u32, String> {
-    let n: u32 = text.parse().map_err(|_| format!("'{text}' is not a number"))?;
+    let n: u32 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
     if n & 1 == 0 {
         return Err(format!(
             "must be odd (1, 3, 5, 7), not {n}: the masters' quorum is masters/2+1, and an even count \
@@ -131,13 +133,17 @@ fn parse_masters(text: &str) -> Result<u32, String> {
         ));
     }
     if n > MASTERS_MAX {
-        return Err(format!("at most {MASTERS_MAX} masters fit the address plan, not {n}"));
+        return Err(format!(
+            "at most {MASTERS_MAX} masters fit the address plan, not {n}"
+        ));
     }
     Ok(n)
 }
 
 fn parse_agents(text: &str) -> Result<u32, String> {
-    let n: u32 = text.parse().map_err(|_| format!("'{text}' is not a number"))?;
+    let n: u32 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
     if n == 0 || n > AGENTS_MAX {
         return Err(format!("must be between 1 and {AGENTS_MAX}, not {n}"));
     }
@@ -146,7 +152,9 @@ fn parse_agents(text: &str) -> Result<u32, String> {
 
 fn parse_ip_prefix(text: &str) -> Result<IpPrefix, String> {
     let parts: Vec<&str> = text.split('.').collect();
-    let bad = || format!("'{text}' is not three octets such as 127.0.1 (servers get <prefix>.1, <prefix>.11, ...)");
+    let bad = || {
+        format!("'{text}' is not three octets such as 127.0.1 (servers get <prefix>.1, <prefix>.11, ...)")
+    };
     if parts.len() != 3 {
         return Err(bad());
     }
@@ -162,7 +170,10 @@ fn parse_session_timeout(text: &str) -> Result<SessionTimeout, String> {
     if !(0.1..=600.0).contains(&secs) {
         return Err(format!("'{text}' must be between 100ms and 10mins"));
     }
-    Ok(SessionTimeout { text: text.trim().to_string(), millis: (secs * 1000.0).round() as u64 })
+    Ok(SessionTimeout {
+        text: text.trim().to_string(),
+        millis: (secs * 1000.0).round() as u64,
+    })
 }
 
 #[cfg(test)]
@@ -178,7 +189,9 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<LocalClusterArgs, String> {
         let argv = std::iter::once("local-cluster").chain(args.iter().copied());
-        Cli::try_parse_from(argv).map(|c| c.args).map_err(|e| e.to_string())
+        Cli::try_parse_from(argv)
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -193,7 +206,15 @@ mod tests {
 
     #[test]
     fn up_takes_flags_before_or_after_the_verb() {
-        let bare = parse(&["--masters", "5", "--ip_prefix", "127.0.42", "--marathon", "false"]).unwrap();
+        let bare = parse(&[
+            "--masters",
+            "5",
+            "--ip_prefix",
+            "127.0.42",
+            "--marathon",
+            "false",
+        ])
+        .unwrap();
         assert_eq!(bare.up.masters, 5);
         assert!(!bare.up.marathon);
         let verb = parse(&["up", "--agents", "2", "--dir", "/tmp/x"]).unwrap();
@@ -211,27 +232,41 @@ mod tests {
         let err = parse(&["--masters", "2"]).unwrap_err();
         assert!(err.contains("--masters"), "{err}");
         assert!(err.contains("must be odd"), "{err}");
-        assert!(parse(&["--masters", "9"]).unwrap_err().contains("at most 7"));
+        assert!(parse(&["--masters", "9"])
+            .unwrap_err()
+            .contains("at most 7"));
     }
 
     #[test]
     fn bad_prefix_and_timeout_name_their_flags() {
         let err = parse(&["--ip_prefix", "127.0.1.5"]).unwrap_err();
-        assert!(err.contains("--ip_prefix") && err.contains("three octets"), "{err}");
+        assert!(
+            err.contains("--ip_prefix") && err.contains("three octets"),
+            "{err}"
+        );
         let err = parse(&["--zk_session_timeout", "soon"]).unwrap_err();
         assert!(err.contains("--zk_session_timeout"), "{err}");
     }
 
     #[test]
     fn verbs_parse() {
-        match parse(&["kill-leader", "--marathon", "--dir", "/d"]).unwrap().action {
+        match parse(&["kill-leader", "--marathon", "--dir", "/d"])
+            .unwrap()
+            .action
+        {
             Some(Action::KillLeader(k)) => {
                 assert!(k.marathon);
                 assert_eq!(k.dir.dir(), PathBuf::from("/d"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(&["status"]).unwrap().action, Some(Action::Status(_))));
-        assert!(matches!(parse(&["stop", "--dir", "/d"]).unwrap().action, Some(Action::Stop(_))));
+        assert!(matches!(
+            parse(&["status"]).unwrap().action,
+            Some(Action::Status(_))
+        ));
+        assert!(matches!(
+            parse(&["stop", "--dir", "/d"]).unwrap().action,
+            Some(Action::Stop(_))
+        ));
     }
 }

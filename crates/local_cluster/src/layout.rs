@@ -103,8 +103,11 @@ impl Layout {
         let prefix = flags.ip_prefix;
         let program = program.display().to_string();
         let zk_ips: Vec<Ipv4Addr> = (1..=flags.masters).map(|i| zk_ip(prefix, i)).collect();
-        let zk_connect =
-            zk_ips.iter().map(|ip| format!("{ip}:{}", zookeeper::CLIENT_PORT)).collect::<Vec<_>>().join(",");
+        let zk_connect = zk_ips
+            .iter()
+            .map(|ip| format!("{ip}:{}", zookeeper::CLIENT_PORT))
+            .collect::<Vec<_>>()
+            .join(",");
         let mesos_zk = format!("zk://{zk_connect}/mesos");
         let marathon_zk = format!("zk://{zk_connect}/marathon");
         let quorum = flags.masters / 2 + 1;
@@ -191,7 +194,12 @@ impl Layout {
                 servers.push(s);
             }
         }
-        Layout { dir: dir.to_path_buf(), quorum, servers, zk_connect }
+        Layout {
+            dir: dir.to_path_buf(),
+            quorum,
+            servers,
+            zk_connect,
+        }
     }
 
     pub fn mesos_zk_url(&self) -> String {
@@ -251,13 +259,21 @@ mod tests {
     }
 
     fn layout(args: &[&str]) -> Layout {
-        let flags = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied())).unwrap().flags;
-        let zk = ZooKeeperInstall { java: "/usr/bin/java".into(), classpath: "/zk.jar".into() };
+        let flags = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))
+            .unwrap()
+            .flags;
+        let zk = ZooKeeperInstall {
+            java: "/usr/bin/java".into(),
+            classpath: "/zk.jar".into(),
+        };
         Layout::new(&flags, Path::new("/run/lc"), Path::new("/bin/tepui"), &zk)
     }
 
     fn find<'a>(l: &'a Layout, name: &str) -> &'a Server {
-        l.servers.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no {name}"))
+        l.servers
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
     }
 
     #[test]
@@ -265,7 +281,10 @@ mod tests {
         let l = layout(&["--ip_prefix", "127.0.42"]);
         assert_eq!(l.servers.len(), 12);
         assert_eq!(l.quorum, 2);
-        assert_eq!(l.zk_connect, "127.0.42.11:2181,127.0.42.12:2181,127.0.42.13:2181");
+        assert_eq!(
+            l.zk_connect,
+            "127.0.42.11:2181,127.0.42.12:2181,127.0.42.13:2181"
+        );
         let m2 = find(&l, "master-2");
         assert_eq!(m2.address(), "127.0.42.2:5050");
         assert!(m2.argv.contains(&format!("--zk={}", l.mesos_zk_url())));
@@ -278,8 +297,14 @@ mod tests {
         assert!(a3.argv.contains(&"--zk_session_timeout=4secs".to_string()));
         let mar1 = find(&l, "marathon-1");
         assert_eq!(mar1.url(), "http://127.0.42.1:8080/ui/");
-        assert!(mar1.argv.windows(2).any(|w| w[0] == "--zk_session_timeout" && w[1] == "4000"));
-        assert!(mar1.argv.windows(2).any(|w| w[0] == "--zk" && w[1] == l.marathon_zk_url()));
+        assert!(mar1
+            .argv
+            .windows(2)
+            .any(|w| w[0] == "--zk_session_timeout" && w[1] == "4000"));
+        assert!(mar1
+            .argv
+            .windows(2)
+            .any(|w| w[0] == "--zk" && w[1] == l.marathon_zk_url()));
         assert_eq!(find(&l, "zookeeper-3").address(), "127.0.42.13:2181");
     }
 

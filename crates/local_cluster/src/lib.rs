@@ -40,7 +40,9 @@ pub async fn run(args: LocalClusterArgs, program: PathBuf) -> Result<(), LocalCl
         None => up::run(args.up, program).await,
         Some(Action::Up(flags)) => up::run(flags, program).await,
         Some(Action::Status(flags)) => commands::status(&flags.dir()).await,
-        Some(Action::KillLeader(flags)) => commands::kill_leader(&flags.dir.dir(), flags.marathon).await,
+        Some(Action::KillLeader(flags)) => {
+            commands::kill_leader(&flags.dir.dir(), flags.marathon).await
+        }
         Some(Action::Stop(flags)) => commands::stop(&flags.dir()).await,
     }
 }
@@ -50,7 +52,9 @@ pub async fn run_cli(args: LocalClusterArgs, program: std::io::Result<PathBuf>) 
     let program = match program {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: cannot tell where the tepui binary is (needed to start the servers): {e}");
+            eprintln!(
+                "error: cannot tell where the tepui binary is (needed to start the servers): {e}"
+            );
             return 1;
         }
     };

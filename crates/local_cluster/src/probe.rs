@@ -23,7 +23,11 @@ pub fn client() -> reqwest::Client {
 /// Whether the master at `address` says it leads (`master/elected` in `/metrics/snapshot`); None
 /// when it does not answer.
 async fn elected(client: &reqwest::Client, address: &str) -> Option<bool> {
-    let resp = client.get(format!("http://{address}/metrics/snapshot")).send().await.ok()?;
+    let resp = client
+        .get(format!("http://{address}/metrics/snapshot"))
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }
@@ -36,7 +40,11 @@ async fn elected(client: &reqwest::Client, address: &str) -> Option<bool> {
 /// one's ZooKeeper session expires, so "names itself" would mislead.
 pub async fn master_leader(client: &reqwest::Client, addresses: &[String]) -> Option<String> {
     let answers = join_all(addresses.iter().map(|a| elected(client, a))).await;
-    addresses.iter().zip(answers).find(|(_, leads)| *leads == Some(true)).map(|(own, _)| own.clone())
+    addresses
+        .iter()
+        .zip(answers)
+        .find(|(_, leads)| *leads == Some(true))
+        .map(|(own, _)| own.clone())
 }
 
 /// The Marathon leader's `ip:port` as the first instance that answers says.
@@ -52,16 +60,29 @@ pub async fn marathon_leader(client: &reqwest::Client, addresses: &[String]) -> 
             body.get("leader")?.as_str().map(str::to_string)
         }
     };
-    join_all(addresses.iter().map(ask)).await.into_iter().flatten().next()
+    join_all(addresses.iter().map(ask))
+        .await
+        .into_iter()
+        .flatten()
+        .next()
 }
 
 /// How many agents the master at `leader` lists as active.
 pub async fn active_agents(client: &reqwest::Client, leader: &str) -> Option<usize> {
-    let resp = client.get(format!("http://{leader}/slaves")).send().await.ok()?;
+    let resp = client
+        .get(format!("http://{leader}/slaves"))
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }
     let body: serde_json::Value = resp.json().await.ok()?;
     let agents = body.get("slaves")?.as_array()?;
-    Some(agents.iter().filter(|a| a.get("active").and_then(|v| v.as_bool()).unwrap_or(false)).count())
+    Some(
+        agents
+            .iter()
+            .filter(|a| a.get("active").and_then(|v| v.as_bool()).unwrap_or(false))
+            .count(),
+    )
 }

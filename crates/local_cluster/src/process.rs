@@ -23,10 +23,21 @@ const FLAG_ENV_PREFIXES: [&str; 3] = ["MESOS_", "MARATHON_", "LIBPROCESS_"];
 /// stops the servers in order), appending stdout and stderr to its log.
 pub fn spawn(server: &Server, dir: &Path) -> std::io::Result<tokio::process::Child> {
     std::fs::create_dir_all(&server.work_dir)?;
-    let mut log = OpenOptions::new().create(true).append(true).open(&server.log_path)?;
-    writeln!(log, "==== tepui local-cluster: starting {} at unix time {} ====", server.name, unix_now())?;
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&server.log_path)?;
+    writeln!(
+        log,
+        "==== tepui local-cluster: starting {} at unix time {} ====",
+        server.name,
+        unix_now()
+    )?;
     let Some((program, args)) = server.argv.split_first() else {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command line"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command line",
+        ));
     };
     let mut command = tokio::process::Command::new(program);
     command
@@ -69,7 +80,9 @@ pub fn send(pid: u32, signal: Signal) -> bool {
 }
 
 fn send_raw(pid: u32, sig: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     if pid <= 1 {
         return false; // never 0 (our group), -1 (everything) or init
     }
@@ -81,9 +94,10 @@ fn send_raw(pid: u32, sig: i32) -> bool {
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself contain ") ".
-        Ok(stat) => {
-            stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')).unwrap_or(false)
-        }
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -96,7 +110,13 @@ pub fn is_supervisor(pid: u32) -> bool {
 /// The command line of `pid`, arguments joined by spaces (empty if unreadable).
 pub fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| String::from_utf8_lossy(&raw).split('\0').filter(|a| !a.is_empty()).collect::<Vec<_>>().join(" "))
+        .map(|raw| {
+            String::from_utf8_lossy(&raw)
+                .split('\0')
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -135,17 +155,29 @@ pub fn leftovers(dir: &Path, dirs: &[PathBuf]) -> Vec<Leftover> {
     let mut marker = format!("{DIR_ENV}=").into_bytes();
     marker.extend_from_slice(dir.as_os_str().as_encoded_bytes());
     let own = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let in_dirs = |path: &Path| dirs.iter().any(|d| path.starts_with(d));
     let mut named = Vec::new();
     let mut inside = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if pid == own || !alive(pid) {
             continue;
         }
         let line = cmdline(pid);
-        if has_env_entry(pid, &marker) || dirs.iter().any(|d| mentions_dir(&line, &d.to_string_lossy())) {
+        if has_env_entry(pid, &marker)
+            || dirs
+                .iter()
+                .any(|d| mentions_dir(&line, &d.to_string_lossy()))
+        {
             named.push(Leftover { pid, cmdline: line });
         } else if std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| in_dirs(&cwd)) {
             inside.push(Leftover { pid, cmdline: line });
@@ -155,7 +187,8 @@ pub fn leftovers(dir: &Path, dirs: &[PathBuf]) -> Vec<Leftover> {
     let mut found = named;
     for candidate in inside {
         // A session id of 0 means its leader lives outside our pid namespace: alive, not orphaned.
-        let ours = session_of(candidate.pid).is_some_and(|sid| named_pids.contains(&sid) || (sid != 0 && !alive(sid)));
+        let ours = session_of(candidate.pid)
+            .is_some_and(|sid| named_pids.contains(&sid) || (sid != 0 && !alive(sid)));
         if ours {
             found.push(candidate);
         }
@@ -166,7 +199,8 @@ pub fn leftovers(dir: &Path, dirs: &[PathBuf]) -> Vec<Leftover> {
 
 /// Whether `pid`'s environment holds exactly `entry` (`NAME=value`); false when unreadable.
 fn has_env_entry(pid: u32, entry: &[u8]) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
 }
 
 fn session_of(pid: u32) -> Option<u32> {
@@ -209,7 +243,10 @@ pub async fn kill_leftovers(found: &[Leftover], deadline: std::time::Duration) -
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -218,9 +255,18 @@ mod tests {
 
     #[test]
     fn dir_mentions_are_whole_components() {
-        assert!(mentions_dir("tepui agent --work_dir=/d/agent-1", "/d/agent-1"));
-        assert!(mentions_dir("tepui launcher --work_dir /d/agent-1/x", "/d/agent-1"));
-        assert!(!mentions_dir("tepui agent --work_dir=/d/agent-10", "/d/agent-1"));
+        assert!(mentions_dir(
+            "tepui agent --work_dir=/d/agent-1",
+            "/d/agent-1"
+        ));
+        assert!(mentions_dir(
+            "tepui launcher --work_dir /d/agent-1/x",
+            "/d/agent-1"
+        ));
+        assert!(!mentions_dir(
+            "tepui agent --work_dir=/d/agent-10",
+            "/d/agent-1"
+        ));
     }
 
     #[test]
@@ -270,10 +316,17 @@ mod tests {
     async fn a_process_with_the_environment_marker_is_found() {
         let dir = scratch("marked");
         let elsewhere = std::env::temp_dir();
-        let mut child =
-            std::process::Command::new("sleep").arg("600").current_dir(&elsewhere).env(DIR_ENV, &dir).spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(&elsewhere)
+            .env(DIR_ENV, &dir)
+            .spawn()
+            .unwrap();
         let found = wait_found(&dir, |f| !f.is_empty()).await;
-        assert_eq!(found.iter().map(|l| l.pid).collect::<Vec<_>>(), vec![child.id()]);
+        assert_eq!(
+            found.iter().map(|l| l.pid).collect::<Vec<_>>(),
+            vec![child.id()]
+        );
         child.kill().unwrap();
         child.wait().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -306,13 +359,20 @@ mod tests {
         let shell_pid: u32 = {
             use std::io::BufRead;
             let mut line = String::new();
-            std::io::BufReader::new(shell_leader.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            std::io::BufReader::new(shell_leader.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
             line.trim().parse().unwrap()
         };
         // Wait until the shell's child has entered DIR, so the scan below could see it.
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !std::fs::read_link(format!("/proc/{shell_pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir)) {
-            assert!(std::time::Instant::now() < until, "the shell never entered {dir:?}");
+        while !std::fs::read_link(format!("/proc/{shell_pid}/cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(&dir))
+        {
+            assert!(
+                std::time::Instant::now() < until,
+                "the shell never entered {dir:?}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let found = wait_found(&dir, |f| f.len() >= 2).await;

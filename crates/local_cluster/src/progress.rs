@@ -26,7 +26,9 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Self {
-        Clock { start: Instant::now() }
+        Clock {
+            start: Instant::now(),
+        }
     }
 
     pub fn elapsed(&self) -> f64 {
@@ -62,21 +64,31 @@ impl LeaderTracker {
                     Some(_) => ", again".to_string(),
                     None => String::new(),
                 };
-                let subject = if what == "master" { "leader".to_string() } else { format!("{what} leader") };
+                let subject = if what == "master" {
+                    "leader".to_string()
+                } else {
+                    format!("{what} leader")
+                };
                 let line = format!("{subject} is now {name} ({address}){was}");
                 self.current = Some(name.to_string());
                 self.last = Some(name.to_string());
                 Some(line)
             }
             Some(_) => None,
-            None => self.current.take().map(|gone| format!("no {what} leads (was {gone}); waiting for an election")),
+            None => self
+                .current
+                .take()
+                .map(|gone| format!("no {what} leads (was {gone}); waiting for an election")),
         }
     }
 }
 
 /// The name of the server of `role` at `address`.
 pub fn name_at(layout: &Layout, role: Role, address: &str) -> Option<String> {
-    layout.of_role(role).find(|s| s.address() == address).map(|s| s.name.clone())
+    layout
+        .of_role(role)
+        .find(|s| s.address() == address)
+        .map(|s| s.name.clone())
 }
 
 fn addresses(layout: &Layout, role: Role) -> Vec<String> {
@@ -95,7 +107,10 @@ where
             return Ok(v);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("{what} did not happen within {} s", STEP_TIMEOUT.as_secs()));
+            return Err(format!(
+                "{what} did not happen within {} s",
+                STEP_TIMEOUT.as_secs()
+            ));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -110,11 +125,19 @@ pub struct Leaders {
 
 /// Launches the roles in order and reports each step; the leaders once the cluster is ready (the
 /// summary printed). Err says which step did not happen in time.
-pub async fn startup(layout: &Layout, events: &UnboundedSender<Event>, clock: Clock) -> Result<Leaders, String> {
+pub async fn startup(
+    layout: &Layout,
+    events: &UnboundedSender<Event>,
+    clock: Clock,
+) -> Result<Leaders, String> {
     let mut leaders = Leaders::default();
     let client = probe::client();
     let logs = layout.dir.join("logs");
-    let launch = |role| events.send(Event::Launch(role)).map_err(|_| "the supervisor stopped".to_string());
+    let launch = |role| {
+        events
+            .send(Event::Launch(role))
+            .map_err(|_| "the supervisor stopped".to_string())
+    };
 
     launch(Role::ZooKeeper)?;
     let zk_ips = layout.zk_ips();
@@ -122,7 +145,10 @@ pub async fn startup(layout: &Layout, events: &UnboundedSender<Event>, clock: Cl
         let ips = zk_ips.clone();
         async move {
             let modes = futures::future::join_all(ips.iter().map(|ip| zookeeper::mode(*ip))).await;
-            modes.iter().all(|m| zookeeper::serving(m.as_deref())).then_some(modes)
+            modes
+                .iter()
+                .all(|m| zookeeper::serving(m.as_deref()))
+                .then_some(modes)
         }
     })
     .await
@@ -132,18 +158,26 @@ pub async fn startup(layout: &Layout, events: &UnboundedSender<Event>, clock: Cl
         .zip(&modes)
         .map(|(s, m)| format!("{} {}", s.name, m.as_deref().unwrap_or("?")))
         .collect();
-    clock.say(&format!("ZooKeeper ensemble serving ({})", described.join(", ")));
+    clock.say(&format!(
+        "ZooKeeper ensemble serving ({})",
+        described.join(", ")
+    ));
 
     // Masters, agents and Marathons wait for what they need themselves (they retry ZooKeeper and
     // the leading master), so they start together once ZooKeeper serves.
-    for role in Role::START_ORDER.into_iter().filter(|r| *r != Role::ZooKeeper) {
+    for role in Role::START_ORDER
+        .into_iter()
+        .filter(|r| *r != Role::ZooKeeper)
+    {
         launch(role)?;
     }
 
     let masters = addresses(layout, Role::Master);
-    let leader = wait_for("a master election", || probe::master_leader(&client, &masters))
-        .await
-        .map_err(|e| format!("{e} (see {}/master-*.log)", logs.display()))?;
+    let leader = wait_for("a master election", || {
+        probe::master_leader(&client, &masters)
+    })
+    .await
+    .map_err(|e| format!("{e} (see {}/master-*.log)", logs.display()))?;
     let leader_name = name_at(layout, Role::Master, &leader).unwrap_or_else(|| leader.clone());
     clock.say(&format!("leader elected: {leader_name} ({leader})"));
     leaders.master = Some((leader_name, leader));
@@ -165,9 +199,11 @@ pub async fn startup(layout: &Layout, events: &UnboundedSender<Event>, clock: Cl
 
     if layout.count(Role::Marathon) > 0 {
         let marathons = addresses(layout, Role::Marathon);
-        let leader = wait_for("a Marathon leader election", || probe::marathon_leader(&client, &marathons))
-            .await
-            .map_err(|e| format!("{e} (see {}/marathon-*.log)", logs.display()))?;
+        let leader = wait_for("a Marathon leader election", || {
+            probe::marathon_leader(&client, &marathons)
+        })
+        .await
+        .map_err(|e| format!("{e} (see {}/marathon-*.log)", logs.display()))?;
         let name = name_at(layout, Role::Marathon, &leader).unwrap_or_else(|| leader.clone());
         clock.say(&format!("Marathon leader elected: {name} ({leader})"));
         leaders.marathon = Some((name, leader));
@@ -193,17 +229,30 @@ pub async fn watch_leaders(layout: &Layout, clock: Clock, known: Leaders) {
     }
     loop {
         let leader = probe::master_leader(&client, &masters).await;
-        let named = leader.as_ref().map(|a| (name_at(layout, Role::Master, a).unwrap_or_else(|| a.clone()), a.clone()));
-        if let Some(line) = master_tracker.observe("master", named.as_ref().map(|(n, a)| (n.as_str(), a.as_str()))) {
+        let named = leader.as_ref().map(|a| {
+            (
+                name_at(layout, Role::Master, a).unwrap_or_else(|| a.clone()),
+                a.clone(),
+            )
+        });
+        if let Some(line) = master_tracker.observe(
+            "master",
+            named.as_ref().map(|(n, a)| (n.as_str(), a.as_str())),
+        ) {
             clock.say(&line);
         }
         if !marathons.is_empty() {
             let leader = probe::marathon_leader(&client, &marathons).await;
-            let named =
-                leader.as_ref().map(|a| (name_at(layout, Role::Marathon, a).unwrap_or_else(|| a.clone()), a.clone()));
-            if let Some(line) =
-                marathon_tracker.observe("Marathon", named.as_ref().map(|(n, a)| (n.as_str(), a.as_str())))
-            {
+            let named = leader.as_ref().map(|a| {
+                (
+                    name_at(layout, Role::Marathon, a).unwrap_or_else(|| a.clone()),
+                    a.clone(),
+                )
+            });
+            if let Some(line) = marathon_tracker.observe(
+                "Marathon",
+                named.as_ref().map(|(n, a)| (n.as_str(), a.as_str())),
+            ) {
                 clock.say(&line);
             }
         }
@@ -213,7 +262,13 @@ pub async fn watch_leaders(layout: &Layout, clock: Clock, known: Leaders) {
 
 /// The block printed once the cluster is ready: every URL a person needs.
 pub fn summary(layout: &Layout, elapsed: f64) -> String {
-    let urls = |role| layout.of_role(role).map(|s| s.url()).collect::<Vec<_>>().join("  ");
+    let urls = |role| {
+        layout
+            .of_role(role)
+            .map(|s| s.url())
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
     let dir = layout.dir.display();
     let mut lines = vec![
         format!(
@@ -247,14 +302,22 @@ mod tests {
     fn leader_changes_are_reported_once_with_the_previous_leader() {
         let mut t = LeaderTracker::default();
         assert_eq!(
-            t.observe("master", Some(("master-1", "127.0.1.1:5050"))).unwrap(),
+            t.observe("master", Some(("master-1", "127.0.1.1:5050")))
+                .unwrap(),
             "leader is now master-1 (127.0.1.1:5050)"
         );
-        assert_eq!(t.observe("master", Some(("master-1", "127.0.1.1:5050"))), None);
-        assert_eq!(t.observe("master", None).unwrap(), "no master leads (was master-1); waiting for an election");
+        assert_eq!(
+            t.observe("master", Some(("master-1", "127.0.1.1:5050"))),
+            None
+        );
+        assert_eq!(
+            t.observe("master", None).unwrap(),
+            "no master leads (was master-1); waiting for an election"
+        );
         assert_eq!(t.observe("master", None), None);
         assert_eq!(
-            t.observe("master", Some(("master-3", "127.0.1.3:5050"))).unwrap(),
+            t.observe("master", Some(("master-3", "127.0.1.3:5050")))
+                .unwrap(),
             "leader is now master-3 (127.0.1.3:5050), was master-1"
         );
         let mut m = LeaderTracker::default();
@@ -267,6 +330,9 @@ mod tests {
 
     #[test]
     fn lines_carry_the_elapsed_time() {
-        assert_eq!(stamped(3.21, "master-1 started"), "[   3.2s] master-1 started");
+        assert_eq!(
+            stamped(3.21, "master-1 started"),
+            "[   3.2s] master-1 started"
+        );
     }
 }

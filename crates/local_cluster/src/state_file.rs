@@ -76,8 +76,10 @@ pub fn write(dir: &Path, state: &ClusterState) -> Result<(), LocalClusterError> 
     let target = path(dir);
     let tmp = dir.join("cluster.json.tmp");
     let io = |e| LocalClusterError::io(format!("cannot write {}", target.display()), e);
-    let text = serde_json::to_vec_pretty(state)
-        .map_err(|e| LocalClusterError::StateFile { path: target.clone(), message: e.to_string() })?;
+    let text = serde_json::to_vec_pretty(state).map_err(|e| LocalClusterError::StateFile {
+        path: target.clone(),
+        message: e.to_string(),
+    })?;
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
     file.write_all(&text).map_err(io)?;
     file.sync_all().map_err(io)?;
@@ -88,25 +90,42 @@ pub fn write(dir: &Path, state: &ClusterState) -> Result<(), LocalClusterError> 
 /// Reads `DIR/cluster.json`; None when there is none.
 pub fn read(dir: &Path) -> Result<Option<ClusterState>, LocalClusterError> {
     let target = path(dir);
-    let bad = |message: String| LocalClusterError::StateFile { path: target.clone(), message };
+    let bad = |message: String| LocalClusterError::StateFile {
+        path: target.clone(),
+        message,
+    };
     let meta = match std::fs::metadata(&target) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LocalClusterError::io(format!("cannot read {}", target.display()), e)),
+        Err(e) => {
+            return Err(LocalClusterError::io(
+                format!("cannot read {}", target.display()),
+                e,
+            ))
+        }
     };
     if meta.len() > STATE_FILE_BYTES_MAX {
-        return Err(bad(format!("is {} bytes, more than a cluster state file can be", meta.len())));
+        return Err(bad(format!(
+            "is {} bytes, more than a cluster state file can be",
+            meta.len()
+        )));
     }
-    let text =
-        std::fs::read(&target).map_err(|e| LocalClusterError::io(format!("cannot read {}", target.display()), e))?;
-    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
-    let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let text = std::fs::read(&target)
+        .map_err(|e| LocalClusterError::io(format!("cannot read {}", target.display()), e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let version = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
     if version != u64::from(FORMAT_VERSION) {
         return Err(bad(format!(
             "has format_version {version}; this tepui reads {FORMAT_VERSION} (was the cluster started by another version?)"
         )));
     }
-    serde_json::from_value(value).map(Some).map_err(|e| bad(format!("is not a cluster state file: {e}")))
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| bad(format!("is not a cluster state file: {e}")))
 }
 
 /// Removes `DIR/cluster.json` (absent is fine).
@@ -119,7 +138,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("local-cluster-state-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("local-cluster-state-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -162,7 +182,10 @@ mod tests {
         let dir = scratch("garbage");
         std::fs::write(path(&dir), b"{not json").unwrap();
         let err = read(&dir).unwrap_err().to_string();
-        assert!(err.contains("cluster.json") && err.contains("not JSON"), "{err}");
+        assert!(
+            err.contains("cluster.json") && err.contains("not JSON"),
+            "{err}"
+        );
         std::fs::write(path(&dir), br#"{"format_version": 9}"#).unwrap();
         let err = read(&dir).unwrap_err().to_string();
         assert!(err.contains("format_version 9"), "{err}");

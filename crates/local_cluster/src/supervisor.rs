@@ -141,7 +141,11 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 enum Phase {
     Running,
-    Stopping { stage: usize, deadline: f64, killed: bool },
+    Stopping {
+        stage: usize,
+        deadline: f64,
+        killed: bool,
+    },
     Finished,
 }
 
@@ -165,7 +169,11 @@ impl Supervisor {
                 started_before: false,
             })
             .collect();
-        Supervisor { policy, entries, phase: Phase::Running }
+        Supervisor {
+            policy,
+            entries,
+            phase: Phase::Running,
+        }
     }
 
     pub fn stopping(&self) -> bool {
@@ -221,26 +229,48 @@ impl Supervisor {
     }
 
     fn on_spawned(&mut self, now: f64, server: ServerIndex, pid: u32, out: &mut Vec<Command>) {
-        let Some(e) = self.entries.get_mut(server) else { return };
+        let Some(e) = self.entries.get_mut(server) else {
+            return;
+        };
         if e.state != ServerState::Spawning {
             return;
         }
         e.state = ServerState::Running { pid, since: now };
-        let verb = if e.started_before { "restarted" } else { "started" };
+        let verb = if e.started_before {
+            "restarted"
+        } else {
+            "started"
+        };
         e.started_before = true;
         out.push(Command::Say(format!("{} {verb} (pid {pid})", e.name)));
         if self.phase != Phase::Running {
             // Spawned while a stop began: it joins the stop (its role's turn may have passed).
-            out.push(Command::Signal { server, pid, signal: Signal::Term });
+            out.push(Command::Signal {
+                server,
+                pid,
+                signal: Signal::Term,
+            });
         }
     }
 
-    fn on_exited(&mut self, now: f64, server: ServerIndex, pid: u32, how: ExitKind, out: &mut Vec<Command>) {
+    fn on_exited(
+        &mut self,
+        now: f64,
+        server: ServerIndex,
+        pid: u32,
+        how: ExitKind,
+        out: &mut Vec<Command>,
+    ) {
         let policy = self.policy.clone();
         let running = self.phase == Phase::Running;
-        let Some(e) = self.entries.get_mut(server) else { return };
+        let Some(e) = self.entries.get_mut(server) else {
+            return;
+        };
         let since = match e.state {
-            ServerState::Running { pid: current, since } if current == pid => since,
+            ServerState::Running {
+                pid: current,
+                since,
+            } if current == pid => since,
             _ => return, // an earlier incarnation, already accounted for
         };
         if running {
@@ -249,7 +279,11 @@ impl Supervisor {
             }
             let delay = take_delay(e, &policy);
             e.state = ServerState::WaitingRestart { at: now + delay };
-            out.push(Command::Say(format!("{} exited ({how}); restarting in {}", e.name, secs(delay))));
+            out.push(Command::Say(format!(
+                "{} exited ({how}); restarting in {}",
+                e.name,
+                secs(delay)
+            )));
         } else {
             e.state = ServerState::Done;
             out.push(Command::Say(format!("{} stopped ({how})", e.name)));
@@ -267,16 +301,32 @@ impl Supervisor {
                     }
                 }
             }
-            Phase::Stopping { stage, deadline, killed } if now >= deadline => {
+            Phase::Stopping {
+                stage,
+                deadline,
+                killed,
+            } if now >= deadline => {
                 let role = Role::STOP_ORDER[stage];
                 if !killed {
                     for (i, e) in self.entries.iter().enumerate() {
-                        if let (true, ServerState::Running { pid, .. }) = (e.role == role, &e.state) {
-                            out.push(Command::Say(format!("{} did not stop in time; sending SIGKILL", e.name)));
-                            out.push(Command::Signal { server: i, pid: *pid, signal: Signal::Kill });
+                        if let (true, ServerState::Running { pid, .. }) = (e.role == role, &e.state)
+                        {
+                            out.push(Command::Say(format!(
+                                "{} did not stop in time; sending SIGKILL",
+                                e.name
+                            )));
+                            out.push(Command::Signal {
+                                server: i,
+                                pid: *pid,
+                                signal: Signal::Kill,
+                            });
                         }
                     }
-                    self.phase = Phase::Stopping { stage, deadline: now + self.policy.kill_grace, killed: true };
+                    self.phase = Phase::Stopping {
+                        stage,
+                        deadline: now + self.policy.kill_grace,
+                        killed: true,
+                    };
                 } else {
                     for e in self.entries.iter_mut().filter(|e| e.role == role) {
                         if let ServerState::Running { pid, .. } = e.state {
@@ -298,20 +348,33 @@ impl Supervisor {
         match self.phase {
             Phase::Running => {
                 for e in &mut self.entries {
-                    if matches!(e.state, ServerState::NotStarted | ServerState::WaitingRestart { .. }) {
+                    if matches!(
+                        e.state,
+                        ServerState::NotStarted | ServerState::WaitingRestart { .. }
+                    ) {
                         e.state = ServerState::Done;
                     }
                 }
                 self.begin_stage(now, 0, out);
             }
             Phase::Stopping { stage, .. } => {
-                out.push(Command::Say("stopping now: SIGKILL to every server still running".into()));
+                out.push(Command::Say(
+                    "stopping now: SIGKILL to every server still running".into(),
+                ));
                 for (i, e) in self.entries.iter().enumerate() {
                     if let ServerState::Running { pid, .. } = e.state {
-                        out.push(Command::Signal { server: i, pid, signal: Signal::Kill });
+                        out.push(Command::Signal {
+                            server: i,
+                            pid,
+                            signal: Signal::Kill,
+                        });
                     }
                 }
-                self.phase = Phase::Stopping { stage, deadline: now + self.policy.kill_grace, killed: true };
+                self.phase = Phase::Stopping {
+                    stage,
+                    deadline: now + self.policy.kill_grace,
+                    killed: true,
+                };
             }
             Phase::Finished => {}
         }
@@ -324,14 +387,25 @@ impl Supervisor {
             let mut signalled = false;
             for (i, e) in self.entries.iter().enumerate() {
                 if let (true, ServerState::Running { pid, .. }) = (e.role == role, &e.state) {
-                    out.push(Command::Signal { server: i, pid: *pid, signal: Signal::Term });
+                    out.push(Command::Signal {
+                        server: i,
+                        pid: *pid,
+                        signal: Signal::Term,
+                    });
                     signalled = true;
                 }
             }
-            let spawning = self.entries.iter().any(|e| e.role == role && e.state == ServerState::Spawning);
+            let spawning = self
+                .entries
+                .iter()
+                .any(|e| e.role == role && e.state == ServerState::Spawning);
             if signalled || spawning {
                 out.push(Command::Say(format!("stopping {}", role.plural())));
-                self.phase = Phase::Stopping { stage, deadline: now + self.policy.stop_grace(role), killed: false };
+                self.phase = Phase::Stopping {
+                    stage,
+                    deadline: now + self.policy.stop_grace(role),
+                    killed: false,
+                };
                 return;
             }
             stage += 1;
@@ -342,12 +416,13 @@ impl Supervisor {
 
     /// Moves to the next role once every server of the current one is done.
     fn advance_stop(&mut self, now: f64, out: &mut Vec<Command>) {
-        let Phase::Stopping { stage, .. } = self.phase else { return };
+        let Phase::Stopping { stage, .. } = self.phase else {
+            return;
+        };
         let role = Role::STOP_ORDER[stage];
-        let busy = self
-            .entries
-            .iter()
-            .any(|e| e.role == role && matches!(e.state, ServerState::Running { .. } | ServerState::Spawning));
+        let busy = self.entries.iter().any(|e| {
+            e.role == role && matches!(e.state, ServerState::Running { .. } | ServerState::Spawning)
+        });
         if !busy {
             self.begin_stage(now, stage + 1, out);
         }

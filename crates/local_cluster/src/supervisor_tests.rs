@@ -9,29 +9,62 @@ fn cluster() -> Supervisor {
         ("agent-1", Role::Agent),
         ("marathon-1", Role::Marathon),
     ];
-    Supervisor::new(Policy::default(), servers.iter().map(|(n, r)| (n.to_string(), *r)))
+    Supervisor::new(
+        Policy::default(),
+        servers.iter().map(|(n, r)| (n.to_string(), *r)),
+    )
 }
 
 fn spawns(commands: &[Command]) -> Vec<ServerIndex> {
-    commands.iter().filter_map(|c| if let Command::Spawn(i) = c { Some(*i) } else { None }).collect()
+    commands
+        .iter()
+        .filter_map(|c| {
+            if let Command::Spawn(i) = c {
+                Some(*i)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn signals(commands: &[Command]) -> Vec<(ServerIndex, Signal)> {
     commands
         .iter()
-        .filter_map(|c| if let Command::Signal { server, signal, .. } = c { Some((*server, *signal)) } else { None })
+        .filter_map(|c| {
+            if let Command::Signal { server, signal, .. } = c {
+                Some((*server, *signal))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
 fn says(commands: &[Command]) -> Vec<String> {
-    commands.iter().filter_map(|c| if let Command::Say(s) = c { Some(s.clone()) } else { None }).collect()
+    commands
+        .iter()
+        .filter_map(|c| {
+            if let Command::Say(s) = c {
+                Some(s.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Launches every role and reports each spawn as pid 100+index.
 fn all_running(s: &mut Supervisor) {
     for role in Role::START_ORDER {
         for i in spawns(&s.handle(0.0, Event::Launch(role))) {
-            s.handle(0.0, Event::Spawned { server: i, pid: 100 + i as u32 });
+            s.handle(
+                0.0,
+                Event::Spawned {
+                    server: i,
+                    pid: 100 + i as u32,
+                },
+            );
         }
     }
 }
@@ -39,7 +72,10 @@ fn all_running(s: &mut Supervisor) {
 #[test]
 fn launch_spawns_only_the_role_and_only_once() {
     let mut s = cluster();
-    assert_eq!(spawns(&s.handle(0.0, Event::Launch(Role::Master))), vec![1, 2]);
+    assert_eq!(
+        spawns(&s.handle(0.0, Event::Launch(Role::Master))),
+        vec![1, 2]
+    );
     assert!(spawns(&s.handle(0.0, Event::Launch(Role::Master))).is_empty());
     let out = s.handle(0.1, Event::Spawned { server: 1, pid: 42 });
     assert_eq!(says(&out), vec!["master-1 started (pid 42)"]);
@@ -50,11 +86,27 @@ fn launch_spawns_only_the_role_and_only_once() {
 fn an_exited_master_restarts_after_one_second() {
     let mut s = cluster();
     all_running(&mut s);
-    let out = s.handle(10.0, Event::Exited { server: 2, pid: 102, how: ExitKind::Code(3) });
-    assert_eq!(says(&out), vec!["master-2 exited (code 3); restarting in 1 s"]);
+    let out = s.handle(
+        10.0,
+        Event::Exited {
+            server: 2,
+            pid: 102,
+            how: ExitKind::Code(3),
+        },
+    );
+    assert_eq!(
+        says(&out),
+        vec!["master-2 exited (code 3); restarting in 1 s"]
+    );
     assert!(spawns(&s.handle(10.9, Event::Tick)).is_empty());
     assert_eq!(spawns(&s.handle(11.0, Event::Tick)), vec![2]);
-    let out = s.handle(11.0, Event::Spawned { server: 2, pid: 500 });
+    let out = s.handle(
+        11.0,
+        Event::Spawned {
+            server: 2,
+            pid: 500,
+        },
+    );
     assert_eq!(says(&out), vec!["master-2 restarted (pid 500)"]);
 }
 
@@ -66,7 +118,14 @@ fn quick_failures_back_off_up_to_ten_seconds_and_a_long_run_resets() {
     let mut pid = 102;
     let mut delays = Vec::new();
     for _ in 0..6 {
-        let out = s.handle(now, Event::Exited { server: 2, pid, how: ExitKind::Signal(9) });
+        let out = s.handle(
+            now,
+            Event::Exited {
+                server: 2,
+                pid,
+                how: ExitKind::Signal(9),
+            },
+        );
         let line = says(&out).pop().unwrap();
         delays.push(line.rsplit("restarting in ").next().unwrap().to_string());
         now += 10.0;
@@ -76,7 +135,14 @@ fn quick_failures_back_off_up_to_ten_seconds_and_a_long_run_resets() {
         now += 1.0; // a short run
     }
     assert_eq!(delays, ["1 s", "2 s", "4 s", "8 s", "10 s", "10 s"]);
-    let out = s.handle(now + 60.0, Event::Exited { server: 2, pid, how: ExitKind::Code(1) });
+    let out = s.handle(
+        now + 60.0,
+        Event::Exited {
+            server: 2,
+            pid,
+            how: ExitKind::Code(1),
+        },
+    );
     assert!(says(&out)[0].ends_with("restarting in 1 s"), "{out:?}");
 }
 
@@ -84,7 +150,14 @@ fn quick_failures_back_off_up_to_ten_seconds_and_a_long_run_resets() {
 fn exits_of_earlier_incarnations_are_ignored() {
     let mut s = cluster();
     all_running(&mut s);
-    let out = s.handle(5.0, Event::Exited { server: 1, pid: 999, how: ExitKind::Code(3) });
+    let out = s.handle(
+        5.0,
+        Event::Exited {
+            server: 1,
+            pid: 999,
+            how: ExitKind::Code(3),
+        },
+    );
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(s.pid(1), Some(101));
 }
@@ -93,8 +166,17 @@ fn exits_of_earlier_incarnations_are_ignored() {
 fn a_failed_spawn_is_retried_with_backoff() {
     let mut s = cluster();
     s.handle(0.0, Event::Launch(Role::ZooKeeper));
-    let out = s.handle(0.0, Event::SpawnFailed { server: 0, error: "No such file".into() });
-    assert_eq!(says(&out), vec!["zookeeper-1 could not start (No such file); retrying in 1 s"]);
+    let out = s.handle(
+        0.0,
+        Event::SpawnFailed {
+            server: 0,
+            error: "No such file".into(),
+        },
+    );
+    assert_eq!(
+        says(&out),
+        vec!["zookeeper-1 could not start (No such file); retrying in 1 s"]
+    );
     assert_eq!(spawns(&s.handle(1.0, Event::Tick)), vec![0]);
 }
 
@@ -104,15 +186,50 @@ fn stop_goes_agents_then_marathon_then_masters_then_zookeeper() {
     all_running(&mut s);
     let out = s.handle(20.0, Event::Stop);
     assert_eq!(signals(&out), vec![(3, Signal::Term)]);
-    let out = s.handle(21.0, Event::Exited { server: 3, pid: 103, how: ExitKind::Code(0) });
+    let out = s.handle(
+        21.0,
+        Event::Exited {
+            server: 3,
+            pid: 103,
+            how: ExitKind::Code(0),
+        },
+    );
     assert_eq!(signals(&out), vec![(4, Signal::Term)], "{out:?}");
-    let out = s.handle(21.5, Event::Exited { server: 4, pid: 104, how: ExitKind::Code(0) });
+    let out = s.handle(
+        21.5,
+        Event::Exited {
+            server: 4,
+            pid: 104,
+            how: ExitKind::Code(0),
+        },
+    );
     assert_eq!(signals(&out), vec![(1, Signal::Term), (2, Signal::Term)]);
-    let out = s.handle(22.0, Event::Exited { server: 1, pid: 101, how: ExitKind::Code(0) });
+    let out = s.handle(
+        22.0,
+        Event::Exited {
+            server: 1,
+            pid: 101,
+            how: ExitKind::Code(0),
+        },
+    );
     assert!(signals(&out).is_empty(), "waits for master-2 too: {out:?}");
-    let out = s.handle(22.1, Event::Exited { server: 2, pid: 102, how: ExitKind::Code(0) });
+    let out = s.handle(
+        22.1,
+        Event::Exited {
+            server: 2,
+            pid: 102,
+            how: ExitKind::Code(0),
+        },
+    );
     assert_eq!(signals(&out), vec![(0, Signal::Term)]);
-    let out = s.handle(23.0, Event::Exited { server: 0, pid: 100, how: ExitKind::Signal(15) });
+    let out = s.handle(
+        23.0,
+        Event::Exited {
+            server: 0,
+            pid: 100,
+            how: ExitKind::Signal(15),
+        },
+    );
     assert!(out.contains(&Command::Finished), "{out:?}");
 }
 
@@ -120,12 +237,26 @@ fn stop_goes_agents_then_marathon_then_masters_then_zookeeper() {
 fn nothing_restarts_while_stopping() {
     let mut s = cluster();
     all_running(&mut s);
-    s.handle(1.0, Event::Exited { server: 1, pid: 101, how: ExitKind::Code(3) });
+    s.handle(
+        1.0,
+        Event::Exited {
+            server: 1,
+            pid: 101,
+            how: ExitKind::Code(3),
+        },
+    );
     s.handle(1.5, Event::Stop);
     // master-1 waited to restart; stopping cancels that.
     assert!(spawns(&s.handle(5.0, Event::Tick)).is_empty());
     // A master exiting on its own during the agents' stage is not restarted either.
-    let out = s.handle(5.0, Event::Exited { server: 2, pid: 102, how: ExitKind::Code(3) });
+    let out = s.handle(
+        5.0,
+        Event::Exited {
+            server: 2,
+            pid: 102,
+            how: ExitKind::Code(3),
+        },
+    );
     assert_eq!(says(&out), vec!["master-2 stopped (code 3)"]);
 }
 
@@ -135,7 +266,10 @@ fn a_server_that_ignores_sigterm_gets_sigkill_after_its_grace() {
     all_running(&mut s);
     s.handle(0.0, Event::Stop);
     assert!(signals(&s.handle(19.9, Event::Tick)).is_empty());
-    assert_eq!(signals(&s.handle(20.0, Event::Tick)), vec![(3, Signal::Kill)]);
+    assert_eq!(
+        signals(&s.handle(20.0, Event::Tick)),
+        vec![(3, Signal::Kill)]
+    );
     // Still not reaped after the kill grace: given up on, the stop goes on.
     let out = s.handle(25.0, Event::Tick);
     assert_eq!(signals(&out), vec![(4, Signal::Term)], "{out:?}");
@@ -149,7 +283,10 @@ fn a_second_stop_kills_everything_left() {
     let out = s.handle(1.0, Event::Stop);
     let mut killed = signals(&out);
     killed.sort_by_key(|(i, _)| *i);
-    assert_eq!(killed, (0..5).map(|i| (i, Signal::Kill)).collect::<Vec<_>>());
+    assert_eq!(
+        killed,
+        (0..5).map(|i| (i, Signal::Kill)).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -166,6 +303,13 @@ fn a_spawn_that_lands_during_stop_is_told_to_stop() {
     s.handle(0.0, Event::Stop); // zookeeper-1 is spawning: the stop waits for it
     let out = s.handle(0.1, Event::Spawned { server: 0, pid: 7 });
     assert_eq!(signals(&out), vec![(0, Signal::Term)]);
-    let out = s.handle(0.2, Event::Exited { server: 0, pid: 7, how: ExitKind::Code(0) });
+    let out = s.handle(
+        0.2,
+        Event::Exited {
+            server: 0,
+            pid: 7,
+            how: ExitKind::Code(0),
+        },
+    );
     assert!(out.contains(&Command::Finished), "{out:?}");
 }

@@ -38,8 +38,12 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
             std::io::Error::from(std::io::ErrorKind::NotFound),
         ));
     }
-    std::fs::create_dir_all(dir.join("logs"))
-        .map_err(|e| LocalClusterError::io(format!("--dir: cannot create {}", dir.join("logs").display()), e))?;
+    std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
+        LocalClusterError::io(
+            format!("--dir: cannot create {}", dir.join("logs").display()),
+            e,
+        )
+    })?;
     refuse_if_running(&dir)?;
     let layout = Arc::new(Layout::new(&flags, &dir, &program, &zk));
     let clock = Clock::new();
@@ -47,7 +51,11 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
     let stale = process::leftovers(&layout.dir, &process::owned_dirs(&layout));
     if !stale.is_empty() {
         let left = process::kill_leftovers(&stale, LEFTOVER_KILL_TIMEOUT).await;
-        clock.say(&format!("killed {} process(es) an earlier run left in {}", stale.len() - left.len(), dir.display()));
+        clock.say(&format!(
+            "killed {} process(es) an earlier run left in {}",
+            stale.len() - left.len(),
+            dir.display()
+        ));
     }
     check_addresses(&layout, flags.ip_prefix.ip(1))?;
     prepare_dirs(&layout)?;
@@ -69,13 +77,19 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
     let still = process::kill_leftovers(&leftovers, LEFTOVER_KILL_TIMEOUT).await;
     state_file::remove(&dir);
     if !still.is_empty() {
-        let list: Vec<String> = still.iter().map(|l| format!("pid {} ({})", l.pid, l.cmdline)).collect();
+        let list: Vec<String> = still
+            .iter()
+            .map(|l| format!("pid {} ({})", l.pid, l.cmdline))
+            .collect();
         return Err(LocalClusterError::Leftovers(list.join("; ")));
     }
     if leftovers.is_empty() {
         clock.say("stopped; no process of the cluster is left");
     } else {
-        clock.say(&format!("stopped; killed {} leftover process(es)", leftovers.len()));
+        clock.say(&format!(
+            "stopped; killed {} leftover process(es)",
+            leftovers.len()
+        ));
     }
     outcome
 }
@@ -84,7 +98,10 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
 fn refuse_if_running(dir: &Path) -> Result<(), LocalClusterError> {
     match state_file::read(dir) {
         Ok(Some(state)) if process::is_supervisor(state.supervisor_pid) => {
-            Err(LocalClusterError::AlreadyRunning { dir: dir.to_path_buf(), pid: state.supervisor_pid })
+            Err(LocalClusterError::AlreadyRunning {
+                dir: dir.to_path_buf(),
+                pid: state.supervisor_pid,
+            })
         }
         // No state file, a dead supervisor, or a file another version wrote: a fresh start
         // replaces it (processes left behind are found by their directories).
@@ -109,7 +126,9 @@ fn check_addresses(layout: &Layout, first: Ipv4Addr) -> Result<(), LocalClusterE
             } else {
                 format!("{e}; pick another --ip_prefix")
             };
-            return Err(LocalClusterError::Address(format!("cannot listen on {ip}:{port} for {name}: {why}")));
+            return Err(LocalClusterError::Address(format!(
+                "cannot listen on {ip}:{port} for {name}: {why}"
+            )));
         }
     }
     Ok(())
@@ -123,24 +142,45 @@ fn prepare_dirs(layout: &Layout) -> Result<(), LocalClusterError> {
         match std::fs::remove_dir_all(&server.work_dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LocalClusterError::io(format!("cannot clear {}", server.work_dir.display()), e)),
+            Err(e) => {
+                return Err(LocalClusterError::io(
+                    format!("cannot clear {}", server.work_dir.display()),
+                    e,
+                ))
+            }
         }
         let _ = std::fs::remove_file(&server.log_path);
-        std::fs::create_dir_all(&server.work_dir)
-            .map_err(|e| LocalClusterError::io(format!("cannot create {}", server.work_dir.display()), e))?;
+        std::fs::create_dir_all(&server.work_dir).map_err(|e| {
+            LocalClusterError::io(format!("cannot create {}", server.work_dir.display()), e)
+        })?;
         if server.role == Role::ZooKeeper {
-            zookeeper::write_config(&server.work_dir, server.index, server.ip, &zk_ips).map_err(|e| {
-                LocalClusterError::io(format!("cannot write ZooKeeper's config in {}", server.work_dir.display()), e)
-            })?;
+            zookeeper::write_config(&server.work_dir, server.index, server.ip, &zk_ips).map_err(
+                |e| {
+                    LocalClusterError::io(
+                        format!(
+                            "cannot write ZooKeeper's config in {}",
+                            server.work_dir.display()
+                        ),
+                        e,
+                    )
+                },
+            )?;
         }
     }
     Ok(())
 }
 
 /// Runs the supervisor until every server has stopped. Err if startup failed.
-async fn supervise(layout: &Arc<Layout>, state: &mut ClusterState, clock: Clock) -> Result<(), LocalClusterError> {
+async fn supervise(
+    layout: &Arc<Layout>,
+    state: &mut ClusterState,
+    clock: Clock,
+) -> Result<(), LocalClusterError> {
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
-    let mut supervisor = Supervisor::new(Policy::default(), layout.servers.iter().map(|s| (s.name.clone(), s.role)));
+    let mut supervisor = Supervisor::new(
+        Policy::default(),
+        layout.servers.iter().map(|s| (s.name.clone(), s.role)),
+    );
     let signals = tokio::spawn(forward_signals(events.clone(), clock));
     let (startup_failed_tx, mut startup_failed) = tokio::sync::oneshot::channel::<String>();
     let watcher = {
@@ -186,9 +226,15 @@ async fn supervise(layout: &Arc<Layout>, state: &mut ClusterState, clock: Clock)
                                 state_changed = true;
                                 queue.push_back(Event::Spawned { server: i, pid });
                             }
-                            None => queue.push_back(Event::SpawnFailed { server: i, error: "exited at once".into() }),
+                            None => queue.push_back(Event::SpawnFailed {
+                                server: i,
+                                error: "exited at once".into(),
+                            }),
                         },
-                        Err(e) => queue.push_back(Event::SpawnFailed { server: i, error: e.to_string() }),
+                        Err(e) => queue.push_back(Event::SpawnFailed {
+                            server: i,
+                            error: e.to_string(),
+                        }),
                     },
                     Command::Signal { pid, signal, .. } => {
                         process::send(pid, signal);
@@ -215,7 +261,12 @@ async fn supervise(layout: &Arc<Layout>, state: &mut ClusterState, clock: Clock)
     }
 }
 
-async fn wait_child(mut child: tokio::process::Child, server: usize, pid: u32, events: mpsc::UnboundedSender<Event>) {
+async fn wait_child(
+    mut child: tokio::process::Child,
+    server: usize,
+    pid: u32,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let how = match child.wait().await {
         Ok(status) => process::exit_kind(status),
         Err(_) => crate::supervisor::ExitKind::Code(-1),
@@ -227,11 +278,17 @@ async fn wait_child(mut child: tokio::process::Child, server: usize, pid: u32, e
 /// `Event::Stop`; a second one kills what is left.
 async fn forward_signals(events: mpsc::UnboundedSender<Event>, clock: Clock) {
     use tokio::signal::unix::{signal, SignalKind};
-    let streams = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    let streams = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    );
     let (mut int, mut term, mut hup) = match streams {
         (Ok(i), Ok(t), Ok(h)) => (i, t, h),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            clock.say(&format!("warning: cannot listen for signals ({e}); stop the cluster with SIGKILL"));
+            clock.say(&format!(
+                "warning: cannot listen for signals ({e}); stop the cluster with SIGKILL"
+            ));
             return;
         }
     };

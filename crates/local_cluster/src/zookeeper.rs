@@ -29,7 +29,8 @@ const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Replies longer than this are not `srvr` replies.
 const FOUR_LETTER_REPLY_BYTES_MAX: usize = 64 * 1024;
 
-const INSTALL_HINT: &str = "local-cluster runs the ZooKeeper of the Debian package; install it with\n\
+const INSTALL_HINT: &str =
+    "local-cluster runs the ZooKeeper of the Debian package; install it with\n\
     \n    sudo apt-get install -y zookeeper\n\n(java comes with it as a dependency)";
 
 /// ZooKeeper is not installed the way local-cluster expects.
@@ -54,14 +55,18 @@ pub fn find_install(
     path_var: Option<&std::ffi::OsStr>,
 ) -> Result<ZooKeeperInstall, ZooKeeperMissing> {
     if !zookeeper_jar.is_file() {
-        return Err(ZooKeeperMissing { missing: format!("{} does not exist", zookeeper_jar.display()) });
+        return Err(ZooKeeperMissing {
+            missing: format!("{} does not exist", zookeeper_jar.display()),
+        });
     }
     let java = path_var
         .into_iter()
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join("java"))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| ZooKeeperMissing { missing: "no `java` on PATH".to_string() })?;
+        .ok_or_else(|| ZooKeeperMissing {
+            missing: "no `java` on PATH".to_string(),
+        })?;
     let mut classpath = zookeeper_jar.display().to_string();
     if slf4j_simple.is_file() {
         classpath.push(':');
@@ -112,7 +117,12 @@ pub fn argv(install: &ZooKeeperInstall, data_dir: &Path, config_path: &Path) -> 
 }
 
 /// Writes `myid` and `zoo.cfg` into `data_dir`; returns the config's path.
-pub fn write_config(data_dir: &Path, id: u32, own_ip: Ipv4Addr, ensemble: &[Ipv4Addr]) -> std::io::Result<PathBuf> {
+pub fn write_config(
+    data_dir: &Path,
+    id: u32,
+    own_ip: Ipv4Addr,
+    ensemble: &[Ipv4Addr],
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(data_dir)?;
     std::fs::write(data_dir.join("myid"), format!("{id}\n"))?;
     let path = data_dir.join("zoo.cfg");
@@ -137,7 +147,9 @@ pub fn serving(mode: Option<&str>) -> bool {
 /// Asks `ip:2181` the `srvr` four-letter word; None when it does not answer in time.
 pub async fn mode(ip: Ipv4Addr) -> Option<String> {
     let ask = async {
-        let mut stream = tokio::net::TcpStream::connect((ip, CLIENT_PORT)).await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect((ip, CLIENT_PORT))
+            .await
+            .ok()?;
         stream.write_all(b"srvr").await.ok()?;
         stream.shutdown().await.ok()?;
         let mut reply = Vec::new();
@@ -145,7 +157,9 @@ pub async fn mode(ip: Ipv4Addr) -> Option<String> {
         limited.read_to_end(&mut reply).await.ok()?;
         Some(String::from_utf8_lossy(&reply).into_owned())
     };
-    let reply = tokio::time::timeout(FOUR_LETTER_TIMEOUT, ask).await.ok()??;
+    let reply = tokio::time::timeout(FOUR_LETTER_TIMEOUT, ask)
+        .await
+        .ok()??;
     mode_of(&reply)
 }
 
@@ -154,7 +168,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("local-cluster-zk-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("local-cluster-zk-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -162,7 +177,12 @@ mod tests {
     #[test]
     fn missing_jar_says_how_to_install_zookeeper() {
         let dir = scratch("nojar");
-        let err = find_install(&dir.join("zookeeper.jar"), &dir.join("slf4j.jar"), Some(dir.as_os_str())).unwrap_err();
+        let err = find_install(
+            &dir.join("zookeeper.jar"),
+            &dir.join("slf4j.jar"),
+            Some(dir.as_os_str()),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("zookeeper.jar does not exist"), "{text}");
         assert!(text.contains("sudo apt-get install -y zookeeper"), "{text}");
@@ -182,7 +202,11 @@ mod tests {
     #[test]
     fn found_install_has_both_jars_when_present() {
         let dir = scratch("found");
-        let (jar, slf4j, java) = (dir.join("zookeeper.jar"), dir.join("slf4j.jar"), dir.join("java"));
+        let (jar, slf4j, java) = (
+            dir.join("zookeeper.jar"),
+            dir.join("slf4j.jar"),
+            dir.join("java"),
+        );
         for f in [&jar, &java] {
             std::fs::write(f, b"").unwrap();
         }
@@ -191,16 +215,26 @@ mod tests {
         assert_eq!(install.classpath, jar.display().to_string());
         std::fs::write(&slf4j, b"").unwrap();
         let install = find_install(&jar, &slf4j, Some(dir.as_os_str())).unwrap();
-        assert_eq!(install.classpath, format!("{}:{}", jar.display(), slf4j.display()));
+        assert_eq!(
+            install.classpath,
+            format!("{}:{}", jar.display(), slf4j.display())
+        );
     }
 
     #[test]
     fn config_lists_the_ensemble_and_binds_its_own_address() {
-        let ips = [Ipv4Addr::new(127, 0, 1, 11), Ipv4Addr::new(127, 0, 1, 12), Ipv4Addr::new(127, 0, 1, 13)];
+        let ips = [
+            Ipv4Addr::new(127, 0, 1, 11),
+            Ipv4Addr::new(127, 0, 1, 12),
+            Ipv4Addr::new(127, 0, 1, 13),
+        ];
         let text = config_text(Path::new("/d/zookeeper-2"), ips[1], &ips);
         assert!(text.contains("clientPortAddress=127.0.1.12\n"), "{text}");
         assert!(text.contains("server.3=127.0.1.13:2888:3888\n"), "{text}");
-        assert!(text.contains("admin.enableServer=false\n") && text.contains("4lw.commands.whitelist=*\n"));
+        assert!(
+            text.contains("admin.enableServer=false\n")
+                && text.contains("4lw.commands.whitelist=*\n")
+        );
         assert!(text.contains("dataDir=/d/zookeeper-2\n"));
     }
 
@@ -209,6 +243,9 @@ mod tests {
         let reply = "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\nMode: follower\nNode count: 5\n";
         assert_eq!(mode_of(reply).as_deref(), Some("follower"));
         assert!(serving(Some("leader")) && !serving(None) && !serving(Some("observer?")));
-        assert_eq!(mode_of("This ZooKeeper instance is not currently serving requests\n"), None);
+        assert_eq!(
+            mode_of("This ZooKeeper instance is not currently serving requests\n"),
+            None
+        );
     }
 }

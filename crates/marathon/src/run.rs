@@ -10,8 +10,13 @@
 use crate::error::MarathonError;
 use crate::flags::{Config, MarathonFlags};
 use crate::leader::{self, Outputs};
-use marathon_api::service::{Command, CommandError, InfoConfig, LeaderState, ServiceHandle, ServiceView};
-use marathon_store::{ElectionHandle, InMemoryStore, Leadership, MarathonElection, StateStore, StoreView, ZkConnection, ZkStore};
+use marathon_api::service::{
+    Command, CommandError, InfoConfig, LeaderState, ServiceHandle, ServiceView,
+};
+use marathon_store::{
+    ElectionHandle, InMemoryStore, Leadership, MarathonElection, StateStore, StoreView,
+    ZkConnection, ZkStore,
+};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,20 +31,36 @@ pub const EVENTS_BUFFER_MAX: usize = 4096;
 pub const ABDICATE_DELAY: Duration = Duration::from_millis(500);
 
 /// `tepui marathon`: checks the flags and runs until `shutdown` (Ok) or until leadership ends.
-pub async fn run(flags: MarathonFlags, shutdown: impl Future<Output = ()>) -> Result<(), MarathonError> {
+pub async fn run(
+    flags: MarathonFlags,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MarathonError> {
     let config = flags.check()?;
     let self_address = format!("{}:{}", config.hostname, config.http_port);
     let connection = marathon_store::connect(&config.zk, config.zk_session_timeout)
         .await
         .map_err(|e| MarathonError::ZkSession(format!("--zk {}: {e}", config.zk)))?;
-    let store: Arc<dyn StateStore> = Arc::new(ZkStore::new(connection.clone(), config.zk_max_versions as usize));
+    let store: Arc<dyn StateStore> = Arc::new(ZkStore::new(
+        connection.clone(),
+        config.zk_max_versions as usize,
+    ));
     if config.disable_ha {
         let election = MarathonElection::standalone(&self_address);
         return serve(config, store, None, Some(connection), election, shutdown).await;
     }
     let view = StoreView::start(connection.clone());
-    let election = MarathonElection::contend(&connection, &self_address).await.map_err(MarathonError::from_store)?;
-    serve(config, store, Some(view), Some(connection), election, shutdown).await
+    let election = MarathonElection::contend(&connection, &self_address)
+        .await
+        .map_err(MarathonError::from_store)?;
+    serve(
+        config,
+        store,
+        Some(view),
+        Some(connection),
+        election,
+        shutdown,
+    )
+    .await
 }
 
 /// The service over any store and election (no ZooKeeper): `tepui dev` and tests.
@@ -54,23 +75,39 @@ pub async fn run_with(
 
 /// The service with an `InMemoryStore` and a standalone election: state lives as long as the
 /// process (for `tepui dev`).
-pub async fn run_in_memory(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), MarathonError> {
+pub async fn run_in_memory(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), MarathonError> {
     let store = Arc::new(InMemoryStore::new(config.zk_max_versions as usize));
-    let election = MarathonElection::standalone(&format!("{}:{}", config.hostname, config.http_port));
+    let election =
+        MarathonElection::standalone(&format!("{}:{}", config.hostname, config.http_port));
     run_with(config, store, election, shutdown).await
 }
 
 /// A `Config` with every flag at its default but the master and the HTTP endpoint (for `tepui
 /// dev` and tests); adjust fields as needed.
-pub fn default_config(master: &str, http_address: std::net::IpAddr, http_port: u16) -> Result<Config, crate::flags::FlagError> {
+pub fn default_config(
+    master: &str,
+    http_address: std::net::IpAddr,
+    http_port: u16,
+) -> Result<Config, crate::flags::FlagError> {
     #[derive(clap::Parser)]
     struct Defaults {
         #[command(flatten)]
         flags: MarathonFlags,
     }
     use clap::Parser;
-    let args = ["marathon".to_string(), format!("--master={master}"), format!("--http_address={http_address}"), format!("--http_port={http_port}")];
-    let parsed = Defaults::try_parse_from(args).map_err(|e| crate::flags::FlagError { flag: "master", message: e.to_string() })?;
+    let args = [
+        "marathon".to_string(),
+        format!("--master={master}"),
+        format!("--http_address={http_address}"),
+        format!("--http_port={http_port}"),
+    ];
+    let parsed = Defaults::try_parse_from(args).map_err(|e| crate::flags::FlagError {
+        flag: "master",
+        message: e.to_string(),
+    })?;
     let mut config = parsed.flags.check()?;
     config.disable_ha = true;
     Ok(config)
@@ -94,7 +131,8 @@ pub fn info_config(config: &Config) -> InfoConfig {
         reconciliation_interval_ms: config.reconciliation_interval.as_millis() as u64,
         scale_apps_initial_delay_ms: config.scale_apps_initial_delay.as_millis() as u64,
         scale_apps_interval_ms: config.scale_apps_interval.as_millis() as u64,
-        leader_proxy_connection_timeout_ms: config.leader_proxy_connection_timeout.as_millis() as u64,
+        leader_proxy_connection_timeout_ms: config.leader_proxy_connection_timeout.as_millis()
+            as u64,
         leader_proxy_read_timeout_ms: config.leader_proxy_read_timeout.as_millis() as u64,
         max_instances_per_offer: config.max_instances_per_offer,
         zk_timeout_ms: config.zk_timeout.as_millis() as u64,
@@ -140,9 +178,13 @@ async fn serve(
         info: Arc::new(info_config(&config)),
     };
     let address = SocketAddr::new(config.http_address, config.http_port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| MarathonError::Http { address: address.to_string(), reason: e.to_string() })?;
+    let listener =
+        tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| MarathonError::Http {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?;
     let app = marathon_api::router(handle).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -150,7 +192,21 @@ async fn serve(
         }
     });
     tracing::info!(%address, "Marathon API listening");
-    let result = lead(config, store, view, &connection, &election, &mut commands, leader_tx, Outputs { view: view_tx, events: events_tx }, shutdown).await;
+    let result = lead(
+        config,
+        store,
+        view,
+        &connection,
+        &election,
+        &mut commands,
+        leader_tx,
+        Outputs {
+            view: view_tx,
+            events: events_tx,
+        },
+        shutdown,
+    )
+    .await;
     let result = match result {
         Err(MarathonError::Abdicated) => {
             tokio::time::sleep(ABDICATE_DELAY).await;
@@ -159,7 +215,9 @@ async fn serve(
             }
             Err(MarathonError::Abdicated)
         }
-        Err(MarathonError::LostLeadership(why)) if connection.as_ref().is_some_and(|c| c.session_lost()) => {
+        Err(MarathonError::LostLeadership(why))
+            if connection.as_ref().is_some_and(|c| c.session_lost()) =>
+        {
             Err(MarathonError::ZkSession(why))
         }
         other => other,
@@ -213,10 +271,18 @@ async fn lead(
     tracing::info!(%self_address, "elected Marathon leader");
     let epoch = store.fence().await.map_err(MarathonError::from_store)?;
     let snapshot = match &view {
-        Some(view) => view.wait_caught_up().await.map_err(MarathonError::from_store)?,
+        Some(view) => view
+            .wait_caught_up()
+            .await
+            .map_err(MarathonError::from_store)?,
         None => Arc::new(store.load().await.map_err(MarathonError::from_store)?),
     };
-    tracing::info!(epoch, apps = snapshot.apps.len(), instances = snapshot.instances.len(), "store fenced and loaded");
+    tracing::info!(
+        epoch,
+        apps = snapshot.apps.len(),
+        instances = snapshot.instances.len(),
+        "store fenced and loaded"
+    );
     leader_tx.send_replace(LeaderState::Leading(self_address));
     leader::run(config, store, snapshot, out, commands, leadership, shutdown).await
 }

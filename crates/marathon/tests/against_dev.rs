@@ -9,7 +9,9 @@ use marathon_store::StateStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{events, find_sandbox, init_logs, start_dev, task_ids, wait_event, Marathon, TempDir};
+use support::{
+    events, find_sandbox, init_logs, start_dev, task_ids, wait_event, Marathon, TempDir,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -27,7 +29,10 @@ async fn hello2_runs_prints_and_is_relaunched() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["id"], "/hello2");
     let deployments = m.get("/v2/deployments").await.expect("deployments");
-    assert!(!deployments.as_array().expect("array").is_empty(), "the deployment is listed when POST returns");
+    assert!(
+        !deployments.as_array().expect("array").is_empty(),
+        "the deployment is listed when POST returns"
+    );
 
     let first = m
         .wait("hello2 TASK_RUNNING", WAIT, |m| async move {
@@ -37,12 +42,20 @@ async fn hello2_runs_prints_and_is_relaunched() {
         })
         .await;
     let (task_id, app) = first;
-    assert!(task_id.starts_with("hello2.instance-") && task_id.ends_with("._app.1"), "{task_id}");
-    let port = app["portDefinitions"][0]["port"].as_i64().expect("service port");
+    assert!(
+        task_id.starts_with("hello2.instance-") && task_id.ends_with("._app.1"),
+        "{task_id}"
+    );
+    let port = app["portDefinitions"][0]["port"]
+        .as_i64()
+        .expect("service port");
     assert!((10000..=20000).contains(&port), "service port {port}");
     let task = &app["tasks"][0];
     let host_port = task["ports"][0].as_u64().expect("host port");
-    assert!((31000..=31100).contains(&host_port), "host port {host_port} comes from the offer");
+    assert!(
+        (31000..=31100).contains(&host_port),
+        "host port {host_port} comes from the offer"
+    );
     assert_eq!(task["servicePorts"][0], port);
 
     // Its sandbox stdout (through the agent's /files/read) holds "hello".
@@ -51,12 +64,24 @@ async fn hello2_runs_prints_and_is_relaunched() {
         .wait("hello in the sandbox stdout", WAIT, |m| {
             let (agent, task_id) = (agent.clone(), task_id.clone());
             async move {
-                let state: Value = m.http.get(format!("{agent}/state")).send().await.ok()?.json().await.ok()?;
+                let state: Value = m
+                    .http
+                    .get(format!("{agent}/state"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
                 let sandbox = find_sandbox(&state, &task_id)?;
                 let read: Value = m
                     .http
                     .get(format!("{agent}/files/read"))
-                    .query(&[("path", format!("{sandbox}/stdout")), ("offset", "0".into()), ("length", "65536".into())])
+                    .query(&[
+                        ("path", format!("{sandbox}/stdout")),
+                        ("offset", "0".into()),
+                        ("length", "65536".into()),
+                    ])
                     .send()
                     .await
                     .ok()?
@@ -74,16 +99,29 @@ async fn hello2_runs_prints_and_is_relaunched() {
     let (post, _) = wait_event(&mut stream, "api_post_event", WAIT, |_| true).await;
     assert_eq!(post["appDefinition"]["id"], "/hello2");
     let (info, _) = wait_event(&mut stream, "deployment_info", WAIT, |_| true).await;
-    assert!(info["plan"]["original"].is_object() && info["plan"]["target"]["apps"][0]["id"] == "/hello2", "{info}");
-    let (update, _) = wait_event(&mut stream, "status_update_event", WAIT, |v| v["taskStatus"] == "TASK_RUNNING").await;
+    assert!(
+        info["plan"]["original"].is_object()
+            && info["plan"]["target"]["apps"][0]["id"] == "/hello2",
+        "{info}"
+    );
+    let (update, _) = wait_event(&mut stream, "status_update_event", WAIT, |v| {
+        v["taskStatus"] == "TASK_RUNNING"
+    })
+    .await;
     assert_eq!(update["taskId"], task_id.as_str());
     assert_eq!(update["appId"], "/hello2");
     let (done, seen) = wait_event(&mut stream, "deployment_success", WAIT, |_| true).await;
     assert!(done["plan"]["target"].is_object());
-    assert!(seen.contains(&"deployment_step_success".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"deployment_step_success".to_string()),
+        "{seen:?}"
+    );
 
     // The deployment finished; after the task exits (10 s) a new task replaces it.
-    m.wait("no deployments", WAIT, |m| async move { (m.get("/v2/deployments").await.ok()? == json!([])).then_some(()) }).await;
+    m.wait("no deployments", WAIT, |m| async move {
+        (m.get("/v2/deployments").await.ok()? == json!([])).then_some(())
+    })
+    .await;
     let second = m
         .wait("a relaunched hello2 task", WAIT, |m| {
             let old = task_id.clone();
@@ -96,7 +134,10 @@ async fn hello2_runs_prints_and_is_relaunched() {
         .await;
     assert_ne!(second, task_id);
     let app = m.app("hello2").await.expect("app");
-    assert_eq!(app["portDefinitions"][0]["port"], port, "service ports are stable");
+    assert_eq!(
+        app["portDefinitions"][0]["port"], port,
+        "service ports are stable"
+    );
     // TASK_FINISHED raises the backoff, so the queue may show a delay; either way hello2 runs.
     m.stop().await.expect("clean stop");
     drop(dev);
@@ -118,42 +159,74 @@ async fn scale_restart_and_kill() {
             let app = m.app("sleeper").await?;
             let deployments = m.get("/v2/deployments").await.ok()?;
             let ids = task_ids(&app, "TASK_RUNNING");
-            (ids.len() == n && app["tasks"].as_array()?.len() == n && deployments == json!([])).then_some((ids, app))
+            (ids.len() == n && app["tasks"].as_array()?.len() == n && deployments == json!([]))
+                .then_some((ids, app))
         }
     };
     let m: &'static Marathon = Box::leak(Box::new(m));
     for n in [5usize, 2] {
-        let (status, body) = m.send(Method::PUT, "/v2/apps/sleeper", Some(json!({"instances": n}))).await;
+        let (status, body) = m
+            .send(
+                Method::PUT,
+                "/v2/apps/sleeper",
+                Some(json!({"instances": n})),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         assert!(body["deploymentId"].is_string(), "{body}");
-        m.wait(&format!("{n} sleepers running, deployment done"), WAIT, running(n)).await;
+        m.wait(
+            &format!("{n} sleepers running, deployment done"),
+            WAIT,
+            running(n),
+        )
+        .await;
     }
     let (before, app) = m.wait("2 sleepers", WAIT, running(2)).await;
     let scaled_version = app["version"].clone();
     assert_eq!(app["versionInfo"]["lastScalingAt"], scaled_version);
-    assert_ne!(app["versionInfo"]["lastConfigChangeAt"], scaled_version, "scaling is not a config change");
+    assert_ne!(
+        app["versionInfo"]["lastConfigChangeAt"], scaled_version,
+        "scaling is not a config change"
+    );
 
     // Config change → rolling restart: new tasks replace every old one, then the deployment ends.
-    let (status, body) = m.send(Method::PUT, "/v2/apps/sleeper", Some(json!({"cmd": "sleep 1001"}))).await;
+    let (status, body) = m
+        .send(
+            Method::PUT,
+            "/v2/apps/sleeper",
+            Some(json!({"cmd": "sleep 1001"})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let (after, app) = m
         .wait("restarted sleepers", WAIT, |m| {
             let before = before.clone();
             async move {
                 let (ids, app) = running(2)(m).await?;
-                ids.iter().all(|id| !before.contains(id)).then_some((ids, app))
+                ids.iter()
+                    .all(|id| !before.contains(id))
+                    .then_some((ids, app))
             }
         })
         .await;
     assert_eq!(app["cmd"], "sleep 1001");
     assert_eq!(app["versionInfo"]["lastConfigChangeAt"], app["version"]);
     for task in app["tasks"].as_array().expect("tasks") {
-        assert_eq!(task["version"], app["version"], "every task runs the new config");
+        assert_eq!(
+            task["version"], app["version"],
+            "every task runs the new config"
+        );
     }
 
     // Kill one task without scale → a replacement.
     let victim = after[0].clone();
-    let (status, body) = m.send(Method::DELETE, &format!("/v2/apps/sleeper/tasks/{victim}"), None).await;
+    let (status, body) = m
+        .send(
+            Method::DELETE,
+            &format!("/v2/apps/sleeper/tasks/{victim}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["task"]["id"], victim.as_str(), "{body}");
     m.wait("a replacement for the killed task", WAIT, |m| {
@@ -202,8 +275,13 @@ async fn a_new_leader_keeps_the_running_tasks() {
     first.stop().await.expect("clean stop");
 
     let second = Marathon::start_with_store(&dev, store.handle()).await;
-    let mut after = second.wait("the same 2 running after failover", WAIT, running).await;
-    assert_eq!(second.get("/v2/info").await.expect("info")["frameworkId"], framework_id);
+    let mut after = second
+        .wait("the same 2 running after failover", WAIT, running)
+        .await;
+    assert_eq!(
+        second.get("/v2/info").await.expect("info")["frameworkId"],
+        framework_id
+    );
     before.sort();
     after.sort();
     assert_eq!(before, after, "the new leader kept the tasks");
@@ -230,7 +308,9 @@ async fn http_health_checks_kill_and_a_cancelled_deployment_rolls_back() {
         let m = m.clone_client();
         async move {
             let app = m.app("web").await?;
-            let ok = app["tasksHealthy"] == 1 && app["tasks"].as_array()?.len() == 1 && m.get("/v2/deployments").await.ok()? == json!([]);
+            let ok = app["tasksHealthy"] == 1
+                && app["tasks"].as_array()?.len() == 1
+                && m.get("/v2/deployments").await.ok()? == json!([]);
             ok.then_some(app)
         }
     };
@@ -239,20 +319,46 @@ async fn http_health_checks_kill_and_a_cancelled_deployment_rolls_back() {
     assert_eq!(result["alive"], true, "{app}");
     let old_task = app["tasks"][0]["id"].as_str().expect("task id").to_string();
 
-    let (status, body) = m.send(Method::PUT, "/v2/apps/web", Some(json!({"healthChecks": check("/missing")}))).await;
+    let (status, body) = m
+        .send(
+            Method::PUT,
+            "/v2/apps/web",
+            Some(json!({"healthChecks": check("/missing")})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let deployment = body["deploymentId"].as_str().expect("deployment id").to_string();
+    let deployment = body["deploymentId"]
+        .as_str()
+        .expect("deployment id")
+        .to_string();
     let (kill, _) = wait_event(&mut stream, "unhealthy_instance_kill_event", WAIT, |_| true).await;
     assert_eq!(kill["appId"], "/web");
-    assert_ne!(kill["taskId"], old_task.as_str(), "the new instance fails, not the old one");
+    assert_ne!(
+        kill["taskId"],
+        old_task.as_str(),
+        "the new instance fails, not the old one"
+    );
     let app = m.app("web").await.expect("app");
-    assert!(task_ids(&app, "TASK_RUNNING").contains(&old_task), "the old instance keeps serving");
+    assert!(
+        task_ids(&app, "TASK_RUNNING").contains(&old_task),
+        "the old instance keeps serving"
+    );
 
-    let (status, body) = m.send(Method::DELETE, &format!("/v2/deployments/{deployment}"), None).await;
+    let (status, body) = m
+        .send(
+            Method::DELETE,
+            &format!("/v2/deployments/{deployment}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let app = m.wait("rolled back and healthy", WAIT, healthy).await;
     assert_eq!(app["healthChecks"][0]["path"], "/", "{app}");
-    assert_eq!(app["tasks"][0]["id"], old_task.as_str(), "the rollback keeps the old instance");
+    assert_eq!(
+        app["tasks"][0]["id"],
+        old_task.as_str(),
+        "the rollback keeps the old instance"
+    );
     m.stop().await.expect("clean stop");
     drop(dev);
 }
@@ -275,26 +381,49 @@ async fn a_new_leader_rolls_back_the_removal_of_an_app() {
     first
         .wait("stubborn running", WAIT, |m| async move {
             let app = m.app("stubborn").await?;
-            (task_ids(&app, "TASK_RUNNING").len() == 1 && m.get("/v2/deployments").await.ok()? == json!([])).then_some(())
+            (task_ids(&app, "TASK_RUNNING").len() == 1
+                && m.get("/v2/deployments").await.ok()? == json!([]))
+            .then_some(())
         })
         .await;
     let (status, body) = first.send(Method::DELETE, "/v2/apps/stubborn", None).await;
     assert_eq!(status, 200, "{body}");
-    let removal = body["deploymentId"].as_str().expect("deployment id").to_string();
+    let removal = body["deploymentId"]
+        .as_str()
+        .expect("deployment id")
+        .to_string();
     assert!(first.app("stubborn").await.is_none(), "removed at once");
-    assert!(store.handle().load().await.expect("load").retired_apps.contains_key("/stubborn"), "kept for a rollback");
+    assert!(
+        store
+            .handle()
+            .load()
+            .await
+            .expect("load")
+            .retired_apps
+            .contains_key("/stubborn"),
+        "kept for a rollback"
+    );
     first.stop().await.expect("clean stop");
 
     let second = Marathon::start_with_store(&dev, store.handle()).await;
     let deployments = second.get("/v2/deployments").await.expect("deployments");
-    assert_eq!(deployments[0]["id"], removal.as_str(), "the removal still runs: {deployments}");
-    let (status, body) = second.send(Method::DELETE, &format!("/v2/deployments/{removal}"), None).await;
+    assert_eq!(
+        deployments[0]["id"],
+        removal.as_str(),
+        "the removal still runs: {deployments}"
+    );
+    let (status, body) = second
+        .send(Method::DELETE, &format!("/v2/deployments/{removal}"), None)
+        .await;
     assert_eq!(status, 200, "a rollback: {body}");
     let app = second.app("stubborn").await.expect("the app is back");
     assert_eq!(app["env"]["MARK"], "kept");
     assert_eq!(app["instances"], 1);
     let snapshot = store.handle().load().await.expect("load");
-    assert!(snapshot.apps.contains_key("/stubborn") && !snapshot.retired_apps.contains_key("/stubborn"), "{snapshot:?}");
+    assert!(
+        snapshot.apps.contains_key("/stubborn") && !snapshot.retired_apps.contains_key("/stubborn"),
+        "{snapshot:?}"
+    );
     second.stop().await.expect("clean stop");
     drop(dev);
 }

@@ -47,17 +47,35 @@ fn start(dev: &Dev, zk: &zk::ZkServer) -> Instance {
     let task = tokio::spawn(marathon::run(flags, async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    Instance { client: Client { url: format!("http://127.0.0.1:{port}"), http }, address: format!("127.0.0.1:{port}"), stop: Some(stop), task }
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    Instance {
+        client: Client {
+            url: format!("http://127.0.0.1:{port}"),
+            http,
+        },
+        address: format!("127.0.0.1:{port}"),
+        stop: Some(stop),
+        task,
+    }
 }
 
-async fn wait<T, Fut: std::future::Future<Output = Option<T>>>(what: &str, check: impl Fn() -> Fut) -> T {
+async fn wait<T, Fut: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    check: impl Fn() -> Fut,
+) -> T {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await; // poll interval, not synchronisation
     }
 }
@@ -69,10 +87,20 @@ async fn standby_proxies_then_takes_over_from_the_store() {
     let server = zk::ZkServer::start("marathon-ha");
     let dev = start_dev(&dir);
     let a = start(&dev, &server);
-    let leader = |c: Client| async move { c.get("/v2/leader").await.ok()?["leader"].as_str().map(str::to_string) };
-    assert_eq!(wait("a leads", || leader(a.client.clone())).await, a.address);
+    let leader = |c: Client| async move {
+        c.get("/v2/leader").await.ok()?["leader"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        wait("a leads", || leader(a.client.clone())).await,
+        a.address
+    );
     let mut b = start(&dev, &server);
-    assert_eq!(wait("b knows the leader", || leader(b.client.clone())).await, a.address);
+    assert_eq!(
+        wait("b knows the leader", || leader(b.client.clone())).await,
+        a.address
+    );
     let info = wait("b's info", || async { b.client.get("/v2/info").await.ok() }).await;
     assert_eq!(info["elected"], true, "proxied to the leader: {info}");
 
@@ -89,7 +117,8 @@ async fn standby_proxies_then_takes_over_from_the_store() {
     let running = |c: Client| async move {
         let app = c.app("ha").await?;
         let ids = task_ids(&app, "TASK_RUNNING");
-        (ids.len() == 1 && c.get("/v2/deployments").await.ok()? == json!([])).then(|| ids[0].clone())
+        (ids.len() == 1 && c.get("/v2/deployments").await.ok()? == json!([]))
+            .then(|| ids[0].clone())
     };
     let task = wait("ha running", || running(a.client.clone())).await;
     let framework_id = a.client.get("/v2/info").await.expect("info")["frameworkId"].clone();
@@ -107,39 +136,98 @@ async fn standby_proxies_then_takes_over_from_the_store() {
         .expect("POST");
     assert_eq!(resp.status().as_u16(), 201);
     let last_failure = |c: Client| async move {
-        let app = c.get("/v2/apps/fails?embed=apps.lastTaskFailure").await.ok()?;
+        let app = c
+            .get("/v2/apps/fails?embed=apps.lastTaskFailure")
+            .await
+            .ok()?;
         let failure = app["app"]["lastTaskFailure"].clone();
         failure.is_object().then_some(failure)
     };
-    let failure = wait("the failed task's lastTaskFailure", || last_failure(a.client.clone())).await;
+    let failure = wait("the failed task's lastTaskFailure", || {
+        last_failure(a.client.clone())
+    })
+    .await;
     assert_eq!(failure["state"], "TASK_FAILED", "{failure}");
-    assert!(failure["taskId"].as_str().is_some_and(|t| t.starts_with("fails.")), "{failure}");
-    let resp = a.client.http.put(format!("{}/v2/apps/fails", a.client.url)).json(&json!({"instances": 0})).send().await.expect("PUT");
+    assert!(
+        failure["taskId"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("fails.")),
+        "{failure}"
+    );
+    let resp = a
+        .client
+        .http
+        .put(format!("{}/v2/apps/fails", a.client.url))
+        .json(&json!({"instances": 0}))
+        .send()
+        .await
+        .expect("PUT");
     assert_eq!(resp.status().as_u16(), 200);
-    wait("the scale to 0 is done", || async { (a.client.get("/v2/deployments").await.ok()? == json!([])).then_some(()) }).await;
-    let failure = last_failure(a.client.clone()).await.expect("still recorded");
+    wait("the scale to 0 is done", || async {
+        (a.client.get("/v2/deployments").await.ok()? == json!([])).then_some(())
+    })
+    .await;
+    let failure = last_failure(a.client.clone())
+        .await
+        .expect("still recorded");
 
     // The leader abdicates: it exits with 100, b leads with the stored state.
-    let resp = a.client.http.delete(format!("{}/v2/leader", a.client.url)).send().await.expect("DELETE /v2/leader");
+    let resp = a
+        .client
+        .http
+        .delete(format!("{}/v2/leader", a.client.url))
+        .send()
+        .await
+        .expect("DELETE /v2/leader");
     assert_eq!(resp.status().as_u16(), 200);
-    match tokio::time::timeout(WAIT, a.task).await.expect("a exits").expect("join") {
+    match tokio::time::timeout(WAIT, a.task)
+        .await
+        .expect("a exits")
+        .expect("join")
+    {
         Err(e @ MarathonError::Abdicated) => assert_eq!(e.exit_code(), 100),
         other => panic!("expected Abdicated, got {other:?}"),
     }
     drop(a.stop);
-    assert_eq!(wait("b leads", || leader(b.client.clone())).await, b.address);
-    let after = wait("the same task running under b", || running(b.client.clone())).await;
+    assert_eq!(
+        wait("b leads", || leader(b.client.clone())).await,
+        b.address
+    );
+    let after = wait("the same task running under b", || {
+        running(b.client.clone())
+    })
+    .await;
     assert_eq!(after, task, "the new leader kept the task");
-    assert_eq!(b.client.get("/v2/info").await.expect("info")["frameworkId"], framework_id);
-    let after = last_failure(b.client.clone()).await.expect("the new leader shows the lastTaskFailure");
-    for field in ["taskId", "state", "message", "appId", "host", "slaveId", "timestamp", "version"] {
-        assert_eq!(after[field], failure[field], "{field}: {after} vs {failure}");
+    assert_eq!(
+        b.client.get("/v2/info").await.expect("info")["frameworkId"],
+        framework_id
+    );
+    let after = last_failure(b.client.clone())
+        .await
+        .expect("the new leader shows the lastTaskFailure");
+    for field in [
+        "taskId",
+        "state",
+        "message",
+        "appId",
+        "host",
+        "slaveId",
+        "timestamp",
+        "version",
+    ] {
+        assert_eq!(
+            after[field], failure[field],
+            "{field}: {after} vs {failure}"
+        );
     }
 
     if let Some(stop) = b.stop.take() {
         let _ = stop.send(());
     }
-    let result = tokio::time::timeout(WAIT, &mut b.task).await.expect("b stops").expect("join");
+    let result = tokio::time::timeout(WAIT, &mut b.task)
+        .await
+        .expect("b stops")
+        .expect("join");
     assert!(result.is_ok(), "{result:?}");
     drop(dev);
 }

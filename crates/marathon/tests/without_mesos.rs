@@ -33,11 +33,12 @@ async fn deploy_queue_cancel_and_store() {
     assert_eq!(snapshot.deployments.len(), 1);
 
     // Nothing launches without Mesos: the queue shows two waiting instances.
-    let queue = m.wait("2 queued", WAIT, |m| async move {
-        let q = m.get("/v2/queue").await.ok()?;
-        (q["queue"][0]["count"] == 2).then_some(q)
-    })
-    .await;
+    let queue = m
+        .wait("2 queued", WAIT, |m| async move {
+            let q = m.get("/v2/queue").await.ok()?;
+            (q["queue"][0]["count"] == 2).then_some(q)
+        })
+        .await;
     assert_eq!(queue["queue"][0]["app"]["id"], "/q");
     assert!(queue["queue"][0].get("role").is_none(), "[compat] no role");
     let app = m.app("q").await.expect("app");
@@ -47,27 +48,66 @@ async fn deploy_queue_cancel_and_store() {
     assert_eq!(app["versionInfo"]["lastConfigChangeAt"], app["version"]);
 
     // A change while the deployment runs is locked (409); with force it takes over.
-    let (status, body) = m.send(Method::PUT, "/v2/apps/q", Some(json!({"instances": 3}))).await;
+    let (status, body) = m
+        .send(Method::PUT, "/v2/apps/q", Some(json!({"instances": 3})))
+        .await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = m.send(Method::PUT, "/v2/apps/q?force=true", Some(json!({"instances": 3}))).await;
+    let (status, body) = m
+        .send(
+            Method::PUT,
+            "/v2/apps/q?force=true",
+            Some(json!({"instances": 3})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let id = body["deploymentId"].as_str().expect("deployment id").to_string();
+    let id = body["deploymentId"]
+        .as_str()
+        .expect("deployment id")
+        .to_string();
     let deployments = m.get("/v2/deployments").await.expect("deployments");
-    assert_eq!(deployments.as_array().map(Vec::len), Some(1), "{deployments}");
+    assert_eq!(
+        deployments.as_array().map(Vec::len),
+        Some(1),
+        "{deployments}"
+    );
     let app = m.app("q").await.expect("app");
-    assert_eq!(app["portDefinitions"][0]["port"], 10000, "service ports stay");
-    assert_ne!(app["versionInfo"]["lastConfigChangeAt"], app["version"], "scale only");
+    assert_eq!(
+        app["portDefinitions"][0]["port"], 10000,
+        "service ports stay"
+    );
+    assert_ne!(
+        app["versionInfo"]["lastConfigChangeAt"], app["version"],
+        "scale only"
+    );
 
     // Cancel with force: stopped in place.
-    let (status, _) = m.send(Method::DELETE, &format!("/v2/deployments/{id}?force=true"), None).await;
+    let (status, _) = m
+        .send(
+            Method::DELETE,
+            &format!("/v2/deployments/{id}?force=true"),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
-    assert_eq!(m.get("/v2/deployments").await.expect("deployments"), json!([]));
-    assert!(store.handle().load().await.expect("load").deployments.is_empty());
+    assert_eq!(
+        m.get("/v2/deployments").await.expect("deployments"),
+        json!([])
+    );
+    assert!(store
+        .handle()
+        .load()
+        .await
+        .expect("load")
+        .deployments
+        .is_empty());
 
     // Delete: the app is gone at once (its instances were never launched).
     let (status, _) = m.send(Method::DELETE, "/v2/apps/q", None).await;
     assert_eq!(status, 200);
-    m.wait("app gone", WAIT, |m| async move { m.app("q").await.is_none().then_some(()) }).await;
+    m.wait("app gone", WAIT, |m| async move {
+        m.app("q").await.is_none().then_some(())
+    })
+    .await;
     assert!(store.handle().load().await.expect("load").apps.is_empty());
     m.stop().await.expect("clean stop");
 }
@@ -78,7 +118,10 @@ async fn abdication_ends_the_service_with_its_exit_code() {
     let m = Marathon::start_master(&nowhere(), InMemoryStore::default()).await;
     let (status, body) = m.send(Method::DELETE, "/v2/leader", None).await;
     assert_eq!(status, 200, "{body}");
-    let result = tokio::time::timeout(WAIT, m.task).await.expect("run ends").expect("join");
+    let result = tokio::time::timeout(WAIT, m.task)
+        .await
+        .expect("run ends")
+        .expect("join");
     match result {
         Err(e @ MarathonError::Abdicated) => assert_eq!(e.exit_code(), marathon::exit::ABDICATED),
         other => panic!("expected Abdicated, got {other:?}"),
@@ -91,11 +134,27 @@ async fn stored_instances_without_a_framework_id_refuse_to_register() {
     let store = InMemoryStore::default();
     let writer = store.handle();
     writer.fence().await.expect("fence");
-    writer.commit(vec![StoreOp::PutInstance { id: "x.instance-1".into(), value: json!({"instance": null}) }]).await.expect("commit");
+    writer
+        .commit(vec![StoreOp::PutInstance {
+            id: "x.instance-1".into(),
+            value: json!({"instance": null}),
+        }])
+        .await
+        .expect("commit");
     let port = free_port();
-    let config = marathon::default_config(&nowhere(), "127.0.0.1".parse().unwrap(), port).expect("config");
+    let config =
+        marathon::default_config(&nowhere(), "127.0.0.1".parse().unwrap(), port).expect("config");
     let election = marathon_store::MarathonElection::standalone(&format!("127.0.0.1:{port}"));
-    let result = tokio::time::timeout(WAIT, marathon::run_with(config, std::sync::Arc::new(store), election, std::future::pending())).await;
+    let result = tokio::time::timeout(
+        WAIT,
+        marathon::run_with(
+            config,
+            std::sync::Arc::new(store),
+            election,
+            std::future::pending(),
+        ),
+    )
+    .await;
     match result.expect("run returns") {
         Err(e @ MarathonError::FrameworkIdMissing) => assert_eq!(e.exit_code(), 108),
         other => panic!("expected FrameworkIdMissing, got {other:?}"),
@@ -115,10 +174,22 @@ async fn a_change_too_big_for_one_deployment_is_refused_and_nothing_is_applied()
         .collect();
     let (status, body) = m.send(Method::PUT, "/v2/apps", Some(json!(apps))).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["details"][0]["errors"][0].as_str().unwrap_or("").contains("600 apps"), "{body}");
+    assert!(
+        body["details"][0]["errors"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("600 apps"),
+        "{body}"
+    );
     let snapshot = store.handle().load().await.expect("load");
     assert!(snapshot.apps.is_empty() && snapshot.deployments.is_empty());
     // Still leading and serving: a normal change goes through.
-    let (status, body) = m.send(Method::POST, "/v2/apps", Some(json!({"id": "/small", "cmd": "sleep 1", "mem": 8, "cpus": 0.01}))).await;
+    let (status, body) = m
+        .send(
+            Method::POST,
+            "/v2/apps",
+            Some(json!({"id": "/small", "cmd": "sleep 1", "mem": 8, "cpus": 0.01})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
 }

@@ -30,20 +30,40 @@ fn secs_to_ms(seconds: f64) -> u64 {
 
 impl LaunchDelay {
     /// The delay after a failure at `now_ms`, given the previous one (if any).
-    pub fn after_failure(previous: Option<&LaunchDelay>, backoff: &Backoff, config_version: u64, now_ms: u64) -> LaunchDelay {
+    pub fn after_failure(
+        previous: Option<&LaunchDelay>,
+        backoff: &Backoff,
+        config_version: u64,
+        now_ms: u64,
+    ) -> LaunchDelay {
         let max_ms = secs_to_ms(backoff.max_launch_delay_seconds);
         let base_ms = secs_to_ms(backoff.seconds).min(max_ms);
         let delay_ms = match previous {
             // Spec §7: reset after maxLaunchDelaySeconds without failure after the last delay.
-            Some(p) if p.config_version == config_version && now_ms < p.until_ms.saturating_add(max_ms) => {
-                let factor = if backoff.factor.is_finite() && backoff.factor >= 1.0 { backoff.factor } else { 1.0 };
+            Some(p)
+                if p.config_version == config_version
+                    && now_ms < p.until_ms.saturating_add(max_ms) =>
+            {
+                let factor = if backoff.factor.is_finite() && backoff.factor >= 1.0 {
+                    backoff.factor
+                } else {
+                    1.0
+                };
                 let raised = (p.delay_ms as f64 * factor).round();
-                let raised = if raised.is_finite() { raised.min(max_ms as f64) as u64 } else { max_ms };
+                let raised = if raised.is_finite() {
+                    raised.min(max_ms as f64) as u64
+                } else {
+                    max_ms
+                };
                 raised.max(base_ms).min(max_ms)
             }
             _ => base_ms,
         };
-        LaunchDelay { config_version, delay_ms, until_ms: now_ms.saturating_add(delay_ms) }
+        LaunchDelay {
+            config_version,
+            delay_ms,
+            until_ms: now_ms.saturating_add(delay_ms),
+        }
     }
 
     /// Whether launches of `config_version` must still wait at `now_ms`.
@@ -67,7 +87,11 @@ mod tests {
 
     #[test]
     fn grows_by_factor_and_caps() {
-        let b = Backoff { seconds: 1.0, factor: 2.0, max_launch_delay_seconds: 5.0 };
+        let b = Backoff {
+            seconds: 1.0,
+            factor: 2.0,
+            max_launch_delay_seconds: 5.0,
+        };
         let mut d = LaunchDelay::after_failure(None, &b, 7, 0);
         assert_eq!((d.delay_ms, d.until_ms), (1000, 1000));
         let mut seen = vec![];
@@ -89,7 +113,11 @@ mod tests {
 
     #[test]
     fn resets_after_quiet_period_and_new_version() {
-        let b = Backoff { seconds: 1.0, factor: 2.0, max_launch_delay_seconds: 10.0 };
+        let b = Backoff {
+            seconds: 1.0,
+            factor: 2.0,
+            max_launch_delay_seconds: 10.0,
+        };
         let d = LaunchDelay::after_failure(None, &b, 1, 0);
         let d = LaunchDelay::after_failure(Some(&d), &b, 1, 1000);
         assert_eq!(d.delay_ms, 2000);
@@ -104,7 +132,11 @@ mod tests {
 
     #[test]
     fn hostile_numbers_do_not_panic() {
-        let b = Backoff { seconds: f64::NAN, factor: f64::INFINITY, max_launch_delay_seconds: 1e300 };
+        let b = Backoff {
+            seconds: f64::NAN,
+            factor: f64::INFINITY,
+            max_launch_delay_seconds: 1e300,
+        };
         let d = LaunchDelay::after_failure(None, &b, 1, u64::MAX);
         let d = LaunchDelay::after_failure(Some(&d), &b, 1, u64::MAX);
         assert_eq!(d.until_ms, u64::MAX);

@@ -9,7 +9,10 @@
 use crate::planner::{Mode, Planner};
 use crate::restart::restart_bounds;
 use crate::scale::Decisions;
-use crate::types::{AppId, Command, Goal, Instance, InstanceId, InstanceState, KillInfo, KillReason, RunSpec, Unreachable};
+use crate::types::{
+    AppId, Command, Goal, Instance, InstanceId, InstanceState, KillInfo, KillReason, RunSpec,
+    Unreachable,
+};
 use crate::unreachable::{unreachable_step, UnreachableStep};
 use std::collections::BTreeSet;
 
@@ -43,7 +46,8 @@ impl Planner {
                 self.doom_unhealthy(app_id, spec, now_ms, cmds);
                 if self.index_of(app_id).doomed_live > 0 {
                     let cap = restart_bounds(spec.instances, &spec.upgrade, false).max_capacity;
-                    let d = crate::health::replace_decisions(spec, cap, &self.app_instances(app_id));
+                    let d =
+                        crate::health::replace_decisions(spec, cap, &self.app_instances(app_id));
                     self.apply(app_id, spec, d, now_ms, cmds);
                 }
                 let named: &[InstanceId] = match &mode {
@@ -53,24 +57,46 @@ impl Planner {
                 // Counters decide unless a surplus must be chosen by kill order (a full scan).
                 let named_live: BTreeSet<InstanceId> = named
                     .iter()
-                    .filter(|id| self.instances.get(*id).is_some_and(|i| i.app_id == app_id && i.is_counted() && !i.doomed))
+                    .filter(|id| {
+                        self.instances
+                            .get(*id)
+                            .is_some_and(|i| i.app_id == app_id && i.is_counted() && !i.doomed)
+                    })
                     .cloned()
                     .collect();
-                let d = match crate::scale::scale_decisions_indexed(spec.instances, named_live.into_iter().collect(), self.index_of(app_id)) {
+                let d = match crate::scale::scale_decisions_indexed(
+                    spec.instances,
+                    named_live.into_iter().collect(),
+                    self.index_of(app_id),
+                ) {
                     Some(d) => d,
-                    None => crate::scale::scale_decisions(spec.instances, spec.kill_selection, named, &self.app_instances(app_id)),
+                    None => crate::scale::scale_decisions(
+                        spec.instances,
+                        spec.kill_selection,
+                        named,
+                        &self.app_instances(app_id),
+                    ),
                 };
                 self.apply(app_id, spec, d, now_ms, cmds);
             }
             Mode::Restart { spec, extra } => {
                 self.doom_unhealthy(app_id, spec, now_ms, cmds);
-                let d = crate::restart::restart_decisions(spec, *extra, &self.app_instances(app_id));
+                let d =
+                    crate::restart::restart_decisions(spec, *extra, &self.app_instances(app_id));
                 self.apply(app_id, spec, d, now_ms, cmds);
             }
             Mode::Stop | Mode::Orphan if self.index_of(app_id).goal_running > 0 => {
-                let reason = if mode == Mode::Stop { KillReason::AppStopped } else { KillReason::Orphaned };
-                let ids: Vec<InstanceId> =
-                    self.app_instances(app_id).iter().filter(|i| i.goal == Goal::Running).map(|i| i.id.clone()).collect();
+                let reason = if mode == Mode::Stop {
+                    KillReason::AppStopped
+                } else {
+                    KillReason::Orphaned
+                };
+                let ids: Vec<InstanceId> = self
+                    .app_instances(app_id)
+                    .iter()
+                    .filter(|i| i.goal == Goal::Running)
+                    .map(|i| i.id.clone())
+                    .collect();
                 for id in ids {
                     self.kill_instance(&id, reason, now_ms, cmds);
                 }
@@ -80,26 +106,47 @@ impl Planner {
         if let Some(spec) = mode.spec() {
             self.request_launches(app_id, spec, now_ms, cmds);
         }
-        if self.stopping.contains(app_id) && !self.by_app.contains_key(app_id) && !self.apps.contains_key(app_id) {
+        if self.stopping.contains(app_id)
+            && !self.by_app.contains_key(app_id)
+            && !self.apps.contains_key(app_id)
+        {
             self.stopping.remove(app_id);
             self.delays.remove(app_id);
             self.offers.remove(app_id);
             self.health_dooms.remove(app_id);
-            cmds.push(Command::AppTerminated { app_id: app_id.to_string() });
+            cmds.push(Command::AppTerminated {
+                app_id: app_id.to_string(),
+            });
         }
     }
 
-    fn unreachable_timers(&mut self, app_id: &str, spec: &RunSpec, now_ms: u64, cmds: &mut Vec<Command>) {
-        let Unreachable::Enabled { inactive_after_seconds, .. } = spec.unreachable else { return };
+    fn unreachable_timers(
+        &mut self,
+        app_id: &str,
+        spec: &RunSpec,
+        now_ms: u64,
+        cmds: &mut Vec<Command>,
+    ) {
+        let Unreachable::Enabled {
+            inactive_after_seconds,
+            ..
+        } = spec.unreachable
+        else {
+            return;
+        };
         // Nothing is due before `inactiveAfterSeconds` (expunging comes no sooner), and the index
         // orders unreachable instances by when they became so: only that head is read.
         let mut due: Vec<(InstanceId, UnreachableStep)> = self
             .index_of(app_id)
             .unreachable
             .iter()
-            .take_while(|(since_ms, _)| now_ms >= since_ms.saturating_add(inactive_after_seconds.saturating_mul(1000)))
+            .take_while(|(since_ms, _)| {
+                now_ms >= since_ms.saturating_add(inactive_after_seconds.saturating_mul(1000))
+            })
             .filter_map(|(_, id)| self.instances.get(id))
-            .filter_map(|i| unreachable_step(i, &spec.unreachable, now_ms).map(|s| (i.id.clone(), s)))
+            .filter_map(|i| {
+                unreachable_step(i, &spec.unreachable, now_ms).map(|s| (i.id.clone(), s))
+            })
             .collect();
         due.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, step) in due {
@@ -132,7 +179,13 @@ impl Planner {
         }
     }
 
-    fn doom_unhealthy(&mut self, app_id: &str, spec: &RunSpec, now_ms: u64, cmds: &mut Vec<Command>) {
+    fn doom_unhealthy(
+        &mut self,
+        app_id: &str,
+        spec: &RunSpec,
+        now_ms: u64,
+        cmds: &mut Vec<Command>,
+    ) {
         if !spec.has_health_checks {
             if self.index_of(app_id).health_marked == 0 {
                 return;
@@ -170,12 +223,22 @@ impl Planner {
                 inst.clone()
             }) {
                 cmds.push(Command::StoreInstance(inst));
-                self.health_dooms.entry(app_id.to_string()).or_default().push(now_ms);
+                self.health_dooms
+                    .entry(app_id.to_string())
+                    .or_default()
+                    .push(now_ms);
             }
         }
     }
 
-    fn apply(&mut self, app_id: &str, spec: &RunSpec, decisions: Decisions, now_ms: u64, cmds: &mut Vec<Command>) {
+    fn apply(
+        &mut self,
+        app_id: &str,
+        spec: &RunSpec,
+        decisions: Decisions,
+        now_ms: u64,
+        cmds: &mut Vec<Command>,
+    ) {
         for (id, reason) in decisions.kills {
             self.kill_instance(&id, reason, now_ms, cmds);
         }
@@ -193,30 +256,57 @@ impl Planner {
 
     /// Decides a kill: never-launched and unreachable instances vanish at once (Expunge), others
     /// get goal `Stopped` (stored) and a `Kill`.
-    pub(crate) fn kill_instance(&mut self, id: &str, reason: KillReason, now_ms: u64, cmds: &mut Vec<Command>) {
-        let Some(inst) = self.instances.get(id) else { return };
+    pub(crate) fn kill_instance(
+        &mut self,
+        id: &str,
+        reason: KillReason,
+        now_ms: u64,
+        cmds: &mut Vec<Command>,
+    ) {
+        let Some(inst) = self.instances.get(id) else {
+            return;
+        };
         match inst.state {
             InstanceState::Terminal(_) => {}
             InstanceState::Scheduled => self.forget(id, cmds),
             InstanceState::Unreachable { .. } | InstanceState::UnreachableInactive { .. } => {
                 self.forget(id, cmds);
-                cmds.push(Command::Kill { instance_id: id.to_string(), reason });
+                cmds.push(Command::Kill {
+                    instance_id: id.to_string(),
+                    reason,
+                });
             }
             _ if inst.goal == Goal::Stopped => {}
             _ => {
                 let stored = self.update_instance(id, |inst| {
                     inst.goal = Goal::Stopped;
-                    inst.kill = Some(KillInfo { reason, sent_at_ms: now_ms });
+                    inst.kill = Some(KillInfo {
+                        reason,
+                        sent_at_ms: now_ms,
+                    });
                     inst.clone()
                 });
                 cmds.extend(stored.map(Command::StoreInstance));
-                cmds.push(Command::Kill { instance_id: id.to_string(), reason });
+                cmds.push(Command::Kill {
+                    instance_id: id.to_string(),
+                    reason,
+                });
             }
         }
     }
 
-    fn request_launches(&mut self, app_id: &str, spec: &RunSpec, now_ms: u64, cmds: &mut Vec<Command>) {
-        if self.delays.get(app_id).is_some_and(|d| d.blocks(spec.config_version, now_ms)) {
+    fn request_launches(
+        &mut self,
+        app_id: &str,
+        spec: &RunSpec,
+        now_ms: u64,
+        cmds: &mut Vec<Command>,
+    ) {
+        if self
+            .delays
+            .get(app_id)
+            .is_some_and(|d| d.blocks(spec.config_version, now_ms))
+        {
             return;
         }
         let ready: Vec<(InstanceId, u64)> = self
@@ -228,7 +318,11 @@ impl Planner {
             .collect();
         for (instance_id, run_spec_version) in ready {
             self.set_requested(&instance_id, true);
-            cmds.push(Command::Launch { app_id: app_id.to_string(), instance_id, run_spec_version });
+            cmds.push(Command::Launch {
+                app_id: app_id.to_string(),
+                instance_id,
+                run_spec_version,
+            });
         }
     }
 }

@@ -27,7 +27,9 @@ pub(crate) enum AppPhase<'a> {
     /// An action of the running step drives the app.
     Current(&'a Action),
     /// Its action comes later; `started` = its `StartApplication` already ran.
-    Pending { started: bool },
+    Pending {
+        started: bool,
+    },
     /// All its actions are done.
     Done,
 }
@@ -38,7 +40,11 @@ impl DeploymentState {
     }
 
     pub fn current_actions(&self) -> &[Action] {
-        self.plan.steps.get(self.current_step).map(|s| s.actions.as_slice()).unwrap_or(&[])
+        self.plan
+            .steps
+            .get(self.current_step)
+            .map(|s| s.actions.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn affected_apps(&self) -> BTreeSet<AppId> {

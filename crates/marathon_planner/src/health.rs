@@ -22,38 +22,59 @@ pub fn health_kill_limit(instances: u32) -> usize {
 }
 
 /// Instances to doom now, given `recent` dooms inside the window.
-pub(crate) fn doom_decisions(spec: &RunSpec, instances: &[&Instance], recent: usize) -> Vec<InstanceId> {
+pub(crate) fn doom_decisions(
+    spec: &RunSpec,
+    instances: &[&Instance],
+    recent: usize,
+) -> Vec<InstanceId> {
     let limit = health_kill_limit(spec.instances);
     let in_flight = instances
         .iter()
         .filter(|i| !i.state.is_terminal())
         .filter(|i| {
             (i.goal == Goal::Running && i.doomed)
-                || (i.goal == Goal::Stopped && i.kill.is_some_and(|k| k.reason == KillReason::HealthCheckFailed))
+                || (i.goal == Goal::Stopped
+                    && i.kill
+                        .is_some_and(|k| k.reason == KillReason::HealthCheckFailed))
         })
         .count();
     let allowance = limit.saturating_sub(in_flight.max(recent));
     let mut candidates: Vec<&Instance> = instances
         .iter()
         .copied()
-        .filter(|i| i.is_counted() && !i.doomed && i.health_kill_requested && i.healthy == Some(false))
+        .filter(|i| {
+            i.is_counted() && !i.doomed && i.health_kill_requested && i.healthy == Some(false)
+        })
         .collect();
     candidates.sort_by_key(|i| (i.age_key(), i.id.clone()));
-    candidates.into_iter().take(allowance).map(|i| i.id.clone()).collect()
+    candidates
+        .into_iter()
+        .take(allowance)
+        .map(|i| i.id.clone())
+        .collect()
 }
 
 /// Replace-before-kill for doomed instances, outside rolling restarts.
-pub(crate) fn replace_decisions(spec: &RunSpec, max_capacity: u32, instances: &[&Instance]) -> Decisions {
+pub(crate) fn replace_decisions(
+    spec: &RunSpec,
+    max_capacity: u32,
+    instances: &[&Instance],
+) -> Decisions {
     let mut d = Decisions::default();
     let mut live = counted(instances).len();
     let mut active = instances.iter().filter(|i| i.is_active()).count();
-    for doomed in instances.iter().filter(|i| i.doomed && i.goal == Goal::Running && !i.state.is_terminal()) {
-        let replacement =
-            instances.iter().find(|r| r.replaces.as_deref() == Some(doomed.id.as_str()) && r.is_counted() && !r.doomed);
+    for doomed in instances
+        .iter()
+        .filter(|i| i.doomed && i.goal == Goal::Running && !i.state.is_terminal())
+    {
+        let replacement = instances.iter().find(|r| {
+            r.replaces.as_deref() == Some(doomed.id.as_str()) && r.is_counted() && !r.doomed
+        });
         match replacement {
             Some(r) => {
                 if r.is_ready(spec.has_health_checks) {
-                    d.kills.push((doomed.id.clone(), KillReason::HealthCheckFailed));
+                    d.kills
+                        .push((doomed.id.clone(), KillReason::HealthCheckFailed));
                 }
             }
             None if live < spec.instances as usize && active < max_capacity as usize => {
@@ -61,7 +82,9 @@ pub(crate) fn replace_decisions(spec: &RunSpec, max_capacity: u32, instances: &[
                 live += 1;
                 active += 1;
             }
-            None => d.kills.push((doomed.id.clone(), KillReason::HealthCheckFailed)),
+            None => d
+                .kills
+                .push((doomed.id.clone(), KillReason::HealthCheckFailed)),
         }
     }
     d
@@ -81,7 +104,10 @@ mod tests {
 
     #[test]
     fn dooms_only_up_to_the_limit() {
-        let spec = RunSpec { has_health_checks: true, ..RunSpec::new("/a", 1, 20) };
+        let spec = RunSpec {
+            has_health_checks: true,
+            ..RunSpec::new("/a", 1, 20)
+        };
         let all: Vec<Instance> = (0..20)
             .map(|n| {
                 let mut i = Instance::scheduled(format!("i{n:02}"), "/a".into(), 1, 0);

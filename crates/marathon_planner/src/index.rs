@@ -64,28 +64,69 @@ impl AppIndex {
         let running = inst.state == InstanceState::Running;
         count(&mut self.total, true);
         count(&mut self.active, inst.is_active());
-        count(&mut self.goal_running, inst.goal == Goal::Running && !terminal);
+        count(
+            &mut self.goal_running,
+            inst.goal == Goal::Running && !terminal,
+        );
         count(&mut self.live, live);
         count(&mut self.live_running, live && running);
-        count(&mut self.live_running_healthy, live && running && inst.healthy == Some(true));
-        count(&mut self.blocking, inst.doomed || (inst.goal != Goal::Running && !terminal));
-        count(&mut self.health_marked, inst.doomed || inst.health_kill_requested);
-        count(&mut self.doomed_live, inst.doomed && inst.goal == Goal::Running && !terminal);
+        count(
+            &mut self.live_running_healthy,
+            live && running && inst.healthy == Some(true),
+        );
+        count(
+            &mut self.blocking,
+            inst.doomed || (inst.goal != Goal::Running && !terminal),
+        );
+        count(
+            &mut self.health_marked,
+            inst.doomed || inst.health_kill_requested,
+        );
+        count(
+            &mut self.doomed_live,
+            inst.doomed && inst.goal == Goal::Running && !terminal,
+        );
         count(
             &mut self.doom_candidates,
-            inst.is_counted() && !inst.doomed && inst.health_kill_requested && inst.healthy == Some(false),
+            inst.is_counted()
+                && !inst.doomed
+                && inst.health_kill_requested
+                && inst.healthy == Some(false),
         );
         let waiting = inst.state == InstanceState::Scheduled && inst.goal == Goal::Running;
-        toggle(&mut self.unrequested, waiting && !requested, inst.id.clone(), add);
-        toggle(&mut self.waiting, waiting, (inst.created_at_ms, inst.id.clone()), add);
-        let launching = inst.goal == Goal::Running && matches!(inst.state, InstanceState::Staging | InstanceState::Starting);
+        toggle(
+            &mut self.unrequested,
+            waiting && !requested,
+            inst.id.clone(),
+            add,
+        );
+        toggle(
+            &mut self.waiting,
+            waiting,
+            (inst.created_at_ms, inst.id.clone()),
+            add,
+        );
+        let launching = inst.goal == Goal::Running
+            && matches!(inst.state, InstanceState::Staging | InstanceState::Starting);
         if let (true, Some(staged)) = (launching, inst.staged_at_ms) {
             toggle(&mut self.launching, true, (staged, inst.id.clone()), add);
         }
-        if let InstanceState::Unreachable { since_ms } | InstanceState::UnreachableInactive { since_ms } = inst.state {
-            toggle(&mut self.unreachable, true, (since_ms, inst.id.clone()), add);
+        if let InstanceState::Unreachable { since_ms }
+        | InstanceState::UnreachableInactive { since_ms } = inst.state
+        {
+            toggle(
+                &mut self.unreachable,
+                true,
+                (since_ms, inst.id.clone()),
+                add,
+            );
         }
-        toggle(&mut self.killing, inst.goal == Goal::Stopped && inst.kill.is_some() && !terminal, inst.id.clone(), add);
+        toggle(
+            &mut self.killing,
+            inst.goal == Goal::Stopped && inst.kill.is_some() && !terminal,
+            inst.id.clone(),
+            add,
+        );
     }
 
     /// Live instances that are ready (running, and healthy when the app has health checks).
@@ -112,12 +153,18 @@ impl Planner {
     /// The index of `app_id` (empty when it has no instances).
     pub(crate) fn index_of(&self, app_id: &str) -> &AppIndex {
         static EMPTY: std::sync::OnceLock<AppIndex> = std::sync::OnceLock::new();
-        self.index.get(app_id).unwrap_or_else(|| EMPTY.get_or_init(AppIndex::default))
+        self.index
+            .get(app_id)
+            .unwrap_or_else(|| EMPTY.get_or_init(AppIndex::default))
     }
 
     /// Changes one stored instance through `change`, keeping the index current; `None` when the
     /// instance is unknown. `change` must not alter the instance's id or app.
-    pub(crate) fn update_instance<R>(&mut self, id: &str, change: impl FnOnce(&mut Instance) -> R) -> Option<R> {
+    pub(crate) fn update_instance<R>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Instance) -> R,
+    ) -> Option<R> {
         let inst = self.instances.get_mut(id)?;
         let requested = self.requested.contains(id);
         let index = self.index.entry(inst.app_id.clone()).or_default();
@@ -150,7 +197,10 @@ impl Planner {
 
     pub(crate) fn index_insert(&mut self, inst: &Instance) {
         let requested = self.requested.contains(&inst.id);
-        self.index.entry(inst.app_id.clone()).or_default().account(inst, requested, true);
+        self.index
+            .entry(inst.app_id.clone())
+            .or_default()
+            .account(inst, requested, true);
     }
 
     pub(crate) fn index_remove(&mut self, inst: &Instance) {
@@ -168,7 +218,11 @@ impl Planner {
     pub fn index_agrees_with_recount(&self) -> bool {
         let mut recount: BTreeMap<AppId, AppIndex> = BTreeMap::new();
         for inst in self.instances.values() {
-            recount.entry(inst.app_id.clone()).or_default().account(inst, self.requested.contains(&inst.id), true);
+            recount.entry(inst.app_id.clone()).or_default().account(
+                inst,
+                self.requested.contains(&inst.id),
+                true,
+            );
         }
         recount == self.index
     }
@@ -177,9 +231,9 @@ impl Planner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Command, Event, RunSpec, TaskState};
     use crate::plan::{DeploymentPlan, PlanOptions};
     use crate::types::RootGroup;
+    use crate::types::{Command, Event, RunSpec, TaskState};
 
     /// The allocator's seeded generator (a dev-dependency), so the test is reproducible.
     struct Rng(allocator::SplitMix64);
@@ -223,18 +277,41 @@ mod tests {
                         spec.has_health_checks = rng.below(2) == 0;
                         let mut target: RootGroup = planner.apps.clone();
                         target.insert(app.to_string(), spec);
-                        let plan = DeploymentPlan::build(format!("d{step}"), now, &planner.apps, &target, &PlanOptions::default());
-                        plan.ok().and_then(|p| planner.start_deployment(now, p, true).ok()).unwrap_or_default()
+                        let plan = DeploymentPlan::build(
+                            format!("d{step}"),
+                            now,
+                            &planner.apps,
+                            &target,
+                            &PlanOptions::default(),
+                        );
+                        plan.ok()
+                            .and_then(|p| planner.start_deployment(now, p, true).ok())
+                            .unwrap_or_default()
                     }
                     1 | 2 => match pick(&mut rng) {
                         Some(id) => {
                             let agent = Some("agent".to_string());
                             if rng.below(2) == 0 {
-                                planner.handle(now, Event::LaunchAccepted { instance_id: id, agent: "agent".into() })
+                                planner.handle(
+                                    now,
+                                    Event::LaunchAccepted {
+                                        instance_id: id,
+                                        agent: "agent".into(),
+                                    },
+                                )
                             } else {
                                 let state = STATES[rng.below(STATES.len() as u64) as usize];
-                                let healthy = [None, Some(true), Some(false)][rng.below(3) as usize];
-                                planner.handle(now, Event::StatusUpdate { instance_id: id, state, healthy, agent })
+                                let healthy =
+                                    [None, Some(true), Some(false)][rng.below(3) as usize];
+                                planner.handle(
+                                    now,
+                                    Event::StatusUpdate {
+                                        instance_id: id,
+                                        state,
+                                        healthy,
+                                        agent,
+                                    },
+                                )
                             }
                         }
                         None => Vec::new(),
@@ -242,27 +319,52 @@ mod tests {
                     3 => match pick(&mut rng) {
                         Some(id) => {
                             let healthy = [Some(true), Some(false)][rng.below(2) as usize];
-                            planner.handle(now, Event::HealthChanged { instance_id: id, healthy, kill: rng.below(2) == 0 })
+                            planner.handle(
+                                now,
+                                Event::HealthChanged {
+                                    instance_id: id,
+                                    healthy,
+                                    kill: rng.below(2) == 0,
+                                },
+                            )
                         }
                         None => Vec::new(),
                     },
                     4 => match pick(&mut rng) {
-                        Some(id) => planner.handle(now, Event::KillRequested { instance_ids: vec![id], wipe: rng.below(2) == 0 }),
+                        Some(id) => planner.handle(
+                            now,
+                            Event::KillRequested {
+                                instance_ids: vec![id],
+                                wipe: rng.below(2) == 0,
+                            },
+                        ),
                         None => Vec::new(),
                     },
                     5 => planner.handle(now, Event::Tick),
                     _ => {
-                        let killed: Vec<InstanceId> = live.iter().filter(|_| rng.below(4) == 0).cloned().collect();
+                        let killed: Vec<InstanceId> =
+                            live.iter().filter(|_| rng.below(4) == 0).cloned().collect();
                         match planner.plan_kill_and_scale(now, &killed) {
-                            Ok(plan) => planner.start_deployment(now, plan, true).unwrap_or_default(),
+                            Ok(plan) => planner
+                                .start_deployment(now, plan, true)
+                                .unwrap_or_default(),
                             Err(_) => Vec::new(),
                         }
                     }
                 };
-                launched += cmds.iter().filter(|c| matches!(c, Command::Launch { .. })).count();
-                assert!(planner.index_agrees_with_recount(), "seed {seed}, step {step}: the index drifted");
+                launched += cmds
+                    .iter()
+                    .filter(|c| matches!(c, Command::Launch { .. }))
+                    .count();
+                assert!(
+                    planner.index_agrees_with_recount(),
+                    "seed {seed}, step {step}: the index drifted"
+                );
             }
-            assert!(launched > 0, "seed {seed}: the events never launched anything");
+            assert!(
+                launched > 0,
+                "seed {seed}: the events never launched anything"
+            );
         }
     }
 }

@@ -61,7 +61,11 @@ pub fn current_step_json(state: &DeploymentState) -> Value {
 }
 
 /// One `/v2/queue` element; `app` is the caller's AppInfo JSON. No `role` [compat].
-pub fn queue_entry_json(entry: &QueueEntry, app: Value, format_ts: &dyn Fn(u64) -> String) -> Value {
+pub fn queue_entry_json(
+    entry: &QueueEntry,
+    app: Value,
+    format_ts: &dyn Fn(u64) -> String,
+) -> Value {
     let o = &entry.offers;
     let mut summary = Map::new();
     summary.insert("processedOffersCount".into(), json!(o.processed_offers));
@@ -99,8 +103,20 @@ mod tests {
     #[test]
     fn deployment_matches_the_spec_example() {
         let target: RootGroup = [("/hello2".to_string(), RunSpec::new("/hello2", 5, 1))].into();
-        let plan = DeploymentPlan::build("2e5b".into(), 5, &RootGroup::new(), &target, &PlanOptions::default()).expect("plan");
-        let state = DeploymentState { plan, current_step: 1, restart_extra: BTreeSet::new(), started_at_ms: 0 };
+        let plan = DeploymentPlan::build(
+            "2e5b".into(),
+            5,
+            &RootGroup::new(),
+            &target,
+            &PlanOptions::default(),
+        )
+        .expect("plan");
+        let state = DeploymentState {
+            plan,
+            current_step: 1,
+            restart_extra: BTreeSet::new(),
+            started_at_ms: 0,
+        };
         let fmt = |ms: u64| format!("ts{ms}");
         let expected = json!({"id":"2e5b","version":"ts5","affectedApps":["/hello2"],"affectedPods":[],
             "steps":[{"actions":[{"action":"StartApplication","app":"/hello2"}]},
@@ -108,6 +124,9 @@ mod tests {
             "currentActions":[{"action":"ScaleApplication","app":"/hello2","readinessCheckResults":[]}],
             "currentStep":2,"totalSteps":2});
         assert_eq!(deployment_json(&state, &fmt), expected);
-        assert_eq!(deployment_result_json(&state.plan, &fmt), json!({"version":"ts5","deploymentId":"2e5b"}));
+        assert_eq!(
+            deployment_result_json(&state.plan, &fmt),
+            json!({"version":"ts5","deploymentId":"2e5b"})
+        );
     }
 }

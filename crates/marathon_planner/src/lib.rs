@@ -16,9 +16,9 @@
 
 pub mod backoff;
 mod converge;
-mod index;
 pub mod deployment;
 pub mod health;
+mod index;
 pub mod json;
 pub mod plan;
 pub mod planner;

@@ -15,8 +15,8 @@ use crate::plan::{Action, DeploymentPlan, PlanOptions};
 use crate::queue::{OfferStats, QueueDelay, QueueEntry};
 use crate::restart::{restart_bounds, RestartBounds};
 use crate::types::{
-    AppId, Command, DeploymentError, DeploymentId, Event, FailReason, Goal, IdSource, Instance, InstanceId, InstanceState,
-    KillReason, PlanError, PlannerConfig, RootGroup, RunSpec, TaskState,
+    AppId, Command, DeploymentError, DeploymentId, Event, FailReason, Goal, IdSource, Instance,
+    InstanceId, InstanceState, KillReason, PlanError, PlannerConfig, RootGroup, RunSpec, TaskState,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,8 +28,14 @@ pub(crate) const CONVERGE_ROUNDS_MAX: usize = 64;
 pub(crate) enum Mode {
     /// Keep `instances` running (no deployment action, or one still to come).
     Keep(RunSpec),
-    Scale { spec: RunSpec, named: Vec<InstanceId> },
-    Restart { spec: RunSpec, extra: bool },
+    Scale {
+        spec: RunSpec,
+        named: Vec<InstanceId>,
+    },
+    Restart {
+        spec: RunSpec,
+        extra: bool,
+    },
     Stop,
     /// No definition: kill whatever is left (spec §8.2 "decommissioned").
     Orphan,
@@ -114,7 +120,10 @@ impl Planner {
         planner.apps = apps;
         for instance in instances {
             if instance.state.is_terminal() {
-                cmds.push(Command::Expunge { instance_id: instance.id.clone(), app_id: instance.app_id.clone() });
+                cmds.push(Command::Expunge {
+                    instance_id: instance.id.clone(),
+                    app_id: instance.app_id.clone(),
+                });
             } else {
                 planner.insert_instance(instance);
             }
@@ -126,9 +135,16 @@ impl Planner {
                     planner.stopping.insert(app.id.clone());
                 }
             }
-            planner.deployments.insert(deployment.plan.id.clone(), deployment);
+            planner
+                .deployments
+                .insert(deployment.plan.id.clone(), deployment);
         }
-        let orphans: Vec<AppId> = planner.by_app.keys().filter(|a| !planner.apps.contains_key(*a)).cloned().collect();
+        let orphans: Vec<AppId> = planner
+            .by_app
+            .keys()
+            .filter(|a| !planner.apps.contains_key(*a))
+            .cloned()
+            .collect();
         planner.stopping.extend(orphans);
         planner.converge_all(now_ms, &mut cmds);
         (planner, cmds)
@@ -138,10 +154,17 @@ impl Planner {
     pub fn handle(&mut self, now_ms: u64, event: Event) -> Vec<Command> {
         let mut cmds = Vec::new();
         match event {
-            Event::StatusUpdate { instance_id, state, healthy, agent } => {
-                self.on_status(now_ms, &instance_id, state, healthy, agent, &mut cmds)
-            }
-            Event::HealthChanged { instance_id, healthy, kill } => {
+            Event::StatusUpdate {
+                instance_id,
+                state,
+                healthy,
+                agent,
+            } => self.on_status(now_ms, &instance_id, state, healthy, agent, &mut cmds),
+            Event::HealthChanged {
+                instance_id,
+                healthy,
+                kill,
+            } => {
                 let stored = self.update_instance(&instance_id, |inst| {
                     inst.healthy = healthy;
                     if healthy == Some(true) {
@@ -157,7 +180,9 @@ impl Planner {
                 }
             }
             Event::Tick => self.retry_kills(now_ms, &mut cmds),
-            Event::LaunchAccepted { instance_id, agent } => self.on_launch_accepted(now_ms, &instance_id, agent, &mut cmds),
+            Event::LaunchAccepted { instance_id, agent } => {
+                self.on_launch_accepted(now_ms, &instance_id, agent, &mut cmds)
+            }
             Event::KillRequested { instance_ids, wipe } => {
                 for id in instance_ids {
                     self.kill_instance(&id, KillReason::Api, now_ms, &mut cmds);
@@ -169,9 +194,16 @@ impl Planner {
             Event::ResetDelay { app_id } => {
                 self.delays.remove(&app_id);
             }
-            Event::OfferProcessed { app_id, used, reject_reasons } => {
+            Event::OfferProcessed {
+                app_id,
+                used,
+                reject_reasons,
+            } => {
                 if self.by_app.contains_key(&app_id) || self.apps.contains_key(&app_id) {
-                    self.offers.entry(app_id).or_default().record(used, &reject_reasons, now_ms);
+                    self.offers
+                        .entry(app_id)
+                        .or_default()
+                        .record(used, &reject_reasons, now_ms);
                 }
             }
         }
@@ -191,7 +223,10 @@ impl Planner {
         if !self.instances.contains_key(id) {
             // Spec §8.2: tasks Mesos reports that the planner does not know are killed.
             if state.terminal_reason().is_none() {
-                cmds.push(Command::Kill { instance_id: id.to_string(), reason: KillReason::Unknown });
+                cmds.push(Command::Kill {
+                    instance_id: id.to_string(),
+                    reason: KillReason::Unknown,
+                });
             }
             return;
         }
@@ -206,7 +241,12 @@ impl Planner {
             if goal == Goal::Running && reason.raises_backoff() {
                 if let Some(spec) = self.mode(&app_id).spec().cloned() {
                     let previous = self.delays.get(&app_id);
-                    let delay = LaunchDelay::after_failure(previous, &spec.backoff, spec.config_version, now_ms);
+                    let delay = LaunchDelay::after_failure(
+                        previous,
+                        &spec.backoff,
+                        spec.config_version,
+                        now_ms,
+                    );
                     self.delays.insert(app_id, delay);
                 }
             }
@@ -217,7 +257,13 @@ impl Planner {
     }
 
     /// What a status update changes on the instance itself.
-    fn apply_status(inst: &mut Instance, now_ms: u64, state: TaskState, healthy: Option<bool>, agent: Option<String>) {
+    fn apply_status(
+        inst: &mut Instance,
+        now_ms: u64,
+        state: TaskState,
+        healthy: Option<bool>,
+        agent: Option<String>,
+    ) {
         if healthy.is_some() {
             inst.healthy = healthy;
         }
@@ -227,7 +273,11 @@ impl Planner {
         match state {
             TaskState::Staging | TaskState::Starting => {
                 inst.staged_at_ms.get_or_insert(now_ms);
-                inst.state = if state == TaskState::Staging { InstanceState::Staging } else { InstanceState::Starting };
+                inst.state = if state == TaskState::Staging {
+                    InstanceState::Staging
+                } else {
+                    InstanceState::Starting
+                };
             }
             TaskState::Running => {
                 inst.staged_at_ms.get_or_insert(now_ms);
@@ -235,14 +285,22 @@ impl Planner {
                 inst.state = InstanceState::Running;
             }
             TaskState::Killing => inst.state = InstanceState::Killing,
-            TaskState::Lost | TaskState::Unreachable | TaskState::Unknown if !inst.state.is_unreachable() => {
+            TaskState::Lost | TaskState::Unreachable | TaskState::Unknown
+                if !inst.state.is_unreachable() =>
+            {
                 inst.state = InstanceState::Unreachable { since_ms: now_ms };
             }
             _ => {}
         }
     }
 
-    fn on_launch_accepted(&mut self, now_ms: u64, id: &str, agent: String, cmds: &mut Vec<Command>) {
+    fn on_launch_accepted(
+        &mut self,
+        now_ms: u64,
+        id: &str,
+        agent: String,
+        cmds: &mut Vec<Command>,
+    ) {
         match self.instances.get(id) {
             Some(inst) if inst.state == InstanceState::Scheduled && self.requested.contains(id) => {
                 self.set_requested(id, false);
@@ -256,22 +314,34 @@ impl Planner {
             }
             Some(_) => {}
             // Expunged meanwhile: the edge must not launch it.
-            None => cmds.push(Command::Kill { instance_id: id.to_string(), reason: KillReason::Unknown }),
+            None => cmds.push(Command::Kill {
+                instance_id: id.to_string(),
+                reason: KillReason::Unknown,
+            }),
         }
     }
 
     fn retry_kills(&mut self, now_ms: u64, cmds: &mut Vec<Command>) {
         let retry = self.config.kill_retry_ms;
         // Only instances with a kill in flight (index), in id order as before.
-        let mut killing: Vec<InstanceId> = self.index.values().flat_map(|i| i.killing.iter().cloned()).collect();
+        let mut killing: Vec<InstanceId> = self
+            .index
+            .values()
+            .flat_map(|i| i.killing.iter().cloned())
+            .collect();
         killing.sort();
         for id in killing {
-            let Some(inst) = self.instances.get_mut(&id) else { continue };
+            let Some(inst) = self.instances.get_mut(&id) else {
+                continue;
+            };
             if let (Goal::Stopped, Some(kill)) = (inst.goal, inst.kill.as_mut()) {
                 if !inst.state.is_terminal() && now_ms >= kill.sent_at_ms.saturating_add(retry) {
                     // `sent_at_ms` is not indexed, so it may change in place.
                     kill.sent_at_ms = now_ms;
-                    cmds.push(Command::Kill { instance_id: inst.id.clone(), reason: kill.reason });
+                    cmds.push(Command::Kill {
+                        instance_id: inst.id.clone(),
+                        reason: kill.reason,
+                    });
                 }
             }
         }
@@ -291,13 +361,20 @@ impl Planner {
     /// Starts `plan` (spec §7 "Locking & force"). Returns `Locked` when a running deployment
     /// touches an affected app and `force` is false; with `force` those are cancelled where they
     /// stand (no rollback) and the new plan runs from the real state.
-    pub fn start_deployment(&mut self, now_ms: u64, plan: DeploymentPlan, force: bool) -> Result<Vec<Command>, DeploymentError> {
+    pub fn start_deployment(
+        &mut self,
+        now_ms: u64,
+        plan: DeploymentPlan,
+        force: bool,
+    ) -> Result<Vec<Command>, DeploymentError> {
         if self.deployments.contains_key(&plan.id) {
             return Err(DeploymentError::DuplicateId { id: plan.id });
         }
         let conflicts = self.locked_by(&plan.affected_apps());
         if !conflicts.is_empty() && !force {
-            return Err(DeploymentError::Locked { deployment_ids: conflicts });
+            return Err(DeploymentError::Locked {
+                deployment_ids: conflicts,
+            });
         }
         let max = self.config.max_running_deployments;
         if !plan.is_noop() && self.deployments.len() - conflicts.len() >= max {
@@ -307,24 +384,40 @@ impl Planner {
         for id in conflicts {
             self.deployments.remove(&id);
             cmds.push(Command::RemoveDeployment { id: id.clone() });
-            cmds.push(Command::DeploymentFailed { id, reason: FailReason::Superseded { by: plan.id.clone() } });
+            cmds.push(Command::DeploymentFailed {
+                id,
+                reason: FailReason::Superseded {
+                    by: plan.id.clone(),
+                },
+            });
         }
         for (id, spec) in &plan.target {
             self.apps.insert(id.clone(), spec.clone());
             self.stopping.remove(id);
         }
-        for id in plan.original.keys().filter(|id| !plan.target.contains_key(*id)) {
+        for id in plan
+            .original
+            .keys()
+            .filter(|id| !plan.target.contains_key(*id))
+        {
             self.apps.remove(id);
             self.stopping.insert(id.clone());
         }
         if plan.is_noop() {
             cmds.push(Command::DeploymentSucceeded { id: plan.id });
         } else {
-            let mut state =
-                DeploymentState { plan, current_step: 0, restart_extra: BTreeSet::new(), started_at_ms: now_ms };
+            let mut state = DeploymentState {
+                plan,
+                current_step: 0,
+                restart_extra: BTreeSet::new(),
+                started_at_ms: now_ms,
+            };
             self.enter_step(&mut state);
             cmds.push(Command::StoreDeployment(Box::new(state.clone())));
-            cmds.push(Command::DeploymentStepStarted { id: state.plan.id.clone(), step: 1 });
+            cmds.push(Command::DeploymentStepStarted {
+                id: state.plan.id.clone(),
+                step: 1,
+            });
             self.deployments.insert(state.plan.id.clone(), state);
         }
         self.converge_all(now_ms, &mut cmds);
@@ -333,7 +426,12 @@ impl Planner {
 
     /// `DELETE /v2/deployments/{id}`: stops the deployment where it stands; with `rollback` a new
     /// deployment reverting its apps to their original specs is started and returned.
-    pub fn cancel_deployment(&mut self, now_ms: u64, id: &str, rollback: bool) -> Result<Cancelled, DeploymentError> {
+    pub fn cancel_deployment(
+        &mut self,
+        now_ms: u64,
+        id: &str,
+        rollback: bool,
+    ) -> Result<Cancelled, DeploymentError> {
         let Some(deployment) = self.deployments.get(id) else {
             return Err(DeploymentError::NotFound { id: id.to_string() });
         };
@@ -345,7 +443,13 @@ impl Planner {
                         // Still stopping: present, but on its way to no instances. As such the
                         // rollback plan scales it back up, so its target (what the caller stores
                         // and the planner keeps) names it; as it was, the app stayed removed.
-                        from.insert(app.id.clone(), RunSpec { instances: 0, ..app.clone() });
+                        from.insert(
+                            app.id.clone(),
+                            RunSpec {
+                                instances: 0,
+                                ..app.clone()
+                            },
+                        );
                     }
                 }
             }
@@ -356,31 +460,54 @@ impl Planner {
                     None => target.remove(&app),
                 };
             }
-            Some(DeploymentPlan::build(self.ids.next_id(), now_ms, &from, &target, &PlanOptions::default())?)
+            Some(DeploymentPlan::build(
+                self.ids.next_id(),
+                now_ms,
+                &from,
+                &target,
+                &PlanOptions::default(),
+            )?)
         } else {
             None
         };
         self.deployments.remove(id);
         let mut commands = vec![
             Command::RemoveDeployment { id: id.to_string() },
-            Command::DeploymentFailed { id: id.to_string(), reason: FailReason::Cancelled },
+            Command::DeploymentFailed {
+                id: id.to_string(),
+                reason: FailReason::Cancelled,
+            },
         ];
         if let Some(plan) = &rollback_plan {
             commands.extend(self.start_deployment(now_ms, plan.clone(), false)?);
         } else {
             self.converge_all(now_ms, &mut commands);
         }
-        Ok(Cancelled { commands, rollback: rollback_plan })
+        Ok(Cancelled {
+            commands,
+            rollback: rollback_plan,
+        })
     }
 
     /// `DELETE …/tasks?scale=true`: a plan that kills `instance_ids` and lowers `instances` by the
     /// number of counted instances killed per app. The caller stores `plan.target` and starts it.
-    pub fn plan_kill_and_scale(&mut self, now_ms: u64, instance_ids: &[InstanceId]) -> Result<DeploymentPlan, PlanError> {
+    pub fn plan_kill_and_scale(
+        &mut self,
+        now_ms: u64,
+        instance_ids: &[InstanceId],
+    ) -> Result<DeploymentPlan, PlanError> {
         let mut kill: BTreeMap<AppId, Vec<InstanceId>> = BTreeMap::new();
         for id in instance_ids {
-            let inst = self.instances.get(id).ok_or_else(|| PlanError::UnknownInstance { instance_id: id.clone() })?;
+            let inst = self
+                .instances
+                .get(id)
+                .ok_or_else(|| PlanError::UnknownInstance {
+                    instance_id: id.clone(),
+                })?;
             if inst.is_counted() && self.apps.contains_key(&inst.app_id) {
-                kill.entry(inst.app_id.clone()).or_default().push(id.clone());
+                kill.entry(inst.app_id.clone())
+                    .or_default()
+                    .push(id.clone());
             }
         }
         let mut target = self.apps.clone();
@@ -390,7 +517,16 @@ impl Planner {
                 spec.version = now_ms;
             }
         }
-        DeploymentPlan::build(self.ids.next_id(), now_ms, &self.apps, &target, &PlanOptions { kill, ..Default::default() })
+        DeploymentPlan::build(
+            self.ids.next_id(),
+            now_ms,
+            &self.apps,
+            &target,
+            &PlanOptions {
+                kill,
+                ..Default::default()
+            },
+        )
     }
 
     /// Decides step-start facts: the +1 rule for restarts, backoff reset (spec §7).
@@ -413,14 +549,22 @@ impl Planner {
         let mut changed = false;
         let ids: Vec<DeploymentId> = self.deployments.keys().cloned().collect();
         for id in ids {
-            let Some(mut state) = self.deployments.remove(&id) else { continue };
-            let complete = state.current_actions().iter().all(|a| self.action_complete(a));
+            let Some(mut state) = self.deployments.remove(&id) else {
+                continue;
+            };
+            let complete = state
+                .current_actions()
+                .iter()
+                .all(|a| self.action_complete(a));
             if !complete {
                 self.deployments.insert(id, state);
                 continue;
             }
             changed = true;
-            cmds.push(Command::DeploymentStepSucceeded { id: id.clone(), step: state.current_step + 1 });
+            cmds.push(Command::DeploymentStepSucceeded {
+                id: id.clone(),
+                step: state.current_step + 1,
+            });
             state.current_step += 1;
             if state.is_finished() {
                 cmds.push(Command::RemoveDeployment { id: id.clone() });
@@ -428,7 +572,10 @@ impl Planner {
             } else {
                 self.enter_step(&mut state);
                 cmds.push(Command::StoreDeployment(Box::new(state.clone())));
-                cmds.push(Command::DeploymentStepStarted { id: id.clone(), step: state.current_step + 1 });
+                cmds.push(Command::DeploymentStepStarted {
+                    id: id.clone(),
+                    step: state.current_step + 1,
+                });
                 self.deployments.insert(id, state);
             }
         }
@@ -440,10 +587,21 @@ impl Planner {
             Action::StartApplication { .. } => true,
             Action::StopApplication { app } => self.index_of(&app.id).total == 0,
             Action::ScaleApplication { app, kill } => {
-                let named_live = kill.iter().any(|id| self.instances.get(id).is_some_and(|i| i.is_counted() && !i.doomed));
-                crate::scale::scale_complete(app.instances, app.has_health_checks, named_live, self.index_of(&app.id))
+                let named_live = kill.iter().any(|id| {
+                    self.instances
+                        .get(id)
+                        .is_some_and(|i| i.is_counted() && !i.doomed)
+                });
+                crate::scale::scale_complete(
+                    app.instances,
+                    app.has_health_checks,
+                    named_live,
+                    self.index_of(&app.id),
+                )
             }
-            Action::RestartApplication { app } => crate::restart::restart_complete(app, &self.app_instances(&app.id)),
+            Action::RestartApplication { app } => {
+                crate::restart::restart_complete(app, &self.app_instances(&app.id))
+            }
         }
     }
 
@@ -456,22 +614,39 @@ impl Planner {
                     return match action {
                         Action::StartApplication { app } => Mode::Keep(app.clone()),
                         Action::StopApplication { .. } => Mode::Stop,
-                        Action::ScaleApplication { app, kill } => Mode::Scale { spec: app.clone(), named: kill.clone() },
+                        Action::ScaleApplication { app, kill } => Mode::Scale {
+                            spec: app.clone(),
+                            named: kill.clone(),
+                        },
                         Action::RestartApplication { app } => {
                             // Decided at the step start; also granted later if the condition
                             // arises (old instances turned healthy), else the restart could stall.
                             let extra = deployment.restart_extra.contains(app_id) || {
-                                let healthy = self.index_of(app_id).live_ready(app.has_health_checks);
-                                crate::restart::needs_extra_capacity(app.instances, &app.upgrade, healthy)
+                                let healthy =
+                                    self.index_of(app_id).live_ready(app.has_health_checks);
+                                crate::restart::needs_extra_capacity(
+                                    app.instances,
+                                    &app.upgrade,
+                                    healthy,
+                                )
                             };
-                            Mode::Restart { spec: app.clone(), extra }
+                            Mode::Restart {
+                                spec: app.clone(),
+                                extra,
+                            }
                         }
-                    }
+                    };
                 }
                 AppPhase::Pending { started } => {
-                    return match (deployment.plan.original.get(app_id), deployment.plan.target.get(app_id)) {
+                    return match (
+                        deployment.plan.original.get(app_id),
+                        deployment.plan.target.get(app_id),
+                    ) {
                         (Some(original), _) => Mode::Keep(original.clone()),
-                        (None, Some(target)) if started => Mode::Keep(RunSpec { instances: 0, ..target.clone() }),
+                        (None, Some(target)) if started => Mode::Keep(RunSpec {
+                            instances: 0,
+                            ..target.clone()
+                        }),
                         _ => Mode::Orphan,
                     }
                 }
@@ -496,7 +671,10 @@ impl Planner {
         if let Some(previous) = self.instances.remove(&instance.id) {
             self.index_remove(&previous);
         }
-        self.by_app.entry(instance.app_id.clone()).or_default().insert(instance.id.clone());
+        self.by_app
+            .entry(instance.app_id.clone())
+            .or_default()
+            .insert(instance.id.clone());
         self.index_insert(&instance);
         self.instances.insert(instance.id.clone(), instance);
     }
@@ -512,7 +690,10 @@ impl Planner {
                 }
             }
             self.requested.remove(id);
-            cmds.push(Command::Expunge { instance_id: inst.id, app_id: inst.app_id });
+            cmds.push(Command::Expunge {
+                instance_id: inst.id,
+                app_id: inst.app_id,
+            });
         }
     }
 
@@ -555,7 +736,9 @@ impl Planner {
     /// Bounds of the rolling restart `app_id` is in, if any.
     pub fn restart_bounds(&self, app_id: &str) -> Option<RestartBounds> {
         match self.mode(app_id) {
-            Mode::Restart { spec, extra } => Some(restart_bounds(spec.instances, &spec.upgrade, extra)),
+            Mode::Restart { spec, extra } => {
+                Some(restart_bounds(spec.instances, &spec.upgrade, extra))
+            }
             _ => None,
         }
     }
@@ -577,8 +760,14 @@ impl Planner {
             out.push(QueueEntry {
                 app_id: app_id.clone(),
                 count: waiting.len() as u32,
-                delay: QueueDelay { time_left_seconds: left_ms as f64 / 1000.0, overdue: left_ms == 0 },
-                since_ms: waiting.first().map(|(created_at, _)| *created_at).unwrap_or(now_ms),
+                delay: QueueDelay {
+                    time_left_seconds: left_ms as f64 / 1000.0,
+                    overdue: left_ms == 0,
+                },
+                since_ms: waiting
+                    .first()
+                    .map(|(created_at, _)| *created_at)
+                    .unwrap_or(now_ms),
                 offers: self.offers.get(app_id).cloned().unwrap_or_default(),
             });
         }

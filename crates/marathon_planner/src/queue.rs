@@ -31,7 +31,9 @@ impl OfferStats {
             self.unused_offers = self.unused_offers.saturating_add(1);
             self.last_unused_offer_at_ms = Some(now_ms);
             for reason in reasons {
-                if self.reject_reasons.len() < REJECT_REASONS_MAX || self.reject_reasons.contains_key(reason) {
+                if self.reject_reasons.len() < REJECT_REASONS_MAX
+                    || self.reject_reasons.contains_key(reason)
+                {
                     let n = self.reject_reasons.entry(reason.clone()).or_insert(0);
                     *n = n.saturating_add(1);
                 }

@@ -34,7 +34,10 @@ fn unit(x: f64) -> f64 {
 pub fn restart_bounds(n: u32, upgrade: &UpgradeStrategy, extra: bool) -> RestartBounds {
     let min_healthy = (n as f64 * unit(upgrade.minimum_health_capacity)).ceil() as u32;
     let max_capacity = (n as f64 * (1.0 + unit(upgrade.maximum_over_capacity))).floor() as u32;
-    RestartBounds { min_healthy: min_healthy.min(n), max_capacity: max_capacity.saturating_add(extra as u32) }
+    RestartBounds {
+        min_healthy: min_healthy.min(n),
+        max_capacity: max_capacity.saturating_add(extra as u32),
+    }
 }
 
 /// Spec §7: "if `minHealthy == maxCapacity ≤ H`, allow one extra instance".
@@ -63,7 +66,10 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
     };
 
     // Doomed instances are unhealthy (killing them never lowers H); old inactive ones are given up.
-    for i in instances.iter().filter(|i| i.goal == crate::types::Goal::Running) {
+    for i in instances
+        .iter()
+        .filter(|i| i.goal == crate::types::Goal::Running)
+    {
         if i.doomed && !i.state.is_terminal() {
             kill(&mut d, i, KillReason::HealthCheckFailed);
         } else if !is_new(i) && matches!(i.state, InstanceState::UnreachableInactive { .. }) {
@@ -71,12 +77,20 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
         }
     }
     let live = |new: bool| -> Vec<&Instance> {
-        instances.iter().copied().filter(|i| i.is_counted() && !i.doomed && is_new(i) == new).collect()
+        instances
+            .iter()
+            .copied()
+            .filter(|i| i.is_counted() && !i.doomed && is_new(i) == new)
+            .collect()
     };
     let mut old = live(false);
     let mut new = live(true);
 
-    let healthy = old.iter().chain(new.iter()).filter(|i| i.is_ready(checks)).count() as i64;
+    let healthy = old
+        .iter()
+        .chain(new.iter())
+        .filter(|i| i.is_ready(checks))
+        .count() as i64;
     let mut budget = healthy - bounds.min_healthy as i64;
     sort_for_kill(&mut old, spec.kill_selection, Some(checks));
     let mut old_left = old.len();
@@ -108,7 +122,11 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
         }
     }
     let new_count = new.len().min(n);
-    let active = instances.iter().filter(|i| i.is_active()).count().saturating_sub(freed);
+    let active = instances
+        .iter()
+        .filter(|i| i.is_active())
+        .count()
+        .saturating_sub(freed);
     let room = (bounds.max_capacity as usize).saturating_sub(active);
     let launch = (n - new_count).min(room);
     d.launches.resize(launch, None);
@@ -128,7 +146,9 @@ pub(crate) fn restart_complete(spec: &RunSpec, instances: &[&Instance]) -> bool 
                 return false;
             }
             new += 1;
-        } else if !(matches!(i.state, InstanceState::UnreachableInactive { .. }) && i.run_spec_version == spec.config_version) {
+        } else if !(matches!(i.state, InstanceState::UnreachableInactive { .. })
+            && i.run_spec_version == spec.config_version)
+        {
             return false;
         }
     }
@@ -141,14 +161,47 @@ mod tests {
 
     #[test]
     fn bounds_follow_the_formulas() {
-        let s = |m, o| UpgradeStrategy { minimum_health_capacity: m, maximum_over_capacity: o };
-        assert_eq!(restart_bounds(4, &s(1.0, 1.0), false), RestartBounds { min_healthy: 4, max_capacity: 8 });
-        assert_eq!(restart_bounds(4, &s(0.5, 0.0), false), RestartBounds { min_healthy: 2, max_capacity: 4 });
-        assert_eq!(restart_bounds(4, &s(0.0, 0.0), false), RestartBounds { min_healthy: 0, max_capacity: 4 });
-        assert_eq!(restart_bounds(4, &s(1.0, 0.0), true), RestartBounds { min_healthy: 4, max_capacity: 5 });
+        let s = |m, o| UpgradeStrategy {
+            minimum_health_capacity: m,
+            maximum_over_capacity: o,
+        };
+        assert_eq!(
+            restart_bounds(4, &s(1.0, 1.0), false),
+            RestartBounds {
+                min_healthy: 4,
+                max_capacity: 8
+            }
+        );
+        assert_eq!(
+            restart_bounds(4, &s(0.5, 0.0), false),
+            RestartBounds {
+                min_healthy: 2,
+                max_capacity: 4
+            }
+        );
+        assert_eq!(
+            restart_bounds(4, &s(0.0, 0.0), false),
+            RestartBounds {
+                min_healthy: 0,
+                max_capacity: 4
+            }
+        );
+        assert_eq!(
+            restart_bounds(4, &s(1.0, 0.0), true),
+            RestartBounds {
+                min_healthy: 4,
+                max_capacity: 5
+            }
+        );
         assert!(needs_extra_capacity(4, &s(1.0, 0.0), 4));
         assert!(!needs_extra_capacity(4, &s(1.0, 0.0), 3));
         assert!(!needs_extra_capacity(4, &s(1.0, 1.0), 4));
-        assert_eq!(restart_bounds(3, &s(f64::NAN, 7.0), false), RestartBounds { min_healthy: 0, max_capacity: 6 });
+        assert_eq!(
+            restart_bounds(3, &s(f64::NAN, 7.0), false),
+            RestartBounds {
+                min_healthy: 0,
+                max_capacity: 6
+            }
+        );
     }
 }

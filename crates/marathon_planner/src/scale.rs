@@ -38,9 +38,15 @@ fn state_rank(state: InstanceState) -> u8 {
 
 /// Sorts `instances` so the first ones are killed first. With `unready_first`, instances that are
 /// not running+healthy go before all ready ones (rolling replacement kills unhealthy first).
-pub(crate) fn sort_for_kill(instances: &mut [&Instance], selection: KillSelection, unready_first: Option<bool>) {
+pub(crate) fn sort_for_kill(
+    instances: &mut [&Instance],
+    selection: KillSelection,
+    unready_first: Option<bool>,
+) {
     instances.sort_by_key(|i| {
-        let ready = unready_first.map(|checks| i.is_ready(checks)).unwrap_or(false);
+        let ready = unready_first
+            .map(|checks| i.is_ready(checks))
+            .unwrap_or(false);
         let age = match selection {
             KillSelection::YoungestFirst => Reverse(i.age_key()),
             KillSelection::OldestFirst => Reverse(u64::MAX - i.age_key()),
@@ -51,7 +57,11 @@ pub(crate) fn sort_for_kill(instances: &mut [&Instance], selection: KillSelectio
 
 /// Counted instances: goal running, not given up, not doomed (spec §7 "Scale").
 pub(crate) fn counted<'a>(instances: &[&'a Instance]) -> Vec<&'a Instance> {
-    instances.iter().copied().filter(|i| i.is_counted() && !i.doomed).collect()
+    instances
+        .iter()
+        .copied()
+        .filter(|i| i.is_counted() && !i.doomed)
+        .collect()
 }
 
 /// Keep (or scale) the app at `target` instances, killing `named` ones first.
@@ -66,7 +76,9 @@ pub(crate) fn scale_decisions(
     let mut live = Vec::new();
     for inst in counted(instances) {
         if named.contains(&inst.id) {
-            decisions.kills.push((inst.id.clone(), KillReason::ScaleDown));
+            decisions
+                .kills
+                .push((inst.id.clone(), KillReason::ScaleDown));
         } else {
             live.push(inst);
         }
@@ -75,7 +87,11 @@ pub(crate) fn scale_decisions(
     if live.len() > target {
         let surplus = live.len() - target;
         sort_for_kill(&mut live, selection, None);
-        decisions.kills.extend(live.iter().take(surplus).map(|i| (i.id.clone(), KillReason::ScaleDown)));
+        decisions.kills.extend(
+            live.iter()
+                .take(surplus)
+                .map(|i| (i.id.clone(), KillReason::ScaleDown)),
+        );
     } else {
         decisions.launches.resize(target - live.len(), None);
     }
@@ -85,17 +101,36 @@ pub(crate) fn scale_decisions(
 /// [`scale_decisions`] from the app's index when nothing has to be chosen: `named_live` are the
 /// named instances still counted (killed first, in id order), and the others are at most
 /// `target`, so the shortfall is launched. `None` when there is a surplus to pick by kill order.
-pub(crate) fn scale_decisions_indexed(target: u32, named_live: Vec<InstanceId>, index: &AppIndex) -> Option<Decisions> {
+pub(crate) fn scale_decisions_indexed(
+    target: u32,
+    named_live: Vec<InstanceId>,
+    index: &AppIndex,
+) -> Option<Decisions> {
     let others = index.live.checked_sub(named_live.len())?;
     let shortfall = (target as usize).checked_sub(others)?;
-    let kills = named_live.into_iter().map(|id| (id, KillReason::ScaleDown)).collect();
-    Some(Decisions { kills, launches: vec![None; shortfall], doom: Vec::new() })
+    let kills = named_live
+        .into_iter()
+        .map(|id| (id, KillReason::ScaleDown))
+        .collect();
+    Some(Decisions {
+        kills,
+        launches: vec![None; shortfall],
+        doom: Vec::new(),
+    })
 }
 
 /// Spec §7: done when `n` counted instances are running (and healthy with checks), none of them
 /// named for a kill (`named_live`), and every killed one is terminal (none doomed and waiting).
-pub(crate) fn scale_complete(target: u32, has_health_checks: bool, named_live: bool, index: &AppIndex) -> bool {
-    index.live == target as usize && index.live_ready(has_health_checks) == index.live && !named_live && index.blocking == 0
+pub(crate) fn scale_complete(
+    target: u32,
+    has_health_checks: bool,
+    named_live: bool,
+    index: &AppIndex,
+) -> bool {
+    index.live == target as usize
+        && index.live_ready(has_health_checks) == index.live
+        && !named_live
+        && index.blocking == 0
 }
 
 #[cfg(test)]
@@ -165,7 +200,9 @@ mod tests {
             for named in [vec![], vec!["a".to_string()]] {
                 let scanned = scale_decisions(target, KillSelection::YoungestFirst, &named, &all);
                 match scale_decisions_indexed(target, named.clone(), &index(&all)) {
-                    Some(indexed) => assert_eq!(indexed, scanned, "target {target}, named {named:?}"),
+                    Some(indexed) => {
+                        assert_eq!(indexed, scanned, "target {target}, named {named:?}")
+                    }
                     None => assert!(all.len() - named.len() > target as usize),
                 }
             }

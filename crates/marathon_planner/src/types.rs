@@ -23,7 +23,10 @@ pub struct UpgradeStrategy {
 
 impl Default for UpgradeStrategy {
     fn default() -> Self {
-        UpgradeStrategy { minimum_health_capacity: 1.0, maximum_over_capacity: 1.0 }
+        UpgradeStrategy {
+            minimum_health_capacity: 1.0,
+            maximum_over_capacity: 1.0,
+        }
     }
 }
 
@@ -45,20 +48,30 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { seconds: 1.0, factor: 1.15, max_launch_delay_seconds: 300.0 }
+        Backoff {
+            seconds: 1.0,
+            factor: 1.15,
+            max_launch_delay_seconds: 300.0,
+        }
     }
 }
 
 /// `unreachableStrategy` (spec §2, §7 "Other timers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Unreachable {
-    Enabled { inactive_after_seconds: u64, expunge_after_seconds: u64 },
+    Enabled {
+        inactive_after_seconds: u64,
+        expunge_after_seconds: u64,
+    },
     Disabled,
 }
 
 impl Default for Unreachable {
     fn default() -> Self {
-        Unreachable::Enabled { inactive_after_seconds: 0, expunge_after_seconds: 0 }
+        Unreachable::Enabled {
+            inactive_after_seconds: 0,
+            expunge_after_seconds: 0,
+        }
     }
 }
 
@@ -130,9 +143,13 @@ pub enum InstanceState {
     Running,
     Killing,
     /// `TASK_UNREACHABLE` / `TASK_LOST` since this time (ms).
-    Unreachable { since_ms: u64 },
+    Unreachable {
+        since_ms: u64,
+    },
     /// Unreachable for longer than `inactiveAfterSeconds`: replaced, no longer counted.
-    UnreachableInactive { since_ms: u64 },
+    UnreachableInactive {
+        since_ms: u64,
+    },
     Terminal(TerminalReason),
 }
 
@@ -141,7 +158,10 @@ impl InstanceState {
         matches!(self, InstanceState::Terminal(_))
     }
     pub fn is_unreachable(self) -> bool {
-        matches!(self, InstanceState::Unreachable { .. } | InstanceState::UnreachableInactive { .. })
+        matches!(
+            self,
+            InstanceState::Unreachable { .. } | InstanceState::UnreachableInactive { .. }
+        )
     }
 }
 
@@ -208,7 +228,12 @@ pub struct Instance {
 
 impl Instance {
     /// A freshly requested instance.
-    pub fn scheduled(id: InstanceId, app_id: AppId, run_spec_version: u64, now_ms: u64) -> Instance {
+    pub fn scheduled(
+        id: InstanceId,
+        app_id: AppId,
+        run_spec_version: u64,
+        now_ms: u64,
+    ) -> Instance {
         Instance {
             id,
             app_id,
@@ -237,7 +262,8 @@ impl Instance {
 
     /// Holds resources or may still: everything not terminal and not inactive-unreachable.
     pub fn is_active(&self) -> bool {
-        !self.state.is_terminal() && !matches!(self.state, InstanceState::UnreachableInactive { .. })
+        !self.state.is_terminal()
+            && !matches!(self.state, InstanceState::UnreachableInactive { .. })
     }
 
     /// Running and, when the app has health checks, healthy.
@@ -289,21 +315,40 @@ impl TaskState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A Mesos status update (also from reconciliation). `healthy` comes from Mesos-side checks.
-    StatusUpdate { instance_id: InstanceId, state: TaskState, healthy: Option<bool>, agent: Option<String> },
+    StatusUpdate {
+        instance_id: InstanceId,
+        state: TaskState,
+        healthy: Option<bool>,
+        agent: Option<String>,
+    },
     /// A Marathon-side health result. `kill` = `maxConsecutiveFailures` reached.
-    HealthChanged { instance_id: InstanceId, healthy: Option<bool>, kill: bool },
+    HealthChanged {
+        instance_id: InstanceId,
+        healthy: Option<bool>,
+        kill: bool,
+    },
     /// Timers: unreachable, launch timeout, backoff expiry, kill retries.
     Tick,
     /// The edge matched an offer and is about to send LAUNCH (it stores the resulting
     /// `StoreInstance` before sending).
-    LaunchAccepted { instance_id: InstanceId, agent: String },
+    LaunchAccepted {
+        instance_id: InstanceId,
+        agent: String,
+    },
     /// API kill without scale (`scale=true` goes through [`crate::Planner::plan_kill_and_scale`]).
     /// `wipe` forgets the instance at once.
-    KillRequested { instance_ids: Vec<InstanceId>, wipe: bool },
+    KillRequested {
+        instance_ids: Vec<InstanceId>,
+        wipe: bool,
+    },
     /// `DELETE /v2/queue/{appId}/delay`.
     ResetDelay { app_id: AppId },
     /// Offer-matching statistics for `/v2/queue`.
-    OfferProcessed { app_id: AppId, used: bool, reject_reasons: Vec<String> },
+    OfferProcessed {
+        app_id: AppId,
+        used: bool,
+        reject_reasons: Vec<String>,
+    },
 }
 
 /// Why a deployment ended without success.
@@ -322,20 +367,45 @@ pub enum FailReason {
 pub enum Command {
     StoreInstance(Instance),
     /// Forget the instance (store and launch queue).
-    Expunge { instance_id: InstanceId, app_id: AppId },
+    Expunge {
+        instance_id: InstanceId,
+        app_id: AppId,
+    },
     StoreDeployment(Box<crate::deployment::DeploymentState>),
-    RemoveDeployment { id: DeploymentId },
+    RemoveDeployment {
+        id: DeploymentId,
+    },
     /// The instance is requested: the offer-matching edge may launch it now.
-    Launch { app_id: AppId, instance_id: InstanceId, run_spec_version: u64 },
-    Kill { instance_id: InstanceId, reason: KillReason },
+    Launch {
+        app_id: AppId,
+        instance_id: InstanceId,
+        run_spec_version: u64,
+    },
+    Kill {
+        instance_id: InstanceId,
+        reason: KillReason,
+    },
     /// `deployment_info`; `step` is 1-based.
-    DeploymentStepStarted { id: DeploymentId, step: usize },
+    DeploymentStepStarted {
+        id: DeploymentId,
+        step: usize,
+    },
     /// `deployment_step_success`.
-    DeploymentStepSucceeded { id: DeploymentId, step: usize },
-    DeploymentSucceeded { id: DeploymentId },
-    DeploymentFailed { id: DeploymentId, reason: FailReason },
+    DeploymentStepSucceeded {
+        id: DeploymentId,
+        step: usize,
+    },
+    DeploymentSucceeded {
+        id: DeploymentId,
+    },
+    DeploymentFailed {
+        id: DeploymentId,
+        reason: FailReason,
+    },
     /// `app_terminated_event`: the app was stopped and its last instance is gone.
-    AppTerminated { app_id: AppId },
+    AppTerminated {
+        app_id: AppId,
+    },
 }
 
 /// Named limits and timeouts (flags).
@@ -389,7 +459,10 @@ pub struct SeqIds {
 
 impl SeqIds {
     pub fn new(prefix: impl Into<String>) -> SeqIds {
-        SeqIds { prefix: prefix.into(), next: 0 }
+        SeqIds {
+            prefix: prefix.into(),
+            next: 0,
+        }
     }
 }
 

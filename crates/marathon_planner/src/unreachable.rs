@@ -19,17 +19,28 @@ fn after(since_ms: u64, seconds: u64) -> u64 {
 }
 
 /// The transition due for `instance` at `now_ms`, if any.
-pub(crate) fn unreachable_step(instance: &Instance, strategy: &Unreachable, now_ms: u64) -> Option<UnreachableStep> {
-    let Unreachable::Enabled { inactive_after_seconds, expunge_after_seconds } = *strategy else {
+pub(crate) fn unreachable_step(
+    instance: &Instance,
+    strategy: &Unreachable,
+    now_ms: u64,
+) -> Option<UnreachableStep> {
+    let Unreachable::Enabled {
+        inactive_after_seconds,
+        expunge_after_seconds,
+    } = *strategy
+    else {
         return None;
     };
     match instance.state {
-        InstanceState::Unreachable { since_ms } | InstanceState::UnreachableInactive { since_ms }
+        InstanceState::Unreachable { since_ms }
+        | InstanceState::UnreachableInactive { since_ms }
             if now_ms >= after(since_ms, expunge_after_seconds.max(inactive_after_seconds)) =>
         {
             Some(UnreachableStep::Expunge)
         }
-        InstanceState::Unreachable { since_ms } if now_ms >= after(since_ms, inactive_after_seconds) => {
+        InstanceState::Unreachable { since_ms }
+            if now_ms >= after(since_ms, inactive_after_seconds) =>
+        {
             Some(UnreachableStep::Inactive { since_ms })
         }
         _ => None,
@@ -44,12 +55,21 @@ mod tests {
     fn inactive_then_expunged_and_disabled_never() {
         let mut i = Instance::scheduled("i".into(), "/a".into(), 1, 0);
         i.state = InstanceState::Unreachable { since_ms: 1000 };
-        let s = Unreachable::Enabled { inactive_after_seconds: 10, expunge_after_seconds: 20 };
+        let s = Unreachable::Enabled {
+            inactive_after_seconds: 10,
+            expunge_after_seconds: 20,
+        };
         assert_eq!(unreachable_step(&i, &s, 10_999), None);
-        assert_eq!(unreachable_step(&i, &s, 11_000), Some(UnreachableStep::Inactive { since_ms: 1000 }));
+        assert_eq!(
+            unreachable_step(&i, &s, 11_000),
+            Some(UnreachableStep::Inactive { since_ms: 1000 })
+        );
         i.state = InstanceState::UnreachableInactive { since_ms: 1000 };
         assert_eq!(unreachable_step(&i, &s, 20_999), None);
-        assert_eq!(unreachable_step(&i, &s, 21_000), Some(UnreachableStep::Expunge));
+        assert_eq!(
+            unreachable_step(&i, &s, 21_000),
+            Some(UnreachableStep::Expunge)
+        );
         assert_eq!(unreachable_step(&i, &Unreachable::Disabled, u64::MAX), None);
     }
 }

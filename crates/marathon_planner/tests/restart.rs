@@ -7,7 +7,10 @@ use marathon_planner::*;
 
 fn app(m: f64, o: f64, version: u64) -> RunSpec {
     RunSpec {
-        upgrade: UpgradeStrategy { minimum_health_capacity: m, maximum_over_capacity: o },
+        upgrade: UpgradeStrategy {
+            minimum_health_capacity: m,
+            maximum_over_capacity: o,
+        },
         has_health_checks: true,
         ..spec("/a", version, 4)
     }
@@ -25,13 +28,28 @@ fn running(m: f64, o: f64) -> Harness {
 
 /// Checks the restart bounds after an event whose commands are `cmds`.
 fn check_bounds(h: &Harness, cmds: &[Command], healthy_before: usize) {
-    let Some(b) = h.planner.restart_bounds("/a") else { return };
-    if Harness::launches(cmds) > 0 || cmds.iter().any(|c| matches!(c, Command::StoreInstance(i) if i.state == InstanceState::Scheduled)) {
-        assert!(h.active_count("/a") <= b.max_capacity as usize, "over capacity: {} > {}", h.active_count("/a"), b.max_capacity);
+    let Some(b) = h.planner.restart_bounds("/a") else {
+        return;
+    };
+    if Harness::launches(cmds) > 0
+        || cmds
+            .iter()
+            .any(|c| matches!(c, Command::StoreInstance(i) if i.state == InstanceState::Scheduled))
+    {
+        assert!(
+            h.active_count("/a") <= b.max_capacity as usize,
+            "over capacity: {} > {}",
+            h.active_count("/a"),
+            b.max_capacity
+        );
     }
     let healthy_after = h.ready_count("/a", true);
     if Harness::kills(cmds) > 0 && healthy_after < healthy_before {
-        assert!(healthy_after >= b.min_healthy as usize, "below minHealthy: {healthy_after} < {}", b.min_healthy);
+        assert!(
+            healthy_after >= b.min_healthy as usize,
+            "below minHealthy: {healthy_after} < {}",
+            b.min_healthy
+        );
     }
 }
 
@@ -47,7 +65,12 @@ fn drive(h: &mut Harness) {
             check_bounds(h, &cmds, before);
             let cmds = h.status(&id, TaskState::Running, Some(true));
             check_bounds(h, &cmds, before);
-        } else if let Some(id) = h.tasks.iter().find(|(i, s)| **s == TaskState::Staging && !h.to_kill.contains(*i)).map(|(i, _)| i.clone()) {
+        } else if let Some(id) = h
+            .tasks
+            .iter()
+            .find(|(i, s)| **s == TaskState::Staging && !h.to_kill.contains(*i))
+            .map(|(i, _)| i.clone())
+        {
             let cmds = h.status(&id, TaskState::Running, Some(true));
             check_bounds(h, &cmds, before);
         } else if let Some(id) = h.to_kill.iter().next().cloned() {
@@ -68,7 +91,12 @@ fn restart(h: &mut Harness, m: f64, o: f64) -> Vec<Command> {
 
 fn finish(h: &mut Harness) {
     drive(h);
-    let new: Vec<_> = h.live("/a").into_iter().filter(|i| i.run_spec_version == 2 && i.is_ready(true)).map(|i| i.id.clone()).collect();
+    let new: Vec<_> = h
+        .live("/a")
+        .into_iter()
+        .filter(|i| i.run_spec_version == 2 && i.is_ready(true))
+        .map(|i| i.id.clone())
+        .collect();
     assert_eq!(new.len(), 4);
     assert_eq!(h.planner.instances_of("/a").len(), 4);
 }
@@ -104,12 +132,20 @@ fn half_capacity_no_overcapacity_swaps_pairwise() {
     }
     assert_eq!(launched, 2);
     h.accept_all();
-    let new: Vec<String> = h.tasks.iter().filter(|(_, s)| **s == TaskState::Staging).map(|(i, _)| i.clone()).collect();
+    let new: Vec<String> = h
+        .tasks
+        .iter()
+        .filter(|(_, s)| **s == TaskState::Staging)
+        .map(|(i, _)| i.clone())
+        .collect();
     let mut kills = 0;
     for id in new {
         kills += Harness::kills(&h.status(&id, TaskState::Running, Some(true)));
     }
-    assert_eq!(kills, 2, "second pair of old instances goes once the first new pair is healthy");
+    assert_eq!(
+        kills, 2,
+        "second pair of old instances goes once the first new pair is healthy"
+    );
     finish(&mut h);
 }
 
@@ -132,7 +168,13 @@ fn full_health_no_overcapacity_replaces_one_at_a_time() {
     let mut h = running(1.0, 0.0);
     let cmds = restart(&mut h, 1.0, 0.0);
     assert_eq!((Harness::kills(&cmds), Harness::launches(&cmds)), (0, 1));
-    assert_eq!(h.planner.restart_bounds("/a"), Some(RestartBounds { min_healthy: 4, max_capacity: 5 }));
+    assert_eq!(
+        h.planner.restart_bounds("/a"),
+        Some(RestartBounds {
+            min_healthy: 4,
+            max_capacity: 5
+        })
+    );
     for _ in 0..4 {
         assert_eq!(h.to_launch.len(), 1);
         let id = h.to_launch.iter().next().cloned().expect("launch");
@@ -164,7 +206,15 @@ fn recovery_mid_restart_does_not_double() {
         // Reconciliation: Mesos re-reports what runs.
         let _ = cmds;
         for (id, s) in h.tasks.clone() {
-            h.status(&id, s, if s == TaskState::Running { Some(true) } else { None });
+            h.status(
+                &id,
+                s,
+                if s == TaskState::Running {
+                    Some(true)
+                } else {
+                    None
+                },
+            );
         }
         finish(&mut h);
     }
@@ -183,8 +233,14 @@ fn stuck_restart_is_cancelled_with_rollback_within_bounds() {
         assert_eq!(h.ready_count("/a", true), 4);
     }
     // A second change for the app is refused while the stuck one runs.
-    assert!(matches!(h.deploy(&[app(1.0, 0.0, 3)], false), Err(DeploymentError::Locked { .. })));
-    let cancelled = h.planner.cancel_deployment(h.now, &plan.id, true).expect("cancel");
+    assert!(matches!(
+        h.deploy(&[app(1.0, 0.0, 3)], false),
+        Err(DeploymentError::Locked { .. })
+    ));
+    let cancelled = h
+        .planner
+        .cancel_deployment(h.now, &plan.id, true)
+        .expect("cancel");
     h.apply(&cancelled.commands);
     let rollback = cancelled.rollback.expect("rollback plan");
     assert_eq!(rollback.target["/a"].config_version, 1);
@@ -216,6 +272,9 @@ fn forced_deployment_supersedes_a_stuck_one() {
     assert!(h.planner.restart_bounds("/a").is_some());
     drive(&mut h);
     assert!(h.succeeded(&fresh.id));
-    assert!(h.live("/a").iter().all(|i| i.run_spec_version == 3 && i.is_ready(true)));
+    assert!(h
+        .live("/a")
+        .iter()
+        .all(|i| i.run_spec_version == 3 && i.is_ready(true)));
     assert_eq!(h.live("/a").len(), 4);
 }

@@ -25,7 +25,9 @@ use zookeeper_client as zk;
 pub enum Leadership {
     Leader,
     /// Not leading; `leader` is the leader's `host:port` when known.
-    Standby { leader: Option<String> },
+    Standby {
+        leader: Option<String>,
+    },
     /// Final: stop acting as leader and exit.
     Lost,
 }
@@ -47,7 +49,11 @@ pub fn member_sequence(name: &str) -> Option<u64> {
 
 /// The leading participant among `children`: the lowest sequence.
 pub fn leader_of(children: &[String]) -> Option<&String> {
-    children.iter().filter_map(|c| member_sequence(c).map(|s| (s, c))).min().map(|(_, c)| c)
+    children
+        .iter()
+        .filter_map(|c| member_sequence(c).map(|s| (s, c)))
+        .min()
+        .map(|(_, c)| c)
 }
 
 /// Starts contending.
@@ -55,7 +61,10 @@ pub struct MarathonElection;
 
 impl MarathonElection {
     /// Joins the election with `host_port` as our participant's data.
-    pub async fn contend(connection: &ZkConnection, host_port: &str) -> Result<ElectionHandle, StoreError> {
+    pub async fn contend(
+        connection: &ZkConnection,
+        host_port: &str,
+    ) -> Result<ElectionHandle, StoreError> {
         let dir = connection.layout.leader_dir();
         let client = connection.client.clone();
         client
@@ -64,7 +73,11 @@ impl MarathonElection {
             .map_err(|e| StoreError::from_zk(e, &dir))?;
         let prefix = format!("{dir}/{MEMBER_PREFIX}");
         let (_, sequence) = client
-            .create(&prefix, host_port.as_bytes(), &connection.options(zk::CreateMode::EphemeralSequential))
+            .create(
+                &prefix,
+                host_port.as_bytes(),
+                &connection.options(zk::CreateMode::EphemeralSequential),
+            )
             .await
             .map_err(|e| StoreError::from_zk(e, &prefix))?;
         let name = format!("{MEMBER_PREFIX}{sequence}");
@@ -72,16 +85,37 @@ impl MarathonElection {
         let (leadership_tx, leadership) = watch::channel(Leadership::Standby { leader: None });
         let (leader_tx, leader) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
-        let contender = Contender { client: client.clone(), dir: dir.clone(), name: name.clone(), host_port: host_port.to_string(), leadership_tx, leader_tx };
+        let contender = Contender {
+            client: client.clone(),
+            dir: dir.clone(),
+            name: name.clone(),
+            host_port: host_port.to_string(),
+            leadership_tx,
+            leader_tx,
+        };
         let task = tokio::spawn(contender.run(stop_rx));
-        Ok(ElectionHandle { leadership, leader, member: Some((client, format!("{dir}/{name}"))), stop, task: Some(task), _fixed: None })
+        Ok(ElectionHandle {
+            leadership,
+            leader,
+            member: Some((client, format!("{dir}/{name}"))),
+            stop,
+            task: Some(task),
+            _fixed: None,
+        })
     }
 
     /// `--disable_ha`: one instance, no ZooKeeper for election, leading at once.
     pub fn standalone(host_port: &str) -> ElectionHandle {
         let (leadership_tx, leadership) = watch::channel(Leadership::Leader);
         let (leader_tx, leader) = watch::channel(Some(host_port.to_string()));
-        ElectionHandle { leadership, leader, member: None, stop: watch::channel(false).0, task: None, _fixed: Some((leadership_tx, leader_tx)) }
+        ElectionHandle {
+            leadership,
+            leader,
+            member: None,
+            stop: watch::channel(false).0,
+            task: None,
+            _fixed: Some((leadership_tx, leader_tx)),
+        }
     }
 }
 
@@ -215,18 +249,29 @@ impl Contender {
         if !children.contains(&self.name) {
             return Ok(None);
         }
-        let Some(leader) = leader_of(&children) else { return Ok(None) };
+        let Some(leader) = leader_of(&children) else {
+            return Ok(None);
+        };
         if *leader == self.name {
             self.publish(Leadership::Leader, Some(self.host_port.clone()));
             return Ok(Some(watcher));
         }
-        let leader_host = match self.client.get_data(&format!("{}/{leader}", self.dir)).await {
+        let leader_host = match self
+            .client
+            .get_data(&format!("{}/{leader}", self.dir))
+            .await
+        {
             Ok((data, _)) => Some(String::from_utf8_lossy(&data).trim().to_string()),
             // Gone between listing and reading: the children watch fires and we look again.
             Err(zk::Error::NoNode) => None,
             Err(e) => return Err(e),
         };
-        self.publish(Leadership::Standby { leader: leader_host.clone() }, leader_host);
+        self.publish(
+            Leadership::Standby {
+                leader: leader_host.clone(),
+            },
+            leader_host,
+        );
         Ok(Some(watcher))
     }
 
@@ -238,8 +283,11 @@ impl Contender {
         if leadership == Leadership::Leader && *self.leadership_tx.borrow() != Leadership::Leader {
             tracing::info!(member = %self.name, "elected Marathon leader");
         }
-        self.leader_tx.send_if_modified(|current| std::mem::replace(current, leader.clone()) != leader);
-        self.leadership_tx.send_if_modified(|current| std::mem::replace(current, leadership.clone()) != leadership);
+        self.leader_tx
+            .send_if_modified(|current| std::mem::replace(current, leader.clone()) != leader);
+        self.leadership_tx.send_if_modified(|current| {
+            std::mem::replace(current, leadership.clone()) != leadership
+        });
     }
 
     fn lose(&self, why: &str) {
@@ -255,9 +303,19 @@ mod tests {
 
     #[test]
     fn lowest_sequence_leads_whatever_the_prefix() {
-        let children: Vec<String> =
-            ["member-0000000009", "_c_1f-latch-0000000004", "member-0000000007", "junk"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(leader_of(&children).map(String::as_str), Some("_c_1f-latch-0000000004"));
+        let children: Vec<String> = [
+            "member-0000000009",
+            "_c_1f-latch-0000000004",
+            "member-0000000007",
+            "junk",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            leader_of(&children).map(String::as_str),
+            Some("_c_1f-latch-0000000004")
+        );
         assert_eq!(member_sequence("member-0000000012"), Some(12));
         assert_eq!(member_sequence("member-"), None);
         assert!(leader_of(&[]).is_none());

@@ -50,7 +50,9 @@ pub const LEADER_DIR: &str = "leader-curator";
 impl Layout {
     /// `root` is the `--zk` URL's path, e.g. `/marathon`.
     pub fn new(root: &str) -> Layout {
-        Layout { root: root.trim_end_matches('/').to_string() }
+        Layout {
+            root: root.trim_end_matches('/').to_string(),
+        }
     }
 
     pub fn root(&self) -> &str {
@@ -91,14 +93,25 @@ impl Layout {
 
     /// The persistent directories a commit's records go under.
     pub fn dirs(&self) -> [String; 5] {
-        [self.apps_dir(), self.instances_dir(), self.deployments_dir(), self.task_failures_dir(), self.retired_dir()]
+        [
+            self.apps_dir(),
+            self.instances_dir(),
+            self.deployments_dir(),
+            self.task_failures_dir(),
+            self.retired_dir(),
+        ]
     }
 
     /// The znode of `key`.
     pub fn path(&self, key: &Key) -> String {
         match key {
             Key::App(app) => format!("{}/{}", self.apps_dir(), encode_name(app)),
-            Key::AppVersion(app, version) => format!("{}/{}/{}", self.apps_dir(), encode_name(app), encode_name(version)),
+            Key::AppVersion(app, version) => format!(
+                "{}/{}/{}",
+                self.apps_dir(),
+                encode_name(app),
+                encode_name(version)
+            ),
             Key::Instance(id) => format!("{}/{}", self.instances_dir(), encode_name(id)),
             Key::Deployment(id) => format!("{}/{}", self.deployments_dir(), encode_name(id)),
             Key::TaskFailure(app) => format!("{}/{}", self.task_failures_dir(), encode_name(app)),
@@ -163,7 +176,15 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_safe() {
-        for id in ["/prod/web", "/a b/ü", ".", "..", "x.y-z_0", "%41", "2024-01-02T03:04:05.678Z"] {
+        for id in [
+            "/prod/web",
+            "/a b/ü",
+            ".",
+            "..",
+            "x.y-z_0",
+            "%41",
+            "2024-01-02T03:04:05.678Z",
+        ] {
             let name = encode_name(id);
             assert!(!name.contains('/') && name != "." && name != "..", "{name}");
             assert!(name.bytes().all(|b| b.is_ascii_graphic()), "{name}");
@@ -177,9 +198,15 @@ mod tests {
     #[test]
     fn paths_follow_the_layout() {
         let layout = Layout::new("/marathon/");
-        assert_eq!(layout.path(&Key::AppVersion("/a".into(), "1".into())), "/marathon/state/apps/%2Fa/1");
+        assert_eq!(
+            layout.path(&Key::AppVersion("/a".into(), "1".into())),
+            "/marathon/state/apps/%2Fa/1"
+        );
         assert_eq!(layout.epoch(), "/marathon/state/epoch");
-        assert_eq!(layout.path(&Key::TaskFailure("/a".into())), "/marathon/state/task_failures/%2Fa");
+        assert_eq!(
+            layout.path(&Key::TaskFailure("/a".into())),
+            "/marathon/state/task_failures/%2Fa"
+        );
         assert_eq!(layout.leader_dir(), "/marathon/leader-curator");
         assert_eq!(Layout::new("/").apps_dir(), "/state/apps");
         assert!(version_from_millis(9) < version_from_millis(10));

@@ -33,7 +33,8 @@ pub use error::StoreError;
 pub use layout::{version_from_millis, Key, Layout};
 pub use memory::InMemoryStore;
 pub use ops::{
-    Snapshot, StateStore, StoreFuture, StoreOp, COMMIT_BYTES_MAX, FORMAT_VERSION, MAX_VERSIONS_DEFAULT, RECORD_BYTES_MAX,
+    Snapshot, StateStore, StoreFuture, StoreOp, COMMIT_BYTES_MAX, FORMAT_VERSION,
+    MAX_VERSIONS_DEFAULT, RECORD_BYTES_MAX,
 };
 pub use view::StoreView;
 pub use zk::{connect, ZkConnection, ZkStore};

@@ -33,12 +33,22 @@ impl Default for InMemoryStore {
 
 impl InMemoryStore {
     pub fn new(max_versions: usize) -> InMemoryStore {
-        InMemoryStore { shared: Arc::default(), fenced_at: Mutex::new(None), max_versions, layout: Layout::new("/marathon") }
+        InMemoryStore {
+            shared: Arc::default(),
+            fenced_at: Mutex::new(None),
+            max_versions,
+            layout: Layout::new("/marathon"),
+        }
     }
 
     /// Another handle on the same data, not fenced (another Marathon instance).
     pub fn handle(&self) -> InMemoryStore {
-        InMemoryStore { shared: self.shared.clone(), fenced_at: Mutex::new(None), max_versions: self.max_versions, layout: self.layout.clone() }
+        InMemoryStore {
+            shared: self.shared.clone(),
+            fenced_at: Mutex::new(None),
+            max_versions: self.max_versions,
+            layout: self.layout.clone(),
+        }
     }
 
     /// Stores raw bytes under `key`, bypassing every check (tests of corrupt records).
@@ -72,7 +82,11 @@ impl InMemoryStore {
             });
             existing.apps.insert(app, versions);
         }
-        existing.records = touched.records.into_iter().filter(|k| shared.nodes.contains_key(k)).collect();
+        existing.records = touched
+            .records
+            .into_iter()
+            .filter(|k| shared.nodes.contains_key(k))
+            .collect();
         for write in plan(&prepared, &existing, self.max_versions) {
             match write {
                 Write::Create(key, bytes) | Write::Set(key, bytes) => {
@@ -102,7 +116,9 @@ impl InMemoryStore {
 
 /// A poisoned lock only means a test panicked while holding it; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl StateStore for InMemoryStore {
@@ -129,7 +145,11 @@ mod tests {
     use serde_json::json;
 
     fn put_app(app: &str, version: u64) -> StoreOp {
-        StoreOp::PutApp { app_id: app.into(), version: crate::version_from_millis(version), value: json!({"id": app, "v": version}) }
+        StoreOp::PutApp {
+            app_id: app.into(),
+            version: crate::version_from_millis(version),
+            value: json!({"id": app, "v": version}),
+        }
     }
 
     fn block<T>(f: StoreFuture<'_, T>) -> Result<T, StoreError> {
@@ -139,13 +159,22 @@ mod tests {
     #[test]
     fn commit_then_load_round_trips() {
         let store = InMemoryStore::default();
-        assert_eq!(block(store.commit(vec![put_app("/a", 1)])), Err(StoreError::NotFenced));
+        assert_eq!(
+            block(store.commit(vec![put_app("/a", 1)])),
+            Err(StoreError::NotFenced)
+        );
         block(store.fence()).unwrap();
         block(store.commit(vec![
             put_app("/a", 1),
             put_app("/a", 2),
-            StoreOp::PutInstance { id: "i1".into(), value: json!({"state": "running"}) },
-            StoreOp::PutDeployment { id: "d1".into(), value: json!([1]) },
+            StoreOp::PutInstance {
+                id: "i1".into(),
+                value: json!({"state": "running"}),
+            },
+            StoreOp::PutDeployment {
+                id: "d1".into(),
+                value: json!([1]),
+            },
             StoreOp::PutFrameworkId("fw-1".into()),
         ]))
         .unwrap();
@@ -156,21 +185,45 @@ mod tests {
         assert_eq!(snapshot.deployments.len(), 1);
         assert_eq!(snapshot.framework_id.as_deref(), Some("fw-1"));
 
-        block(store.commit(vec![StoreOp::DeleteApp { app_id: "/a".into() }, StoreOp::DeleteInstance { id: "i1".into() }])).unwrap();
+        block(store.commit(vec![
+            StoreOp::DeleteApp {
+                app_id: "/a".into(),
+            },
+            StoreOp::DeleteInstance { id: "i1".into() },
+        ]))
+        .unwrap();
         let snapshot = block(store.load()).unwrap();
         assert!(snapshot.apps.is_empty() && snapshot.instances.is_empty());
-        assert!(!lock(&store.shared).nodes.contains_key(&Key::App("/a".into())), "app node removed with its versions");
+        assert!(
+            !lock(&store.shared)
+                .nodes
+                .contains_key(&Key::App("/a".into())),
+            "app node removed with its versions"
+        );
     }
 
     #[test]
     fn task_failures_round_trip_and_go_with_their_app() {
         let store = InMemoryStore::default();
         block(store.fence()).unwrap();
-        let failure = StoreOp::PutTaskFailure { app_id: "/a".into(), value: json!({"taskId": "t1"}) };
+        let failure = StoreOp::PutTaskFailure {
+            app_id: "/a".into(),
+            value: json!({"taskId": "t1"}),
+        };
         block(store.commit(vec![put_app("/a", 1), failure])).unwrap();
-        assert_eq!(block(store.load()).unwrap().task_failures["/a"]["taskId"], "t1");
-        block(store.commit(vec![StoreOp::DeleteApp { app_id: "/a".into() }])).unwrap();
-        assert_eq!(block(store.load()).unwrap(), Snapshot::default(), "the failure went with the app");
+        assert_eq!(
+            block(store.load()).unwrap().task_failures["/a"]["taskId"],
+            "t1"
+        );
+        block(store.commit(vec![StoreOp::DeleteApp {
+            app_id: "/a".into(),
+        }]))
+        .unwrap();
+        assert_eq!(
+            block(store.load()).unwrap(),
+            Snapshot::default(),
+            "the failure went with the app"
+        );
         // Recreating the app does not bring an old failure back.
         block(store.commit(vec![put_app("/a", 2)])).unwrap();
         assert!(block(store.load()).unwrap().task_failures.is_empty());
@@ -180,9 +233,15 @@ mod tests {
     fn oversized_record_writes_nothing() {
         let store = InMemoryStore::default();
         block(store.fence()).unwrap();
-        let big = StoreOp::PutInstance { id: "big".into(), value: json!("x".repeat(crate::RECORD_BYTES_MAX)) };
+        let big = StoreOp::PutInstance {
+            id: "big".into(),
+            value: json!("x".repeat(crate::RECORD_BYTES_MAX)),
+        };
         let err = block(store.commit(vec![put_app("/a", 1), big])).unwrap_err();
-        assert!(matches!(err, StoreError::TooLarge { ref key, .. } if key.ends_with("/instances/big")), "{err:?}");
+        assert!(
+            matches!(err, StoreError::TooLarge { ref key, .. } if key.ends_with("/instances/big")),
+            "{err:?}"
+        );
         assert_eq!(block(store.load()).unwrap(), Snapshot::default());
     }
 
@@ -193,8 +252,14 @@ mod tests {
         for v in 1..=5 {
             block(store.commit(vec![put_app("/a", v)])).unwrap();
         }
-        let versions: Vec<_> = block(store.load()).unwrap().apps["/a"].keys().cloned().collect();
-        assert_eq!(versions, (3..=5).map(crate::version_from_millis).collect::<Vec<_>>());
+        let versions: Vec<_> = block(store.load()).unwrap().apps["/a"]
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            versions,
+            (3..=5).map(crate::version_from_millis).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -203,7 +268,10 @@ mod tests {
         let b = a.handle();
         block(a.fence()).unwrap();
         block(b.fence()).unwrap();
-        assert_eq!(block(a.commit(vec![put_app("/a", 1)])), Err(StoreError::Fenced));
+        assert_eq!(
+            block(a.commit(vec![put_app("/a", 1)])),
+            Err(StoreError::Fenced)
+        );
         assert_eq!(block(b.load()).unwrap(), Snapshot::default());
         block(b.commit(vec![put_app("/b", 1)])).unwrap();
         assert_eq!(block(a.load()).unwrap().apps.len(), 1);
@@ -214,7 +282,9 @@ mod tests {
         let store = InMemoryStore::default();
         store.put_raw(Key::Instance("i/1".into()), b"{oops".to_vec());
         match block(store.load()) {
-            Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "/marathon/state/instances/i%2F1"),
+            Err(StoreError::Corrupt { key, .. }) => {
+                assert_eq!(key, "/marathon/state/instances/i%2F1")
+            }
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }

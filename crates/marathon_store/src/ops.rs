@@ -26,24 +26,53 @@ pub const FORMAT_VERSION: u64 = 1;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreOp {
     /// Creates or replaces one version of an app (the newest version is the current definition).
-    PutApp { app_id: String, version: String, value: Value },
+    PutApp {
+        app_id: String,
+        version: String,
+        value: Value,
+    },
     /// Removes one version; removing the last one removes the app.
-    DeleteAppVersion { app_id: String, version: String },
+    DeleteAppVersion {
+        app_id: String,
+        version: String,
+    },
     /// Removes an app and all its versions.
-    DeleteApp { app_id: String },
-    PutInstance { id: String, value: Value },
-    DeleteInstance { id: String },
-    PutDeployment { id: String, value: Value },
-    DeleteDeployment { id: String },
+    DeleteApp {
+        app_id: String,
+    },
+    PutInstance {
+        id: String,
+        value: Value,
+    },
+    DeleteInstance {
+        id: String,
+    },
+    PutDeployment {
+        id: String,
+        value: Value,
+    },
+    DeleteDeployment {
+        id: String,
+    },
     /// Creates or replaces an app's last task failure. Dropped if the app does not exist once the
     /// batch is applied: the record never outlives its app.
-    PutTaskFailure { app_id: String, value: Value },
+    PutTaskFailure {
+        app_id: String,
+        value: Value,
+    },
     /// Removes an app's last task failure (removing the app removes it too).
-    DeleteTaskFailure { app_id: String },
+    DeleteTaskFailure {
+        app_id: String,
+    },
     /// Keeps the last definition of an app a deployment removes, for a rollback of that deployment
     /// (independent of the app's own records).
-    PutRetiredApp { app_id: String, value: Value },
-    DeleteRetiredApp { app_id: String },
+    PutRetiredApp {
+        app_id: String,
+        value: Value,
+    },
+    DeleteRetiredApp {
+        app_id: String,
+    },
     PutFrameworkId(String),
 }
 
@@ -64,7 +93,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// The current definition of an app: its newest version.
     pub fn current_app(&self, app_id: &str) -> Option<(&str, &Value)> {
-        self.apps.get(app_id)?.iter().next_back().map(|(v, value)| (v.as_str(), value))
+        self.apps
+            .get(app_id)?
+            .iter()
+            .next_back()
+            .map(|(v, value)| (v.as_str(), value))
     }
 
     /// Records a decoded value under `key` (loading from a backend).
@@ -88,7 +121,12 @@ impl Snapshot {
             }
             Key::FrameworkId => match value {
                 Value::String(id) => self.framework_id = Some(id),
-                _ => return Err(StoreError::Corrupt { key: path.to_string(), reason: "framework id is not a string".into() }),
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        key: path.to_string(),
+                        reason: "framework id is not a string".into(),
+                    })
+                }
             },
         }
         Ok(())
@@ -156,10 +194,15 @@ struct Envelope {
 
 /// Decodes a record read from `path`.
 pub fn decode_record(path: &str, bytes: &[u8]) -> Result<Value, StoreError> {
-    let envelope: Envelope =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: path.to_string(), reason: e.to_string() })?;
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: path.to_string(),
+        reason: e.to_string(),
+    })?;
     if envelope.format > FORMAT_VERSION {
-        return Err(StoreError::NewerFormat { key: path.to_string(), found: envelope.format });
+        return Err(StoreError::NewerFormat {
+            key: path.to_string(),
+            found: envelope.format,
+        });
     }
     Ok(envelope.data)
 }
@@ -173,16 +216,25 @@ pub(crate) enum Prepared {
 
 /// Validates ids and sizes and encodes records, before any backend is touched.
 /// `path` names keys in errors.
-pub(crate) fn prepare(ops: Vec<StoreOp>, path: impl Fn(&Key) -> String) -> Result<Vec<Prepared>, StoreError> {
+pub(crate) fn prepare(
+    ops: Vec<StoreOp>,
+    path: impl Fn(&Key) -> String,
+) -> Result<Vec<Prepared>, StoreError> {
     let mut prepared = Vec::with_capacity(ops.len());
     let mut total = 0usize;
     for op in ops {
         let (key, value) = match op {
-            StoreOp::PutApp { app_id, version, value } => {
+            StoreOp::PutApp {
+                app_id,
+                version,
+                value,
+            } => {
                 check_id(&version)?;
                 (Key::AppVersion(app_id, version), Some(value))
             }
-            StoreOp::DeleteAppVersion { app_id, version } => (Key::AppVersion(app_id, version), None),
+            StoreOp::DeleteAppVersion { app_id, version } => {
+                (Key::AppVersion(app_id, version), None)
+            }
             StoreOp::DeleteApp { app_id } => (Key::App(app_id), None),
             StoreOp::PutInstance { id, value } => (Key::Instance(id), Some(value)),
             StoreOp::DeleteInstance { id } => (Key::Instance(id), None),
@@ -198,7 +250,12 @@ pub(crate) fn prepare(ops: Vec<StoreOp>, path: impl Fn(&Key) -> String) -> Resul
             }
         };
         match &key {
-            Key::App(id) | Key::AppVersion(id, _) | Key::Instance(id) | Key::Deployment(id) | Key::TaskFailure(id) | Key::RetiredApp(id) => check_id(id)?,
+            Key::App(id)
+            | Key::AppVersion(id, _)
+            | Key::Instance(id)
+            | Key::Deployment(id)
+            | Key::TaskFailure(id)
+            | Key::RetiredApp(id) => check_id(id)?,
             Key::FrameworkId => {}
         }
         match value {
@@ -206,7 +263,10 @@ pub(crate) fn prepare(ops: Vec<StoreOp>, path: impl Fn(&Key) -> String) -> Resul
                 let bytes = encode_record(&value);
                 let name = path(&key);
                 if bytes.len() > RECORD_BYTES_MAX {
-                    return Err(StoreError::TooLarge { key: name, bytes: bytes.len() });
+                    return Err(StoreError::TooLarge {
+                        key: name,
+                        bytes: bytes.len(),
+                    });
                 }
                 total += bytes.len() + name.len();
                 prepared.push(Prepared::Put(key, bytes));
@@ -281,14 +341,20 @@ enum Slot {
 pub(crate) fn plan(ops: &[Prepared], existing: &Existing, max_versions: usize) -> Vec<Write> {
     let mut apps: BTreeMap<&str, BTreeMap<String, Slot>> = BTreeMap::new();
     for (app, versions) in &existing.apps {
-        let slots = versions.iter().flatten().map(|v| (v.clone(), Slot::Unchanged)).collect();
+        let slots = versions
+            .iter()
+            .flatten()
+            .map(|v| (v.clone(), Slot::Unchanged))
+            .collect();
         apps.insert(app, slots);
     }
     let mut records: BTreeMap<Key, Option<Slot>> = BTreeMap::new();
     for op in ops {
         match op {
             Prepared::Put(Key::AppVersion(app, version), bytes) => {
-                apps.entry(app).or_default().insert(version.clone(), Slot::Put(bytes.clone()));
+                apps.entry(app)
+                    .or_default()
+                    .insert(version.clone(), Slot::Put(bytes.clone()));
             }
             Prepared::Delete(Key::AppVersion(app, version)) => {
                 apps.entry(app).or_default().remove(version);
@@ -323,7 +389,11 @@ pub(crate) fn plan(ops: &[Prepared], existing: &Existing, max_versions: usize) -
         for (version, slot) in versions.iter() {
             if let Slot::Put(bytes) = slot {
                 let key = Key::AppVersion(app.to_string(), version.clone());
-                writes.push(if before.contains(version) { Write::Set(key, bytes.clone()) } else { Write::Create(key, bytes.clone()) });
+                writes.push(if before.contains(version) {
+                    Write::Set(key, bytes.clone())
+                } else {
+                    Write::Create(key, bytes.clone())
+                });
             }
         }
         if had_node && versions.is_empty() {
@@ -352,22 +422,33 @@ mod tests {
     use serde_json::json;
 
     fn put(app: &str, v: &str) -> StoreOp {
-        StoreOp::PutApp { app_id: app.into(), version: v.into(), value: json!({"id": app}) }
+        StoreOp::PutApp {
+            app_id: app.into(),
+            version: v.into(),
+            value: json!({"id": app}),
+        }
     }
 
     #[test]
     fn records_round_trip_and_refuse_newer_formats() {
         let bytes = encode_record(&json!({"a": [1, 2]}));
         assert_eq!(decode_record("/p", &bytes).unwrap(), json!({"a": [1, 2]}));
-        assert!(matches!(decode_record("/p", b"{\"format\":2,\"data\":1}"), Err(StoreError::NewerFormat { found: 2, .. })));
-        assert!(matches!(decode_record("/p", b"nope"), Err(StoreError::Corrupt { key, .. }) if key == "/p"));
+        assert!(matches!(
+            decode_record("/p", b"{\"format\":2,\"data\":1}"),
+            Err(StoreError::NewerFormat { found: 2, .. })
+        ));
+        assert!(
+            matches!(decode_record("/p", b"nope"), Err(StoreError::Corrupt { key, .. }) if key == "/p")
+        );
     }
 
     #[test]
     fn plan_creates_parents_first_and_prunes_oldest() {
         let ops = prepare(vec![put("/a", "3")], |k| format!("{k:?}")).unwrap();
         let mut existing = Existing::default();
-        existing.apps.insert("/a".into(), Some(["1".to_string(), "2".to_string()].into()));
+        existing
+            .apps
+            .insert("/a".into(), Some(["1".to_string(), "2".to_string()].into()));
         let writes = plan(&ops, &existing, 2);
         assert!(matches!(&writes[0], Write::Delete(Key::AppVersion(_, v)) if v == "1"));
         assert!(matches!(&writes[1], Write::Create(Key::AppVersion(_, v), _) if v == "3"));
@@ -380,30 +461,70 @@ mod tests {
 
     #[test]
     fn deleting_the_last_version_deletes_the_app_node() {
-        let ops = prepare(vec![StoreOp::DeleteAppVersion { app_id: "/a".into(), version: "1".into() }], |k| format!("{k:?}")).unwrap();
+        let ops = prepare(
+            vec![StoreOp::DeleteAppVersion {
+                app_id: "/a".into(),
+                version: "1".into(),
+            }],
+            |k| format!("{k:?}"),
+        )
+        .unwrap();
         let mut existing = Existing::default();
-        existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
+        existing
+            .apps
+            .insert("/a".into(), Some(["1".to_string()].into()));
         let writes = plan(&ops, &existing, 50);
-        assert_eq!(writes, vec![Write::Delete(Key::AppVersion("/a".into(), "1".into())), Write::Delete(Key::App("/a".into()))]);
+        assert_eq!(
+            writes,
+            vec![
+                Write::Delete(Key::AppVersion("/a".into(), "1".into())),
+                Write::Delete(Key::App("/a".into()))
+            ]
+        );
     }
 
     #[test]
     fn a_task_failure_lives_only_as_long_as_its_app() {
-        let failure = |app: &str| StoreOp::PutTaskFailure { app_id: app.into(), value: json!({"taskId": "t"}) };
+        let failure = |app: &str| StoreOp::PutTaskFailure {
+            app_id: app.into(),
+            value: json!({"taskId": "t"}),
+        };
         let failure_key = Key::TaskFailure("/a".into());
         // Removing the app removes its failure record in the same commit.
-        let ops = prepare(vec![StoreOp::DeleteApp { app_id: "/a".into() }], |k| format!("{k:?}")).unwrap();
+        let ops = prepare(
+            vec![StoreOp::DeleteApp {
+                app_id: "/a".into(),
+            }],
+            |k| format!("{k:?}"),
+        )
+        .unwrap();
         let touched = touched(&ops);
-        assert!(touched.records.contains(&failure_key), "the failure's existence is looked up");
+        assert!(
+            touched.records.contains(&failure_key),
+            "the failure's existence is looked up"
+        );
         let mut existing = Existing::default();
-        existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
+        existing
+            .apps
+            .insert("/a".into(), Some(["1".to_string()].into()));
         existing.records.insert(failure_key.clone());
         let writes = plan(&ops, &existing, 50);
         assert_eq!(writes.last(), Some(&Write::Delete(failure_key.clone())));
         // A failure of an app that is gone (or goes in the same batch) is not written.
-        let ops = prepare(vec![failure("/a"), StoreOp::DeleteApp { app_id: "/a".into() }], |k| format!("{k:?}")).unwrap();
+        let ops = prepare(
+            vec![
+                failure("/a"),
+                StoreOp::DeleteApp {
+                    app_id: "/a".into(),
+                },
+            ],
+            |k| format!("{k:?}"),
+        )
+        .unwrap();
         existing.records.clear();
-        assert!(!plan(&ops, &existing, 50).iter().any(|w| matches!(w, Write::Create(k, _) | Write::Set(k, _) if *k == failure_key)));
+        assert!(!plan(&ops, &existing, 50)
+            .iter()
+            .any(|w| matches!(w, Write::Create(k, _) | Write::Set(k, _) if *k == failure_key)));
         let ops = prepare(vec![failure("/gone")], |k| format!("{k:?}")).unwrap();
         let mut existing = Existing::default();
         existing.apps.insert("/gone".into(), None);
@@ -411,19 +532,48 @@ mod tests {
         // Of an existing app, it is created, then replaced; the app's versions are untouched.
         let ops = prepare(vec![failure("/a")], |k| format!("{k:?}")).unwrap();
         let mut existing = Existing::default();
-        existing.apps.insert("/a".into(), Some(["1".to_string()].into()));
-        assert!(matches!(plan(&ops, &existing, 50).as_slice(), [Write::Create(k, _)] if *k == failure_key));
+        existing
+            .apps
+            .insert("/a".into(), Some(["1".to_string()].into()));
+        assert!(
+            matches!(plan(&ops, &existing, 50).as_slice(), [Write::Create(k, _)] if *k == failure_key)
+        );
         existing.records.insert(failure_key.clone());
-        assert!(matches!(plan(&ops, &existing, 50).as_slice(), [Write::Set(k, _)] if *k == failure_key));
+        assert!(
+            matches!(plan(&ops, &existing, 50).as_slice(), [Write::Set(k, _)] if *k == failure_key)
+        );
     }
 
     #[test]
     fn sizes_are_checked_before_anything() {
         let big = json!("x".repeat(RECORD_BYTES_MAX));
-        let err = prepare(vec![StoreOp::PutInstance { id: "i".into(), value: big }], |_| "k".into()).unwrap_err();
+        let err = prepare(
+            vec![StoreOp::PutInstance {
+                id: "i".into(),
+                value: big,
+            }],
+            |_| "k".into(),
+        )
+        .unwrap_err();
         assert!(matches!(err, StoreError::TooLarge { .. }));
-        let many = (0..20).map(|i| StoreOp::PutInstance { id: format!("i{i}"), value: json!("x".repeat(60_000)) }).collect();
-        assert!(matches!(prepare(many, |_| "k".into()), Err(StoreError::CommitTooLarge { .. })));
-        assert!(matches!(prepare(vec![StoreOp::DeleteApp { app_id: String::new() }], |_| "k".into()), Err(StoreError::InvalidKey(_))));
+        let many = (0..20)
+            .map(|i| StoreOp::PutInstance {
+                id: format!("i{i}"),
+                value: json!("x".repeat(60_000)),
+            })
+            .collect();
+        assert!(matches!(
+            prepare(many, |_| "k".into()),
+            Err(StoreError::CommitTooLarge { .. })
+        ));
+        assert!(matches!(
+            prepare(
+                vec![StoreOp::DeleteApp {
+                    app_id: String::new()
+                }],
+                |_| "k".into()
+            ),
+            Err(StoreError::InvalidKey(_))
+        ));
     }
 }

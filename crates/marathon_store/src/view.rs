@@ -47,7 +47,11 @@ impl StoreView {
         let (tx, snapshot) = watch::channel(Arc::new(Snapshot::default()));
         let (requests, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(Follower::new(connection, tx).run(rx));
-        StoreView { snapshot, requests, task }
+        StoreView {
+            snapshot,
+            requests,
+            task,
+        }
     }
 
     /// The latest copy (may lag the store by the time a watch takes to arrive).
@@ -63,7 +67,9 @@ impl StoreView {
     /// Returns a copy that reflects every write committed before this call.
     pub async fn wait_caught_up(&self) -> Result<Arc<Snapshot>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send(reply).map_err(|_| StoreError::SessionLost)?;
+        self.requests
+            .send(reply)
+            .map_err(|_| StoreError::SessionLost)?;
         answer.await.map_err(|_| StoreError::SessionLost)?
     }
 }
@@ -150,7 +156,11 @@ impl Follower {
             return Err(StoreError::SessionLost);
         }
         let state = self.layout.state();
-        self.connection.client.sync(&state).await.map_err(|e| StoreError::from_zk(e, &state))?;
+        self.connection
+            .client
+            .sync(&state)
+            .await
+            .map_err(|e| StoreError::from_zk(e, &state))?;
         self.drain().await;
         if self.dirty {
             self.rebuild().await;
@@ -186,10 +196,26 @@ impl Follower {
         self.dirty = false;
         self.changed = true;
         self.list_dir(Target::AppsDir).await;
-        self.list_dir(Target::RecordsDir(Key::Instance, self.layout.instances_dir())).await;
-        self.list_dir(Target::RecordsDir(Key::Deployment, self.layout.deployments_dir())).await;
-        self.list_dir(Target::RecordsDir(Key::TaskFailure, self.layout.task_failures_dir())).await;
-        self.list_dir(Target::RecordsDir(Key::RetiredApp, self.layout.retired_dir())).await;
+        self.list_dir(Target::RecordsDir(
+            Key::Instance,
+            self.layout.instances_dir(),
+        ))
+        .await;
+        self.list_dir(Target::RecordsDir(
+            Key::Deployment,
+            self.layout.deployments_dir(),
+        ))
+        .await;
+        self.list_dir(Target::RecordsDir(
+            Key::TaskFailure,
+            self.layout.task_failures_dir(),
+        ))
+        .await;
+        self.list_dir(Target::RecordsDir(
+            Key::RetiredApp,
+            self.layout.retired_dir(),
+        ))
+        .await;
         self.read_records(vec![Key::FrameworkId]).await;
         if !self.dirty {
             self.publish();
@@ -230,8 +256,12 @@ impl Follower {
         let children = match self.connection.client.get_and_watch_children(&dir).await {
             Ok((children, _, watcher)) => {
                 let t = target.clone();
-                self.pending.push(async move { (t, watcher.changed().await) }.boxed());
-                children.iter().filter_map(|c| decode_name(c)).collect::<BTreeSet<String>>()
+                self.pending
+                    .push(async move { (t, watcher.changed().await) }.boxed());
+                children
+                    .iter()
+                    .filter_map(|c| decode_name(c))
+                    .collect::<BTreeSet<String>>()
             }
             Err(e) => return self.failed(e, &dir),
         };
@@ -242,7 +272,10 @@ impl Follower {
                     self.app_dirs.remove(&app);
                     self.forget(&Key::App(app));
                 }
-                let new = children.into_iter().filter(|a| !self.app_dirs.contains(a)).collect();
+                let new = children
+                    .into_iter()
+                    .filter(|a| !self.app_dirs.contains(a))
+                    .collect();
                 self.list_apps(new).await;
             }
             Target::RecordsDir(make, _) => {
@@ -255,7 +288,11 @@ impl Follower {
                 for id in known.difference(&children) {
                     self.forget(&make(id.clone()));
                 }
-                let new = children.into_iter().filter(|id| !known.contains(id)).map(make).collect();
+                let new = children
+                    .into_iter()
+                    .filter(|id| !known.contains(id))
+                    .map(make)
+                    .collect();
                 self.read_records(new).await;
             }
             _ => {}
@@ -264,7 +301,10 @@ impl Follower {
 
     /// Lists app directories (with watches) and reads their new versions.
     async fn list_apps(&mut self, apps: Vec<String>) {
-        let paths: Vec<String> = apps.iter().map(|a| self.layout.path(&Key::App(a.clone()))).collect();
+        let paths: Vec<String> = apps
+            .iter()
+            .map(|a| self.layout.path(&Key::App(a.clone())))
+            .collect();
         let client = self.connection.client.clone();
         let results = join_all(paths.iter().map(|p| client.get_and_watch_children(p))).await;
         let mut new_versions = Vec::new();
@@ -272,14 +312,25 @@ impl Follower {
             match result {
                 Ok((children, _, watcher)) => {
                     let target = Target::AppDir(app.clone());
-                    self.pending.push(async move { (target, watcher.changed().await) }.boxed());
+                    self.pending
+                        .push(async move { (target, watcher.changed().await) }.boxed());
                     self.app_dirs.insert(app.clone());
-                    let versions: BTreeSet<String> = children.iter().filter_map(|c| decode_name(c)).collect();
-                    let known: BTreeSet<String> = self.snapshot.apps.get(&app).map(|v| v.keys().cloned().collect()).unwrap_or_default();
+                    let versions: BTreeSet<String> =
+                        children.iter().filter_map(|c| decode_name(c)).collect();
+                    let known: BTreeSet<String> = self
+                        .snapshot
+                        .apps
+                        .get(&app)
+                        .map(|v| v.keys().cloned().collect())
+                        .unwrap_or_default();
                     for gone in known.difference(&versions) {
                         self.forget(&Key::AppVersion(app.clone(), gone.clone()));
                     }
-                    new_versions.extend(versions.difference(&known).map(|v| Key::AppVersion(app.clone(), v.clone())));
+                    new_versions.extend(
+                        versions
+                            .difference(&known)
+                            .map(|v| Key::AppVersion(app.clone(), v.clone())),
+                    );
                 }
                 Err(zk::Error::NoNode) => {
                     self.app_dirs.remove(&app);
@@ -300,7 +351,8 @@ impl Follower {
             match result {
                 Ok((bytes, _, watcher)) => {
                     let target = Target::Record(key.clone());
-                    self.pending.push(async move { (target, watcher.changed().await) }.boxed());
+                    self.pending
+                        .push(async move { (target, watcher.changed().await) }.boxed());
                     let value = decode_record(path, &bytes);
                     match value.and_then(|v| self.snapshot.insert(key.clone(), v, path)) {
                         Ok(()) => self.changed = true,
@@ -317,16 +369,24 @@ impl Follower {
                         match client.check_and_watch_stat(path).await {
                             Ok((stat, watcher)) => {
                                 let target = Target::Record(Key::FrameworkId);
-                                self.pending.push(async move { (target, watcher.changed().await) }.boxed());
+                                self.pending
+                                    .push(async move { (target, watcher.changed().await) }.boxed());
                                 if stat.is_some() {
                                     // Created between the two reads: read it now (its data
                                     // watch then follows it; the exists watch fires harmlessly).
                                     match client.get_and_watch_data(path).await {
                                         Ok((bytes, _, watcher)) => {
                                             let target = Target::Record(Key::FrameworkId);
-                                            self.pending.push(async move { (target, watcher.changed().await) }.boxed());
+                                            self.pending.push(
+                                                async move { (target, watcher.changed().await) }
+                                                    .boxed(),
+                                            );
                                             if let Ok(value) = decode_record(path, &bytes) {
-                                                let _ = self.snapshot.insert(Key::FrameworkId, value, path);
+                                                let _ = self.snapshot.insert(
+                                                    Key::FrameworkId,
+                                                    value,
+                                                    path,
+                                                );
                                             }
                                         }
                                         Err(e) => self.failed(e, path),

@@ -39,18 +39,26 @@ impl ZkConnection {
 }
 
 pub(crate) fn is_terminal(state: zk::SessionState) -> bool {
-    matches!(state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed)
+    matches!(
+        state,
+        zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed
+    )
 }
 
 /// Opens a session to `url` (`zk://[user:pass@]hosts/root`). With credentials, the session
 /// authenticates with `digest` and new nodes get `[world:anyone READ, auth ALL]`.
 pub async fn connect(url: &ZkUrl, session_timeout: Duration) -> Result<ZkConnection, StoreError> {
     let acls = if url.credentials.is_some() {
-        vec![zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone()), zk::Acl::new(zk::Permission::ALL, zk::AuthId::authed())]
+        vec![
+            zk::Acl::new(zk::Permission::READ, zk::AuthId::anyone()),
+            zk::Acl::new(zk::Permission::ALL, zk::AuthId::authed()),
+        ]
     } else {
         vec![zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone())]
     };
-    let mut connector = zk::Client::connector().with_session_timeout(session_timeout).with_connection_timeout(session_timeout);
+    let mut connector = zk::Client::connector()
+        .with_session_timeout(session_timeout)
+        .with_connection_timeout(session_timeout);
     if let Some((user, password)) = &url.credentials {
         connector = connector.with_auth("digest", format!("{user}:{password}").as_bytes());
     }
@@ -59,7 +67,11 @@ pub async fn connect(url: &ZkUrl, session_timeout: Duration) -> Result<ZkConnect
         .map_err(|_| StoreError::ConnectionLoss)?
         .map_err(|e| StoreError::from_zk(e, &url.servers))?;
     tracing::info!(url = %url, session_id = ?client.session_id(), "ZooKeeper session opened for Marathon");
-    let connection = ZkConnection { client, acls, layout: Layout::new(&url.path) };
+    let connection = ZkConnection {
+        client,
+        acls,
+        layout: Layout::new(&url.path),
+    };
     ensure_dirs(&connection).await?;
     Ok(connection)
 }
@@ -69,7 +81,11 @@ pub(crate) async fn ensure_dirs(connection: &ZkConnection) -> Result<(), StoreEr
     let options = connection.options(zk::CreateMode::Persistent);
     let layout = &connection.layout;
     for dir in layout.dirs().into_iter().chain([layout.leader_dir()]) {
-        connection.client.mkdir(&dir, &options).await.map_err(|e| StoreError::from_zk(e, &dir))?;
+        connection
+            .client
+            .mkdir(&dir, &options)
+            .await
+            .map_err(|e| StoreError::from_zk(e, &dir))?;
     }
     Ok(())
 }
@@ -84,7 +100,11 @@ pub struct ZkStore {
 
 impl ZkStore {
     pub fn new(connection: ZkConnection, max_versions: usize) -> ZkStore {
-        ZkStore { connection, max_versions, epoch: Mutex::new(None) }
+        ZkStore {
+            connection,
+            max_versions,
+            epoch: Mutex::new(None),
+        }
     }
 
     pub fn connection(&self) -> &ZkConnection {
@@ -102,11 +122,23 @@ impl ZkStore {
     async fn fence_now(&self) -> Result<u64, StoreError> {
         ensure_dirs(&self.connection).await?;
         let path = self.layout().epoch();
-        match self.client().create(&path, &[], &self.connection.options(zk::CreateMode::Persistent)).await {
+        match self
+            .client()
+            .create(
+                &path,
+                &[],
+                &self.connection.options(zk::CreateMode::Persistent),
+            )
+            .await
+        {
             Ok(_) | Err(zk::Error::NodeExists) => {}
             Err(e) => return Err(StoreError::from_zk(e, &path)),
         }
-        let stat = self.client().set_data(&path, &[], None).await.map_err(|e| StoreError::from_zk(e, &path))?;
+        let stat = self
+            .client()
+            .set_data(&path, &[], None)
+            .await
+            .map_err(|e| StoreError::from_zk(e, &path))?;
         *self.epoch.lock().unwrap_or_else(|p| p.into_inner()) = Some(stat.version);
         tracing::info!(epoch = stat.version, "fenced the Marathon store");
         Ok(stat.version as u64)
@@ -115,15 +147,28 @@ impl ZkStore {
     /// Reads what exists of what a batch touches (requests are pipelined).
     async fn existing(&self, touched: &crate::ops::Touched) -> Result<Existing, StoreError> {
         let client = self.client();
-        let app_paths: Vec<(String, String)> = touched.apps.iter().map(|a| (a.clone(), self.layout().path(&Key::App(a.clone())))).collect();
+        let app_paths: Vec<(String, String)> = touched
+            .apps
+            .iter()
+            .map(|a| (a.clone(), self.layout().path(&Key::App(a.clone()))))
+            .collect();
         let app_reads = join_all(app_paths.iter().map(|(_, p)| client.list_children(p)));
-        let record_paths: Vec<String> = touched.records.iter().map(|k| self.layout().path(k)).collect();
+        let record_paths: Vec<String> = touched
+            .records
+            .iter()
+            .map(|k| self.layout().path(k))
+            .collect();
         let record_reads = join_all(record_paths.iter().map(|p| client.check_stat(p)));
         let (apps, records) = futures::join!(app_reads, record_reads);
         let mut existing = Existing::default();
         for ((app, path), result) in app_paths.into_iter().zip(apps) {
             let versions = match result {
-                Ok(children) => Some(children.iter().filter_map(|c| decode_name(c)).collect::<BTreeSet<_>>()),
+                Ok(children) => Some(
+                    children
+                        .iter()
+                        .filter_map(|c| decode_name(c))
+                        .collect::<BTreeSet<_>>(),
+                ),
                 Err(zk::Error::NoNode) => None,
                 Err(e) => return Err(StoreError::from_zk(e, &path)),
             };
@@ -143,7 +188,8 @@ impl ZkStore {
 
     async fn commit_now(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
         let prepared: Vec<Prepared> = prepare(ops, |k| self.layout().path(k))?;
-        let epoch = (*self.epoch.lock().unwrap_or_else(|p| p.into_inner())).ok_or(StoreError::NotFenced)?;
+        let epoch =
+            (*self.epoch.lock().unwrap_or_else(|p| p.into_inner())).ok_or(StoreError::NotFenced)?;
         if prepared.is_empty() {
             return Ok(());
         }
@@ -156,7 +202,9 @@ impl ZkStore {
             let writes = plan(&prepared, &existing, self.max_versions);
             let mut multi = self.client().new_multi_writer();
             let mut paths = vec![epoch_path.clone()];
-            let add = |result: Result<(), zk::Error>, path: &str| result.map_err(|e| StoreError::from_zk(e, path));
+            let add = |result: Result<(), zk::Error>, path: &str| {
+                result.map_err(|e| StoreError::from_zk(e, path))
+            };
             add(multi.add_check_version(&epoch_path, epoch), &epoch_path)?;
             for write in &writes {
                 match write {
@@ -179,22 +227,31 @@ impl ZkStore {
             }
             match multi.commit().await {
                 Ok(_) => return Ok(()),
-                Err(zk::MultiWriteError::OperationFailed { index: 0, source: zk::Error::BadVersion | zk::Error::NoNode }) => {
+                Err(zk::MultiWriteError::OperationFailed {
+                    index: 0,
+                    source: zk::Error::BadVersion | zk::Error::NoNode,
+                }) => {
                     tracing::warn!("commit refused: a newer leader fenced the store");
                     return Err(StoreError::Fenced);
                 }
                 Err(zk::MultiWriteError::OperationFailed {
                     index,
-                    source: source @ (zk::Error::NodeExists | zk::Error::NoNode | zk::Error::NotEmpty),
+                    source:
+                        source @ (zk::Error::NodeExists | zk::Error::NoNode | zk::Error::NotEmpty),
                 }) => {
                     let path = paths.get(index).cloned().unwrap_or_default();
                     last_conflict = format!("{path}: {source}");
                     tracing::debug!(attempt, conflict = %last_conflict, "commit raced another change; planning again");
                 }
                 Err(zk::MultiWriteError::OperationFailed { index, source }) => {
-                    return Err(StoreError::from_zk(source, paths.get(index).map(String::as_str).unwrap_or("")));
+                    return Err(StoreError::from_zk(
+                        source,
+                        paths.get(index).map(String::as_str).unwrap_or(""),
+                    ));
                 }
-                Err(zk::MultiWriteError::RequestFailed { source }) => return Err(StoreError::from_zk(source, "multi")),
+                Err(zk::MultiWriteError::RequestFailed { source }) => {
+                    return Err(StoreError::from_zk(source, "multi"))
+                }
             }
         }
         Err(StoreError::Conflict(last_conflict))
@@ -206,11 +263,19 @@ impl ZkStore {
         let mut keys: Vec<Key> = Vec::new();
         let apps = list(client, &layout.apps_dir()).await?;
         let app_ids: Vec<String> = apps.iter().filter_map(|c| decode_name(c)).collect();
-        let app_paths: Vec<String> = app_ids.iter().map(|a| layout.path(&Key::App(a.clone()))).collect();
+        let app_paths: Vec<String> = app_ids
+            .iter()
+            .map(|a| layout.path(&Key::App(a.clone())))
+            .collect();
         let versions = join_all(app_paths.iter().map(|p| client.list_children(p))).await;
         for ((app, path), result) in app_ids.iter().zip(&app_paths).zip(versions) {
             match result {
-                Ok(children) => keys.extend(children.iter().filter_map(|c| decode_name(c)).map(|v| Key::AppVersion(app.clone(), v))),
+                Ok(children) => keys.extend(
+                    children
+                        .iter()
+                        .filter_map(|c| decode_name(c))
+                        .map(|v| Key::AppVersion(app.clone(), v)),
+                ),
                 Err(zk::Error::NoNode) => {}
                 Err(e) => return Err(StoreError::from_zk(e, path)),
             }
@@ -223,7 +288,13 @@ impl ZkStore {
             (layout.retired_dir(), Key::RetiredApp),
         ];
         for (dir, make) in record_dirs {
-            keys.extend(list(client, &dir).await?.iter().filter_map(|c| decode_name(c)).map(make));
+            keys.extend(
+                list(client, &dir)
+                    .await?
+                    .iter()
+                    .filter_map(|c| decode_name(c))
+                    .map(make),
+            );
         }
         keys.push(Key::FrameworkId);
         let paths: Vec<String> = keys.iter().map(|k| layout.path(k)).collect();

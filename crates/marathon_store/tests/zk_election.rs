@@ -13,28 +13,47 @@ async fn the_lowest_leads_and_the_next_takes_over() {
     let mut a_rx = a.leadership();
     wait_for(&mut a_rx, "a leads", |l| *l == Leadership::Leader).await;
     assert_eq!(a.leader().as_deref(), Some("m1:8080"));
-    assert!(a.member_path().unwrap().starts_with("/marathon/leader-curator/member-"));
+    assert!(a
+        .member_path()
+        .unwrap()
+        .starts_with("/marathon/leader-curator/member-"));
 
     let conn_b = connect(&zk, "/marathon").await;
     let b = MarathonElection::contend(&conn_b, "m2:8080").await.unwrap();
     let mut b_rx = b.leadership();
-    wait_for(&mut b_rx, "b is a standby knowing a", |l| *l == Leadership::Standby { leader: Some("m1:8080".into()) }).await;
+    wait_for(&mut b_rx, "b is a standby knowing a", |l| {
+        *l == Leadership::Standby {
+            leader: Some("m1:8080".into()),
+        }
+    })
+    .await;
     assert_eq!(b.leader().as_deref(), Some("m1:8080"));
 
     // The leader's session closes: its node goes, b leads.
     drop(a);
     drop(conn_a);
-    wait_for(&mut b_rx, "b leads after a's session closed", |l| *l == Leadership::Leader).await;
+    wait_for(&mut b_rx, "b leads after a's session closed", |l| {
+        *l == Leadership::Leader
+    })
+    .await;
     assert_eq!(b.leader().as_deref(), Some("m2:8080"));
 
     // A third instance, then b abdicates: c leads, b is Lost.
     let conn_c = connect(&zk, "/marathon").await;
     let c = MarathonElection::contend(&conn_c, "m3:8080").await.unwrap();
     let mut c_rx = c.leadership();
-    wait_for(&mut c_rx, "c is a standby knowing b", |l| *l == Leadership::Standby { leader: Some("m2:8080".into()) }).await;
+    wait_for(&mut c_rx, "c is a standby knowing b", |l| {
+        *l == Leadership::Standby {
+            leader: Some("m2:8080".into()),
+        }
+    })
+    .await;
     b.abdicate().await.unwrap();
     assert_eq!(*b_rx.borrow(), Leadership::Lost);
-    wait_for(&mut c_rx, "c leads after b abdicated", |l| *l == Leadership::Leader).await;
+    wait_for(&mut c_rx, "c leads after b abdicated", |l| {
+        *l == Leadership::Leader
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -45,7 +64,11 @@ async fn a_vanished_participant_is_lost() {
     let mut rx = a.leadership();
     wait_for(&mut rx, "a leads", |l| *l == Leadership::Leader).await;
     let other = connect(&zk, "/marathon").await;
-    other.client.delete(a.member_path().unwrap(), None).await.unwrap();
+    other
+        .client
+        .delete(a.member_path().unwrap(), None)
+        .await
+        .unwrap();
     wait_for(&mut rx, "a is lost", |l| *l == Leadership::Lost).await;
     assert_eq!(a.leader(), None);
 }

@@ -16,27 +16,54 @@ const AGENTS: usize = 100;
 const ROUNDS: usize = 2_000;
 
 fn core_with_tasks(tasks: usize) -> Core {
-    let info = MasterInfo::new("bench".into(), "127.0.0.1".parse().expect("an address"), 5050, "localhost".into());
+    let info = MasterInfo::new(
+        "bench".into(),
+        "127.0.0.1".parse().expect("an address"),
+        5050,
+        "localhost".into(),
+    );
     let mut core = Core::new(info, CoreConfig::default());
     let per_agent = tasks.div_ceil(AGENTS);
-    let resources = format!("cpus:{};mem:{};ports:[31000-{}]", per_agent, per_agent * 64, 31000 + per_agent * 2);
+    let resources = format!(
+        "cpus:{};mem:{};ports:[31000-{}]",
+        per_agent,
+        per_agent * 64,
+        31000 + per_agent * 2
+    );
     for n in 0..AGENTS {
         let id = core.next_agent_id();
         let agent = AgentInfo {
             id: None,
             hostname: format!("agent{n}"),
             port: 5051,
-            resources: ResourceBag::parse(&resources).expect("agent resources").to_resources(None),
+            resources: ResourceBag::parse(&resources)
+                .expect("agent resources")
+                .to_resources(None),
             attributes: vec![],
         };
-        core.register_agent(0.0, id, agent, format!("10.0.{}.{}:5051", n / 250, n % 250), "1.11.0".into(), 1).expect("registers");
+        core.register_agent(
+            0.0,
+            id,
+            agent,
+            format!("10.0.{}.{}:5051", n / 250, n % 250),
+            "1.11.0".into(),
+            1,
+        )
+        .expect("registers");
     }
-    let framework: FrameworkInfo = serde_json::from_str(r#"{"user":"u","name":"marathon","failover_timeout":600}"#).expect("framework info");
-    let marathon = core.subscribe(1.0, framework.clone(), "s1".into()).expect("subscribes").framework_id;
+    let framework: FrameworkInfo =
+        serde_json::from_str(r#"{"user":"u","name":"marathon","failover_timeout":600}"#)
+            .expect("framework info");
+    let marathon = core
+        .subscribe(1.0, framework.clone(), "s1".into())
+        .expect("subscribes")
+        .framework_id;
     let mut left = tasks;
     let mut next_task = 0;
     for effect in core.allocate(2.0) {
-        let Effect::ToFramework(_, event) = effect else { continue };
+        let Effect::ToFramework(_, event) = effect else {
+            continue;
+        };
         for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
             let take = per_agent.min(left);
             left -= take;
@@ -55,7 +82,12 @@ fn core_with_tasks(tasks: usize) -> Core {
             let mut call = Call::new("ACCEPT", Some(marathon.clone()));
             call.accept = Some(Accept {
                 offer_ids: vec![offer.id.clone()],
-                operations: vec![Operation { kind: "LAUNCH".into(), id: None, launch: Some(Launch { task_infos }), launch_group: None }],
+                operations: vec![Operation {
+                    kind: "LAUNCH".into(),
+                    id: None,
+                    launch: Some(Launch { task_infos }),
+                    launch_group: None,
+                }],
                 filters: None,
             });
             core.apply_call(3.0, &marathon, call).expect("accepts");
@@ -72,8 +104,15 @@ fn core_with_tasks(tasks: usize) -> Core {
 }
 
 fn main() {
-    let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let counts = if counts.is_empty() { vec![1_000, 10_000] } else { counts };
+    let counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let counts = if counts.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        counts
+    };
     for tasks in counts {
         let mut core = core_with_tasks(tasks);
         let started = Instant::now();

@@ -60,20 +60,39 @@ pub struct MasterFlags {
     #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs")]
     pub allocation_interval: String,
     /// How long each ping to an agent waits for its pong (alias --slave_ping_timeout).
-    #[arg(long, alias = "slave_ping_timeout", env = "MESOS_AGENT_PING_TIMEOUT", default_value = "15secs")]
+    #[arg(
+        long,
+        alias = "slave_ping_timeout",
+        env = "MESOS_AGENT_PING_TIMEOUT",
+        default_value = "15secs"
+    )]
     pub agent_ping_timeout: String,
     /// Pings missed in a row before an agent is marked unreachable (alias --max_slave_ping_timeouts).
-    #[arg(long, alias = "max_slave_ping_timeouts", env = "MESOS_MAX_AGENT_PING_TIMEOUTS", default_value_t = 5)]
+    #[arg(
+        long,
+        alias = "max_slave_ping_timeouts",
+        env = "MESOS_MAX_AGENT_PING_TIMEOUTS",
+        default_value_t = 5
+    )]
     pub max_agent_ping_timeouts: u32,
     /// How long agents of the registry have to re-register after a failover (alias
     /// --slave_reregister_timeout). Mesos enforces a 10mins minimum; tepui allows less for tests.
-    #[arg(long, alias = "slave_reregister_timeout", env = "MESOS_AGENT_REREGISTER_TIMEOUT", default_value = "10mins")]
+    #[arg(
+        long,
+        alias = "slave_reregister_timeout",
+        env = "MESOS_AGENT_REREGISTER_TIMEOUT",
+        default_value = "10mins"
+    )]
     pub agent_reregister_timeout: String,
     /// Completed frameworks kept in memory.
     #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value_t = 50)]
     pub max_completed_frameworks: usize,
     /// Completed tasks kept in memory per framework.
-    #[arg(long, env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK",
+        default_value_t = 1000
+    )]
     pub max_completed_tasks_per_framework: usize,
 }
 
@@ -134,7 +153,10 @@ impl MasterFlags {
             Some("in_memory") => RegistryKind::InMemory,
             Some("replicated_log") => RegistryKind::ReplicatedLog,
             Some(other) => {
-                return Err(FlagError { flag: "registry", message: format!("'{other}' is not one of replicated_log, in_memory") })
+                return Err(FlagError {
+                    flag: "registry",
+                    message: format!("'{other}' is not one of replicated_log, in_memory"),
+                })
             }
             None if self.zk.is_some() => RegistryKind::ReplicatedLog,
             None => RegistryKind::InMemory,
@@ -145,8 +167,10 @@ impl MasterFlags {
                 message: "is required with --registry=replicated_log (the log lives in <work_dir>/replicated_log); set --work_dir=/var/lib/mesos".into(),
             });
         }
-        let registry_fetch_timeout_secs = duration("registry_fetch_timeout", &self.registry_fetch_timeout)?;
-        let registry_store_timeout_secs = duration("registry_store_timeout", &self.registry_store_timeout)?;
+        let registry_fetch_timeout_secs =
+            duration("registry_fetch_timeout", &self.registry_fetch_timeout)?;
+        let registry_store_timeout_secs =
+            duration("registry_store_timeout", &self.registry_store_timeout)?;
         let offer_timeout_secs = match &self.offer_timeout {
             Some(text) => Some(duration("offer_timeout", text)?),
             None => None,
@@ -156,17 +180,30 @@ impl MasterFlags {
         let agent_ping_timeout_secs = duration("agent_ping_timeout", &self.agent_ping_timeout)?;
         // mesos-ha.md 3.4: allowed 1secs..15mins.
         if !(1.0..=900.0).contains(&agent_ping_timeout_secs) {
-            return Err(FlagError { flag: "agent_ping_timeout", message: "must be between 1secs and 15mins".into() });
+            return Err(FlagError {
+                flag: "agent_ping_timeout",
+                message: "must be between 1secs and 15mins".into(),
+            });
         }
         if self.max_agent_ping_timeouts == 0 {
-            return Err(FlagError { flag: "max_agent_ping_timeouts", message: "must be at least 1".into() });
+            return Err(FlagError {
+                flag: "max_agent_ping_timeouts",
+                message: "must be at least 1".into(),
+            });
         }
-        let agent_reregister_timeout_secs = duration("agent_reregister_timeout", &self.agent_reregister_timeout)?;
+        let agent_reregister_timeout_secs =
+            duration("agent_reregister_timeout", &self.agent_reregister_timeout)?;
         if zk_session_timeout_secs <= 0.0 {
-            return Err(FlagError { flag: "zk_session_timeout", message: "must be greater than zero".into() });
+            return Err(FlagError {
+                flag: "zk_session_timeout",
+                message: "must be greater than zero".into(),
+            });
         }
         let zk = match &self.zk {
-            Some(text) => Some(election::ZkUrl::parse(text).map_err(|e| FlagError { flag: "zk", message: e.to_string() })?),
+            Some(text) => Some(election::ZkUrl::parse(text).map_err(|e| FlagError {
+                flag: "zk",
+                message: e.to_string(),
+            })?),
             None => None,
         };
         // mesos-ha.md 4.1: --quorum sizes the replicated log's majority; an in-memory registry has none.
@@ -180,15 +217,31 @@ impl MasterFlags {
             return Err(FlagError { flag: "quorum", message: "0 is not a majority of any number of masters; set --quorum=1 for one master, 2 for three, 3 for five".into() });
         }
         if allocation_interval_secs <= 0.0 {
-            return Err(FlagError { flag: "allocation_interval", message: "must be greater than zero".into() });
+            return Err(FlagError {
+                flag: "allocation_interval",
+                message: "must be greater than zero".into(),
+            });
         }
         if self.port == 0 {
-            return Err(FlagError { flag: "port", message: "must not be 0".into() });
+            return Err(FlagError {
+                flag: "port",
+                message: "must not be 0".into(),
+            });
         }
-        let bind_ip = self.ip.or_else(resolve_own_ip).unwrap_or(Ipv4Addr::LOCALHOST);
-        let advertise_ip = self.advertise_ip.unwrap_or(if bind_ip.is_unspecified() { Ipv4Addr::LOCALHOST } else { bind_ip });
+        let bind_ip = self
+            .ip
+            .or_else(resolve_own_ip)
+            .unwrap_or(Ipv4Addr::LOCALHOST);
+        let advertise_ip = self.advertise_ip.unwrap_or(if bind_ip.is_unspecified() {
+            Ipv4Addr::LOCALHOST
+        } else {
+            bind_ip
+        });
         let advertise_port = self.advertise_port.unwrap_or(self.port);
-        let hostname = self.hostname.clone().unwrap_or_else(|| advertise_ip.to_string());
+        let hostname = self
+            .hostname
+            .clone()
+            .unwrap_or_else(|| advertise_ip.to_string());
         let mut flags = BTreeMap::new();
         let mut put = |k: &str, v: String| {
             flags.insert(k.to_string(), v);
@@ -208,10 +261,24 @@ impl MasterFlags {
         if let Some(cluster) = &self.cluster {
             put("cluster", cluster.clone());
         }
-        put("registry", if registry == RegistryKind::ReplicatedLog { "replicated_log" } else { "in_memory" }.to_string());
+        put(
+            "registry",
+            if registry == RegistryKind::ReplicatedLog {
+                "replicated_log"
+            } else {
+                "in_memory"
+            }
+            .to_string(),
+        );
         put("log_auto_initialize", self.log_auto_initialize.to_string());
-        put("registry_fetch_timeout", self.registry_fetch_timeout.clone());
-        put("registry_store_timeout", self.registry_store_timeout.clone());
+        put(
+            "registry_fetch_timeout",
+            self.registry_fetch_timeout.clone(),
+        );
+        put(
+            "registry_store_timeout",
+            self.registry_store_timeout.clone(),
+        );
         if let Some(url) = &zk {
             // Printed without credentials.
             put("zk", url.to_string());
@@ -225,10 +292,22 @@ impl MasterFlags {
         }
         put("allocation_interval", self.allocation_interval.clone());
         put("agent_ping_timeout", self.agent_ping_timeout.clone());
-        put("max_agent_ping_timeouts", self.max_agent_ping_timeouts.to_string());
-        put("agent_reregister_timeout", self.agent_reregister_timeout.clone());
-        put("max_completed_frameworks", self.max_completed_frameworks.to_string());
-        put("max_completed_tasks_per_framework", self.max_completed_tasks_per_framework.to_string());
+        put(
+            "max_agent_ping_timeouts",
+            self.max_agent_ping_timeouts.to_string(),
+        );
+        put(
+            "agent_reregister_timeout",
+            self.agent_reregister_timeout.clone(),
+        );
+        put(
+            "max_completed_frameworks",
+            self.max_completed_frameworks.to_string(),
+        );
+        put(
+            "max_completed_tasks_per_framework",
+            self.max_completed_tasks_per_framework.to_string(),
+        );
         Ok(MasterConfig {
             bind_ip,
             port: self.port,
@@ -270,20 +349,43 @@ mod tests {
     fn validate(args: &[&str]) -> Result<MasterConfig, FlagError> {
         let mut argv = vec!["master"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).expect("clap accepts").flags.validate()
+        Cli::try_parse_from(argv)
+            .expect("clap accepts")
+            .flags
+            .validate()
     }
 
     #[test]
     fn quorum_is_required_only_for_the_replicated_log() {
         let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--work_dir=/w"]).unwrap_err();
         assert_eq!(err.flag, "quorum");
-        assert!(err.message.contains("--quorum=2 for 3 masters"), "{}", err.message);
+        assert!(
+            err.message.contains("--quorum=2 for 3 masters"),
+            "{}",
+            err.message
+        );
         let config = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--registry=in_memory"]).unwrap();
-        assert_eq!((config.registry, config.quorum), (RegistryKind::InMemory, None));
-        let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--quorum=0", "--work_dir=/w"]).unwrap_err();
-        assert!(err.message.starts_with("0 is not a majority"), "{}", err.message);
+        assert_eq!(
+            (config.registry, config.quorum),
+            (RegistryKind::InMemory, None)
+        );
+        let err = validate(&[
+            "--zk=zk://127.0.0.1:2181/mesos",
+            "--quorum=0",
+            "--work_dir=/w",
+        ])
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("0 is not a majority"),
+            "{}",
+            err.message
+        );
         let err = validate(&["--zk=zk://127.0.0.1:2181/mesos", "--quorum=1"]).unwrap_err();
         assert_eq!(err.flag, "work_dir");
-        assert!(err.message.ends_with("set --work_dir=/var/lib/mesos"), "{}", err.message);
+        assert!(
+            err.message.ends_with("set --work_dir=/var/lib/mesos"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -26,7 +26,10 @@ pub enum MasterError {
     #[error(transparent)]
     Flag(#[from] FlagError),
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
     #[error("registry: {0}")]
@@ -63,7 +66,10 @@ pub struct Inner {
     pub agent_links: HashMap<AgentId, AgentLink>,
     pub registry: Registry,
     /// Registry operations waiting for the next store, with their callers.
-    registrar_queue: Vec<(Vec<registry::Operation>, tokio::sync::oneshot::Sender<Result<(), registry::StoreError>>)>,
+    registrar_queue: Vec<(
+        Vec<registry::Operation>,
+        tokio::sync::oneshot::Sender<Result<(), registry::StoreError>>,
+    )>,
     next_connection: u64,
 }
 
@@ -104,7 +110,10 @@ pub struct Master {
 }
 
 pub fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn frame<T: serde::Serialize>(message: &T) -> Bytes {
@@ -155,7 +164,12 @@ impl Master {
         log_stats: Option<tokio::sync::watch::Receiver<registrar::LogStats>>,
     ) -> Result<Arc<Master>, MasterError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let info = MasterInfo::new(id, config.advertise_ip, config.advertise_port, config.hostname.clone());
+        let info = MasterInfo::new(
+            id,
+            config.advertise_ip,
+            config.advertise_port,
+            config.hostname.clone(),
+        );
         let core_config = CoreConfig {
             offer_timeout_secs: config.offer_timeout_secs,
             agent_ping_timeout_secs: config.agent_ping_timeout_secs,
@@ -190,16 +204,24 @@ impl Master {
     /// The lock over the core and the streams. A poisoned lock (a panic elsewhere while holding it)
     /// still yields the data: the core's methods leave it consistent between calls.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn leadership(&self) -> Leadership {
-        self.leadership.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.leadership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every master registered in the election, lowest sequence first (empty without ZooKeeper).
     pub fn known_masters(&self) -> Vec<String> {
-        self.masters.get().map(|masters| masters.borrow().clone()).unwrap_or_default()
+        self.masters
+            .get()
+            .map(|masters| masters.borrow().clone())
+            .unwrap_or_default()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -211,16 +233,24 @@ impl Master {
     /// before it is told it is registered", mesos-ha.md 3.7). Operations that arrive while a store
     /// is in flight are batched into the next one, in order (replicated-log.md 7), so a thousand
     /// agents re-registering cost a handful of log writes, not a thousand.
-    pub async fn update_registry(&self, operations: &[registry::Operation]) -> Result<(), registry::StoreError> {
+    pub async fn update_registry(
+        &self,
+        operations: &[registry::Operation],
+    ) -> Result<(), registry::StoreError> {
         let (reply, mut result) = tokio::sync::oneshot::channel();
-        self.lock().registrar_queue.push((operations.to_vec(), reply));
+        self.lock()
+            .registrar_queue
+            .push((operations.to_vec(), reply));
         let _serial = self.registrar.lock().await;
         if let Ok(done) = result.try_recv() {
             return done;
         }
         let (batch, mut next) = {
             let mut inner = self.lock();
-            (std::mem::take(&mut inner.registrar_queue), inner.registry.clone())
+            (
+                std::mem::take(&mut inner.registrar_queue),
+                inner.registry.clone(),
+            )
         };
         let mut changed = false;
         for (operations, _) in &batch {
@@ -228,7 +258,11 @@ impl Master {
                 changed |= next.apply(operation);
             }
         }
-        let outcome = if changed { self.store.store(&next).await } else { Ok(()) };
+        let outcome = if changed {
+            self.store.store(&next).await
+        } else {
+            Ok(())
+        };
         if outcome.is_ok() && changed {
             self.lock().registry = next;
         }
@@ -264,10 +298,16 @@ impl Master {
                 .cloned()
                 .collect();
             inner.core.recover_agents(now_secs(), waiting);
-            inner.core.recover_unreachable(fetched.unreachable.iter().map(|m| (m.id.clone(), m.timestamp)));
+            inner.core.recover_unreachable(
+                fetched
+                    .unreachable
+                    .iter()
+                    .map(|m| (m.id.clone(), m.timestamp)),
+            );
             inner.registry = fetched;
         }
-        self.update_registry(&[registry::Operation::UpdateMasterInfo(self.info.clone())]).await?;
+        self.update_registry(&[registry::Operation::UpdateMasterInfo(self.info.clone())])
+            .await?;
         *self.elected_time.lock().unwrap_or_else(|p| p.into_inner()) = Some(now_secs());
         *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Leading;
         tracing::info!(id = %self.info.id, pid = %self.info.pid, "elected leader");
@@ -313,7 +353,10 @@ impl Master {
     pub fn mark_unreachable(self: Arc<Self>, id: AgentId) {
         tokio::spawn(async move {
             let now = now_secs();
-            let operation = registry::Operation::MarkUnreachable { id: id.clone(), timestamp: now };
+            let operation = registry::Operation::MarkUnreachable {
+                id: id.clone(),
+                timestamp: now,
+            };
             if let Err(e) = self.update_registry(&[operation]).await {
                 self.registry_failed(e.to_string());
                 return;
@@ -334,7 +377,10 @@ impl Master {
 }
 
 /// Runs a master until `shutdown` resolves or leadership is lost.
-pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), MasterError> {
+pub async fn run(
+    flags: MasterFlags,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
     let config = flags.validate()?;
     let contender: Arc<dyn Contender> = match &config.zk {
         Some(url) => Arc::new(election::ZooKeeperContender {
@@ -355,20 +401,38 @@ pub async fn run(flags: MasterFlags, shutdown: impl Future<Output = ()> + Send +
         let weak = Arc::downgrade(&master);
         tokio::spawn(async move {
             let mut stats = stats;
-            if stats.wait_for(|s| s.writer_demoted || s.storage_error.is_some()).await.is_ok() {
+            if stats
+                .wait_for(|s| s.writer_demoted || s.storage_error.is_some())
+                .await
+                .is_ok()
+            {
                 if let Some(master) = weak.upgrade() {
-                    let reason = stats.borrow().storage_error.clone().unwrap_or_else(|| "another master's higher proposal fenced this writer".into());
+                    let reason = stats.borrow().storage_error.clone().unwrap_or_else(|| {
+                        "another master's higher proposal fenced this writer".into()
+                    });
                     master.registry_failed(reason);
                 }
             }
         });
     }
     if let Some((members, quorum)) = quorum_check {
-        let own = format!("log-replica(1)@{}:{}", master.config.advertise_ip, master.config.advertise_port);
-        tokio::spawn(check_quorum(Arc::downgrade(&master), members, quorum, own, session_timeout));
+        let own = format!(
+            "log-replica(1)@{}:{}",
+            master.config.advertise_ip, master.config.advertise_port
+        );
+        tokio::spawn(check_quorum(
+            Arc::downgrade(&master),
+            members,
+            quorum,
+            own,
+            session_timeout,
+        ));
     }
     let address = format!("{}:{}", master.config.bind_ip, master.config.port);
-    let listener = bind(&address).map_err(|source| MasterError::Bind { address: address.clone(), source })?;
+    let listener = bind(&address).map_err(|source| MasterError::Bind {
+        address: address.clone(),
+        source,
+    })?;
     tracing::info!(%address, id = %master.info.id, "master listening");
     let result = serve_with(master, listener, contender, log_router, shutdown).await;
     if let Some(membership) = membership {
@@ -383,9 +447,9 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds with a backlog large enough for a re-registration storm.
 pub fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
-    let address: std::net::SocketAddr = address
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}")))?;
+    let address: std::net::SocketAddr = address.parse().map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}"))
+    })?;
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
@@ -396,8 +460,10 @@ pub fn bind(address: &str) -> std::io::Result<tokio::net::TcpListener> {
 /// masters can never write one log directory.
 fn lock_work_dir(work_dir: &std::path::Path) -> Result<(), MasterError> {
     use std::os::fd::AsRawFd;
-    let unavailable = |message: String| MasterError::Registry(registry::StoreError::Unavailable(message));
-    std::fs::create_dir_all(work_dir).map_err(|e| unavailable(format!("--work_dir {}: {e}", work_dir.display())))?;
+    let unavailable =
+        |message: String| MasterError::Registry(registry::StoreError::Unavailable(message));
+    std::fs::create_dir_all(work_dir)
+        .map_err(|e| unavailable(format!("--work_dir {}: {e}", work_dir.display())))?;
     let path = work_dir.join(".tepui-master.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -409,7 +475,11 @@ fn lock_work_dir(work_dir: &std::path::Path) -> Result<(), MasterError> {
     // the process.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        return Err(unavailable(format!("{} is in use by another master (lock {})", work_dir.display(), path.display())));
+        return Err(unavailable(format!(
+            "{} is in use by another master (lock {})",
+            work_dir.display(),
+            path.display()
+        )));
     }
     std::mem::forget(file);
     Ok(())
@@ -450,7 +520,11 @@ async fn check_quorum(
     while members.changed().await.is_ok() {
         let count = members.borrow_and_update().len();
         if count > allowed {
-            tracing::error!(count, quorum, "more log replicas than --quorum allows; stop the extra master");
+            tracing::error!(
+                count,
+                quorum,
+                "more log replicas than --quorum allows; stop the extra master"
+            );
         }
     }
 }
@@ -466,15 +540,27 @@ type OpenedRegistry = (
 /// network from ZooKeeper's `log_replicas` (or only itself without --zk), and the route peers post to.
 fn open_registry(config: &MasterConfig) -> Result<OpenedRegistry, MasterError> {
     if config.registry == crate::flags::RegistryKind::InMemory {
-        return Ok((Box::new(registry::InMemoryStore::default()), None, None, None));
+        return Ok((
+            Box::new(registry::InMemoryStore::default()),
+            None,
+            None,
+            None,
+        ));
     }
     let work_dir = config.work_dir.clone().ok_or_else(|| {
-        MasterError::Flag(FlagError { flag: "work_dir", message: "is required with --registry=replicated_log".into() })
+        MasterError::Flag(FlagError {
+            flag: "work_dir",
+            message: "is required with --registry=replicated_log".into(),
+        })
     })?;
     let log_dir = work_dir.join("replicated_log");
     lock_work_dir(&work_dir)?;
-    let storage = replog::DiskStorage::open(&log_dir)
-        .map_err(|e| MasterError::Registry(registry::StoreError::Unavailable(format!("{}: {e}", log_dir.display()))))?;
+    let storage = replog::DiskStorage::open(&log_dir).map_err(|e| {
+        MasterError::Registry(registry::StoreError::Unavailable(format!(
+            "{}: {e}",
+            log_dir.display()
+        )))
+    })?;
     let address = format!("{}:{}", config.advertise_ip, config.advertise_port);
     let (quorum, membership) = match &config.zk {
         Some(url) => {
@@ -487,9 +573,18 @@ fn open_registry(config: &MasterConfig) -> Result<OpenedRegistry, MasterError> {
             (config.quorum.unwrap_or(1), membership)
         }
         // Without ZooKeeper the log runs with quorum 1 and only the local replica (spec 1).
-        None => (1, election::Membership::fixed([format!("log-replica(1)@{address}")].into_iter().collect())),
+        None => (
+            1,
+            election::Membership::fixed(
+                [format!("log-replica(1)@{address}")].into_iter().collect(),
+            ),
+        ),
     };
-    let log_config = registrar::LogConfig { address: address.clone(), quorum, auto_initialize: config.log_auto_initialize };
+    let log_config = registrar::LogConfig {
+        address: address.clone(),
+        quorum,
+        auto_initialize: config.log_auto_initialize,
+    };
     let handle = registrar::LogHandle::start(log_config, Box::new(storage))
         .map_err(|e| MasterError::Registry(registry::StoreError::Unavailable(e.to_string())))?;
     registrar::runtime::follow_membership(&handle, membership.members.clone(), address);
@@ -524,7 +619,9 @@ async fn serve_with(
     let mut candidacy = election.candidacy.clone();
     let mut leader = election.leader.clone();
     if master.masters.set(election.masters.clone()).is_err() {
-        tracing::warn!("this master already contended once; its list of masters stays the first election's");
+        tracing::warn!(
+            "this master already contended once; its list of masters stays the first election's"
+        );
     }
     let mut app = crate::http::router(master.clone());
     if let Some(routes) = extra_routes {
@@ -540,11 +637,15 @@ async fn serve_with(
     });
     let server = tokio::spawn(async move { server.await });
 
-    let mut allocation = tokio::time::interval(Duration::from_secs_f64(master.config.allocation_interval_secs));
+    let mut allocation = tokio::time::interval(Duration::from_secs_f64(
+        master.config.allocation_interval_secs,
+    ));
     allocation.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pings = tokio::time::interval(Duration::from_secs_f64(master.config.agent_ping_timeout_secs));
+    let mut pings = tokio::time::interval(Duration::from_secs_f64(
+        master.config.agent_ping_timeout_secs,
+    ));
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut election_over = false;
@@ -556,12 +657,15 @@ async fn serve_with(
         match state {
             Candidacy::Elected if !master.is_leader() => master.become_leader().await?,
             Candidacy::Elected => {}
-            other if master.is_leader() => break Err(MasterError::LostLeadership(format!("{other:?}"))),
+            other if master.is_leader() => {
+                break Err(MasterError::LostLeadership(format!("{other:?}")))
+            }
             _ => {}
         }
         if !master.is_leader() && master.leadership() != Leadership::Recovering {
             let detected = leader.borrow_and_update().clone().map(Box::new);
-            *master.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Leadership::Following(detected);
+            *master.leadership.lock().unwrap_or_else(|p| p.into_inner()) =
+                Leadership::Following(detected);
         }
         tokio::select! {
             _ = &mut shutdown => break Ok(()),

@@ -47,7 +47,13 @@ pub struct Metric {
 impl Metric {
     /// A sample without labels; `name` is made valid with [`metric_name`].
     pub fn new(name: &str, kind: Kind, help: impl Into<String>, value: f64) -> Self {
-        Metric { name: metric_name(name), kind, help: help.into(), labels: Vec::new(), value }
+        Metric {
+            name: metric_name(name),
+            kind,
+            help: help.into(),
+            labels: Vec::new(),
+            value,
+        }
     }
 
     pub fn with_label(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -69,7 +75,10 @@ pub fn label_name(raw: &str) -> String {
 }
 
 fn sanitize(raw: &str, allowed: impl Fn(char) -> bool) -> String {
-    let mut out: String = raw.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+    let mut out: String = raw
+        .chars()
+        .map(|c| if allowed(c) { c } else { '_' })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -83,7 +92,9 @@ pub fn escape_help(text: &str) -> String {
 
 /// Label values escape backslash, double quote and line feed (exposition format 0.0.4).
 pub fn escape_label_value(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A value as the format writes floats: `NaN`, `+Inf`, `-Inf`, or a decimal that parses back to
@@ -118,7 +129,11 @@ pub fn render(metrics: &[Metric]) -> String {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let labels = m.labels.iter().map(|(k, v)| (label_name(k), v.clone())).collect();
+            let labels = m
+                .labels
+                .iter()
+                .map(|(k, v)| (label_name(k), v.clone()))
+                .collect();
             (metric_name(&m.name), labels, i)
         })
         .collect();
@@ -144,8 +159,10 @@ pub fn render(metrics: &[Metric]) -> String {
         }
         out.push_str(name);
         if !labels.is_empty() {
-            let pairs: Vec<String> =
-                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v))).collect();
+            let pairs: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
+                .collect();
             out.push_str(&format!("{{{}}}", pairs.join(",")));
         }
         out.push(' ');
@@ -162,7 +179,10 @@ mod tests {
     #[test]
     fn names_keep_the_allowed_characters_and_replace_the_rest() {
         assert_eq!(metric_name("master/tasks_running"), "master_tasks_running");
-        assert_eq!(metric_name("marathon.apps.active.gauge"), "marathon_apps_active_gauge");
+        assert_eq!(
+            metric_name("marathon.apps.active.gauge"),
+            "marathon_apps_active_gauge"
+        );
         assert_eq!(metric_name("a:b-c d/é"), "a:b_c_d__");
         assert_eq!(metric_name("9lives"), "_9lives");
         assert_eq!(metric_name(""), "_");
@@ -173,7 +193,8 @@ mod tests {
     fn help_and_label_values_are_escaped() {
         assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
         assert_eq!(escape_label_value("a\\b\nc \"q\""), "a\\\\b\\nc \\\"q\\\"");
-        let text = render(&[Metric::new("m", Kind::Gauge, "line\none \\ two", 1.0).with_label("path", "C:\\x\"y\"\n")]);
+        let text = render(&[Metric::new("m", Kind::Gauge, "line\none \\ two", 1.0)
+            .with_label("path", "C:\\x\"y\"\n")]);
         assert_eq!(
             text,
             "# HELP m line\\none \\\\ two\n# TYPE m gauge\nm{path=\"C:\\\\x\\\"y\\\"\\n\"} 1\n"

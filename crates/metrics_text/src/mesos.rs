@@ -66,7 +66,9 @@ pub fn name(key: &str) -> String {
 pub fn from_snapshot<'a>(snapshot: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<Metric> {
     snapshot
         .into_iter()
-        .map(|(key, value)| Metric::new(&name(key), kind(key), format!("Mesos metric {key}"), value))
+        .map(|(key, value)| {
+            Metric::new(&name(key), kind(key), format!("Mesos metric {key}"), value)
+        })
         .collect()
 }
 
@@ -78,8 +80,14 @@ mod tests {
     fn names_follow_the_snapshot_keys() {
         assert_eq!(name("master/tasks_running"), "mesos_master_tasks_running");
         assert_eq!(name("slave/tasks_running"), "mesos_slave_tasks_running");
-        assert_eq!(name("registrar/log/recovered"), "mesos_registrar_log_recovered");
-        assert_eq!(name("registrar/state_fetch_ms/p99.9"), "mesos_registrar_state_fetch_ms_p99_9");
+        assert_eq!(
+            name("registrar/log/recovered"),
+            "mesos_registrar_log_recovered"
+        );
+        assert_eq!(
+            name("registrar/state_fetch_ms/p99.9"),
+            "mesos_registrar_state_fetch_ms_p99_9"
+        );
     }
 
     #[test]
@@ -97,7 +105,15 @@ mod tests {
     #[test]
     fn a_snapshot_becomes_metrics() {
         let metrics = from_snapshot([("master/elected", 1.0), ("master/tasks_failed", 2.0)]);
-        assert_eq!(metrics[0], Metric::new("mesos_master_elected", Kind::Gauge, "Mesos metric master/elected", 1.0));
+        assert_eq!(
+            metrics[0],
+            Metric::new(
+                "mesos_master_elected",
+                Kind::Gauge,
+                "Mesos metric master/elected",
+                1.0
+            )
+        );
         assert_eq!(metrics[1].kind, Kind::Counter);
     }
 }

@@ -18,10 +18,20 @@ pub fn metrics() -> Vec<Metric> {
         ));
     }
     if let Some(rss) = resident_memory_bytes() {
-        out.push(Metric::new("process_resident_memory_bytes", Kind::Gauge, "Resident set size of this process, in bytes.", rss));
+        out.push(Metric::new(
+            "process_resident_memory_bytes",
+            Kind::Gauge,
+            "Resident set size of this process, in bytes.",
+            rss,
+        ));
     }
     if let Some(fds) = open_fds() {
-        out.push(Metric::new("process_open_fds", Kind::Gauge, "File descriptors this process has open.", fds));
+        out.push(Metric::new(
+            "process_open_fds",
+            Kind::Gauge,
+            "File descriptors this process has open.",
+            fds,
+        ));
     }
     out
 }
@@ -38,7 +48,12 @@ fn start_time_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let ticks = start_ticks(&stat)?;
     let boot = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse::<f64>().ok()?;
+    let btime = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
     Some(btime + ticks / sysconf(libc::_SC_CLK_TCK)?)
 }
 
@@ -77,9 +92,15 @@ mod tests {
     fn this_process_has_plausible_figures() {
         let metrics = metrics();
         let value = |name: &str| metrics.iter().find(|m| m.name == name).map(|m| m.value);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let start = value("process_start_time_seconds").unwrap();
-        assert!(start <= now + 1.0 && start > now - 3_600.0, "start {start}, now {now}");
+        assert!(
+            start <= now + 1.0 && start > now - 3_600.0,
+            "start {start}, now {now}"
+        );
         assert!(value("process_resident_memory_bytes").unwrap() > 1_000_000.0);
         assert!(value("process_open_fds").unwrap() >= 3.0);
     }

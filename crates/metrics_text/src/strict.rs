@@ -13,7 +13,11 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StrictError {
     #[error("line {line}: {reason}: {text:?}")]
-    Line { line: usize, reason: &'static str, text: String },
+    Line {
+        line: usize,
+        reason: &'static str,
+        text: String,
+    },
     #[error("the text does not end with a line feed")]
     NoFinalNewline,
 }
@@ -50,10 +54,17 @@ impl Samples {
                 return Err(format!("{name} is {sample}, the snapshot says {value:?}"));
             }
         }
-        if let Some(key) = exact.iter().find(|key| !snapshot.iter().any(|(k, _)| k == *key)) {
+        if let Some(key) = exact
+            .iter()
+            .find(|key| !snapshot.iter().any(|(k, _)| k == *key))
+        {
             return Err(format!("{key} is not in the snapshot"));
         }
-        for name in ["process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds"] {
+        for name in [
+            "process_start_time_seconds",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
             if self.value(name).unwrap_or_default() <= 0.0 {
                 return Err(format!("{name} missing or not positive"));
             }
@@ -65,7 +76,9 @@ impl Samples {
 /// Whether `name` matches `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
@@ -76,7 +89,12 @@ fn parse_value(text: &str) -> Option<f64> {
         "NaN" => Some(f64::NAN),
         "+Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
-        _ if text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) => text.parse().ok(),
+        _ if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) =>
+        {
+            text.parse().ok()
+        }
         _ => None,
     }
 }
@@ -91,16 +109,27 @@ pub fn parse(text: &str) -> Result<Samples, StrictError> {
     let mut finished_families = HashSet::new();
     let mut current: Option<String> = None;
     for (index, line) in text.lines().enumerate() {
-        let fail = |reason| StrictError::Line { line: index + 1, reason, text: line.to_string() };
+        let fail = |reason| StrictError::Line {
+            line: index + 1,
+            reason,
+            text: line.to_string(),
+        };
         // `rest` is Some((keyword, text)) for a comment, None for a sample.
         let (name, rest) = match line.strip_prefix("# ") {
             Some(comment) => {
                 let mut parts = comment.splitn(3, ' ');
                 let keyword = parts.next().unwrap_or_default();
-                let name = parts.next().ok_or_else(|| fail("comment without a metric name"))?;
+                let name = parts
+                    .next()
+                    .ok_or_else(|| fail("comment without a metric name"))?;
                 (name, Some((keyword, parts.next())))
             }
-            None => (line.split_once(' ').ok_or_else(|| fail("sample without a value"))?.0, None),
+            None => (
+                line.split_once(' ')
+                    .ok_or_else(|| fail("sample without a value"))?
+                    .0,
+                None,
+            ),
         };
         if !is_valid_name(name) {
             return Err(fail("invalid metric name"));
@@ -130,7 +159,11 @@ pub fn parse(text: &str) -> Result<Samples, StrictError> {
                 if seen_samples.contains(name) {
                     return Err(fail("TYPE after samples"));
                 }
-                if samples.kinds.insert(name.to_string(), kind.to_string()).is_some() {
+                if samples
+                    .kinds
+                    .insert(name.to_string(), kind.to_string())
+                    .is_some()
+                {
                     return Err(fail("second TYPE line"));
                 }
             }
@@ -164,7 +197,8 @@ mod tests {
 
     #[test]
     fn a_good_exposition_reads() {
-        let samples = parse("# HELP a x y\n# TYPE a gauge\na 1.5\n# TYPE b counter\nb -Inf\n").unwrap();
+        let samples =
+            parse("# HELP a x y\n# TYPE a gauge\na 1.5\n# TYPE b counter\nb -Inf\n").unwrap();
         assert_eq!(samples.value("a"), Some(1.5));
         assert_eq!(samples.value("b"), Some(f64::NEG_INFINITY));
         assert_eq!(samples.kind("a"), Some("gauge"));
@@ -174,17 +208,38 @@ mod tests {
     #[test]
     fn what_a_careful_exposition_never_holds_is_refused() {
         assert_eq!(reason("a 1\n"), "sample before its TYPE line");
-        assert_eq!(reason("# TYPE a gauge\na 1\na 2\n"), "duplicate sample name");
-        assert_eq!(reason("# TYPE a gauge\n# TYPE a gauge\n"), "second TYPE line");
-        assert_eq!(reason("# TYPE a gauge\na 1\n# HELP a late\n"), "HELP after samples");
-        assert_eq!(reason("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\n"), "family appears again after another began");
+        assert_eq!(
+            reason("# TYPE a gauge\na 1\na 2\n"),
+            "duplicate sample name"
+        );
+        assert_eq!(
+            reason("# TYPE a gauge\n# TYPE a gauge\n"),
+            "second TYPE line"
+        );
+        assert_eq!(
+            reason("# TYPE a gauge\na 1\n# HELP a late\n"),
+            "HELP after samples"
+        );
+        assert_eq!(
+            reason("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\n"),
+            "family appears again after another began"
+        );
         assert_eq!(reason("# TYPE a kind\n"), "unknown TYPE");
         assert_eq!(reason("# TYPE 1a gauge\n"), "invalid metric name");
         assert_eq!(reason("# TYPE a/b gauge\n"), "invalid metric name");
         assert_eq!(reason("# TYPE a gauge\na inf\n"), "value is not a float");
-        assert_eq!(reason("# TYPE a gauge\na{x=\"1\"} 1\n"), "invalid metric name");
-        assert_eq!(reason("# a comment\n"), "comment that is neither HELP nor TYPE");
+        assert_eq!(
+            reason("# TYPE a gauge\na{x=\"1\"} 1\n"),
+            "invalid metric name"
+        );
+        assert_eq!(
+            reason("# a comment\n"),
+            "comment that is neither HELP nor TYPE"
+        );
         assert_eq!(reason("\n"), "sample without a value");
-        assert_eq!(parse("# TYPE a gauge\na 1").unwrap_err(), StrictError::NoFinalNewline);
+        assert_eq!(
+            parse("# TYPE a gauge\na 1").unwrap_err(),
+            StrictError::NoFinalNewline
+        );
     }
 }

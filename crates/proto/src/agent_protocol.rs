@@ -98,12 +98,22 @@ pub enum AgentCall {
 impl AgentCall {
     pub fn protocol_version(&self) -> u32 {
         match self {
-            AgentCall::Register { protocol_version, .. }
-            | AgentCall::Reregister { protocol_version, .. }
-            | AgentCall::StatusUpdate { protocol_version, .. }
-            | AgentCall::ExecutorExited { protocol_version, .. }
+            AgentCall::Register {
+                protocol_version, ..
+            }
+            | AgentCall::Reregister {
+                protocol_version, ..
+            }
+            | AgentCall::StatusUpdate {
+                protocol_version, ..
+            }
+            | AgentCall::ExecutorExited {
+                protocol_version, ..
+            }
             | AgentCall::Pong { protocol_version }
-            | AgentCall::ExecutorMessage { protocol_version, .. } => *protocol_version,
+            | AgentCall::ExecutorMessage {
+                protocol_version, ..
+            } => *protocol_version,
         }
     }
 }
@@ -175,7 +185,9 @@ mod tests {
     fn messages_are_tagged_by_type() {
         let json = serde_json::to_string(&MasterToAgent::Ping).unwrap();
         assert_eq!(json, r#"{"type":"PING"}"#);
-        let call = AgentCall::Pong { protocol_version: PROTOCOL_VERSION };
+        let call = AgentCall::Pong {
+            protocol_version: PROTOCOL_VERSION,
+        };
         let json = serde_json::to_string(&call).unwrap();
         assert_eq!(json, r#"{"type":"PONG","protocol_version":1}"#);
         let back: AgentCall = serde_json::from_str(&json).unwrap();

@@ -149,7 +149,10 @@ impl Event {
     }
     pub fn kill(task_id: TaskId, kill_policy: Option<KillPolicy>) -> Self {
         Event {
-            kill: Some(Kill { task_id, kill_policy }),
+            kill: Some(Kill {
+                task_id,
+                kill_policy,
+            }),
             ..Event::bare("KILL")
         }
     }
@@ -212,7 +215,8 @@ mod tests {
 
     #[test]
     fn events_put_their_payload_under_the_lower_cased_type() {
-        let json = serde_json::to_value(Event::acknowledged(TaskId::new("t"), "dXU=".into())).unwrap();
+        let json =
+            serde_json::to_value(Event::acknowledged(TaskId::new("t"), "dXU=".into())).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"type": "ACKNOWLEDGED", "acknowledged": {"task_id": {"value": "t"}, "uuid": "dXU="}})

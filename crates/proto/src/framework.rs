@@ -20,7 +20,11 @@ pub struct FrameworkInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<FrameworkId>,
     /// Seconds; protobuf default 0.0 is always written (mesos-http-api.md section 1).
-    #[serde(default, deserialize_with = "serde_util::lenient_f64", serialize_with = "serde_util::ser_f64")]
+    #[serde(
+        default,
+        deserialize_with = "serde_util::lenient_f64",
+        serialize_with = "serde_util::ser_f64"
+    )]
     pub failover_timeout: f64,
     #[serde(default, deserialize_with = "serde_util::lenient_bool")]
     pub checkpoint: bool,

@@ -100,7 +100,11 @@ fn field<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn seconds(object: &serde_json::Map<String, Value>, name: &str, default: f64) -> Result<f64, HealthCheckError> {
+fn seconds(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    default: f64,
+) -> Result<f64, HealthCheckError> {
     #[derive(Deserialize)]
     struct Lenient(#[serde(deserialize_with = "serde_util::lenient_f64")] f64);
     let value = field::<Lenient>(object, name)?.map_or(default, |v| v.0);
@@ -121,7 +125,10 @@ fn seconds(object: &serde_json::Map<String, Value>, name: &str, default: f64) ->
 
 fn port(port: i64, name: &str) -> Result<(), HealthCheckError> {
     if !(1..=65535).contains(&port) {
-        return Err(error(name, format!("must be a port between 1 and 65535, not {port}")));
+        return Err(error(
+            name,
+            format!("must be a port between 1 and 65535, not {port}"),
+        ));
     }
     Ok(())
 }
@@ -144,7 +151,12 @@ impl HealthCheck {
             Some("COMMAND") => HealthCheckType::Command,
             Some("HTTP") => HealthCheckType::Http,
             Some("TCP") => HealthCheckType::Tcp,
-            Some(other) => return Err(error("type", format!("'{other}' is not one of COMMAND, HTTP, TCP"))),
+            Some(other) => {
+                return Err(error(
+                    "type",
+                    format!("'{other}' is not one of COMMAND, HTTP, TCP"),
+                ))
+            }
             None if command.is_some() => HealthCheckType::Command,
             None if http.is_some() => HealthCheckType::Http,
             None if tcp.is_some() => HealthCheckType::Tcp,
@@ -170,7 +182,11 @@ impl HealthCheck {
             interval_seconds: seconds(object, "interval_seconds", DEFAULT_INTERVAL_SECONDS)?,
             timeout_seconds: seconds(object, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)?,
             consecutive_failures,
-            grace_period_seconds: seconds(object, "grace_period_seconds", DEFAULT_GRACE_PERIOD_SECONDS)?,
+            grace_period_seconds: seconds(
+                object,
+                "grace_period_seconds",
+                DEFAULT_GRACE_PERIOD_SECONDS,
+            )?,
         };
         check.validate()?;
         Ok(check)
@@ -184,7 +200,10 @@ impl HealthCheck {
                     return Err(error("command", "is required for a COMMAND health check"));
                 };
                 if command.value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-                    return Err(error("command.value", "is required for a COMMAND health check"));
+                    return Err(error(
+                        "command.value",
+                        "is required for a COMMAND health check",
+                    ));
                 }
             }
             HealthCheckType::Http => {
@@ -207,7 +226,10 @@ impl HealthCheck {
                     }
                 }
                 if let Some(bad) = http.statuses.iter().find(|s| !(100..=599).contains(*s)) {
-                    return Err(error("http.statuses", format!("{bad} is not an HTTP status code")));
+                    return Err(error(
+                        "http.statuses",
+                        format!("{bad} is not an HTTP status code"),
+                    ));
                 }
             }
             HealthCheckType::Tcp => {
@@ -244,7 +266,9 @@ mod tests {
 
     #[test]
     fn defaults_are_mesos_defaults() {
-        let check = HealthCheck::from_json(&json!({"type": "TCP", "tcp": {"port": 31005}, "extra": 1})).unwrap();
+        let check =
+            HealthCheck::from_json(&json!({"type": "TCP", "tcp": {"port": 31005}, "extra": 1}))
+                .unwrap();
         assert_eq!(check.kind, HealthCheckType::Tcp);
         assert_eq!(check.delay_seconds, 15.0);
         assert_eq!(check.interval_seconds, 10.0);
@@ -274,7 +298,10 @@ mod tests {
         let cases = [
             (json!({"type": "PING"}), "health_check.type"),
             (json!({"type": "HTTP"}), "health_check.http"),
-            (json!({"type": "HTTP", "http": {"port": 0}}), "health_check.http.port"),
+            (
+                json!({"type": "HTTP", "http": {"port": 0}}),
+                "health_check.http.port",
+            ),
             (
                 json!({"type": "HTTP", "http": {"port": 80, "scheme": "https"}}),
                 "health_check.http.scheme",
@@ -287,8 +314,14 @@ mod tests {
                 json!({"type": "HTTP", "http": {"port": 80, "statuses": [42]}}),
                 "health_check.http.statuses",
             ),
-            (json!({"type": "HTTP", "http": {"port": "eighty"}}), "health_check.http"),
-            (json!({"type": "TCP", "tcp": {"port": 70000}}), "health_check.tcp.port"),
+            (
+                json!({"type": "HTTP", "http": {"port": "eighty"}}),
+                "health_check.http",
+            ),
+            (
+                json!({"type": "TCP", "tcp": {"port": 70000}}),
+                "health_check.tcp.port",
+            ),
             (
                 json!({"type": "COMMAND", "command": {"value": " "}}),
                 "health_check.command.value",
@@ -321,8 +354,10 @@ mod tests {
 
     #[test]
     fn statuses_restrict_healthy_codes() {
-        let check =
-            HealthCheck::from_json(&json!({"type": "HTTP", "http": {"port": 80, "statuses": [200, 503]}})).unwrap();
+        let check = HealthCheck::from_json(
+            &json!({"type": "HTTP", "http": {"port": 80, "statuses": [200, 503]}}),
+        )
+        .unwrap();
         assert!(check.http_status_ok(503) && !check.http_status_ok(204));
     }
 }

@@ -33,4 +33,12 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(FrameworkId, AgentId, OfferId, TaskId, ExecutorId, ContainerId, OperationId);
+id_type!(
+    FrameworkId,
+    AgentId,
+    OfferId,
+    TaskId,
+    ExecutorId,
+    ContainerId,
+    OperationId
+);

@@ -45,7 +45,9 @@ pub struct DurationInfo {
 
 impl DurationInfo {
     pub fn from_secs_f64(secs: f64) -> Self {
-        DurationInfo { nanoseconds: (secs * 1e9) as i64 }
+        DurationInfo {
+            nanoseconds: (secs * 1e9) as i64,
+        }
     }
     pub fn as_secs_f64(&self) -> f64 {
         self.nanoseconds as f64 / 1e9

@@ -50,10 +50,16 @@ impl MasterInfo {
             pid: format!("master@{ip}:{port}"),
             hostname: hostname.clone(),
             version: crate::MESOS_VERSION.to_string(),
-            address: Address { hostname: Some(hostname), ip: Some(ip.to_string()), port },
+            address: Address {
+                hostname: Some(hostname),
+                ip: Some(ip.to_string()),
+                port,
+            },
             capabilities: ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]
                 .iter()
-                .map(|k| MasterCapability { kind: k.to_string() })
+                .map(|k| MasterCapability {
+                    kind: k.to_string(),
+                })
                 .collect(),
             domain: None,
         }

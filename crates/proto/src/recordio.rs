@@ -60,7 +60,9 @@ impl Decoder {
         let text = std::str::from_utf8(prefix)
             .ok()
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| RecordIoError::BadLength(String::from_utf8_lossy(prefix).into_owned()))?;
+            .ok_or_else(|| {
+                RecordIoError::BadLength(String::from_utf8_lossy(prefix).into_owned())
+            })?;
         let length: usize = text
             .parse()
             .map_err(|_| RecordIoError::BadLength(text.to_string()))?;
@@ -104,7 +106,10 @@ mod tests {
             while let Some(r) = d.next_record().unwrap() {
                 got.push(r);
             }
-            assert_eq!(got, vec![br#"{"type":"HEARTBEAT"}"#.to_vec(), b"{}".to_vec()]);
+            assert_eq!(
+                got,
+                vec![br#"{"type":"HEARTBEAT"}"#.to_vec(), b"{}".to_vec()]
+            );
             d.finish().unwrap();
         }
     }

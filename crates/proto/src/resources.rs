@@ -20,7 +20,10 @@ pub enum ValueType {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scalar {
-    #[serde(deserialize_with = "serde_util::lenient_f64", serialize_with = "serde_util::ser_f64")]
+    #[serde(
+        deserialize_with = "serde_util::lenient_f64",
+        serialize_with = "serde_util::ser_f64"
+    )]
     pub value: f64,
 }
 
@@ -98,7 +101,11 @@ pub enum ResourceError {
     #[error("resource '{name}' has a negative or non-finite amount {value}")]
     BadAmount { name: String, value: f64 },
     #[error("resource '{name}' is a {found:?} here but a {expected:?} elsewhere")]
-    TypeMismatch { name: String, expected: ValueType, found: ValueType },
+    TypeMismatch {
+        name: String,
+        expected: ValueType,
+        found: ValueType,
+    },
 }
 
 /// The amount of one named resource.
@@ -208,12 +215,15 @@ impl ResourceBag {
     }
 
     pub fn set_scalar(&mut self, name: &str, value: f64) {
-        self.values.insert(name.to_string(), ResourceValue::Scalar(value));
+        self.values
+            .insert(name.to_string(), ResourceValue::Scalar(value));
     }
 
     pub fn set_ranges(&mut self, name: &str, ranges: Vec<(u64, u64)>) {
-        self.values
-            .insert(name.to_string(), ResourceValue::Ranges(normalize_ranges(ranges)));
+        self.values.insert(
+            name.to_string(),
+            ResourceValue::Ranges(normalize_ranges(ranges)),
+        );
     }
 
     pub fn add_value(&mut self, name: &str, value: ResourceValue) -> Result<(), ResourceError> {
@@ -258,7 +268,9 @@ impl ResourceBag {
     /// `self - other`, saturating at zero; callers check `contains` first where it matters.
     pub fn subtract(&mut self, other: &ResourceBag) {
         for (name, take) in &other.values {
-            let Some(have) = self.values.get_mut(name) else { continue };
+            let Some(have) = self.values.get_mut(name) else {
+                continue;
+            };
             match (have, take) {
                 (ResourceValue::Scalar(a), ResourceValue::Scalar(b)) => {
                     *a = (*a - b).max(0.0);
@@ -281,7 +293,9 @@ impl ResourceBag {
                 return true;
             }
             match (self.values.get(name), want) {
-                (Some(ResourceValue::Scalar(a)), ResourceValue::Scalar(b)) => *a + SCALAR_EPSILON >= *b,
+                (Some(ResourceValue::Scalar(a)), ResourceValue::Scalar(b)) => {
+                    *a + SCALAR_EPSILON >= *b
+                }
                 (Some(ResourceValue::Ranges(a)), ResourceValue::Ranges(b)) => ranges_contain(a, b),
                 (Some(ResourceValue::Set(a)), ResourceValue::Set(b)) => b.is_subset(a),
                 _ => false,
@@ -312,18 +326,25 @@ impl ResourceBag {
                     let v = r
                         .scalar
                         .as_ref()
-                        .ok_or_else(|| ResourceError::Malformed(r.name.clone(), "SCALAR without 'scalar'".into()))?
+                        .ok_or_else(|| {
+                            ResourceError::Malformed(
+                                r.name.clone(),
+                                "SCALAR without 'scalar'".into(),
+                            )
+                        })?
                         .value;
                     if !v.is_finite() || v < 0.0 {
-                        return Err(ResourceError::BadAmount { name: r.name.clone(), value: v });
+                        return Err(ResourceError::BadAmount {
+                            name: r.name.clone(),
+                            value: v,
+                        });
                     }
                     ResourceValue::Scalar(v)
                 }
                 ValueType::Ranges => {
-                    let ranges = r
-                        .ranges
-                        .as_ref()
-                        .ok_or_else(|| ResourceError::Malformed(r.name.clone(), "RANGES without 'ranges'".into()))?;
+                    let ranges = r.ranges.as_ref().ok_or_else(|| {
+                        ResourceError::Malformed(r.name.clone(), "RANGES without 'ranges'".into())
+                    })?;
                     if let Some(bad) = ranges.range.iter().find(|x| x.begin > x.end) {
                         return Err(ResourceError::Malformed(
                             r.name.clone(),
@@ -333,10 +354,16 @@ impl ResourceBag {
                     ResourceValue::Ranges(ranges.range.iter().map(|x| (x.begin, x.end)).collect())
                 }
                 ValueType::Set => ResourceValue::Set(
-                    r.set.as_ref().map(|s| s.item.iter().cloned().collect()).unwrap_or_default(),
+                    r.set
+                        .as_ref()
+                        .map(|s| s.item.iter().cloned().collect())
+                        .unwrap_or_default(),
                 ),
                 ValueType::Text => {
-                    return Err(ResourceError::Malformed(r.name.clone(), "TEXT is not a resource type".into()))
+                    return Err(ResourceError::Malformed(
+                        r.name.clone(),
+                        "TEXT is not a resource type".into(),
+                    ))
                 }
             };
             bag.add_value(&r.name, value)?;
@@ -357,18 +384,25 @@ impl ResourceBag {
                     ranges: None,
                     set: None,
                     role: None,
-                    allocation_info: allocation_role.map(|role| AllocationInfo { role: Some(role.to_string()) }),
+                    allocation_info: allocation_role.map(|role| AllocationInfo {
+                        role: Some(role.to_string()),
+                    }),
                     reservations: None,
                 };
                 match value {
                     ResourceValue::Scalar(v) => r.scalar = Some(Scalar { value: round3(*v) }),
                     ResourceValue::Ranges(ranges) => {
                         r.ranges = Some(Ranges {
-                            range: ranges.iter().map(|&(begin, end)| Range { begin, end }).collect(),
+                            range: ranges
+                                .iter()
+                                .map(|&(begin, end)| Range { begin, end })
+                                .collect(),
                         })
                     }
                     ResourceValue::Set(items) => {
-                        r.set = Some(ValueSet { item: items.iter().cloned().collect() })
+                        r.set = Some(ValueSet {
+                            item: items.iter().cloned().collect(),
+                        })
                     }
                 }
                 r
@@ -381,15 +415,19 @@ impl ResourceBag {
     pub fn flatten(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut out = serde_json::Map::new();
         for name in ["cpus", "gpus", "mem", "disk"] {
-            out.insert(name.to_string(), serde_json::json!(round3(self.scalar(name))));
+            out.insert(
+                name.to_string(),
+                serde_json::json!(round3(self.scalar(name))),
+            );
         }
         for (name, value) in &self.values {
             let v = match value {
                 ResourceValue::Scalar(v) => serde_json::json!(round3(*v)),
                 ResourceValue::Ranges(r) => serde_json::Value::String(format_ranges(r)),
-                ResourceValue::Set(s) => {
-                    serde_json::Value::String(format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(",")))
-                }
+                ResourceValue::Set(s) => serde_json::Value::String(format!(
+                    "{{{}}}",
+                    s.iter().cloned().collect::<Vec<_>>().join(",")
+                )),
             };
             out.insert(name.clone(), v);
         }
@@ -407,17 +445,23 @@ impl ResourceBag {
         }
         let mut bag = ResourceBag::new();
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once(':')
-                .ok_or_else(|| ResourceError::Malformed(part.to_string(), "expected name:value".into()))?;
+            let (name, value) = part.split_once(':').ok_or_else(|| {
+                ResourceError::Malformed(part.to_string(), "expected name:value".into())
+            })?;
             let name = name.split('(').next().unwrap_or(name).trim();
             if name.is_empty() {
-                return Err(ResourceError::Malformed(part.to_string(), "empty name".into()));
+                return Err(ResourceError::Malformed(
+                    part.to_string(),
+                    "empty name".into(),
+                ));
             }
             let value = parse_value(name, value.trim())?;
             if let ResourceValue::Scalar(v) = value {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(ResourceError::BadAmount { name: name.to_string(), value: v });
+                    return Err(ResourceError::BadAmount {
+                        name: name.to_string(),
+                        value: v,
+                    });
                 }
             }
             bag.add_value(name, value)?;
@@ -436,13 +480,22 @@ fn format_ranges(ranges: &[(u64, u64)]) -> String {
 }
 
 fn parse_value(name: &str, value: &str) -> Result<ResourceValue, ResourceError> {
-    let malformed = |why: &str| ResourceError::Malformed(format!("{name}:{value}"), why.to_string());
+    let malformed =
+        |why: &str| ResourceError::Malformed(format!("{name}:{value}"), why.to_string());
     if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
         let mut ranges = Vec::new();
         for piece in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (b, e) = piece.split_once('-').ok_or_else(|| malformed("a range is begin-end"))?;
-            let b: u64 = b.trim().parse().map_err(|_| malformed("range bounds are integers"))?;
-            let e: u64 = e.trim().parse().map_err(|_| malformed("range bounds are integers"))?;
+            let (b, e) = piece
+                .split_once('-')
+                .ok_or_else(|| malformed("a range is begin-end"))?;
+            let b: u64 = b
+                .trim()
+                .parse()
+                .map_err(|_| malformed("range bounds are integers"))?;
+            let e: u64 = e
+                .trim()
+                .parse()
+                .map_err(|_| malformed("range bounds are integers"))?;
             if b > e {
                 return Err(malformed("a range ends before it begins"));
             }
@@ -451,7 +504,11 @@ fn parse_value(name: &str, value: &str) -> Result<ResourceValue, ResourceError> 
         Ok(ResourceValue::Ranges(ranges))
     } else if let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
         Ok(ResourceValue::Set(
-            inner.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            inner
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
         ))
     } else {
         value
@@ -466,11 +523,18 @@ fn parse_value(name: &str, value: &str) -> Result<ResourceValue, ResourceError> 
 pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, ResourceError> {
     let mut out = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part
-            .split_once(':')
-            .ok_or_else(|| ResourceError::Malformed(part.to_string(), "expected name:value".into()))?;
+        let (name, value) = part.split_once(':').ok_or_else(|| {
+            ResourceError::Malformed(part.to_string(), "expected name:value".into())
+        })?;
         let (name, value) = (name.trim().to_string(), value.trim());
-        let mut attribute = Attribute { name: name.clone(), kind: ValueType::Text, scalar: None, ranges: None, set: None, text: None };
+        let mut attribute = Attribute {
+            name: name.clone(),
+            kind: ValueType::Text,
+            scalar: None,
+            ranges: None,
+            set: None,
+            text: None,
+        };
         match parse_value(&name, value) {
             Ok(ResourceValue::Scalar(v)) => {
                 attribute.kind = ValueType::Scalar;
@@ -478,13 +542,24 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, ResourceError> {
             }
             Ok(ResourceValue::Ranges(r)) => {
                 attribute.kind = ValueType::Ranges;
-                attribute.ranges = Some(Ranges { range: r.into_iter().map(|(begin, end)| Range { begin, end }).collect() });
+                attribute.ranges = Some(Ranges {
+                    range: r
+                        .into_iter()
+                        .map(|(begin, end)| Range { begin, end })
+                        .collect(),
+                });
             }
             Ok(ResourceValue::Set(s)) => {
                 attribute.kind = ValueType::Set;
-                attribute.set = Some(ValueSet { item: s.into_iter().collect() });
+                attribute.set = Some(ValueSet {
+                    item: s.into_iter().collect(),
+                });
             }
-            Err(_) => attribute.text = Some(Text { value: value.to_string() }),
+            Err(_) => {
+                attribute.text = Some(Text {
+                    value: value.to_string(),
+                })
+            }
         }
         out.push(attribute);
     }
@@ -497,10 +572,17 @@ pub fn flatten_attributes(attributes: &[Attribute]) -> serde_json::Map<String, s
         .iter()
         .map(|a| {
             let v = match a.kind {
-                ValueType::Scalar => serde_json::json!(a.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
-                ValueType::Text => serde_json::json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+                ValueType::Scalar => {
+                    serde_json::json!(a.scalar.as_ref().map(|s| s.value).unwrap_or(0.0))
+                }
+                ValueType::Text => {
+                    serde_json::json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+                }
                 ValueType::Ranges => serde_json::json!(format_ranges(
-                    &a.ranges.as_ref().map(|r| r.range.iter().map(|x| (x.begin, x.end)).collect::<Vec<_>>()).unwrap_or_default()
+                    &a.ranges
+                        .as_ref()
+                        .map(|r| r.range.iter().map(|x| (x.begin, x.end)).collect::<Vec<_>>())
+                        .unwrap_or_default()
                 )),
                 ValueType::Set => serde_json::json!(format!(
                     "{{{}}}",

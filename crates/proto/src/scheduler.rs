@@ -20,14 +20,20 @@ pub const HEARTBEAT_INTERVAL_SECS: f64 = 15.0;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Filters {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "serde_util::lenient_opt_f64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "serde_util::lenient_opt_f64"
+    )]
     pub refuse_seconds: Option<f64>,
 }
 
 impl Filters {
     /// `refuse_seconds` with the default applied and clamped to the spec's range.
     pub fn refuse_seconds(filters: Option<&Filters>) -> f64 {
-        let value = filters.and_then(|f| f.refuse_seconds).unwrap_or(REFUSE_SECONDS_DEFAULT);
+        let value = filters
+            .and_then(|f| f.refuse_seconds)
+            .unwrap_or(REFUSE_SECONDS_DEFAULT);
         if value.is_nan() || value < 0.0 {
             REFUSE_SECONDS_DEFAULT
         } else {
@@ -213,7 +219,10 @@ pub struct Offer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribed {
     pub framework_id: FrameworkId,
-    #[serde(serialize_with = "serde_util::ser_f64", deserialize_with = "serde_util::lenient_f64")]
+    #[serde(
+        serialize_with = "serde_util::ser_f64",
+        deserialize_with = "serde_util::lenient_f64"
+    )]
     pub heartbeat_interval_seconds: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_info: Option<MasterInfo>,
@@ -288,25 +297,48 @@ impl Event {
         Event::bare("HEARTBEAT")
     }
     pub fn subscribed(subscribed: Subscribed) -> Self {
-        Event { subscribed: Some(subscribed), ..Event::bare("SUBSCRIBED") }
+        Event {
+            subscribed: Some(subscribed),
+            ..Event::bare("SUBSCRIBED")
+        }
     }
     pub fn offers(offers: Vec<Offer>) -> Self {
-        Event { offers: Some(Offers { offers }), ..Event::bare("OFFERS") }
+        Event {
+            offers: Some(Offers { offers }),
+            ..Event::bare("OFFERS")
+        }
     }
     pub fn rescind(offer_id: OfferId) -> Self {
-        Event { rescind: Some(Rescind { offer_id }), ..Event::bare("RESCIND") }
+        Event {
+            rescind: Some(Rescind { offer_id }),
+            ..Event::bare("RESCIND")
+        }
     }
     pub fn update(status: TaskStatus) -> Self {
-        Event { update: Some(Update { status }), ..Event::bare("UPDATE") }
+        Event {
+            update: Some(Update { status }),
+            ..Event::bare("UPDATE")
+        }
     }
     pub fn message(message: Message) -> Self {
-        Event { message: Some(message), ..Event::bare("MESSAGE") }
+        Event {
+            message: Some(message),
+            ..Event::bare("MESSAGE")
+        }
     }
     pub fn failure(failure: Failure) -> Self {
-        Event { failure: Some(failure), ..Event::bare("FAILURE") }
+        Event {
+            failure: Some(failure),
+            ..Event::bare("FAILURE")
+        }
     }
     pub fn error(message: impl Into<String>) -> Self {
-        Event { error: Some(ErrorEvent { message: message.into() }), ..Event::bare("ERROR") }
+        Event {
+            error: Some(ErrorEvent {
+                message: message.into(),
+            }),
+            ..Event::bare("ERROR")
+        }
     }
 }
 
@@ -339,7 +371,9 @@ mod tests {
     #[test]
     fn refuse_seconds_default_and_cap() {
         assert_eq!(Filters::refuse_seconds(None), 5.0);
-        let f = Filters { refuse_seconds: Some(1e12) };
+        let f = Filters {
+            refuse_seconds: Some(1e12),
+        };
         assert_eq!(Filters::refuse_seconds(Some(&f)), REFUSE_SECONDS_MAX);
     }
 }

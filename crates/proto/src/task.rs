@@ -111,7 +111,11 @@ pub struct TaskStatus {
     pub agent_id: Option<AgentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor_id: Option<ExecutorId>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "serde_util::lenient_opt_f64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "serde_util::lenient_opt_f64"
+    )]
     pub timestamp: Option<f64>,
     /// Base64; present only on reliable updates, which must be acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,7 +173,10 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandInfo {
     /// `true` runs `value` through `/bin/sh -c`; `false` runs `value` with `arguments` as argv.
-    #[serde(default = "default_true", deserialize_with = "serde_util::lenient_bool")]
+    #[serde(
+        default = "default_true",
+        deserialize_with = "serde_util::lenient_bool"
+    )]
     pub shell: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -249,8 +256,12 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     /// The task's health check, typed and validated; `None` when it has none.
-    pub fn typed_health_check(&self) -> Option<Result<crate::HealthCheck, crate::HealthCheckError>> {
-        self.health_check.as_ref().map(crate::HealthCheck::from_json)
+    pub fn typed_health_check(
+        &self,
+    ) -> Option<Result<crate::HealthCheck, crate::HealthCheckError>> {
+        self.health_check
+            .as_ref()
+            .map(crate::HealthCheck::from_json)
     }
 }
 
@@ -266,7 +277,10 @@ mod tests {
 
     #[test]
     fn task_states_use_mesos_names() {
-        assert_eq!(serde_json::to_string(&TaskState::TaskGoneByOperator).unwrap(), "\"TASK_GONE_BY_OPERATOR\"");
+        assert_eq!(
+            serde_json::to_string(&TaskState::TaskGoneByOperator).unwrap(),
+            "\"TASK_GONE_BY_OPERATOR\""
+        );
         assert_eq!(TaskState::TaskRunning.metric_suffix(), "RUNNING");
         for s in TaskState::ALL {
             let json = serde_json::to_string(&s).unwrap();
@@ -278,7 +292,10 @@ mod tests {
     fn command_info_defaults_to_shell() {
         let c: CommandInfo = serde_json::from_str(r#"{"value":"echo hello"}"#).unwrap();
         assert!(c.shell);
-        let c: CommandInfo = serde_json::from_str(r#"{"value":"/bin/echo","shell":"false","arguments":["echo","x"]}"#).unwrap();
+        let c: CommandInfo = serde_json::from_str(
+            r#"{"value":"/bin/echo","shell":"false","arguments":["echo","x"]}"#,
+        )
+        .unwrap();
         assert!(!c.shell);
     }
 }

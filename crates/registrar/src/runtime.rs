@@ -4,7 +4,10 @@
 //! leaves before the state it promises is durable (replicated-log.md 1).
 
 use crate::transport::Transport;
-use replog::{Command, Envelope, Node, NodeConfig, PersistOp, Position, ReplicaId, ReplicaStatus, Storage, Value, WriteError};
+use replog::{
+    Command, Envelope, Node, NodeConfig, PersistOp, Position, ReplicaId, ReplicaStatus, Storage,
+    Value, WriteError,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,16 +63,33 @@ pub struct LogHandle {
 
 impl LogHandle {
     /// Starts the runtime task over `storage` (already restored into `node`).
-    pub fn start(config: LogConfig, mut storage: Box<dyn Storage>) -> Result<LogHandle, replog::StorageError> {
+    pub fn start(
+        config: LogConfig,
+        mut storage: Box<dyn Storage>,
+    ) -> Result<LogHandle, replog::StorageError> {
         let restored = storage.restore()?;
         let id = replica_id(&config.address);
         // A fresh seed per process start, so a late reply to an earlier incarnation's request can
         // never pass for a new one (the core's request ids derive from it).
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         let seed = id ^ (u64::from(std::process::id()) << 32) ^ wall;
-        let node = Node::new(NodeConfig { id, quorum: config.quorum, auto_initialize: config.auto_initialize, seed }, restored);
+        let node = Node::new(
+            NodeConfig {
+                id,
+                quorum: config.quorum,
+                auto_initialize: config.auto_initialize,
+                seed,
+            },
+            restored,
+        );
         let (inbox, rx) = mpsc::unbounded_channel();
-        let (stats_tx, stats) = watch::channel(LogStats { status: Some(node.status()), ..LogStats::default() });
+        let (stats_tx, stats) = watch::channel(LogStats {
+            status: Some(node.status()),
+            ..LogStats::default()
+        });
         let runtime = Runtime {
             node,
             storage,
@@ -85,7 +105,9 @@ impl LogHandle {
 
     pub async fn append(&self, bytes: Vec<u8>) -> Result<Position, WriteError> {
         let (tx, rx) = oneshot::channel();
-        self.inbox.send(Input::Append(bytes, tx)).map_err(|_| WriteError::NotWriter)?;
+        self.inbox
+            .send(Input::Append(bytes, tx))
+            .map_err(|_| WriteError::NotWriter)?;
         rx.await.map_err(|_| WriteError::NotWriter)?
     }
 
@@ -130,7 +152,8 @@ impl Runtime {
             if let Err(e) = self.execute(commands) {
                 // A replica that cannot persist must not answer anything again.
                 tracing::error!(error = %e, "replicated log storage failed; this replica stops");
-                self.stats.send_modify(|s| s.storage_error = Some(e.to_string()));
+                self.stats
+                    .send_modify(|s| s.storage_error = Some(e.to_string()));
                 return;
             }
         }
@@ -160,7 +183,10 @@ impl Runtime {
                 Vec::new()
             }
             Input::Network(addresses) => {
-                self.addresses = addresses.iter().map(|a| (replica_id(a), a.clone())).collect();
+                self.addresses = addresses
+                    .iter()
+                    .map(|a| (replica_id(a), a.clone()))
+                    .collect();
                 let size = addresses.len();
                 self.stats.send_modify(|s| s.ensemble_size = size);
                 let members = self.addresses.keys().copied().collect();
@@ -179,13 +205,21 @@ impl Runtime {
                 Command::Persist(op) => match op {
                     // fsync happens inside the store; the log task is dedicated, so blocking here
                     // only delays this replica's own next step, which must wait anyway.
-                    PersistOp::Metadata(m) => tokio::task::block_in_place(|| self.storage.persist_metadata(&m))?,
-                    PersistOp::Action(a) => tokio::task::block_in_place(|| self.storage.persist_action(&a))?,
-                    PersistOp::Truncate(to) => tokio::task::block_in_place(|| self.storage.truncate(to))?,
+                    PersistOp::Metadata(m) => {
+                        tokio::task::block_in_place(|| self.storage.persist_metadata(&m))?
+                    }
+                    PersistOp::Action(a) => {
+                        tokio::task::block_in_place(|| self.storage.persist_action(&a))?
+                    }
+                    PersistOp::Truncate(to) => {
+                        tokio::task::block_in_place(|| self.storage.truncate(to))?
+                    }
                 },
                 Command::Send { to, envelope } => match self.addresses.get(&to) {
                     Some(address) => self.transport.send(address, &envelope),
-                    None => tracing::debug!(replica = to, "no address for replica; message dropped"),
+                    None => {
+                        tracing::debug!(replica = to, "no address for replica; message dropped")
+                    }
                 },
                 Command::Completed { op, result } => {
                     if let Some(reply) = self.pending.remove(&op) {
@@ -217,14 +251,22 @@ impl Runtime {
 }
 
 /// Keeps the network in step with a membership watch (ZooKeeper `log_replicas`, or fixed).
-pub fn follow_membership(handle: &LogHandle, mut members: watch::Receiver<BTreeSet<String>>, own: String) -> tokio::task::JoinHandle<()> {
+pub fn follow_membership(
+    handle: &LogHandle,
+    mut members: watch::Receiver<BTreeSet<String>>,
+    own: String,
+) -> tokio::task::JoinHandle<()> {
     let inbox = handle.inbox.clone();
     tokio::spawn(async move {
         loop {
             let mut addresses: BTreeSet<String> = members
                 .borrow_and_update()
                 .iter()
-                .map(|m| m.rsplit_once('@').map(|(_, a)| a.to_string()).unwrap_or_else(|| m.clone()))
+                .map(|m| {
+                    m.rsplit_once('@')
+                        .map(|(_, a)| a.to_string())
+                        .unwrap_or_else(|| m.clone())
+                })
                 .collect();
             addresses.insert(own.clone());
             if inbox.send(Input::Network(addresses)).is_err() {

@@ -23,7 +23,11 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn new(log: LogHandle, fetch_timeout: Duration, store_timeout: Duration) -> Self {
-        LogStore { log, fetch_timeout, store_timeout }
+        LogStore {
+            log,
+            fetch_timeout,
+            store_timeout,
+        }
     }
 
     /// The newest snapshot among learned entries.
@@ -32,13 +36,23 @@ impl LogStore {
             Value::Append { bytes } => Some(bytes),
             _ => None,
         });
-        let Some(bytes) = newest else { return Ok(Registry::default()) };
-        let probe: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let found = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let Some(bytes) = newest else {
+            return Ok(Registry::default());
+        };
+        let probe: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let found = probe
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         if found > REGISTRY_FORMAT_VERSION {
-            return Err(StoreError::UnsupportedFormat { found, supported: REGISTRY_FORMAT_VERSION });
+            return Err(StoreError::UnsupportedFormat {
+                found,
+                supported: REGISTRY_FORMAT_VERSION,
+            });
         }
-        let snapshot: Snapshot = serde_json::from_value(probe).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let snapshot: Snapshot =
+            serde_json::from_value(probe).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(snapshot.registry)
     }
 }
@@ -51,12 +65,17 @@ impl RegistryStore for LogStore {
             let mut stats = self.log.stats.clone();
             // The watch guard is not Send: reduce it to a bool inside the future.
             let elected = tokio::time::timeout(self.fetch_timeout, async {
-                stats.wait_for(|s| s.writer_elected || s.writer_demoted).await.map(|s| s.writer_demoted)
+                stats
+                    .wait_for(|s| s.writer_elected || s.writer_demoted)
+                    .await
+                    .map(|s| s.writer_demoted)
             })
             .await;
             match elected {
                 Err(_) => return Err(StoreError::Timeout(self.fetch_timeout)),
-                Ok(Err(_)) => return Err(StoreError::Unavailable("the replicated log stopped".into())),
+                Ok(Err(_)) => {
+                    return Err(StoreError::Unavailable("the replicated log stopped".into()))
+                }
                 Ok(Ok(true)) => return Err(StoreError::Fenced),
                 Ok(Ok(false)) => {}
             }
@@ -66,7 +85,10 @@ impl RegistryStore for LogStore {
     }
 
     fn store(&self, registry: &Registry) -> StoreFuture<'_, ()> {
-        let snapshot = Snapshot { format_version: REGISTRY_FORMAT_VERSION, registry: registry.clone() };
+        let snapshot = Snapshot {
+            format_version: REGISTRY_FORMAT_VERSION,
+            registry: registry.clone(),
+        };
         let bytes = serde_json::to_vec(&snapshot);
         Box::pin(async move {
             let bytes = bytes.map_err(|e| StoreError::Corrupt(e.to_string()))?;

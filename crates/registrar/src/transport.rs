@@ -35,7 +35,9 @@ impl Default for Transport {
 impl Transport {
     /// Sends without waiting for the outcome.
     pub fn send(&self, address: &str, envelope: &Envelope) {
-        let Ok(body) = serde_json::to_vec(envelope) else { return };
+        let Ok(body) = serde_json::to_vec(envelope) else {
+            return;
+        };
         let request = self
             .client
             .post(format!("http://{address}{REPLOG_PATH}"))
@@ -51,10 +53,19 @@ impl Transport {
 }
 
 /// The receiving side, mounted on the master's router.
-pub async fn receive(State(inbox): State<mpsc::UnboundedSender<Input>>, body: Bytes) -> impl IntoResponse {
+pub async fn receive(
+    State(inbox): State<mpsc::UnboundedSender<Input>>,
+    body: Bytes,
+) -> impl IntoResponse {
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a replicated log envelope: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a replicated log envelope: {e}"),
+            )
+                .into_response()
+        }
     };
     if envelope.format_version > FORMAT_VERSION {
         return (
@@ -70,5 +81,7 @@ pub async fn receive(State(inbox): State<mpsc::UnboundedSender<Input>>, body: By
 }
 
 pub fn router(inbox: mpsc::UnboundedSender<Input>) -> axum::Router {
-    axum::Router::new().route(REPLOG_PATH, axum::routing::post(receive)).with_state(inbox)
+    axum::Router::new()
+        .route(REPLOG_PATH, axum::routing::post(receive))
+        .with_state(inbox)
 }

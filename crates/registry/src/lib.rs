@@ -36,7 +36,13 @@ pub struct AgentMark {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { format_version: REGISTRY_FORMAT_VERSION, master: None, agents: Vec::new(), unreachable: Vec::new(), gone: Vec::new() }
+        Registry {
+            format_version: REGISTRY_FORMAT_VERSION,
+            master: None,
+            agents: Vec::new(),
+            unreachable: Vec::new(),
+            gone: Vec::new(),
+        }
     }
 }
 
@@ -48,9 +54,15 @@ pub enum Operation {
     AdmitAgent(AgentInfo),
     RemoveAgent(AgentId),
     /// Moves an admitted agent to unreachable.
-    MarkUnreachable { id: AgentId, timestamp: f64 },
+    MarkUnreachable {
+        id: AgentId,
+        timestamp: f64,
+    },
     /// Moves an agent (admitted or unreachable) to gone, for good.
-    MarkGone { id: AgentId, timestamp: f64 },
+    MarkGone {
+        id: AgentId,
+        timestamp: f64,
+    },
 }
 
 impl Registry {
@@ -80,7 +92,10 @@ impl Registry {
                     return false;
                 }
                 self.agents.retain(|a| a.id.as_ref() != Some(id));
-                self.unreachable.push(AgentMark { id: id.clone(), timestamp: *timestamp });
+                self.unreachable.push(AgentMark {
+                    id: id.clone(),
+                    timestamp: *timestamp,
+                });
                 true
             }
             Operation::MarkGone { id, timestamp } => {
@@ -89,7 +104,10 @@ impl Registry {
                 }
                 self.agents.retain(|a| a.id.as_ref() != Some(id));
                 self.unreachable.retain(|m| &m.id != id);
-                self.gone.push(AgentMark { id: id.clone(), timestamp: *timestamp });
+                self.gone.push(AgentMark {
+                    id: id.clone(),
+                    timestamp: *timestamp,
+                });
                 true
             }
             Operation::RemoveAgent(id) => {
@@ -129,7 +147,8 @@ pub enum StoreError {
 }
 
 /// A boxed future, so stores can be used as trait objects.
-pub type StoreFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// Where the registry lives. A store answers `store` only once the value is durable (with the
 /// replicated log: on a quorum of disks).
@@ -147,7 +166,11 @@ pub struct InMemoryStore {
 
 impl RegistryStore for InMemoryStore {
     fn fetch(&self) -> StoreFuture<'_, Registry> {
-        let result = self.registry.lock().map(|r| r.clone()).map_err(|e| StoreError::Unavailable(e.to_string()));
+        let result = self
+            .registry
+            .lock()
+            .map(|r| r.clone())
+            .map_err(|e| StoreError::Unavailable(e.to_string()));
         Box::pin(async move { result })
     }
     fn store(&self, registry: &Registry) -> StoreFuture<'_, ()> {
@@ -165,7 +188,13 @@ mod tests {
     use super::*;
 
     fn agent(id: &str) -> AgentInfo {
-        AgentInfo { id: Some(AgentId::new(id)), hostname: "h".into(), port: 5051, resources: vec![], attributes: vec![] }
+        AgentInfo {
+            id: Some(AgentId::new(id)),
+            hostname: "h".into(),
+            port: 5051,
+            resources: vec![],
+            attributes: vec![],
+        }
     }
 
     #[tokio::test]
@@ -177,14 +206,26 @@ mod tests {
         assert!(r.apply(&Operation::RemoveAgent(AgentId::new("a"))));
         assert!(!r.is_admitted(&AgentId::new("a")));
         assert!(r.apply(&Operation::AdmitAgent(agent("b"))));
-        assert!(r.apply(&Operation::MarkUnreachable { id: AgentId::new("b"), timestamp: 1.0 }));
+        assert!(r.apply(&Operation::MarkUnreachable {
+            id: AgentId::new("b"),
+            timestamp: 1.0
+        }));
         assert!(r.is_unreachable(&AgentId::new("b")));
         assert!(!r.is_admitted(&AgentId::new("b")), "moved, not copied");
-        assert!(r.apply(&Operation::AdmitAgent(agent("b"))), "re-registration makes it reachable");
+        assert!(
+            r.apply(&Operation::AdmitAgent(agent("b"))),
+            "re-registration makes it reachable"
+        );
         assert!(r.is_admitted(&AgentId::new("b")));
         assert!(!r.is_unreachable(&AgentId::new("b")));
-        assert!(r.apply(&Operation::MarkGone { id: AgentId::new("b"), timestamp: 2.0 }));
-        assert!(!r.apply(&Operation::AdmitAgent(agent("b"))), "gone agents are never admitted again");
+        assert!(r.apply(&Operation::MarkGone {
+            id: AgentId::new("b"),
+            timestamp: 2.0
+        }));
+        assert!(
+            !r.apply(&Operation::AdmitAgent(agent("b"))),
+            "gone agents are never admitted again"
+        );
         assert!(!r.is_admitted(&AgentId::new("b")));
         let store = InMemoryStore::default();
         store.store(&r).await.unwrap();

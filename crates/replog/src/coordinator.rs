@@ -34,11 +34,18 @@ enum State {
     /// INITIAL. While the writer is wanted, elects at `retry_at` once the local replica votes.
     Initial { retry_at: Duration },
     /// ELECTING, promise phase: implicit promises collected so far, with each replica's end.
-    Electing { round: Round, accepted: BTreeMap<ReplicaId, Position>, ignored: BTreeSet<ReplicaId> },
+    Electing {
+        round: Round,
+        accepted: BTreeMap<ReplicaId, Position>,
+        ignored: BTreeSet<ReplicaId>,
+    },
     /// ELECTING, fill phase: won the promise phase, filling the local replica up to `index`.
     Filling { index: Position, catchup: CatchUp },
     /// ELECTED (WRITING while `writing` is set). `next` is where the next write goes.
-    Elected { next: Position, writing: Option<Writing> },
+    Elected {
+        next: Position,
+        writing: Option<Writing>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,7 +63,9 @@ impl Coordinator {
         Coordinator {
             wanted: false,
             proposal: 0,
-            state: State::Initial { retry_at: Duration::ZERO },
+            state: State::Initial {
+                retry_at: Duration::ZERO,
+            },
             queue: VecDeque::new(),
             next_op: 0,
         }
@@ -79,13 +88,22 @@ impl Coordinator {
     /// unknown: an in-flight write may still be chosen).
     pub fn stop(&mut self) -> Vec<OpId> {
         self.wanted = false;
-        let state = std::mem::replace(&mut self.state, State::Initial { retry_at: Duration::ZERO });
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Initial {
+                retry_at: Duration::ZERO,
+            },
+        );
         self.abandon(state)
     }
 
     fn abandon(&mut self, state: State) -> Vec<OpId> {
         let mut ops = Vec::new();
-        if let State::Elected { writing: Some(writing), .. } = state {
+        if let State::Elected {
+            writing: Some(writing),
+            ..
+        } = state
+        {
             ops.push(writing.op);
         }
         ops.extend(self.queue.drain(..).map(|(op, _)| op));
@@ -99,7 +117,9 @@ impl Coordinator {
             return Err(WriteError::NotWriter);
         };
         if self.queue.len() >= WRITE_QUEUE_MAX {
-            return Err(WriteError::QueueFull { max: WRITE_QUEUE_MAX });
+            return Err(WriteError::QueueFull {
+                max: WRITE_QUEUE_MAX,
+            });
         }
         // Operations take consecutive positions; a truncate may not reach past its own.
         let position = next + u64::from(writing.is_some()) + self.queue.len() as u64;
@@ -119,7 +139,8 @@ impl Coordinator {
         match &mut self.state {
             State::Initial { retry_at } => {
                 // The writer waits for its local replica to recover (Mesos' Log::Writer does too).
-                if self.wanted && replica.status() == ReplicaStatus::Voting && env.now >= *retry_at {
+                if self.wanted && replica.status() == ReplicaStatus::Voting && env.now >= *retry_at
+                {
                     self.elect(env, replica);
                 }
             }
@@ -135,10 +156,19 @@ impl Coordinator {
                 Some(writing) => writing.round.poll(env),
                 None => {
                     if let Some((op, value)) = self.queue.pop_front() {
-                        let request =
-                            Message::WriteRequest { proposal: self.proposal, position: *next, value: value.clone() };
+                        let request = Message::WriteRequest {
+                            proposal: self.proposal,
+                            position: *next,
+                            value: value.clone(),
+                        };
                         let round = Round::broadcast(env, request);
-                        *writing = Some(Writing { op, position: *next, value, round, accepted: BTreeSet::new() });
+                        *writing = Some(Writing {
+                            op,
+                            position: *next,
+                            value,
+                            round,
+                            accepted: BTreeSet::new(),
+                        });
                     }
                 }
             },
@@ -149,16 +179,31 @@ impl Coordinator {
     /// implicit promise".
     fn elect(&mut self, env: &mut Env, replica: &Replica) {
         self.proposal = self.proposal.max(replica.promised()) + 1;
-        let round = Round::broadcast(env, Message::PromiseRequest { proposal: self.proposal, position: None });
-        self.state = State::Electing { round, accepted: BTreeMap::new(), ignored: BTreeSet::new() };
+        let round = Round::broadcast(
+            env,
+            Message::PromiseRequest {
+                proposal: self.proposal,
+                position: None,
+            },
+        );
+        self.state = State::Electing {
+            round,
+            accepted: BTreeMap::new(),
+            ignored: BTreeSet::new(),
+        };
     }
 
     fn not_elected(&mut self, env: &mut Env) {
-        self.state = State::Initial { retry_at: env.retry_at() };
+        self.state = State::Initial {
+            retry_at: env.retry_at(),
+        };
     }
 
     fn elected(&mut self, env: &mut Env, index: Position) {
-        self.state = State::Elected { next: index + 1, writing: None };
+        self.state = State::Elected {
+            next: index + 1,
+            writing: None,
+        };
         env.emit(Command::WriterElected { end: index });
     }
 
@@ -174,8 +219,17 @@ impl Coordinator {
         let quorum = env.quorum;
         match (&mut self.state, message) {
             (
-                State::Electing { round, accepted, ignored },
-                Message::PromiseResponse { verdict, proposal, position, .. },
+                State::Electing {
+                    round,
+                    accepted,
+                    ignored,
+                },
+                Message::PromiseResponse {
+                    verdict,
+                    proposal,
+                    position,
+                    ..
+                },
             ) if round.request_id == request_id => {
                 match verdict {
                     // "Any REJECT: adopt the highest rejected number, result 'not elected'"; the
@@ -214,11 +268,26 @@ impl Coordinator {
                 }
                 true
             }
-            (State::Filling { catchup, .. }, message) => catchup.on_message(env, replica, from, request_id, message),
-            (State::Elected { next, writing: slot }, Message::WriteResponse { verdict, proposal, position })
-                if slot.as_ref().is_some_and(|w| w.round.request_id == request_id && w.position == position) =>
+            (State::Filling { catchup, .. }, message) => {
+                catchup.on_message(env, replica, from, request_id, message)
+            }
+            (
+                State::Elected {
+                    next,
+                    writing: slot,
+                },
+                Message::WriteResponse {
+                    verdict,
+                    proposal,
+                    position,
+                },
+            ) if slot
+                .as_ref()
+                .is_some_and(|w| w.round.request_id == request_id && w.position == position) =>
             {
-                let Some(writing) = slot.as_mut() else { return true };
+                let Some(writing) = slot.as_mut() else {
+                    return true;
+                };
                 match verdict {
                     // "a REJECT demotes the coordinator (back to INITIAL ...), so the caller must
                     // re-elect": a higher proposal has been promised, another writer took over.
@@ -238,7 +307,10 @@ impl Coordinator {
                                 value: Some(done.value),
                             };
                             fill::learn(env, replica, action);
-                            env.emit(Command::Completed { op: done.op, result: Ok(done.position) });
+                            env.emit(Command::Completed {
+                                op: done.op,
+                                result: Ok(done.position),
+                            });
                             *next = done.position + 1;
                         }
                     }
@@ -253,9 +325,17 @@ impl Coordinator {
     fn demote(&mut self, env: &mut Env, higher: Proposal) {
         self.proposal = self.proposal.max(higher);
         self.wanted = false;
-        let state = std::mem::replace(&mut self.state, State::Initial { retry_at: Duration::ZERO });
+        let state = std::mem::replace(
+            &mut self.state,
+            State::Initial {
+                retry_at: Duration::ZERO,
+            },
+        );
         for op in self.abandon(state) {
-            env.emit(Command::Completed { op, result: Err(WriteError::Demoted) });
+            env.emit(Command::Completed {
+                op,
+                result: Err(WriteError::Demoted),
+            });
         }
         env.emit(Command::WriterDemoted);
     }
@@ -271,15 +351,29 @@ mod tests {
     #[test]
     fn truncate_may_not_reach_past_its_own_position_and_queue_is_bounded() {
         let mut c = Coordinator::new();
-        assert_eq!(c.submit(Value::Append { bytes: vec![1] }), Err(WriteError::NotWriter));
-        c.state = State::Elected { next: 5, writing: None };
-        assert_eq!(c.submit(Value::Truncate { to: 6 }), Err(WriteError::TruncateBeyondEnd { to: 6, position: 5 }));
+        assert_eq!(
+            c.submit(Value::Append { bytes: vec![1] }),
+            Err(WriteError::NotWriter)
+        );
+        c.state = State::Elected {
+            next: 5,
+            writing: None,
+        };
+        assert_eq!(
+            c.submit(Value::Truncate { to: 6 }),
+            Err(WriteError::TruncateBeyondEnd { to: 6, position: 5 })
+        );
         assert_eq!(c.submit(Value::Append { bytes: vec![1] }), Ok(0));
         assert_eq!(c.submit(Value::Truncate { to: 6 }), Ok(1)); // it lands at 6
         for _ in 2..WRITE_QUEUE_MAX {
             c.submit(Value::Append { bytes: vec![] }).unwrap();
         }
-        assert_eq!(c.submit(Value::Append { bytes: vec![] }), Err(WriteError::QueueFull { max: WRITE_QUEUE_MAX }));
+        assert_eq!(
+            c.submit(Value::Append { bytes: vec![] }),
+            Err(WriteError::QueueFull {
+                max: WRITE_QUEUE_MAX
+            })
+        );
         assert_eq!(c.stop().len(), WRITE_QUEUE_MAX);
         assert!(!c.is_elected());
     }
@@ -303,11 +397,20 @@ mod tests {
         c.start(Duration::ZERO);
         c.poll(&mut env, &mut replica);
         assert!(env.out.is_empty(), "EMPTY local replica: no election yet");
-        let voting = Metadata { status: ReplicaStatus::Voting, promised: 41 };
-        let mut replica = Replica::restore(Stored { metadata: voting, ..Stored::default() });
+        let voting = Metadata {
+            status: ReplicaStatus::Voting,
+            promised: 41,
+        };
+        let mut replica = Replica::restore(Stored {
+            metadata: voting,
+            ..Stored::default()
+        });
         c.poll(&mut env, &mut replica);
         assert_eq!(env.out.len(), 3);
-        assert!(env.out.iter().all(|c| matches!(c, Command::Send { envelope, .. }
+        assert!(env
+            .out
+            .iter()
+            .all(|c| matches!(c, Command::Send { envelope, .. }
             if envelope.message == Message::PromiseRequest { proposal: 42, position: None })));
     }
 }

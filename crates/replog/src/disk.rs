@@ -74,7 +74,10 @@ pub struct DiskOptions {
 
 impl Default for DiskOptions {
     fn default() -> Self {
-        DiskOptions { compact_at_bytes: COMPACT_AT_BYTES, compact_after_truncated: COMPACT_AFTER_TRUNCATED }
+        DiskOptions {
+            compact_at_bytes: COMPACT_AT_BYTES,
+            compact_after_truncated: COMPACT_AFTER_TRUNCATED,
+        }
     }
 }
 
@@ -147,21 +150,33 @@ impl DiskStorage {
             fsync_dir(dir)?;
         }
         let path = dir.join(LOG_FILE);
-        let (file, salt, len, mirror, repaired) = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(file) => {
-                let (salt, len, mirror, repaired) = load(&file, &path)?;
-                (file, salt, len, mirror, repaired)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let salt = new_salt();
-                let (file, len) = write_snapshot(dir, salt, &State::default())?;
-                (file, salt, len, MemoryStorage::default(), None)
-            }
-            Err(e) => return Err(io_err(&path, e)),
-        };
+        let (file, salt, len, mirror, repaired) =
+            match OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(file) => {
+                    let (salt, len, mirror, repaired) = load(&file, &path)?;
+                    (file, salt, len, mirror, repaired)
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let salt = new_salt();
+                    let (file, len) = write_snapshot(dir, salt, &State::default())?;
+                    (file, salt, len, MemoryStorage::default(), None)
+                }
+                Err(e) => return Err(io_err(&path, e)),
+            };
         let dir = dir.to_path_buf();
         let compacted_len = 0;
-        Ok(DiskStorage { dir, path, file, salt, len, compacted_len, mirror, options, repaired, failed: false })
+        Ok(DiskStorage {
+            dir,
+            path,
+            file,
+            salt,
+            len,
+            compacted_len,
+            mirror,
+            options,
+            repaired,
+            failed: false,
+        })
     }
 
     /// The tail cut off at open, if any.
@@ -211,7 +226,11 @@ impl DiskStorage {
         self.check_usable()?;
         let bytes = encode_record(self.salt, &record).map_err(|e| io_err(&self.path, e))?;
         debug_assert_eq!(
-            parse_at(&bytes, 0, self.salt).ok().and_then(|(v, k, p, _)| decode_payload(v, k, p).ok()).as_ref().map(Record::borrowed),
+            parse_at(&bytes, 0, self.salt)
+                .ok()
+                .and_then(|(v, k, p, _)| decode_payload(v, k, p).ok())
+                .as_ref()
+                .map(Record::borrowed),
             Some(record),
             "record does not round-trip"
         );
@@ -231,7 +250,11 @@ impl DiskStorage {
     }
 
     fn maybe_compact(&mut self, truncated: u64) -> Result<(), StorageError> {
-        let big = self.len >= self.options.compact_at_bytes.max(self.compacted_len.saturating_mul(2));
+        let big = self.len
+            >= self
+                .options
+                .compact_at_bytes
+                .max(self.compacted_len.saturating_mul(2));
         if big || (truncated > 0 && truncated >= self.options.compact_after_truncated) {
             self.compact()?;
         }
@@ -284,13 +307,22 @@ pub fn measure_fsync(dir: &Path, samples: usize, bytes: usize) -> Vec<Duration> 
 /// [`measure_fsync`], failing on the first I/O error.
 pub fn try_measure_fsync(dir: &Path, samples: usize, bytes: usize) -> io::Result<Vec<Duration>> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!(".fsync-probe-{}-{:x}", std::process::id(), new_salt()));
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let path = dir.join(format!(
+        ".fsync-probe-{}-{:x}",
+        std::process::id(),
+        new_salt()
+    ));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     let block = vec![0xA5u8; bytes];
     let measured: io::Result<Vec<Duration>> = (0..samples)
         .map(|_| {
             let start = Instant::now();
-            file.write_all(&block).and_then(|()| file.sync_data()).map(|()| start.elapsed())
+            file.write_all(&block)
+                .and_then(|()| file.sync_data())
+                .map(|()| start.elapsed())
         })
         .collect();
     drop(file);
@@ -300,13 +332,24 @@ pub fn try_measure_fsync(dir: &Path, samples: usize, bytes: usize) -> io::Result
 
 /// Reads an existing log: returns its salt, the length of its valid prefix, the state, and the tail
 /// cut off (the file is then already cut and fsynced).
-fn load(file: &File, path: &Path) -> Result<(u64, u64, MemoryStorage, Option<TailRepair>), StorageError> {
+fn load(
+    file: &File,
+    path: &Path,
+) -> Result<(u64, u64, MemoryStorage, Option<TailRepair>), StorageError> {
     let mut buf = Vec::new();
-    (&*file).read_to_end(&mut buf).map_err(|e| io_err(path, e))?;
+    (&*file)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_err(path, e))?;
     let salt = read_file_header(&buf, path)?;
     let (mirror, good_len, tail) = replay(&buf, salt, path)?;
-    let Some(reason) = tail else { return Ok((salt, good_len as u64, mirror, None)) };
-    let repair = TailRepair { offset: good_len as u64, dropped_bytes: (buf.len() - good_len) as u64, reason };
+    let Some(reason) = tail else {
+        return Ok((salt, good_len as u64, mirror, None));
+    };
+    let repair = TailRepair {
+        offset: good_len as u64,
+        dropped_bytes: (buf.len() - good_len) as u64,
+        reason,
+    };
     tracing::warn!(
         path = %path.display(),
         offset = repair.offset,
@@ -315,7 +358,9 @@ fn load(file: &File, path: &Path) -> Result<(u64, u64, MemoryStorage, Option<Tai
         repair.offset,
         repair.reason
     );
-    file.set_len(repair.offset).and_then(|()| file.sync_all()).map_err(|e| io_err(path, e))?;
+    file.set_len(repair.offset)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_err(path, e))?;
     Ok((salt, repair.offset, mirror, Some(repair)))
 }
 
@@ -334,7 +379,10 @@ fn write_snapshot(dir: &Path, salt: u64, state: &State) -> Result<(File, u64), S
     let mut len = FILE_HEADER_LEN as u64;
     let mut write = |bytes: &[u8]| out.write_all(bytes).map_err(|e| io_err(&tmp, e));
     write(&file_header(salt))?;
-    let head = [Record::Metadata(state.metadata), Record::Truncate(state.begin)];
+    let head = [
+        Record::Metadata(state.metadata),
+        Record::Truncate(state.begin),
+    ];
     let records = head.into_iter().filter(|r| *r != Record::Truncate(0));
     for record in records.chain(state.actions.values().map(Record::Action)) {
         let bytes = encode_record(salt, &record).map_err(|e| io_err(&tmp, e))?;
@@ -362,15 +410,25 @@ fn file_header(salt: u64) -> [u8; FILE_HEADER_LEN] {
 
 /// Checks the file header and returns the salt.
 fn read_file_header(buf: &[u8], path: &Path) -> Result<u64, StorageError> {
-    let corrupt = |reason: &str| StorageError::Corrupt { path: display(path), offset: 0, reason: reason.to_string() };
+    let corrupt = |reason: &str| StorageError::Corrupt {
+        path: display(path),
+        offset: 0,
+        reason: reason.to_string(),
+    };
     // The file is created whole by a rename, so a short or damaged header is never a torn write.
-    let h = buf.get(..FILE_HEADER_LEN).ok_or_else(|| corrupt("file shorter than its header"))?;
+    let h = buf
+        .get(..FILE_HEADER_LEN)
+        .ok_or_else(|| corrupt("file shorter than its header"))?;
     if h[0..8] != FILE_MAGIC {
         return Err(corrupt("not a replicated log file (bad magic)"));
     }
     let version = le_u32(&h[8..12]);
     if version > FORMAT_VERSION {
-        return Err(StorageError::UnsupportedFormat { path: display(path), found: version, supported: FORMAT_VERSION });
+        return Err(StorageError::UnsupportedFormat {
+            path: display(path),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     if crc32c(0, &h[0..20]) != le_u32(&h[20..24]) {
         return Err(corrupt("file header checksum mismatch"));
@@ -383,7 +441,11 @@ fn read_file_header(buf: &[u8], path: &Path) -> Result<u64, StorageError> {
 
 /// Replays the records after the header. Returns the state, the length of the valid prefix and,
 /// when an invalid tail follows it, why it is invalid.
-fn replay(buf: &[u8], salt: u64, path: &Path) -> Result<(MemoryStorage, usize, Option<String>), StorageError> {
+fn replay(
+    buf: &[u8],
+    salt: u64,
+    path: &Path,
+) -> Result<(MemoryStorage, usize, Option<String>), StorageError> {
     let mut mirror = MemoryStorage::default();
     let mut offset = FILE_HEADER_LEN;
     while offset < buf.len() {
@@ -392,19 +454,28 @@ fn replay(buf: &[u8], salt: u64, path: &Path) -> Result<(MemoryStorage, usize, O
             Err(reason) => {
                 if let Some(later) = find_valid_record(buf, offset + 1, salt) {
                     let reason = format!("{reason}; a valid record follows at byte {later}, so this is not a torn tail");
-                    return Err(StorageError::Corrupt { path: display(path), offset: offset as u64, reason });
+                    return Err(StorageError::Corrupt {
+                        path: display(path),
+                        offset: offset as u64,
+                        reason,
+                    });
                 }
                 return Ok((mirror, offset, Some(reason)));
             }
         };
         if version > FORMAT_VERSION {
-            return Err(StorageError::UnsupportedFormat { path: display(path), found: version, supported: FORMAT_VERSION });
+            return Err(StorageError::UnsupportedFormat {
+                path: display(path),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
-        let record = decode_payload(version, kind, payload).map_err(|reason| StorageError::Corrupt {
-            path: display(path),
-            offset: offset as u64,
-            reason: format!("checksum is valid but the record does not decode: {reason}"),
-        })?;
+        let record =
+            decode_payload(version, kind, payload).map_err(|reason| StorageError::Corrupt {
+                path: display(path),
+                offset: offset as u64,
+                reason: format!("checksum is valid but the record does not decode: {reason}"),
+            })?;
         let _ = match record {
             Record::Metadata(m) => mirror.persist_metadata(&m),
             Record::Action(a) => mirror.persist_action(&a),
@@ -420,25 +491,40 @@ fn replay(buf: &[u8], salt: u64, path: &Path) -> Result<(MemoryStorage, usize, O
 fn parse_at(buf: &[u8], offset: usize, salt: u64) -> Result<(u32, u8, &[u8], usize), String> {
     let rest = buf.get(offset..).unwrap_or_default();
     if rest.len() < RECORD_HEADER_LEN {
-        return Err(format!("{} bytes left, less than a record header", rest.len()));
+        return Err(format!(
+            "{} bytes left, less than a record header",
+            rest.len()
+        ));
     }
     if rest[0..4] != RECORD_MAGIC {
         return Err("bad record magic".to_string());
     }
     let len = le_u32(&rest[8..12]) as usize;
     if len > MAX_PAYLOAD {
-        return Err(format!("payload length {len} exceeds the maximum {MAX_PAYLOAD}"));
+        return Err(format!(
+            "payload length {len} exceeds the maximum {MAX_PAYLOAD}"
+        ));
     }
     let end = RECORD_HEADER_LEN + len;
     if rest.len() < end {
-        return Err(format!("record of {end} bytes but only {} left", rest.len()));
+        return Err(format!(
+            "record of {end} bytes but only {} left",
+            rest.len()
+        ));
     }
     let expected = le_u32(&rest[4..8]);
     let actual = crc32c(crc32c(0, &salt.to_le_bytes()), &rest[8..end]);
     if actual != expected {
-        return Err(format!("checksum mismatch (stored {expected:#010x}, computed {actual:#010x})"));
+        return Err(format!(
+            "checksum mismatch (stored {expected:#010x}, computed {actual:#010x})"
+        ));
     }
-    Ok((le_u32(&rest[12..16]), rest[16], &rest[RECORD_HEADER_LEN..end], offset + end))
+    Ok((
+        le_u32(&rest[12..16]),
+        rest[16],
+        &rest[RECORD_HEADER_LEN..end],
+        offset + end,
+    ))
 }
 
 fn find_valid_record(buf: &[u8], from: usize, salt: u64) -> Option<usize> {
@@ -455,7 +541,10 @@ fn encode_record(salt: u64, record: &Record<&Action>) -> io::Result<Vec<u8>> {
     out.insert(RECORD_HEADER_LEN - 1, kind);
     let len = out.len() - RECORD_HEADER_LEN;
     if len > MAX_PAYLOAD {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("record of {len} bytes is too large")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("record of {len} bytes is too large"),
+        ));
     }
     out[8..12].copy_from_slice(&(len as u32).to_le_bytes());
     let crc = crc32c(crc32c(0, &salt.to_le_bytes()), &out[8..]);
@@ -482,7 +571,13 @@ fn encode_payload(record: &Record<&Action>, out: &mut Vec<u8>) -> u8 {
             out.extend_from_slice(&to.to_le_bytes());
             KIND_TRUNCATE
         }
-        Record::Action(Action { position, promised, performed, learned, value }) => {
+        Record::Action(Action {
+            position,
+            promised,
+            performed,
+            learned,
+            value,
+        }) => {
             out.extend_from_slice(&position.to_le_bytes());
             out.extend_from_slice(&promised.to_le_bytes());
             match performed {
@@ -525,7 +620,10 @@ fn decode_payload(version: u32, kind: u8, payload: &[u8]) -> Result<Record, Stri
                 3 => ReplicaStatus::Voting,
                 other => return Err(format!("unknown replica status {other}")),
             };
-            Record::Metadata(Metadata { status, promised: r.u64()? })
+            Record::Metadata(Metadata {
+                status,
+                promised: r.u64()?,
+            })
         }
         KIND_TRUNCATE => Record::Truncate(r.u64()?),
         KIND_ACTION => {
@@ -535,15 +633,25 @@ fn decode_payload(version: u32, kind: u8, payload: &[u8]) -> Result<Record, Stri
             let learned = r.bool()?;
             let value = match r.u8()? {
                 0 => None,
-                1 => Some(Value::Nop { tombstone: r.bool()? }),
+                1 => Some(Value::Nop {
+                    tombstone: r.bool()?,
+                }),
                 2 => {
                     let len = usize::try_from(r.u64()?).map_err(|_| "append length overflows")?;
-                    Some(Value::Append { bytes: r.take(len)?.to_vec() })
+                    Some(Value::Append {
+                        bytes: r.take(len)?.to_vec(),
+                    })
                 }
                 3 => Some(Value::Truncate { to: r.u64()? }),
                 other => return Err(format!("unknown value tag {other}")),
             };
-            Record::Action(Action { position, promised, performed, learned, value })
+            Record::Action(Action {
+                position,
+                promised,
+                performed,
+                learned,
+                value,
+            })
         }
         other => return Err(format!("unknown record kind {other}")),
     };
@@ -560,7 +668,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.buf.len() < n {
-            return Err(format!("payload ends early: wanted {n} bytes, {} left", self.buf.len()));
+            return Err(format!(
+                "payload ends early: wanted {n} bytes, {} left",
+                self.buf.len()
+            ));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -602,7 +713,11 @@ const CRC32C_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0x82F6_3B78 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0x82F6_3B78 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -623,17 +738,26 @@ pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
 
 fn new_salt() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.write_u32(std::process::id());
     h.finish()
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
 }
 
 fn io_err(path: &Path, source: io::Error) -> StorageError {
-    StorageError::Io { path: display(path), source }
+    StorageError::Io {
+        path: display(path),
+        source,
+    }
 }
 
 fn display(path: &Path) -> String {

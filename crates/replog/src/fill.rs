@@ -27,9 +27,18 @@ pub const FILLS_IN_FLIGHT_MAX: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Phase {
-    Promise { round: Round, promises: BTreeMap<ReplicaId, Option<Action>> },
-    Write { round: Round, value: Value, accepted: BTreeSet<ReplicaId> },
-    Backoff { until: Duration },
+    Promise {
+        round: Round,
+        promises: BTreeMap<ReplicaId, Option<Action>>,
+    },
+    Write {
+        round: Round,
+        value: Value,
+        accepted: BTreeSet<ReplicaId>,
+    },
+    Backoff {
+        until: Duration,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,31 +51,54 @@ pub(crate) struct Fill {
 
 impl Fill {
     pub fn start(env: &mut Env, position: Position, proposal: Proposal) -> Fill {
-        let mut fill = Fill { position, proposal, phase: Phase::Backoff { until: env.now }, stall_at: env.now };
+        let mut fill = Fill {
+            position,
+            proposal,
+            phase: Phase::Backoff { until: env.now },
+            stall_at: env.now,
+        };
         fill.promise(env);
         fill
     }
 
     fn promise(&mut self, env: &mut Env) {
-        let request = Message::PromiseRequest { proposal: self.proposal, position: Some(self.position) };
-        self.phase = Phase::Promise { round: Round::broadcast(env, request), promises: BTreeMap::new() };
+        let request = Message::PromiseRequest {
+            proposal: self.proposal,
+            position: Some(self.position),
+        };
+        self.phase = Phase::Promise {
+            round: Round::broadcast(env, request),
+            promises: BTreeMap::new(),
+        };
         self.stall_at = env.now + FILL_STALL_TIMEOUT;
     }
 
     fn write(&mut self, env: &mut Env, value: Value) {
-        let request = Message::WriteRequest { proposal: self.proposal, position: self.position, value: value.clone() };
-        self.phase = Phase::Write { round: Round::broadcast(env, request), value, accepted: BTreeSet::new() };
+        let request = Message::WriteRequest {
+            proposal: self.proposal,
+            position: self.position,
+            value: value.clone(),
+        };
+        self.phase = Phase::Write {
+            round: Round::broadcast(env, request),
+            value,
+            accepted: BTreeSet::new(),
+        };
     }
 
     /// Section 5: adopt the highest rejected number; the retry uses it + 1 after a random delay.
     fn rejected(&mut self, env: &mut Env, higher: Proposal) {
         self.proposal = self.proposal.max(higher);
-        self.phase = Phase::Backoff { until: env.retry_at() };
+        self.phase = Phase::Backoff {
+            until: env.retry_at(),
+        };
     }
 
     fn owns(&self, request_id: u64) -> bool {
         match &self.phase {
-            Phase::Promise { round, .. } | Phase::Write { round, .. } => round.request_id == request_id,
+            Phase::Promise { round, .. } | Phase::Write { round, .. } => {
+                round.request_id == request_id
+            }
             Phase::Backoff { .. } => false,
         }
     }
@@ -77,7 +109,12 @@ impl Fill {
         match (&mut self.phase, message) {
             (
                 Phase::Promise { round, promises },
-                Message::PromiseResponse { verdict, proposal, position: Some(p), action },
+                Message::PromiseResponse {
+                    verdict,
+                    proposal,
+                    position: Some(p),
+                    action,
+                },
             ) if p == self.position => match verdict {
                 Verdict::Reject => {
                     self.rejected(env, proposal);
@@ -86,7 +123,9 @@ impl Fill {
                 Verdict::Accept if proposal == self.proposal => {
                     round.answered(from);
                     // "if any reply carries a learned action, use it".
-                    if let Some(learned) = action.as_ref().filter(|a| a.learned && a.value.is_some()) {
+                    if let Some(learned) =
+                        action.as_ref().filter(|a| a.learned && a.value.is_some())
+                    {
                         return Some(learned.clone());
                     }
                     promises.insert(from, action);
@@ -106,28 +145,35 @@ impl Fill {
                 }
                 Verdict::Accept | Verdict::Ignored => None,
             },
-            (Phase::Write { round, value, accepted }, Message::WriteResponse { verdict, proposal, position })
-                if position == self.position =>
-            {
-                match verdict {
-                    Verdict::Reject => {
-                        self.rejected(env, proposal);
-                        None
-                    }
-                    Verdict::Accept if proposal == self.proposal => {
-                        round.answered(from);
-                        accepted.insert(from);
-                        (accepted.len() >= quorum).then(|| Action {
-                            position: self.position,
-                            promised: self.proposal,
-                            performed: Some(self.proposal),
-                            learned: true,
-                            value: Some(value.clone()),
-                        })
-                    }
-                    Verdict::Accept | Verdict::Ignored => None,
+            (
+                Phase::Write {
+                    round,
+                    value,
+                    accepted,
+                },
+                Message::WriteResponse {
+                    verdict,
+                    proposal,
+                    position,
+                },
+            ) if position == self.position => match verdict {
+                Verdict::Reject => {
+                    self.rejected(env, proposal);
+                    None
                 }
-            }
+                Verdict::Accept if proposal == self.proposal => {
+                    round.answered(from);
+                    accepted.insert(from);
+                    (accepted.len() >= quorum).then(|| Action {
+                        position: self.position,
+                        promised: self.proposal,
+                        performed: Some(self.proposal),
+                        learned: true,
+                        value: Some(value.clone()),
+                    })
+                }
+                Verdict::Accept | Verdict::Ignored => None,
+            },
             _ => None,
         }
     }
@@ -164,7 +210,11 @@ pub(crate) struct CatchUp {
 
 impl CatchUp {
     pub fn new(positions: impl IntoIterator<Item = Position>, proposal: Proposal) -> CatchUp {
-        CatchUp { todo: positions.into_iter().collect(), active: BTreeMap::new(), proposal }
+        CatchUp {
+            todo: positions.into_iter().collect(),
+            active: BTreeMap::new(),
+            proposal,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -175,8 +225,11 @@ impl CatchUp {
         self.todo.retain(|p| !replica.is_learned(*p));
         self.active.retain(|p, _| !replica.is_learned(*p));
         while self.active.len() < FILLS_IN_FLIGHT_MAX {
-            let Some(position) = self.todo.pop_first() else { break };
-            self.active.insert(position, Fill::start(env, position, self.proposal));
+            let Some(position) = self.todo.pop_first() else {
+                break;
+            };
+            self.active
+                .insert(position, Fill::start(env, position, self.proposal));
         }
         for fill in self.active.values_mut() {
             fill.poll(env);
@@ -192,7 +245,8 @@ impl CatchUp {
         request_id: u64,
         message: Message,
     ) -> bool {
-        let Some((&position, fill)) = self.active.iter_mut().find(|(_, f)| f.owns(request_id)) else {
+        let Some((&position, fill)) = self.active.iter_mut().find(|(_, f)| f.owns(request_id))
+        else {
             return false;
         };
         let learned = fill.on_message(env, from, message);

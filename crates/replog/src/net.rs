@@ -37,7 +37,10 @@ impl Env<'_> {
     }
 
     pub fn send(&mut self, to: ReplicaId, request_id: u64, message: Message) {
-        self.out.push_back(Command::Send { to, envelope: Envelope::new(self.id, request_id, message) });
+        self.out.push_back(Command::Send {
+            to,
+            envelope: Envelope::new(self.id, request_id, message),
+        });
     }
 
     /// To every member of the network, this replica included (section 1: the network is the set of
@@ -51,7 +54,12 @@ impl Env<'_> {
 
     /// To every other member: `Learned` needs no local delivery, the local replica learns first.
     pub fn broadcast_others(&mut self, request_id: u64, message: &Message) {
-        let members: Vec<ReplicaId> = self.members.iter().copied().filter(|m| *m != self.id).collect();
+        let members: Vec<ReplicaId> = self
+            .members
+            .iter()
+            .copied()
+            .filter(|m| *m != self.id)
+            .collect();
         for to in members {
             self.send(to, request_id, message.clone());
         }
@@ -85,7 +93,12 @@ impl Round {
     pub fn broadcast(env: &mut Env, message: Message) -> Round {
         let request_id = env.request_id();
         env.broadcast(request_id, &message);
-        Round { request_id, message, answered: BTreeSet::new(), retransmit_at: env.now + RETRANSMIT_INTERVAL }
+        Round {
+            request_id,
+            message,
+            answered: BTreeSet::new(),
+            retransmit_at: env.now + RETRANSMIT_INTERVAL,
+        }
     }
 
     /// A final answer (ACCEPT or REJECT) from `from`; IGNORED is not final, the replica may be
@@ -100,7 +113,12 @@ impl Round {
             return;
         }
         self.retransmit_at = env.now + RETRANSMIT_INTERVAL;
-        let silent: Vec<ReplicaId> = env.members.iter().copied().filter(|m| !self.answered.contains(m)).collect();
+        let silent: Vec<ReplicaId> = env
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !self.answered.contains(m))
+            .collect();
         for to in silent {
             env.send(to, self.request_id, self.message.clone());
         }

@@ -17,7 +17,9 @@ use crate::recovery::Recovery;
 use crate::replica::Replica;
 use crate::rng::SplitMix64;
 use crate::storage::State;
-use crate::types::{Action, Envelope, Message, Metadata, Position, ReplicaId, ReplicaStatus, Value, FORMAT_VERSION};
+use crate::types::{
+    Action, Envelope, Message, Metadata, Position, ReplicaId, ReplicaStatus, Value, FORMAT_VERSION,
+};
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -73,7 +75,10 @@ pub enum Command {
     Send { to: ReplicaId, envelope: Envelope },
     /// Outcome of an append/truncate. `Ok` only once a quorum has it durable (and the local
     /// replica has learned it).
-    Completed { op: OpId, result: Result<Position, WriteError> },
+    Completed {
+        op: OpId,
+        result: Result<Position, WriteError>,
+    },
     /// The coordinator won the election and its local replica has learned every position up to
     /// `end`; appends go to `end + 1` on.
     WriterElected { end: Position },
@@ -98,7 +103,10 @@ pub struct Node {
 
 impl Node {
     pub fn new(config: NodeConfig, restored: State) -> Node {
-        let config = NodeConfig { quorum: config.quorum.max(1), ..config };
+        let config = NodeConfig {
+            quorum: config.quorum.max(1),
+            ..config
+        };
         let mut rng = SplitMix64::new(config.seed);
         let next_request_id = rng.next_u64();
         let replica = Replica::restore(restored);
@@ -144,17 +152,28 @@ impl Node {
     /// call (their outcome is unknown: an in-flight write may still be chosen).
     pub fn stop_writer(&mut self) {
         for op in self.coordinator.stop() {
-            self.owed.push(Command::Completed { op, result: Err(WriteError::Stopped) });
+            self.owed.push(Command::Completed {
+                op,
+                result: Err(WriteError::Stopped),
+            });
         }
     }
 
-    pub fn append(&mut self, now: Duration, bytes: Vec<u8>) -> Result<(OpId, Vec<Command>), WriteError> {
+    pub fn append(
+        &mut self,
+        now: Duration,
+        bytes: Vec<u8>,
+    ) -> Result<(OpId, Vec<Command>), WriteError> {
         let op = self.coordinator.submit(Value::Append { bytes })?;
         Ok((op, self.run(now, VecDeque::new())))
     }
 
     /// Appends a TRUNCATE: once learned, positions below `to` are gone everywhere.
-    pub fn truncate(&mut self, now: Duration, to: Position) -> Result<(OpId, Vec<Command>), WriteError> {
+    pub fn truncate(
+        &mut self,
+        now: Duration,
+        to: Position,
+    ) -> Result<(OpId, Vec<Command>), WriteError> {
         let op = self.coordinator.submit(Value::Truncate { to })?;
         Ok((op, self.run(now, VecDeque::new())))
     }
@@ -189,7 +208,12 @@ impl Node {
         if envelope.format_version != FORMAT_VERSION {
             return; // a format this release does not speak: as if lost
         }
-        let Envelope { from, request_id, message, .. } = envelope;
+        let Envelope {
+            from,
+            request_id,
+            message,
+            ..
+        } = envelope;
         let mut env = Env {
             now,
             id: self.config.id,
@@ -210,10 +234,13 @@ impl Node {
                     env.send(from, request_id, reply);
                 }
             }
-            Message::PromiseResponse { .. } | Message::WriteResponse { .. } | Message::RecoverResponse { .. } => {
+            Message::PromiseResponse { .. }
+            | Message::WriteResponse { .. }
+            | Message::RecoverResponse { .. } => {
                 let (replica, coordinator) = (&mut self.replica, &mut self.coordinator);
                 if !coordinator.on_message(&mut env, replica, from, request_id, message.clone()) {
-                    self.recovery.on_message(&mut env, replica, from, request_id, message);
+                    self.recovery
+                        .on_message(&mut env, replica, from, request_id, message);
                 }
             }
         }
@@ -241,7 +268,9 @@ impl Node {
             }
             while let Some(command) = work.pop_front() {
                 match command {
-                    Command::Send { to, envelope } if to == self.config.id => self.deliver(now, envelope, &mut work),
+                    Command::Send { to, envelope } if to == self.config.id => {
+                        self.deliver(now, envelope, &mut work)
+                    }
                     command => out.push(command),
                 }
             }

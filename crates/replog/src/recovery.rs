@@ -40,18 +40,14 @@ enum State {
     /// The local replica is VOTING: nothing to do.
     Done,
     /// Next round at `round_at`, once the network has at least `quorum` members (6.1).
-    Waiting {
-        round_at: Duration,
-    },
+    Waiting { round_at: Duration },
     Round {
         round: Round,
         replies: BTreeMap<ReplicaId, Reply>,
         timeout_at: Duration,
     },
     /// RECOVERING: filling the range a quorum of VOTING replicas reported (6.3).
-    CatchingUp {
-        catchup: CatchUp,
-    },
+    CatchingUp { catchup: CatchUp },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,9 +70,17 @@ fn set_status(env: &mut Env, replica: &mut Replica, status: ReplicaStatus) {
 impl Recovery {
     /// "Recovery round (runs at start whenever the local status is not VOTING)".
     pub fn new(status: ReplicaStatus, auto_initialize: bool) -> Recovery {
-        let state =
-            if status == ReplicaStatus::Voting { State::Done } else { State::Waiting { round_at: Duration::ZERO } };
-        Recovery { auto_initialize, state }
+        let state = if status == ReplicaStatus::Voting {
+            State::Done
+        } else {
+            State::Waiting {
+                round_at: Duration::ZERO,
+            }
+        };
+        Recovery {
+            auto_initialize,
+            state,
+        }
     }
 
     pub fn poll(&mut self, env: &mut Env, replica: &mut Replica) {
@@ -87,12 +91,20 @@ impl Recovery {
                 if env.now >= *round_at && env.members.len() >= env.quorum {
                     let round = Round::broadcast(env, Message::RecoverRequest);
                     let timeout_at = env.now + RECOVER_ROUND_TIMEOUT;
-                    self.state = State::Round { round, replies: BTreeMap::new(), timeout_at };
+                    self.state = State::Round {
+                        round,
+                        replies: BTreeMap::new(),
+                        timeout_at,
+                    };
                 }
             }
-            State::Round { round, timeout_at, .. } => {
+            State::Round {
+                round, timeout_at, ..
+            } => {
                 if env.now >= *timeout_at {
-                    self.state = State::Waiting { round_at: gap(env.now, env.rng) };
+                    self.state = State::Waiting {
+                        round_at: gap(env.now, env.rng),
+                    };
                 } else {
                     round.poll(env);
                 }
@@ -118,22 +130,27 @@ impl Recovery {
         message: Message,
     ) -> bool {
         match (&mut self.state, message) {
-            (State::Round { round, replies, .. }, Message::RecoverResponse { status, begin, end })
-                if round.request_id == request_id =>
-            {
+            (
+                State::Round { round, replies, .. },
+                Message::RecoverResponse { status, begin, end },
+            ) if round.request_id == request_id => {
                 round.answered(from);
                 replies.insert(from, Reply { status, begin, end });
                 self.decide(env, replica);
                 true
             }
-            (State::CatchingUp { catchup }, message) => catchup.on_message(env, replica, from, request_id, message),
+            (State::CatchingUp { catchup }, message) => {
+                catchup.on_message(env, replica, from, request_id, message)
+            }
             _ => false,
         }
     }
 
     /// 6.3-6.5: what the replies tallied so far allow.
     fn decide(&mut self, env: &mut Env, replica: &mut Replica) {
-        let State::Round { replies, .. } = &self.state else { return };
+        let State::Round { replies, .. } = &self.state else {
+            return;
+        };
         let count = |status| replies.values().filter(|r| r.status == status).count();
         let bounds: Vec<(Position, Position)> = replies
             .values()
@@ -155,8 +172,11 @@ impl Recovery {
         // 6.4 auto-initialization, thresholds 2*quorum - 1 (the cluster size Mesos assumes).
         let cluster = 2 * env.quorum - 1;
         if self.auto_initialize {
-            let (empty, starting, voting) =
-                (count(ReplicaStatus::Empty), count(ReplicaStatus::Starting), count(ReplicaStatus::Voting));
+            let (empty, starting, voting) = (
+                count(ReplicaStatus::Empty),
+                count(ReplicaStatus::Starting),
+                count(ReplicaStatus::Voting),
+            );
             match replica.status() {
                 ReplicaStatus::Empty if empty + starting >= cluster => {
                     set_status(env, replica, ReplicaStatus::Starting);
@@ -174,7 +194,9 @@ impl Recovery {
         }
         // 6.5 "Otherwise retry": every member answered and none of the above holds.
         if env.members.iter().all(|m| replies.contains_key(m)) {
-            self.state = State::Waiting { round_at: gap(env.now, env.rng) };
+            self.state = State::Waiting {
+                round_at: gap(env.now, env.rng),
+            };
         }
     }
 }

@@ -21,13 +21,19 @@ struct Harness {
 
 impl Harness {
     fn new(status: ReplicaStatus, auto_initialize: bool, members: &[ReplicaId]) -> Harness {
-        let metadata = Metadata { status, promised: 0 };
+        let metadata = Metadata {
+            status,
+            promised: 0,
+        };
         Harness {
             members: members.iter().copied().collect(),
             rng: SplitMix64::new(3),
             request_id: 0,
             out: VecDeque::new(),
-            replica: Replica::restore(Stored { metadata, ..Stored::default() }),
+            replica: Replica::restore(Stored {
+                metadata,
+                ..Stored::default()
+            }),
             recovery: Recovery::new(status, auto_initialize),
         }
     }
@@ -46,7 +52,13 @@ impl Harness {
         self.out.drain(..).collect()
     }
 
-    fn reply(&mut self, now_ms: u64, from: ReplicaId, request_id: u64, message: Message) -> Vec<Command> {
+    fn reply(
+        &mut self,
+        now_ms: u64,
+        from: ReplicaId,
+        request_id: u64,
+        message: Message,
+    ) -> Vec<Command> {
         let mut env = Env {
             now: Duration::from_millis(now_ms),
             id: 1,
@@ -56,27 +68,43 @@ impl Harness {
             next_request_id: &mut self.request_id,
             out: &mut self.out,
         };
-        assert!(self.recovery.on_message(&mut env, &mut self.replica, from, request_id, message));
+        assert!(self
+            .recovery
+            .on_message(&mut env, &mut self.replica, from, request_id, message));
         self.out.drain(..).collect()
     }
 
     /// Starts a round and returns its request id.
     fn round(&mut self, now_ms: u64) -> u64 {
         let sent = self.poll(now_ms);
-        assert_eq!(sent.len(), self.members.len(), "RecoverRequest to every member, itself included");
+        assert_eq!(
+            sent.len(),
+            self.members.len(),
+            "RecoverRequest to every member, itself included"
+        );
         match &sent[0] {
-            Command::Send { envelope, .. } if envelope.message == Message::RecoverRequest => envelope.request_id,
+            Command::Send { envelope, .. } if envelope.message == Message::RecoverRequest => {
+                envelope.request_id
+            }
             other => panic!("{other:?}"),
         }
     }
 }
 
 fn status_reply(status: ReplicaStatus) -> Message {
-    Message::RecoverResponse { status, begin: None, end: None }
+    Message::RecoverResponse {
+        status,
+        begin: None,
+        end: None,
+    }
 }
 
 fn voting_reply(begin: Position, end: Position) -> Message {
-    Message::RecoverResponse { status: ReplicaStatus::Voting, begin: Some(begin), end: Some(end) }
+    Message::RecoverResponse {
+        status: ReplicaStatus::Voting,
+        begin: Some(begin),
+        end: Some(end),
+    }
 }
 
 #[test]
@@ -97,12 +125,17 @@ fn rule_6_1_waits_for_a_quorum_of_members() {
 fn rule_6_3_quorum_of_voting_makes_it_recovering_then_catches_up_the_reported_range() {
     let mut h = Harness::new(ReplicaStatus::Empty, true, &[1, 2, 3]);
     let id = h.round(0);
-    assert!(h.reply(1, 1, id, status_reply(ReplicaStatus::Empty)).is_empty());
+    assert!(h
+        .reply(1, 1, id, status_reply(ReplicaStatus::Empty))
+        .is_empty());
     assert!(h.reply(1, 2, id, voting_reply(2, 4)).is_empty());
     let out = h.reply(1, 3, id, voting_reply(3, 6));
     assert_eq!(
         out[0],
-        Command::Persist(PersistOp::Metadata(Metadata { status: ReplicaStatus::Recovering, promised: 0 }))
+        Command::Persist(PersistOp::Metadata(Metadata {
+            status: ReplicaStatus::Recovering,
+            promised: 0
+        }))
     );
     assert_eq!(out[1], Command::StatusChanged(ReplicaStatus::Recovering));
     // The catch-up starts on the next poll: an explicit promise for each of 2..=6.
@@ -111,14 +144,25 @@ fn rule_6_3_quorum_of_voting_makes_it_recovering_then_catches_up_the_reported_ra
         .iter()
         .filter_map(|c| match c {
             Command::Send {
-                envelope: Envelope { message: Message::PromiseRequest { position: Some(p), .. }, .. },
+                envelope:
+                    Envelope {
+                        message:
+                            Message::PromiseRequest {
+                                position: Some(p), ..
+                            },
+                        ..
+                    },
                 ..
             } => Some(*p),
             _ => None,
         })
         .collect();
     assert_eq!(positions, (2..=6).collect());
-    assert_eq!(h.replica.status(), ReplicaStatus::Recovering, "not VOTING before it caught up");
+    assert_eq!(
+        h.replica.status(),
+        ReplicaStatus::Recovering,
+        "not VOTING before it caught up"
+    );
 }
 
 #[test]
@@ -130,7 +174,12 @@ fn rule_6_3_recovering_becomes_voting_once_every_position_is_learned() {
     let sent = h.poll(2);
     let (fill_id, proposal) = match &sent[0] {
         Command::Send {
-            envelope: Envelope { request_id, message: Message::PromiseRequest { proposal, .. }, .. },
+            envelope:
+                Envelope {
+                    request_id,
+                    message: Message::PromiseRequest { proposal, .. },
+                    ..
+                },
             ..
         } => (*request_id, *proposal),
         other => panic!("{other:?}"),
@@ -149,7 +198,11 @@ fn rule_6_3_recovering_becomes_voting_once_every_position_is_learned() {
         action: Some(learned.clone()),
     };
     let out = h.reply(3, 2, fill_id, accept);
-    assert_eq!(out[0], Command::Persist(PersistOp::Action(learned)), "the local replica learns first");
+    assert_eq!(
+        out[0],
+        Command::Persist(PersistOp::Action(learned)),
+        "the local replica learns first"
+    );
     let out = h.poll(4);
     assert!(out.contains(&Command::StatusChanged(ReplicaStatus::Voting)));
     assert_eq!(h.replica.status(), ReplicaStatus::Voting);
@@ -160,7 +213,11 @@ fn rule_6_4_auto_initialization_needs_every_replica_in_each_phase() {
     let mut h = Harness::new(ReplicaStatus::Empty, true, &[1, 2, 3]);
     let id = h.round(0);
     h.reply(1, 1, id, status_reply(ReplicaStatus::Empty));
-    assert!(h.reply(1, 2, id, status_reply(ReplicaStatus::Starting)).is_empty(), "2 < 2*quorum-1");
+    assert!(
+        h.reply(1, 2, id, status_reply(ReplicaStatus::Starting))
+            .is_empty(),
+        "2 < 2*quorum-1"
+    );
     let out = h.reply(1, 3, id, status_reply(ReplicaStatus::Empty));
     assert!(out.contains(&Command::StatusChanged(ReplicaStatus::Starting)));
     // Phase two starts at once; VOTING needs STARTING + VOTING >= 3.
@@ -178,7 +235,9 @@ fn rule_6_4_without_auto_initialization_an_empty_cluster_stays_empty() {
     let mut h = Harness::new(ReplicaStatus::Empty, false, &[1, 2, 3]);
     let id = h.round(0);
     for from in 1..=3 {
-        assert!(h.reply(1, from, id, status_reply(ReplicaStatus::Empty)).is_empty());
+        assert!(h
+            .reply(1, from, id, status_reply(ReplicaStatus::Empty))
+            .is_empty());
     }
     assert_eq!(h.replica.status(), ReplicaStatus::Empty);
 }

@@ -32,9 +32,17 @@ pub(crate) struct Replica {
 
 impl Replica {
     pub fn restore(state: State) -> Replica {
-        let State { metadata, mut actions, begin } = state;
+        let State {
+            metadata,
+            mut actions,
+            begin,
+        } = state;
         let actions = actions.split_off(&begin);
-        Replica { metadata, actions, begin }
+        Replica {
+            metadata,
+            actions,
+            begin,
+        }
     }
 
     pub fn status(&self) -> ReplicaStatus {
@@ -75,7 +83,9 @@ impl Replica {
     /// Positions in `[from, to]` (and >= `begin`) that are missing or unlearned here: what a
     /// proposer must fill before local reads are complete (section 5, elect).
     pub fn missing(&self, from: Position, to: Position) -> Vec<Position> {
-        (from.max(self.begin)..=to).filter(|p| !self.is_learned(*p)).collect()
+        (from.max(self.begin)..=to)
+            .filter(|p| !self.is_learned(*p))
+            .collect()
     }
 
     /// The run of consecutive learned entries starting at `max(from, begin)`, stopping at the
@@ -86,7 +96,9 @@ impl Replica {
         (start..)
             .zip(self.actions.range(start..))
             .map_while(|(expected, (position, action))| match &action.value {
-                Some(value) if *position == expected && action.learned => Some((expected, value.clone())),
+                Some(value) if *position == expected && action.learned => {
+                    Some((expected, value.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -105,20 +117,38 @@ impl Replica {
     pub fn handle(&mut self, message: Message) -> Handled {
         match message {
             Message::PromiseRequest { proposal, position } => self.on_promise(proposal, position),
-            Message::WriteRequest { proposal, position, value } => self.on_write(proposal, position, value),
-            Message::Learned { action } => Handled { persist: self.on_learned(action), reply: None },
-            Message::RecoverRequest => Handled { persist: Vec::new(), reply: Some(self.on_recover()) },
-            Message::PromiseResponse { .. } | Message::WriteResponse { .. } | Message::RecoverResponse { .. } => {
-                Handled::default()
-            }
+            Message::WriteRequest {
+                proposal,
+                position,
+                value,
+            } => self.on_write(proposal, position, value),
+            Message::Learned { action } => Handled {
+                persist: self.on_learned(action),
+                reply: None,
+            },
+            Message::RecoverRequest => Handled {
+                persist: Vec::new(),
+                reply: Some(self.on_recover()),
+            },
+            Message::PromiseResponse { .. }
+            | Message::WriteResponse { .. }
+            | Message::RecoverResponse { .. } => Handled::default(),
         }
     }
 
     fn on_promise(&mut self, proposal: Proposal, position: Option<Position>) -> Handled {
-        let respond = |verdict, proposal, action| Message::PromiseResponse { verdict, proposal, position, action };
+        let respond = |verdict, proposal, action| Message::PromiseResponse {
+            verdict,
+            proposal,
+            position,
+            action,
+        };
         // 4.1: "Not VOTING: reply IGNORED to promise and write requests".
         if self.metadata.status != ReplicaStatus::Voting {
-            return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Ignored, proposal, None)) };
+            return Handled {
+                persist: Vec::new(),
+                reply: Some(respond(Verdict::Ignored, proposal, None)),
+            };
         }
         let Some(p) = position else {
             // 4.2 implicit promise: "if proposal <= metadata.promised then REJECT(promised); else
@@ -130,7 +160,10 @@ impl Replica {
                     position: None,
                     action: None,
                 };
-                return Handled { persist: Vec::new(), reply: Some(reply) };
+                return Handled {
+                    persist: Vec::new(),
+                    reply: Some(reply),
+                };
             }
             self.metadata.promised = proposal;
             let reply = Message::PromiseResponse {
@@ -139,7 +172,10 @@ impl Replica {
                 position: Some(self.end()),
                 action: None,
             };
-            return Handled { persist: vec![PersistOp::Metadata(self.metadata)], reply: Some(reply) };
+            return Handled {
+                persist: vec![PersistOp::Metadata(self.metadata)],
+                reply: Some(reply),
+            };
         };
         // 4.3 explicit promise at p.
         if p < self.begin {
@@ -151,7 +187,10 @@ impl Replica {
                 learned: true,
                 value: Some(Value::Nop { tombstone: true }),
             };
-            return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Accept, proposal, Some(tombstone))) };
+            return Handled {
+                persist: Vec::new(),
+                reply: Some(respond(Verdict::Accept, proposal, Some(tombstone))),
+            };
         }
         match self.actions.get_mut(&p) {
             None => {
@@ -163,7 +202,13 @@ impl Replica {
                         reply: Some(respond(Verdict::Reject, self.metadata.promised, None)),
                     };
                 }
-                let action = Action { position: p, promised: proposal, performed: None, learned: false, value: None };
+                let action = Action {
+                    position: p,
+                    promised: proposal,
+                    performed: None,
+                    learned: false,
+                    value: None,
+                };
                 self.actions.insert(p, action.clone());
                 Handled {
                     persist: vec![PersistOp::Action(action)],
@@ -175,7 +220,10 @@ impl Replica {
                 // promised and ACCEPT returning the previous action."
                 if proposal <= action.promised {
                     let promised = action.promised;
-                    return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Reject, promised, None)) };
+                    return Handled {
+                        persist: Vec::new(),
+                        reply: Some(respond(Verdict::Reject, promised, None)),
+                    };
                 }
                 let previous = action.clone();
                 action.promised = proposal;
@@ -189,10 +237,17 @@ impl Replica {
     }
 
     fn on_write(&mut self, proposal: Proposal, position: Position, value: Value) -> Handled {
-        let respond = |verdict, proposal| Message::WriteResponse { verdict, proposal, position };
+        let respond = |verdict, proposal| Message::WriteResponse {
+            verdict,
+            proposal,
+            position,
+        };
         // 4.1: not VOTING answers IGNORED.
         if self.metadata.status != ReplicaStatus::Voting {
-            return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Ignored, proposal)) };
+            return Handled {
+                persist: Vec::new(),
+                reply: Some(respond(Verdict::Ignored, proposal)),
+            };
         }
         // Below `begin` the position is a learned tombstone (section 2); like any learned
         // position (4.4) it takes no write and gets no reply.
@@ -218,14 +273,20 @@ impl Replica {
                     value: Some(value),
                 };
                 self.actions.insert(position, action.clone());
-                Handled { persist: vec![PersistOp::Action(action)], reply: Some(respond(Verdict::Accept, proposal)) }
+                Handled {
+                    persist: vec![PersistOp::Action(action)],
+                    reply: Some(respond(Verdict::Accept, proposal)),
+                }
             }
             Some(action) => {
                 // 4.4 "Existing action: REJECT if proposal < action.promised; if already learned,
                 // do not reply; else overwrite value and performed, ACCEPT."
                 if proposal < action.promised {
                     let promised = action.promised;
-                    return Handled { persist: Vec::new(), reply: Some(respond(Verdict::Reject, promised)) };
+                    return Handled {
+                        persist: Vec::new(),
+                        reply: Some(respond(Verdict::Reject, promised)),
+                    };
                 }
                 if action.learned {
                     return Handled::default();
@@ -234,7 +295,10 @@ impl Replica {
                 action.performed = Some(proposal);
                 action.value = Some(value);
                 let stored = action.clone();
-                Handled { persist: vec![PersistOp::Action(stored)], reply: Some(respond(Verdict::Accept, proposal)) }
+                Handled {
+                    persist: vec![PersistOp::Action(stored)],
+                    reply: Some(respond(Verdict::Accept, proposal)),
+                }
             }
         }
     }
@@ -249,8 +313,16 @@ impl Replica {
         if self.is_learned(action.position) {
             return Vec::new();
         }
-        let promised = self.actions.get(&action.position).map_or(0, |a| a.promised).max(action.promised);
-        let stored = Action { promised, learned: true, ..action };
+        let promised = self
+            .actions
+            .get(&action.position)
+            .map_or(0, |a| a.promised)
+            .max(action.promised);
+        let stored = Action {
+            promised,
+            learned: true,
+            ..action
+        };
         self.actions.insert(stored.position, stored.clone());
         let mut persist = vec![PersistOp::Action(stored)];
         if let Value::Truncate { to } = value {

@@ -8,11 +8,22 @@ use std::collections::BTreeMap;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("record at byte {offset} of {path} is corrupt: {reason}")]
-    Corrupt { path: String, offset: u64, reason: String },
+    Corrupt {
+        path: String,
+        offset: u64,
+        reason: String,
+    },
     #[error("{path} was written by format version {found}; this release reads {supported}")]
-    UnsupportedFormat { path: String, found: u32, supported: u32 },
+    UnsupportedFormat {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
 }
 
 /// A replica's durable state as restored at start.

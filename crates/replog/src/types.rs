@@ -41,7 +41,10 @@ pub struct Metadata {
 
 impl Default for Metadata {
     fn default() -> Self {
-        Metadata { status: ReplicaStatus::Empty, promised: 0 }
+        Metadata {
+            status: ReplicaStatus::Empty,
+            promised: 0,
+        }
     }
 }
 
@@ -59,9 +62,7 @@ pub enum Value {
         bytes: Vec<u8>,
     },
     /// Removes every position below `to` once learned.
-    Truncate {
-        to: Position,
-    },
+    Truncate { to: Position },
 }
 
 /// One position's state at a replica.
@@ -91,7 +92,10 @@ pub enum Verdict {
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Message {
     /// No `position`: implicit promise for all unwritten positions (election).
-    PromiseRequest { proposal: Proposal, position: Option<Position> },
+    PromiseRequest {
+        proposal: Proposal,
+        position: Option<Position>,
+    },
     PromiseResponse {
         verdict: Verdict,
         /// On REJECT, the higher proposal the replica has promised.
@@ -101,11 +105,25 @@ pub enum Message {
         /// Explicit promises return the action already at that position, if any.
         action: Option<Action>,
     },
-    WriteRequest { proposal: Proposal, position: Position, value: Value },
-    WriteResponse { verdict: Verdict, proposal: Proposal, position: Position },
-    Learned { action: Action },
+    WriteRequest {
+        proposal: Proposal,
+        position: Position,
+        value: Value,
+    },
+    WriteResponse {
+        verdict: Verdict,
+        proposal: Proposal,
+        position: Position,
+    },
+    Learned {
+        action: Action,
+    },
     RecoverRequest,
-    RecoverResponse { status: ReplicaStatus, begin: Option<Position>, end: Option<Position> },
+    RecoverResponse {
+        status: ReplicaStatus,
+        begin: Option<Position>,
+        end: Option<Position>,
+    },
 }
 
 /// A message with its envelope: format version and a request id so replies match requests.
@@ -121,7 +139,12 @@ pub struct Envelope {
 impl Envelope {
     /// An envelope of the current format version.
     pub fn new(from: ReplicaId, request_id: u64, message: Message) -> Envelope {
-        Envelope { format_version: FORMAT_VERSION, from, request_id, message }
+        Envelope {
+            format_version: FORMAT_VERSION,
+            from,
+            request_id,
+            message,
+        }
     }
 }
 
@@ -144,7 +167,9 @@ mod base64_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -154,7 +179,9 @@ mod wire_tests {
 
     #[test]
     fn appended_bytes_travel_as_base64() {
-        let value = Value::Append { bytes: vec![0, 255, 7] };
+        let value = Value::Append {
+            bytes: vec![0, 255, 7],
+        };
         let json = serde_json::to_string(&value).unwrap();
         assert_eq!(json, r#"{"type":"APPEND","bytes":"AP8H"}"#);
         assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), value);

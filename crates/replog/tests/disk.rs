@@ -3,7 +3,10 @@
 //! operations (the reference semantics of the `Storage` trait).
 
 use replog::disk::{self, DiskOptions, COMPACT_FILE, LOG_FILE};
-use replog::{Action, DiskStorage, MemoryStorage, Metadata, ReplicaStatus, State, Storage, StorageError, Value};
+use replog::{
+    Action, DiskStorage, MemoryStorage, Metadata, ReplicaStatus, State, Storage, StorageError,
+    Value,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +19,8 @@ impl TempDir {
     fn new(name: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("replog-disk-{}-{name}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("replog-disk-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         TempDir(path)
     }
@@ -34,11 +38,23 @@ impl Drop for TempDir {
 
 fn action(position: u64, promised: u64, value: Option<Value>) -> Action {
     let performed = value.as_ref().map(|_| promised);
-    Action { position, promised, performed, learned: value.is_some(), value }
+    Action {
+        position,
+        promised,
+        performed,
+        learned: value.is_some(),
+        value,
+    }
 }
 
 fn append(position: u64, promised: u64, bytes: &[u8]) -> Action {
-    action(position, promised, Some(Value::Append { bytes: bytes.to_vec() }))
+    action(
+        position,
+        promised,
+        Some(Value::Append {
+            bytes: bytes.to_vec(),
+        }),
+    )
 }
 
 #[derive(Clone)]
@@ -66,8 +82,14 @@ fn model(ops: &[Op]) -> State {
 /// A mix of every record kind, overwrites and a truncation; the last op is a plain append.
 fn sample_ops() -> Vec<Op> {
     vec![
-        Op::Meta(Metadata { status: ReplicaStatus::Starting, promised: 0 }),
-        Op::Meta(Metadata { status: ReplicaStatus::Voting, promised: 3 }),
+        Op::Meta(Metadata {
+            status: ReplicaStatus::Starting,
+            promised: 0,
+        }),
+        Op::Meta(Metadata {
+            status: ReplicaStatus::Voting,
+            promised: 3,
+        }),
         Op::Act(action(0, 3, None)),
         Op::Act(append(0, 3, b"zero")),
         Op::Act(append(1, 3, b"one")),
@@ -111,7 +133,10 @@ fn write(path: &Path, bytes: &[u8]) {
 #[test]
 fn disk_crc32c_matches_the_standard_check_value() {
     assert_eq!(disk::crc32c(0, b"123456789"), 0xE306_9283);
-    assert_eq!(disk::crc32c(disk::crc32c(0, b"1234"), b"56789"), 0xE306_9283);
+    assert_eq!(
+        disk::crc32c(disk::crc32c(0, b"1234"), b"56789"),
+        0xE306_9283
+    );
 }
 
 #[test]
@@ -143,7 +168,14 @@ fn disk_round_trip_across_reopen() {
     assert_eq!(repaired, None);
 
     // Appends continue after a reopen, and a no-op truncate writes nothing.
-    let more = [Op::Act(append(6, 5, b"six")), Op::Trunc(4), Op::Meta(Metadata { status: ReplicaStatus::Voting, promised: 9 })];
+    let more = [
+        Op::Act(append(6, 5, b"six")),
+        Op::Trunc(4),
+        Op::Meta(Metadata {
+            status: ReplicaStatus::Voting,
+            promised: 9,
+        }),
+    ];
     let mut storage = DiskStorage::open(&dir).expect("open");
     more.iter().for_each(|op| apply(&mut storage, op));
     let len = storage.file_len();
@@ -167,8 +199,16 @@ fn disk_torn_tail_at_every_offset_is_repaired() {
         write(&log_path(&dir), &full[..cut]);
         let (state, repaired) = restore(&dir).expect("a torn tail is not an error");
         assert_eq!(state, before_last, "cut at {cut}");
-        assert_eq!(repaired, (cut > good).then_some(good as u64), "cut at {cut}");
-        assert_eq!(read(&log_path(&dir)), full[..good], "file repaired to the last good record (cut {cut})");
+        assert_eq!(
+            repaired,
+            (cut > good).then_some(good as u64),
+            "cut at {cut}"
+        );
+        assert_eq!(
+            read(&log_path(&dir)),
+            full[..good],
+            "file repaired to the last good record (cut {cut})"
+        );
     }
     // After a repair, new writes land after the last good record and survive.
     write(&log_path(&dir), &full[..full.len() - 3]);
@@ -239,19 +279,30 @@ fn disk_flipped_byte_in_middle_record_is_corrupt() {
         bytes[at] ^= 0x01;
         write(&log_path(&dir), &bytes);
         match restore(&dir) {
-            Err(StorageError::Corrupt { path, offset, reason }) => {
+            Err(StorageError::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => {
                 assert_eq!(offset, start as u64, "flip at {at}: {reason}");
                 assert!(path.ends_with(LOG_FILE), "{path}");
             }
             other => panic!("flip at {at}: expected Corrupt, got {other:?}"),
         }
-        assert_eq!(read(&log_path(&dir)), bytes, "a corrupt file is left untouched");
+        assert_eq!(
+            read(&log_path(&dir)),
+            bytes,
+            "a corrupt file is left untouched"
+        );
     }
     // A damaged file header is corrupt too, never "empty".
     let mut bytes = full.clone();
     bytes[14] ^= 0x01;
     write(&log_path(&dir), &bytes);
-    assert!(matches!(restore(&dir), Err(StorageError::Corrupt { offset: 0, .. })));
+    assert!(matches!(
+        restore(&dir),
+        Err(StorageError::Corrupt { offset: 0, .. })
+    ));
 }
 
 #[test]
@@ -270,8 +321,15 @@ fn disk_newer_format_version_is_unsupported() {
     bytes[good + 4..good + 8].copy_from_slice(&crc.to_le_bytes());
     write(&log_path(&dir), &bytes);
     match restore(&dir) {
-        Err(e @ StorageError::UnsupportedFormat { found, supported, .. }) => {
-            assert_eq!((found, supported), (replog::FORMAT_VERSION + 1, replog::FORMAT_VERSION));
+        Err(
+            e @ StorageError::UnsupportedFormat {
+                found, supported, ..
+            },
+        ) => {
+            assert_eq!(
+                (found, supported),
+                (replog::FORMAT_VERSION + 1, replog::FORMAT_VERSION)
+            );
             assert!(e.to_string().contains("this release reads"), "{e}");
         }
         other => panic!("expected UnsupportedFormat, got {other:?}"),
@@ -282,21 +340,30 @@ fn disk_newer_format_version_is_unsupported() {
     let mut bytes = full.clone();
     bytes[8..12].copy_from_slice(&(replog::FORMAT_VERSION + 1).to_le_bytes());
     write(&log_path(&dir), &bytes);
-    assert!(matches!(restore(&dir), Err(StorageError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        restore(&dir),
+        Err(StorageError::UnsupportedFormat { .. })
+    ));
 }
 
 #[test]
 fn disk_compaction_preserves_state() {
     let tmp = TempDir::new("compact");
     let dir = tmp.log_dir();
-    let options = DiskOptions { compact_at_bytes: 8 << 10, compact_after_truncated: 1 << 20 };
+    let options = DiskOptions {
+        compact_at_bytes: 8 << 10,
+        compact_after_truncated: 1 << 20,
+    };
     let mut storage = DiskStorage::open_with(&dir, options).expect("open");
     let mut ops = vec![];
     let mut max_len = 0;
     for round in 0..400u64 {
         // Overwrite a small window of positions over and over: lots of dead records.
         let op = match round % 7 {
-            0 => Op::Meta(Metadata { status: ReplicaStatus::Voting, promised: round }),
+            0 => Op::Meta(Metadata {
+                status: ReplicaStatus::Voting,
+                promised: round,
+            }),
             6 if round > 100 => Op::Trunc(round / 10),
             _ => Op::Act(append(round / 10 + round % 5, round, &[round as u8; 100])),
         };
@@ -304,13 +371,19 @@ fn disk_compaction_preserves_state() {
         ops.push(op);
         max_len = max_len.max(storage.file_len());
     }
-    assert!(max_len < 2 * (8 << 10) + 200, "compaction bounds the file: {max_len}");
+    assert!(
+        max_len < 2 * (8 << 10) + 200,
+        "compaction bounds the file: {max_len}"
+    );
     assert_eq!(storage.restore().expect("restore"), model(&ops));
     drop(storage);
     assert_eq!(restore(&dir).expect("reopen"), (model(&ops), None));
 
     // A truncate that drops many positions compacts at once.
-    let options = DiskOptions { compact_at_bytes: u64::MAX, compact_after_truncated: 10 };
+    let options = DiskOptions {
+        compact_at_bytes: u64::MAX,
+        compact_after_truncated: 10,
+    };
     let mut storage = DiskStorage::open_with(&dir, options).expect("open");
     let start = storage.restore().expect("restore").begin + 100;
     for p in start..start + 30 {
@@ -321,7 +394,11 @@ fn disk_compaction_preserves_state() {
     let len = storage.file_len();
     apply(&mut storage, &Op::Trunc(start + 25));
     ops.push(Op::Trunc(start + 25));
-    assert!(storage.file_len() < len / 2, "{} vs {len}", storage.file_len());
+    assert!(
+        storage.file_len() < len / 2,
+        "{} vs {len}",
+        storage.file_len()
+    );
     drop(storage);
     assert_eq!(restore(&dir).expect("reopen").0, model(&ops));
 }
@@ -348,8 +425,15 @@ fn disk_crash_mid_compaction_restores() {
         write(&log_path(&dir), &old);
         write(&dir.join(COMPACT_FILE), &new[..cut]);
         let (state, repaired) = restore(&dir).expect("restore");
-        assert_eq!((state, repaired), (expected.clone(), None), "temp cut at {cut}");
-        assert!(!dir.join(COMPACT_FILE).exists(), "leftover temp file removed");
+        assert_eq!(
+            (state, repaired),
+            (expected.clone(), None),
+            "temp cut at {cut}"
+        );
+        assert!(
+            !dir.join(COMPACT_FILE).exists(),
+            "leftover temp file removed"
+        );
     }
     // Crash after the rename (before or after the directory fsync): only the snapshot.
     write(&log_path(&dir), &new);
@@ -358,7 +442,10 @@ fn disk_crash_mid_compaction_restores() {
     // Records of the replaced file showing through after the snapshot (stale blocks) are another
     // file's (another salt): a garbage tail, never replayed.
     write(&log_path(&dir), &[&new[..], &old[HEADER_LEN..]].concat());
-    assert_eq!(restore(&dir).expect("restore"), (expected.clone(), Some(new.len() as u64)));
+    assert_eq!(
+        restore(&dir).expect("restore"),
+        (expected.clone(), Some(new.len() as u64))
+    );
     assert_eq!(read(&log_path(&dir)), new);
 }
 
@@ -368,5 +455,9 @@ fn disk_measure_fsync_cleans_up() {
     std::fs::create_dir_all(&tmp.0).expect("mkdir");
     let samples = disk::measure_fsync(&tmp.0, 5, 4096);
     assert_eq!(samples.len(), 5);
-    assert_eq!(std::fs::read_dir(&tmp.0).expect("ls").count(), 0, "scratch file removed");
+    assert_eq!(
+        std::fs::read_dir(&tmp.0).expect("ls").count(),
+        0,
+        "scratch file removed"
+    );
 }

@@ -16,7 +16,9 @@
 //! is not vacuous.
 
 use replog::*;
-use stateright::actor::{model_timeout, Actor, ActorModel, ActorModelState, Id, LossyNetwork, Network, Out};
+use stateright::actor::{
+    model_timeout, Actor, ActorModel, ActorModelState, Id, LossyNetwork, Network, Out,
+};
 use stateright::{Checker, Expectation, Model};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -60,7 +62,16 @@ impl Disk {
         let mut promised = 0;
         if config.initialized_log {
             let nop = Some(Value::Nop { tombstone: false });
-            actions.insert(0, Action { position: 0, promised: 0, performed: Some(0), learned: true, value: nop });
+            actions.insert(
+                0,
+                Action {
+                    position: 0,
+                    promised: 0,
+                    performed: Some(0),
+                    learned: true,
+                    value: nop,
+                },
+            );
         }
         if config.history {
             // Proposal 1 wrote X at position 1 on replica 0 only; proposal 2 then wrote Y on
@@ -68,30 +79,56 @@ impl Disk {
             // proposer must adopt Y (the highest `performed`), never X.
             promised = 2;
             let (performed, value) = if index == 0 { (1, b"X") } else { (2, b"Y") };
-            let value = Some(Value::Append { bytes: value.to_vec() });
+            let value = Some(Value::Append {
+                bytes: value.to_vec(),
+            });
             actions.insert(
                 1,
-                Action { position: 1, promised: performed, performed: Some(performed), learned: false, value },
+                Action {
+                    position: 1,
+                    promised: performed,
+                    performed: Some(performed),
+                    learned: false,
+                    value,
+                },
             );
         }
-        let metadata = Metadata { status: ReplicaStatus::Voting, promised };
-        Disk { metadata, actions, begin: 0, incarnation: 0 }
+        let metadata = Metadata {
+            status: ReplicaStatus::Voting,
+            promised,
+        };
+        Disk {
+            metadata,
+            actions,
+            begin: 0,
+            incarnation: 0,
+        }
     }
 
     fn apply(&mut self, op: PersistOp) {
-        let mut storage = MemoryStorage { state: self.state() };
+        let mut storage = MemoryStorage {
+            state: self.state(),
+        };
         match op {
             PersistOp::Metadata(m) => storage.persist_metadata(&m),
             PersistOp::Action(a) => storage.persist_action(&a),
             PersistOp::Truncate(to) => storage.truncate(to),
         }
         .expect("memory storage never fails");
-        let State { metadata, actions, begin } = storage.state;
+        let State {
+            metadata,
+            actions,
+            begin,
+        } = storage.state;
         (self.metadata, self.actions, self.begin) = (metadata, actions, begin);
     }
 
     fn state(&self) -> State {
-        State { metadata: self.metadata, actions: self.actions.clone(), begin: self.begin }
+        State {
+            metadata: self.metadata,
+            actions: self.actions.clone(),
+            begin: self.begin,
+        }
     }
 }
 
@@ -136,8 +173,14 @@ impl Host {
                     self.disk.apply(op);
                     saved = true;
                 }
-                Command::Send { envelope: Envelope { message: Message::Learned { .. }, .. }, .. }
-                    if self.drop_learned => {}
+                Command::Send {
+                    envelope:
+                        Envelope {
+                            message: Message::Learned { .. },
+                            ..
+                        },
+                    ..
+                } if self.drop_learned => {}
                 Command::Send { to, envelope } => o.send(Id::from(to as usize), envelope),
                 Command::WriterElected { .. } => {
                     self.electing = false;
@@ -145,12 +188,17 @@ impl Host {
                         self.to_append -= 1;
                         let bytes = vec![b'a' + id as u8, self.to_append];
                         // The first append may already be refused (demoted): stop there.
-                        let Ok((op, more)) = self.node.append(self.now, bytes.clone()) else { break };
+                        let Ok((op, more)) = self.node.append(self.now, bytes.clone()) else {
+                            break;
+                        };
                         self.ops.insert(op, Value::Append { bytes });
                         work.extend(more);
                     }
                 }
-                Command::Completed { op, result: Ok(position) } => {
+                Command::Completed {
+                    op,
+                    result: Ok(position),
+                } => {
                     self.acked.push((position, self.ops[&op].clone()));
                 }
                 _ => {}
@@ -172,7 +220,10 @@ impl Actor for ReplogActor {
     fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> Host {
         let index = usize::from(id);
         let disk = match storage {
-            Some(disk) => Disk { incarnation: disk.incarnation + 1, ..disk.clone() },
+            Some(disk) => Disk {
+                incarnation: disk.incarnation + 1,
+                ..disk.clone()
+            },
             None => Disk::initial(&self.config, index),
         };
         let config = NodeConfig {
@@ -234,7 +285,12 @@ impl Config {
     fn initially_chosen(&self) -> BTreeMap<Position, Value> {
         let mut chosen = BTreeMap::new();
         if self.history {
-            chosen.insert(1, Value::Append { bytes: b"Y".to_vec() });
+            chosen.insert(
+                1,
+                Value::Append {
+                    bytes: b"Y".to_vec(),
+                },
+            );
         }
         chosen
     }
@@ -254,7 +310,9 @@ fn one_value_per_position(model: &ActorModel<ReplogActor, Config>, state: &Model
                 return false;
             }
             if let Some(performed) = action.performed {
-                *votes.entry((action.position, performed, value)).or_default() += 1;
+                *votes
+                    .entry((action.position, performed, value))
+                    .or_default() += 1;
             }
         }
         if !host.acked.iter().all(|(p, v)| agree(*p, v)) {
@@ -262,13 +320,24 @@ fn one_value_per_position(model: &ActorModel<ReplogActor, Config>, state: &Model
         }
     }
     for envelope in state.network.iter_all() {
-        if let Message::Learned { action: Action { position, value: Some(value), .. } } = &envelope.msg.message {
+        if let Message::Learned {
+            action:
+                Action {
+                    position,
+                    value: Some(value),
+                    ..
+                },
+        } = &envelope.msg.message
+        {
             if !agree(*position, value) {
                 return false;
             }
         }
     }
-    votes.into_iter().filter(|(_, n)| *n >= QUORUM).all(|((p, _, v), _)| agree(p, v))
+    votes
+        .into_iter()
+        .filter(|(_, n)| *n >= QUORUM)
+        .all(|((p, _, v), _)| agree(p, v))
 }
 
 /// Network behaviours. In the unordered non-duplicating network any message may stay
@@ -289,18 +358,43 @@ fn check(name: &str, config: Config, net: Net, crashes: usize, depth: usize) {
         Net::Unordered | Net::Lossy => Network::new_unordered_nonduplicating([]),
     };
     let model = ActorModel::new(config, ())
-        .actors((0..REPLICAS).map(|i| ReplogActor { config, writer: WRITERS.contains(&i) }))
+        .actors((0..REPLICAS).map(|i| ReplogActor {
+            config,
+            writer: WRITERS.contains(&i),
+        }))
         .init_network(network)
-        .lossy_network(if net == Net::Lossy { LossyNetwork::Yes } else { LossyNetwork::No })
+        .lossy_network(if net == Net::Lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        })
         .max_crashes(crashes)
-        .property(Expectation::Always, "one value per position", one_value_per_position)
-        .property(Expectation::Sometimes, "an append is acknowledged", |_, state| {
-            state.actor_states.iter().any(|h| !h.acked.is_empty())
-        });
-    let checker = model.checker().target_max_depth(depth).target_state_count(STATES_MAX).spawn_bfs().join();
+        .property(
+            Expectation::Always,
+            "one value per position",
+            one_value_per_position,
+        )
+        .property(
+            Expectation::Sometimes,
+            "an append is acknowledged",
+            |_, state| state.actor_states.iter().any(|h| !h.acked.is_empty()),
+        );
+    let checker = model
+        .checker()
+        .target_max_depth(depth)
+        .target_state_count(STATES_MAX)
+        .spawn_bfs()
+        .join();
     let unique = checker.unique_state_count();
-    println!("{name}: {unique} unique states, depth {}, {:?}", checker.max_depth(), started.elapsed());
-    assert!(unique < STATES_MAX, "{name}: the state space outgrew its bound; shrink the configuration");
+    println!(
+        "{name}: {unique} unique states, depth {}, {:?}",
+        checker.max_depth(),
+        started.elapsed()
+    );
+    assert!(
+        unique < STATES_MAX,
+        "{name}: the state space outgrew its bound; shrink the configuration"
+    );
     checker.assert_properties();
 }
 
@@ -320,7 +414,13 @@ fn one_value_each_lossy_network() {
 
 #[test]
 fn two_values_each() {
-    check("2 values each", Config { values: 2, ..BASE }, Net::Unordered, 0, 0);
+    check(
+        "2 values each",
+        Config { values: 2, ..BASE },
+        Net::Unordered,
+        0,
+        0,
+    );
 }
 
 #[test]
@@ -333,7 +433,17 @@ fn duplicating_network() {
 /// here, so replicas learn only through fills and the writers' own replicas.
 #[test]
 fn first_election_fills_position_0() {
-    check("fresh log", Config { initialized_log: false, drop_learned: true, ..BASE }, Net::Unordered, 0, 0);
+    check(
+        "fresh log",
+        Config {
+            initialized_log: false,
+            drop_learned: true,
+            ..BASE
+        },
+        Net::Unordered,
+        0,
+        0,
+    );
 }
 
 /// The loser of an election retries with the highest rejected number + 1, then must fill (and
@@ -341,7 +451,12 @@ fn first_election_fills_position_0() {
 /// 14 steps (deliveries and timer firings).
 #[test]
 fn retry_after_reject_bounded() {
-    let config = Config { ticks: 1, ticks_second_only: true, drop_learned: true, ..BASE };
+    let config = Config {
+        ticks: 1,
+        ticks_second_only: true,
+        drop_learned: true,
+        ..BASE
+    };
     check("retry after reject", config, Net::Unordered, 0, 14);
 }
 
@@ -350,11 +465,30 @@ fn retry_after_reject_bounded() {
 /// highest `performed`".
 #[test]
 fn elections_adopt_a_chosen_unlearned_value() {
-    check("chosen, unlearned history", Config { history: true, drop_learned: true, ..BASE }, Net::Unordered, 0, 0);
+    check(
+        "chosen, unlearned history",
+        Config {
+            history: true,
+            drop_learned: true,
+            ..BASE
+        },
+        Net::Unordered,
+        0,
+        0,
+    );
 }
 
 /// A crash and restart from storage, of any node at any moment (`Learned` lost, depth 9).
 #[test]
 fn crash_restart_bounded() {
-    check("crash-restart", Config { drop_learned: true, ..BASE }, Net::Unordered, 1, 9);
+    check(
+        "crash-restart",
+        Config {
+            drop_learned: true,
+            ..BASE
+        },
+        Net::Unordered,
+        1,
+        9,
+    );
 }

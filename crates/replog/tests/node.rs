@@ -23,13 +23,26 @@ impl Cluster {
     /// `n` replicas already VOTING with an empty log (as after `mesos-log initialize`).
     fn voting(n: u64, quorum: usize) -> Cluster {
         let disk = MemoryStorage {
-            state: State { metadata: Metadata { status: ReplicaStatus::Voting, promised: 0 }, ..State::default() },
+            state: State {
+                metadata: Metadata {
+                    status: ReplicaStatus::Voting,
+                    promised: 0,
+                },
+                ..State::default()
+            },
         };
         Cluster::with_disks((0..n).map(|id| (id, disk.clone())).collect(), quorum)
     }
 
     fn with_disks(disks: BTreeMap<ReplicaId, MemoryStorage>, quorum: usize) -> Cluster {
-        let mut c = Cluster { nodes: BTreeMap::new(), disks, net: vec![], events: vec![], now: Duration::ZERO, quorum };
+        let mut c = Cluster {
+            nodes: BTreeMap::new(),
+            disks,
+            net: vec![],
+            events: vec![],
+            now: Duration::ZERO,
+            quorum,
+        };
         for id in c.disks.keys().copied().collect::<Vec<_>>() {
             c.start(id);
         }
@@ -51,7 +64,11 @@ impl Cluster {
         let restored = self.disks[&id].clone().restore().unwrap();
         self.nodes.insert(id, Node::new(config, restored));
         let members = self.members();
-        let cmds = self.nodes.get_mut(&id).unwrap().set_network(self.now, members);
+        let cmds = self
+            .nodes
+            .get_mut(&id)
+            .unwrap()
+            .set_network(self.now, members);
         self.exec(id, cmds);
     }
 
@@ -83,7 +100,9 @@ impl Cluster {
 
     fn call(&mut self, id: ReplicaId, f: impl FnOnce(&mut Node, Duration) -> Vec<Command>) {
         let now = self.now;
-        let Some(node) = self.nodes.get_mut(&id) else { return };
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
         let cmds = f(node, now);
         self.exec(id, cmds);
     }
@@ -97,7 +116,9 @@ impl Cluster {
 
     /// Delivers (in order) every queued message matching `pred`; the others stay queued.
     fn deliver_where(&mut self, mut pred: impl FnMut(ReplicaId, &Envelope) -> bool) {
-        let (go, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut self.net).into_iter().partition(|(to, e)| pred(*to, e));
+        let (go, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut self.net)
+            .into_iter()
+            .partition(|(to, e)| pred(*to, e));
         self.net = stay;
         for (to, envelope) in go {
             self.call(to, |n, now| n.receive(now, envelope));
@@ -172,7 +193,10 @@ fn rule_5_first_election_fills_position_0_and_appends_from_1() {
     let op = c.append(0, b"a");
     c.settle();
     assert_eq!(c.completed(0, op), Some(Ok(1)));
-    assert_eq!(c.node(0).learned(0), vec![(0, Value::Nop { tombstone: false }), (1, bytes(b"a"))]);
+    assert_eq!(
+        c.node(0).learned(0),
+        vec![(0, Value::Nop { tombstone: false }), (1, bytes(b"a"))]
+    );
 }
 
 #[test]
@@ -184,13 +208,23 @@ fn rule_5_completed_only_after_a_quorum_persisted_the_entry() {
     c.drop_where(|_, e| is_write(e));
     c.tick(100 * MS);
     assert_eq!(c.completed(0, op), None);
-    assert!(c.disks[&0].state.actions.contains_key(&1), "the local replica persisted its vote");
+    assert!(
+        c.disks[&0].state.actions.contains_key(&1),
+        "the local replica persisted its vote"
+    );
     // A retransmission reaches replica 1; its ACCEPT is queued but not delivered yet.
     c.tick(RETRANSMIT_INTERVAL);
     c.deliver_where(|to, e| to == 1 && is_write(e));
     c.drop_where(|_, e| is_write(e));
-    assert_eq!(c.completed(0, op), None, "replica 1's reply not delivered yet");
-    assert!(c.disks[&1].state.actions.contains_key(&1), "replica 1 persisted before replying");
+    assert_eq!(
+        c.completed(0, op),
+        None,
+        "replica 1's reply not delivered yet"
+    );
+    assert!(
+        c.disks[&1].state.actions.contains_key(&1),
+        "replica 1 persisted before replying"
+    );
     c.deliver_where(|to, _| to == 0);
     assert_eq!(c.completed(0, op), Some(Ok(1)));
     // The completion comes after the local replica learned it (its persist precedes Completed).
@@ -218,7 +252,10 @@ fn rule_5_fencing_a_deposed_writer_is_refused_and_demoted() {
     assert!(c.has_event(0, &Command::WriterDemoted));
     assert!(!c.node(0).is_writer_elected());
     let now = c.now;
-    assert_eq!(c.node(0).append(now, b"more".to_vec()).unwrap_err(), WriteError::NotWriter);
+    assert_eq!(
+        c.node(0).append(now, b"more".to_vec()).unwrap_err(),
+        WriteError::NotWriter
+    );
     // The new writer's entry wins position 2 everywhere.
     let op = c.append(1, b"new");
     c.settle();
@@ -245,7 +282,10 @@ fn rule_5_reads_after_election_see_every_acknowledged_entry() {
         acked.push((1 + i as u64, bytes(&[i])));
     }
     c.crash(0);
-    assert!(c.node(1).learned(1).is_empty(), "nothing learned at replica 1 yet");
+    assert!(
+        c.node(1).learned(1).is_empty(),
+        "nothing learned at replica 1 yet"
+    );
     c.elect(1);
     let read: Vec<_> = c.node(1).learned(1);
     assert_eq!(read, acked);
@@ -259,7 +299,10 @@ fn rule_5_competing_proposers_resolve_by_reject_and_bump() {
     c.call(0, |n, now| n.start_writer(now));
     c.call(1, |n, now| n.start_writer(now));
     c.settle();
-    assert!(c.node(0).is_writer_elected() && c.node(1).is_writer_elected(), "each retries until elected");
+    assert!(
+        c.node(0).is_writer_elected() && c.node(1).is_writer_elected(),
+        "each retries until elected"
+    );
     // Only the later election holds a promise quorum: exactly one of the two can still write.
     let (a, b) = (c.append(0, b"zero"), c.append(1, b"one"));
     c.settle();
@@ -290,7 +333,13 @@ fn truncate_moves_begin_everywhere_and_reads_start_there() {
         c.append(0, &[i]);
     }
     let now = c.now;
-    assert_eq!(c.node(0).truncate(now, 99).unwrap_err(), WriteError::TruncateBeyondEnd { to: 99, position: 5 });
+    assert_eq!(
+        c.node(0).truncate(now, 99).unwrap_err(),
+        WriteError::TruncateBeyondEnd {
+            to: 99,
+            position: 5
+        }
+    );
     let (op, cmds) = c.node(0).truncate(now, 3).unwrap();
     c.exec(0, cmds);
     c.settle();
@@ -300,7 +349,14 @@ fn truncate_moves_begin_everywhere_and_reads_start_there() {
         assert_eq!(c.disks[&id].state.begin, 3);
         assert_eq!(c.node(id).end(), Some(5));
     }
-    assert_eq!(c.node(0).learned(0), vec![(3, bytes(&[2])), (4, bytes(&[3])), (5, Value::Truncate { to: 3 })]);
+    assert_eq!(
+        c.node(0).learned(0),
+        vec![
+            (3, bytes(&[2])),
+            (4, bytes(&[3])),
+            (5, Value::Truncate { to: 3 })
+        ]
+    );
 }
 
 #[test]
@@ -309,7 +365,10 @@ fn rule_6_fresh_cluster_auto_initializes_only_with_every_replica() {
     let mut c = Cluster::with_disks(disks, 2);
     c.crash(2);
     c.settle();
-    assert!((0..2).all(|id| c.node(id).status() != ReplicaStatus::Voting), "2 of 3 cannot initialize");
+    assert!(
+        (0..2).all(|id| c.node(id).status() != ReplicaStatus::Voting),
+        "2 of 3 cannot initialize"
+    );
     c.start(2);
     c.settle();
     for id in 0..3 {
@@ -345,7 +404,10 @@ fn rule_6_wiped_replica_recovers_the_log_before_voting() {
     assert_eq!(c.node(2).status(), ReplicaStatus::Voting);
     assert!(c.has_event(2, &Command::StatusChanged(ReplicaStatus::Recovering)));
     let read = c.node(2).learned(1);
-    assert_eq!(read, vec![(1, bytes(&[0])), (2, bytes(&[1])), (3, bytes(&[2]))]);
+    assert_eq!(
+        read,
+        vec![(1, bytes(&[0])), (2, bytes(&[1])), (3, bytes(&[2]))]
+    );
 }
 
 #[test]
@@ -354,9 +416,26 @@ fn foreign_format_versions_and_stale_replies_are_ignored() {
     c.elect(0);
     let op = c.append(0, b"a");
     // A reply for another request id, and a reply in an unknown format, complete nothing.
-    let bogus = Envelope::new(1, 12345, Message::WriteResponse { verdict: Verdict::Accept, proposal: 1, position: 1 });
+    let bogus = Envelope::new(
+        1,
+        12345,
+        Message::WriteResponse {
+            verdict: Verdict::Accept,
+            proposal: 1,
+            position: 1,
+        },
+    );
     c.call(0, |n, now| n.receive(now, bogus.clone()));
-    c.call(0, |n, now| n.receive(now, Envelope { request_id: 0, from: 2, ..bogus.clone() }));
+    c.call(0, |n, now| {
+        n.receive(
+            now,
+            Envelope {
+                request_id: 0,
+                from: 2,
+                ..bogus.clone()
+            },
+        )
+    });
     let mut foreign = bogus;
     foreign.format_version = FORMAT_VERSION + 1;
     c.call(0, |n, now| n.receive(now, foreign));

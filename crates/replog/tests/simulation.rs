@@ -128,7 +128,12 @@ impl Sim {
     }
 
     fn restart(&mut self, id: ReplicaId) {
-        let config = NodeConfig { id, quorum: self.quorum, auto_initialize: true, seed: self.rng.next_u64() };
+        let config = NodeConfig {
+            id,
+            quorum: self.quorum,
+            auto_initialize: true,
+            seed: self.rng.next_u64(),
+        };
         let host = &mut self.hosts[id as usize];
         let restored = host.disk.restore().expect("memory storage restores");
         host.node = Some(Node::new(config, restored));
@@ -164,10 +169,12 @@ impl Sim {
     /// may die part-way through them.
     fn call(&mut self, id: ReplicaId, f: impl FnOnce(&mut Node, Duration) -> Vec<Command>) {
         let now = self.now;
-        let Some(node) = self.hosts[id as usize].node.as_mut() else { return };
+        let Some(node) = self.hosts[id as usize].node.as_mut() else {
+            return;
+        };
         let cmds = f(node, now);
-        let crash_at =
-            (self.faults.crashes && self.rng.chance(1, 300)).then(|| self.rng.below(cmds.len() as u64 + 1) as usize);
+        let crash_at = (self.faults.crashes && self.rng.chance(1, 300))
+            .then(|| self.rng.below(cmds.len() as u64 + 1) as usize);
         for (i, cmd) in cmds.into_iter().enumerate() {
             if crash_at == Some(i) {
                 return self.crash(id);
@@ -184,7 +191,9 @@ impl Sim {
                 other => {
                     match other {
                         Command::WriterDemoted => self.stats.demotions += 1,
-                        Command::StatusChanged(ReplicaStatus::Recovering) => self.stats.recoveries += 1,
+                        Command::StatusChanged(ReplicaStatus::Recovering) => {
+                            self.stats.recoveries += 1
+                        }
                         _ => {}
                     }
                     self.log(|| format!("n{id} {other:?}"))
@@ -197,8 +206,12 @@ impl Sim {
     }
 
     fn check_persist(&mut self, id: ReplicaId, op: &PersistOp) {
-        let PersistOp::Action(action) = op else { return };
-        let (true, Some(value)) = (action.learned, &action.value) else { return };
+        let PersistOp::Action(action) = op else {
+            return;
+        };
+        let (true, Some(value)) = (action.learned, &action.value) else {
+            return;
+        };
         let p = action.position;
         if value.is_tombstone() {
             assert!(
@@ -209,7 +222,10 @@ impl Sim {
             return;
         }
         match self.chosen.get(&p) {
-            Some(chosen) => assert_eq!(chosen, value, "n{id} learned a second value at position {p}"),
+            Some(chosen) => assert_eq!(
+                chosen, value,
+                "n{id} learned a second value at position {p}"
+            ),
             None => {
                 self.log(|| format!("chosen {p}: {value:?} (learned by n{id})"));
                 self.chosen.insert(p, value.clone());
@@ -221,10 +237,17 @@ impl Sim {
     }
 
     fn completed(&mut self, id: ReplicaId, op: OpId, result: Result<Position, WriteError>) {
-        let value = self.hosts[id as usize].ops.remove(&op).expect("completion for a known op");
+        let value = self.hosts[id as usize]
+            .ops
+            .remove(&op)
+            .expect("completion for a known op");
         self.log(|| format!("n{id} op {op} completed: {result:?}"));
         let Ok(p) = result else { return };
-        assert_eq!(self.chosen.get(&p), Some(&value), "n{id} acknowledged {p}, which is not what was chosen");
+        assert_eq!(
+            self.chosen.get(&p),
+            Some(&value),
+            "n{id} acknowledged {p}, which is not what was chosen"
+        );
         self.reads_complete(id, p);
         if let Some(previous) = self.acked.insert(p, value.clone()) {
             assert_eq!(previous, value, "two different acknowledged values at {p}");
@@ -238,7 +261,10 @@ impl Sim {
         self.stats.elections += 1;
         let node = self.hosts[id as usize].node.as_ref().unwrap();
         let last = node.learned(0).last().map(|(p, _)| *p);
-        assert!(end < node.begin() || last >= Some(end), "n{id} elected but has not learned up to {end}");
+        assert!(
+            end < node.begin() || last >= Some(end),
+            "n{id} elected but has not learned up to {end}"
+        );
     }
 
     /// Reads after election see every acknowledged entry: checked when the writer's own write
@@ -249,8 +275,15 @@ impl Sim {
         let node = self.hosts[id as usize].node.as_ref().unwrap();
         let read: BTreeMap<Position, Value> = node.learned(0).into_iter().collect();
         // Below a learned TRUNCATE a position may be read as a tombstone.
-        for (p, v) in self.acked.range(node.begin().max(self.truncated_below)..written) {
-            assert_eq!(read.get(p), Some(v), "n{id} wrote {written} but its reads miss acknowledged position {p}");
+        for (p, v) in self
+            .acked
+            .range(node.begin().max(self.truncated_below)..written)
+        {
+            assert_eq!(
+                read.get(p),
+                Some(v),
+                "n{id} wrote {written} but its reads miss acknowledged position {p}"
+            );
         }
     }
 
@@ -259,7 +292,10 @@ impl Sim {
         if faulty && self.rng.chance(self.faults.duplicate, 100) {
             self.net.push((to, envelope.clone()));
         }
-        let cut = self.sides.as_ref().is_some_and(|s| s[to as usize] != s[envelope.from as usize]);
+        let cut = self
+            .sides
+            .as_ref()
+            .is_some_and(|s| s[to as usize] != s[envelope.from as usize]);
         if cut || (faulty && self.rng.chance(self.faults.loss, 100)) {
             return;
         }
@@ -298,7 +334,12 @@ impl Sim {
             let to = node.begin() + (node.end().unwrap_or(0).saturating_sub(node.begin()) / 2);
             (Value::Truncate { to }, node.truncate(now, to))
         } else {
-            (Value::Append { bytes: bytes.clone() }, node.append(now, bytes))
+            (
+                Value::Append {
+                    bytes: bytes.clone(),
+                },
+                node.append(now, bytes),
+            )
         };
         if let Ok((op, cmds)) = result {
             self.hosts[id as usize].ops.insert(op, value);
@@ -365,7 +406,11 @@ impl Sim {
 
     fn calm_phase(&mut self) {
         self.sides = None;
-        self.faults = Faults { loss: 0, duplicate: 0, crashes: false };
+        self.faults = Faults {
+            loss: 0,
+            duplicate: 0,
+            crashes: false,
+        };
         let ids: Vec<ReplicaId> = (0..self.hosts.len() as ReplicaId).collect();
         for &id in &ids {
             if !self.alive(id) {
@@ -373,9 +418,14 @@ impl Sim {
             }
             self.node(id).unwrap().stop_writer();
         }
-        let all_voting =
-            |s: &mut Sim| s.hosts.iter().all(|h| h.node.as_ref().unwrap().status() == ReplicaStatus::Voting);
-        self.calm_until("every replica VOTING", |s| all_voting(s) && s.net.is_empty());
+        let all_voting = |s: &mut Sim| {
+            s.hosts
+                .iter()
+                .all(|h| h.node.as_ref().unwrap().status() == ReplicaStatus::Voting)
+        };
+        self.calm_until("every replica VOTING", |s| {
+            all_voting(s) && s.net.is_empty()
+        });
         // Half the seeds also wipe a replica's disk (section 6: it rejoins through RECOVERING).
         // Only here, with no writer running: a wiped replica forgets its promises, which Mesos'
         // recovery does not guard against while two writers are active.
@@ -390,7 +440,10 @@ impl Sim {
         // Every node in turn leads: it must get elected and complete appends.
         for &id in &ids {
             for attempt in 0.. {
-                assert!(attempt < 5, "n{id} keeps losing its writes in the calm phase");
+                assert!(
+                    attempt < 5,
+                    "n{id} keeps losing its writes in the calm phase"
+                );
                 self.call(id, |n, now| n.start_writer(now));
                 self.calm_until("election", |s| s.node(id).unwrap().is_writer_elected());
                 for _ in 0..2 {
@@ -414,11 +467,22 @@ impl Sim {
                 .iter()
                 .filter(|&&id| {
                     let disk = &self.hosts[id as usize].disk.state;
-                    *p < disk.begin || disk.actions.get(p).is_some_and(|a| a.learned && a.value.as_ref() == Some(v))
+                    *p < disk.begin
+                        || disk
+                            .actions
+                            .get(p)
+                            .is_some_and(|a| a.learned && a.value.as_ref() == Some(v))
                 })
                 .count();
-            assert!(holders >= self.quorum, "acknowledged position {p} is learned by only {holders} replicas");
-            assert_eq!(holders, ids.len(), "acknowledged position {p} is not learned everywhere");
+            assert!(
+                holders >= self.quorum,
+                "acknowledged position {p} is learned by only {holders} replicas"
+            );
+            assert_eq!(
+                holders,
+                ids.len(),
+                "acknowledged position {p} is not learned everywhere"
+            );
         }
     }
 }
@@ -460,12 +524,21 @@ fn run(test: &str, replicas: usize, seeds: std::ops::Range<u64>) {
             }
         }
     }
-    println!("{test}: {} seeds, {appends} writes tried, {stats:?}", seeds.len());
+    println!(
+        "{test}: {} seeds, {appends} writes tried, {stats:?}",
+        seeds.len()
+    );
     if seeds.len() > 1 {
         // The faults must actually have been exercised, and the chaos phase must get work done.
         let n = seeds.len();
-        assert!(stats.acked_in_chaos > n && stats.crashes > n && stats.torn_writes_lost > 0, "{stats:?}");
-        assert!(stats.elections > n && stats.demotions > 0 && stats.recoveries > 0, "{stats:?}");
+        assert!(
+            stats.acked_in_chaos > n && stats.crashes > n && stats.torn_writes_lost > 0,
+            "{stats:?}"
+        );
+        assert!(
+            stats.elections > n && stats.demotions > 0 && stats.recoveries > 0,
+            "{stats:?}"
+        );
     }
 }
 

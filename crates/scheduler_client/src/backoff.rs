@@ -37,7 +37,12 @@ impl Backoff {
     pub fn with_seed(initial: Duration, max: Duration, seed: u64) -> Self {
         let initial = initial.max(Duration::from_millis(1));
         let max = max.max(initial);
-        Backoff { initial, max, bound: initial, rng: seed | 1 }
+        Backoff {
+            initial,
+            max,
+            bound: initial,
+            rng: seed | 1,
+        }
     }
 
     /// The delay before the next attempt; doubles the bound for the one after.
@@ -79,7 +84,11 @@ mod tests {
         let mut bound = Duration::from_millis(100);
         for _ in 0..20 {
             let d = b.next_delay();
-            assert!(d >= bound / 2 && d <= bound, "{d:?} outside [{:?}, {bound:?}]", bound / 2);
+            assert!(
+                d >= bound / 2 && d <= bound,
+                "{d:?} outside [{:?}, {bound:?}]",
+                bound / 2
+            );
             bound = (bound * 2).min(Duration::from_secs(15));
         }
         assert_eq!(b.bound(), Duration::from_secs(15));
@@ -93,7 +102,10 @@ mod tests {
         let delays: Vec<Duration> = (0..50).map(|_| b.next_delay()).collect();
         let min = delays.iter().min().copied().unwrap_or_default();
         let max = delays.iter().max().copied().unwrap_or_default();
-        assert!(max - min > Duration::from_secs(2), "jitter too narrow: {min:?}..{max:?}");
+        assert!(
+            max - min > Duration::from_secs(2),
+            "jitter too narrow: {min:?}..{max:?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 use crate::connection::{scheduler_url, STREAM_ID_HEADER};
 use crate::error::{clip, ClientError};
 use crate::SchedulerClient;
-use proto::scheduler::{Accept, Acknowledge, Call, Decline, Filters, Kill, Message, Operation, Reconcile, ReconcileTask, Roles, Shutdown};
+use proto::scheduler::{
+    Accept, Acknowledge, Call, Decline, Filters, Kill, Message, Operation, Reconcile,
+    ReconcileTask, Roles, Shutdown,
+};
 use proto::{AgentId, ExecutorId, KillPolicy, OfferId, TaskId};
 
 impl SchedulerClient {
@@ -26,7 +29,8 @@ impl SchedulerClient {
         };
         let mut call = Call::new(kind, Some(session.framework_id.clone()));
         fill(&mut call);
-        let body = serde_json::to_vec(&call).map_err(|e| ClientError::Invalid(format!("cannot encode {kind}: {e}")))?;
+        let body = serde_json::to_vec(&call)
+            .map_err(|e| ClientError::Invalid(format!("cannot encode {kind}: {e}")))?;
         let response = self
             .shared
             .http
@@ -49,49 +53,109 @@ impl SchedulerClient {
         };
         tracing::debug!(kind, %status, %body, "call not accepted");
         if status.is_client_error() {
-            Err(ClientError::Rejected { status: status.as_u16(), body })
+            Err(ClientError::Rejected {
+                status: status.as_u16(),
+                body,
+            })
         } else {
-            Err(ClientError::Unavailable { status: status.as_u16(), body })
+            Err(ClientError::Unavailable {
+                status: status.as_u16(),
+                body,
+            })
         }
     }
 
     /// ACCEPT: apply `operations` (LAUNCH, LAUNCH_GROUP, ...) to offers of one agent; unused
     /// resources are declined with `filters`.
-    pub async fn accept(&self, offer_ids: Vec<OfferId>, operations: Vec<Operation>, filters: Option<Filters>) -> Result<(), ClientError> {
-        self.call("ACCEPT", |c| c.accept = Some(Accept { offer_ids, operations, filters })).await
+    pub async fn accept(
+        &self,
+        offer_ids: Vec<OfferId>,
+        operations: Vec<Operation>,
+        filters: Option<Filters>,
+    ) -> Result<(), ClientError> {
+        self.call("ACCEPT", |c| {
+            c.accept = Some(Accept {
+                offer_ids,
+                operations,
+                filters,
+            })
+        })
+        .await
     }
 
     /// DECLINE: give offers back, refusing their resources for `refuse_seconds` (master default 5 s).
-    pub async fn decline(&self, offer_ids: Vec<OfferId>, refuse_seconds: Option<f64>) -> Result<(), ClientError> {
-        let filters = refuse_seconds.map(|s| Filters { refuse_seconds: Some(s) });
-        self.call("DECLINE", |c| c.decline = Some(Decline { offer_ids, filters })).await
+    pub async fn decline(
+        &self,
+        offer_ids: Vec<OfferId>,
+        refuse_seconds: Option<f64>,
+    ) -> Result<(), ClientError> {
+        let filters = refuse_seconds.map(|s| Filters {
+            refuse_seconds: Some(s),
+        });
+        self.call("DECLINE", |c| {
+            c.decline = Some(Decline { offer_ids, filters })
+        })
+        .await
     }
 
     /// KILL a task. An unknown task is answered like an explicit reconciliation of it.
-    pub async fn kill(&self, task_id: TaskId, agent_id: Option<AgentId>, kill_policy: Option<KillPolicy>) -> Result<(), ClientError> {
-        self.call("KILL", |c| c.kill = Some(Kill { task_id, agent_id, kill_policy })).await
+    pub async fn kill(
+        &self,
+        task_id: TaskId,
+        agent_id: Option<AgentId>,
+        kill_policy: Option<KillPolicy>,
+    ) -> Result<(), ClientError> {
+        self.call("KILL", |c| {
+            c.kill = Some(Kill {
+                task_id,
+                agent_id,
+                kill_policy,
+            })
+        })
+        .await
     }
 
     /// ACKNOWLEDGE a reliable status update (one that carried `uuid`, base64 as received).
-    pub async fn acknowledge(&self, agent_id: AgentId, task_id: TaskId, uuid: String) -> Result<(), ClientError> {
-        self.call("ACKNOWLEDGE", |c| c.acknowledge = Some(Acknowledge { agent_id, task_id, uuid })).await
+    pub async fn acknowledge(
+        &self,
+        agent_id: AgentId,
+        task_id: TaskId,
+        uuid: String,
+    ) -> Result<(), ClientError> {
+        self.call("ACKNOWLEDGE", |c| {
+            c.acknowledge = Some(Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            })
+        })
+        .await
     }
 
     /// RECONCILE the given tasks (explicit), or all tasks the master knows of (empty: implicit).
     /// Answers arrive as UPDATE events with `REASON_RECONCILIATION`.
-    pub async fn reconcile(&self, tasks: Vec<(TaskId, Option<AgentId>)>) -> Result<(), ClientError> {
-        let tasks = tasks.into_iter().map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id }).collect();
-        self.call("RECONCILE", |c| c.reconcile = Some(Reconcile { tasks })).await
+    pub async fn reconcile(
+        &self,
+        tasks: Vec<(TaskId, Option<AgentId>)>,
+    ) -> Result<(), ClientError> {
+        let tasks = tasks
+            .into_iter()
+            .map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id })
+            .collect();
+        self.call("RECONCILE", |c| c.reconcile = Some(Reconcile { tasks }))
+            .await
     }
 
     /// REVIVE: clear offer filters and unsuppress, for all roles.
     pub async fn revive(&self) -> Result<(), ClientError> {
-        self.call("REVIVE", |c| c.revive = Some(Roles::default())).await
+        self.call("REVIVE", |c| c.revive = Some(Roles::default()))
+            .await
     }
 
     /// SUPPRESS: stop offers for all roles until REVIVE.
     pub async fn suppress(&self) -> Result<(), ClientError> {
-        self.call("SUPPRESS", |c| c.suppress = Some(Roles::default())).await
+        self.call("SUPPRESS", |c| c.suppress = Some(Roles::default()))
+            .await
     }
 
     /// TEARDOWN: the master kills every task and removes the framework. On success the client
@@ -109,14 +173,36 @@ impl SchedulerClient {
     }
 
     /// MESSAGE: best-effort bytes to an executor.
-    pub async fn message(&self, agent_id: AgentId, executor_id: ExecutorId, data: &[u8]) -> Result<(), ClientError> {
+    pub async fn message(
+        &self,
+        agent_id: AgentId,
+        executor_id: ExecutorId,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
         let data = base64_encode(data);
-        self.call("MESSAGE", |c| c.message = Some(Message { agent_id, executor_id, data })).await
+        self.call("MESSAGE", |c| {
+            c.message = Some(Message {
+                agent_id,
+                executor_id,
+                data,
+            })
+        })
+        .await
     }
 
     /// SHUTDOWN a custom executor.
-    pub async fn shutdown(&self, executor_id: ExecutorId, agent_id: AgentId) -> Result<(), ClientError> {
-        self.call("SHUTDOWN", |c| c.shutdown = Some(Shutdown { executor_id, agent_id })).await
+    pub async fn shutdown(
+        &self,
+        executor_id: ExecutorId,
+        agent_id: AgentId,
+    ) -> Result<(), ClientError> {
+        self.call("SHUTDOWN", |c| {
+            c.shutdown = Some(Shutdown {
+                executor_id,
+                agent_id,
+            })
+        })
+        .await
     }
 }
 
@@ -125,7 +211,11 @@ pub fn base64_encode(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -38,13 +38,17 @@ impl MasterAddress {
     pub fn parse(text: &str) -> Result<MasterAddress, ClientError> {
         let text = text.trim();
         if election::is_zk(text) {
-            let url = election::ZkUrl::parse(text).map_err(|e| ClientError::BadMaster(e.to_string()))?;
+            let url =
+                election::ZkUrl::parse(text).map_err(|e| ClientError::BadMaster(e.to_string()))?;
             return Ok(MasterAddress::ZooKeeper(url));
         }
-        let bare = text.strip_prefix("http://").unwrap_or(text).trim_end_matches('/');
-        let valid = bare
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let bare = text
+            .strip_prefix("http://")
+            .unwrap_or(text)
+            .trim_end_matches('/');
+        let valid = bare.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid {
             return Err(ClientError::BadMaster(format!(
                 "'{text}': expected host:port, zk://host:port[,host:port...]/path or file:///path"
@@ -108,7 +112,9 @@ impl ClientConfig {
         if !self.failover {
             return None;
         }
-        self.framework_id.clone().or_else(|| self.framework_info.id.clone())
+        self.framework_id
+            .clone()
+            .or_else(|| self.framework_info.id.clone())
     }
 }
 
@@ -122,14 +128,32 @@ mod tests {
 
     #[test]
     fn parses_both_address_forms() {
-        assert_eq!(MasterAddress::parse("10.0.0.1:5050").unwrap(), MasterAddress::Fixed("10.0.0.1:5050".into()));
-        assert_eq!(MasterAddress::parse("http://m1:5050/").unwrap(), MasterAddress::Fixed("m1:5050".into()));
+        assert_eq!(
+            MasterAddress::parse("10.0.0.1:5050").unwrap(),
+            MasterAddress::Fixed("10.0.0.1:5050".into())
+        );
+        assert_eq!(
+            MasterAddress::parse("http://m1:5050/").unwrap(),
+            MasterAddress::Fixed("m1:5050".into())
+        );
         match MasterAddress::parse("zk://h1:2181,h2:2181/mesos").unwrap() {
             MasterAddress::ZooKeeper(url) => assert_eq!(url.path, "/mesos"),
             other => panic!("{other:?}"),
         }
-        for bad in ["", "m1", "m1:", ":5050", "m1:99999", "m1:0", "zk://h1/mesos", "http://m1:5050/x/y"] {
-            assert!(matches!(MasterAddress::parse(bad), Err(ClientError::BadMaster(_))), "{bad}");
+        for bad in [
+            "",
+            "m1",
+            "m1:",
+            ":5050",
+            "m1:99999",
+            "m1:0",
+            "zk://h1/mesos",
+            "http://m1:5050/x/y",
+        ] {
+            assert!(
+                matches!(MasterAddress::parse(bad), Err(ClientError::BadMaster(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -51,7 +51,10 @@ pub fn classify_error(message: &str) -> ErrorKind {
     let message = message.to_ascii_lowercase();
     if message.contains("failed over") {
         ErrorKind::FailedOver
-    } else if message.contains("removed") || message.contains("torn down") || message.contains("teardown") {
+    } else if message.contains("removed")
+        || message.contains("torn down")
+        || message.contains("teardown")
+    {
         ErrorKind::Removed
     } else {
         ErrorKind::Other
@@ -80,10 +83,15 @@ impl EventDecoder {
 
     /// The next complete event, `Ok(None)` when more bytes are needed.
     pub fn next_event(&mut self) -> Result<Option<Event>, DecodeError> {
-        let Some(record) = self.records.next_record()? else { return Ok(None) };
+        let Some(record) = self.records.next_record()? else {
+            return Ok(None);
+        };
         serde_json::from_slice(&record)
             .map(Some)
-            .map_err(|e| DecodeError::Event { error: e.to_string(), record: show_bytes(&record) })
+            .map_err(|e| DecodeError::Event {
+                error: e.to_string(),
+                record: show_bytes(&record),
+            })
     }
 }
 
@@ -117,7 +125,13 @@ impl Runner {
         events: mpsc::Sender<ClientEvent>,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        Runner { shared, config, detector, events, stop }
+        Runner {
+            shared,
+            config,
+            detector,
+            events,
+            stop,
+        }
     }
 
     pub async fn run(mut self) {
@@ -188,7 +202,9 @@ impl Runner {
         self.mark_stopped();
         let torn_down = self.shared.state().torn_down;
         if torn_down {
-            let event = ClientEvent::FrameworkRemoved { message: "torn down by this scheduler (TEARDOWN)".into() };
+            let event = ClientEvent::FrameworkRemoved {
+                message: "torn down by this scheduler (TEARDOWN)".into(),
+            };
             let _ = tokio::time::timeout(FINAL_EVENT_TIMEOUT, self.events.send(event)).await;
         }
         tracing::info!("scheduler client stopped");
@@ -207,12 +223,19 @@ impl Runner {
         let mut info = self.config.framework_info.clone();
         info.id = framework_id.clone();
         let mut call = Call::new("SUBSCRIBE", framework_id.clone());
-        call.subscribe = Some(Subscribe { framework_info: info, suppressed_roles: Vec::new() });
+        call.subscribe = Some(Subscribe {
+            framework_info: info,
+            suppressed_roles: Vec::new(),
+        });
         (call, framework_id)
     }
 
     /// POSTs SUBSCRIBE, following redirects; `Ok((endpoint, response))` on a 200.
-    async fn post_subscribe(&self, leader: &Leader, body: &[u8]) -> Result<(String, reqwest::Response), End> {
+    async fn post_subscribe(
+        &self,
+        leader: &Leader,
+        body: &[u8],
+    ) -> Result<(String, reqwest::Response), End> {
         let mut endpoint = leader.endpoint.clone();
         for _ in 0..=REDIRECTS_MAX {
             let request = self
@@ -223,7 +246,8 @@ impl Runner {
                 .header(reqwest::header::ACCEPT, "application/json")
                 .body(body.to_vec())
                 .send();
-            let response = match tokio::time::timeout(self.config.subscribe_timeout, request).await {
+            let response = match tokio::time::timeout(self.config.subscribe_timeout, request).await
+            {
                 Err(_) => {
                     tracing::warn!(master = %endpoint, timeout = ?self.config.subscribe_timeout, "no answer to SUBSCRIBE in time");
                     return Err(End::Retry { subscribed: false });
@@ -239,7 +263,10 @@ impl Runner {
                 return Ok((endpoint, response));
             }
             if status.is_redirection() {
-                let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok());
                 match location.and_then(detect::location_endpoint) {
                     Some(next) => {
                         tracing::info!(from = %endpoint, to = %next, "not the leader; following the redirect");
@@ -304,7 +331,9 @@ impl Runner {
                 _ = stopped(&mut self.stop) => break Err(Stopped),
             };
             let reason = match chunk {
-                Err(_) if connected => format!("no heartbeat from {endpoint} for {silence_limit:?}"),
+                Err(_) if connected => {
+                    format!("no heartbeat from {endpoint} for {silence_limit:?}")
+                }
                 Err(_) => format!("no SUBSCRIBED from {endpoint} within {silence_limit:?}"),
                 Ok(None) => match decoder.records.finish() {
                     Ok(()) => format!("{endpoint} closed the stream"),
@@ -319,10 +348,25 @@ impl Runner {
                             Ok(None) => break,
                             Err(e) => {
                                 tracing::warn!(master = %endpoint, error = %e, "malformed record on the subscription stream; reconnecting");
-                                break 'stream Ok(self.disconnected(connected, format!("malformed record from {endpoint}: {e}")).await);
+                                break 'stream Ok(self
+                                    .disconnected(
+                                        connected,
+                                        format!("malformed record from {endpoint}: {e}"),
+                                    )
+                                    .await);
                             }
                         };
-                        match self.on_event(event, &endpoint, stream_id.as_deref(), subscribed_with.is_some(), &mut connected, &mut silence_limit).await {
+                        match self
+                            .on_event(
+                                event,
+                                &endpoint,
+                                stream_id.as_deref(),
+                                subscribed_with.is_some(),
+                                &mut connected,
+                                &mut silence_limit,
+                            )
+                            .await
+                        {
                             Ok(None) => {}
                             Ok(Some(end)) => break 'stream Ok(end),
                             Err(Stopped) => break 'stream Err(Stopped),
@@ -344,7 +388,9 @@ impl Runner {
             }
             Ok(end) => end,
             Err(Stopped) => {
-                let _ = self.disconnected_final(connected, "the scheduler client stopped").await;
+                let _ = self
+                    .disconnected_final(connected, "the scheduler client stopped")
+                    .await;
                 End::Stop
             }
         }
@@ -363,7 +409,8 @@ impl Runner {
     ) -> Result<Option<End>, Stopped> {
         match event.kind.as_str() {
             "SUBSCRIBED" if !*connected => {
-                let (Some(subscribed), Some(stream_id)) = (event.subscribed.clone(), stream_id) else {
+                let (Some(subscribed), Some(stream_id)) = (event.subscribed.clone(), stream_id)
+                else {
                     tracing::warn!(master = %endpoint, "SUBSCRIBED without its payload or without a Mesos-Stream-Id header; reconnecting");
                     return Ok(Some(End::Retry { subscribed: false }));
                 };
@@ -384,28 +431,41 @@ impl Runner {
                 }
                 *connected = true;
                 tracing::info!(master = %endpoint, framework_id = %framework_id, reregistered = reregistering, "subscribed");
-                self.emit(ClientEvent::Connected { framework_id, master: endpoint.to_string(), reregistered: reregistering })
-                    .await?;
+                self.emit(ClientEvent::Connected {
+                    framework_id,
+                    master: endpoint.to_string(),
+                    reregistered: reregistering,
+                })
+                .await?;
                 self.emit(ClientEvent::Event(event)).await?;
                 Ok(None)
             }
             "ERROR" => {
-                let message = event.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+                let message = event
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default();
                 tracing::warn!(master = %endpoint, %message, "ERROR event from the master");
                 match classify_error(&message) {
                     ErrorKind::Removed => {
                         self.emit(ClientEvent::Event(event)).await?;
                         self.mark_stopped();
-                        let _ = self.disconnected_final(*connected, "the framework was removed").await;
+                        let _ = self
+                            .disconnected_final(*connected, "the framework was removed")
+                            .await;
                         // Reported here; `finish` must not report it a second time.
                         self.shared.state().torn_down = false;
-                        self.final_event(ClientEvent::FrameworkRemoved { message }).await;
+                        self.final_event(ClientEvent::FrameworkRemoved { message })
+                            .await;
                         Ok(Some(End::Stop))
                     }
                     ErrorKind::FailedOver => {
                         self.emit(ClientEvent::Event(event)).await?;
                         self.mark_stopped();
-                        let _ = self.disconnected_final(*connected, "another scheduler instance took over").await;
+                        let _ = self
+                            .disconnected_final(*connected, "another scheduler instance took over")
+                            .await;
                         self.final_event(ClientEvent::FailedOver { message }).await;
                         Ok(Some(End::Stop))
                     }
@@ -426,17 +486,27 @@ impl Runner {
     /// receiver is gone.
     async fn disconnected(&mut self, connected: bool, reason: String) -> End {
         self.shared.state().session = None;
-        if connected && self.emit(ClientEvent::Disconnected { reason }).await.is_err() {
+        if connected
+            && self
+                .emit(ClientEvent::Disconnected { reason })
+                .await
+                .is_err()
+        {
             return End::Stop;
         }
-        End::Retry { subscribed: connected }
+        End::Retry {
+            subscribed: connected,
+        }
     }
 
     /// Like `disconnected`, for a client that is stopping anyway.
     async fn disconnected_final(&mut self, connected: bool, reason: &str) -> End {
         self.shared.state().session = None;
         if connected {
-            self.final_event(ClientEvent::Disconnected { reason: reason.to_string() }).await;
+            self.final_event(ClientEvent::Disconnected {
+                reason: reason.to_string(),
+            })
+            .await;
         }
         End::Stop
     }
@@ -457,16 +527,30 @@ mod tests {
 
     #[test]
     fn error_messages_are_classified() {
-        assert_eq!(classify_error("Framework has been removed"), ErrorKind::Removed);
-        assert_eq!(classify_error("Framework failed over"), ErrorKind::FailedOver);
-        assert_eq!(classify_error("framework was torn down"), ErrorKind::Removed);
-        assert_eq!(classify_error("role 'a b' contains whitespace"), ErrorKind::Other);
+        assert_eq!(
+            classify_error("Framework has been removed"),
+            ErrorKind::Removed
+        );
+        assert_eq!(
+            classify_error("Framework failed over"),
+            ErrorKind::FailedOver
+        );
+        assert_eq!(
+            classify_error("framework was torn down"),
+            ErrorKind::Removed
+        );
+        assert_eq!(
+            classify_error("role 'a b' contains whitespace"),
+            ErrorKind::Other
+        );
     }
 
     #[test]
     fn decoder_yields_events_across_chunks_and_reports_bad_records() {
         let mut wire = recordio::encode(br#"{"type":"HEARTBEAT"}"#);
-        wire.extend(recordio::encode(br#"{"type":"RESCIND","rescind":{"offer_id":{"value":"o1"}}}"#));
+        wire.extend(recordio::encode(
+            br#"{"type":"RESCIND","rescind":{"offer_id":{"value":"o1"}}}"#,
+        ));
         let mut d = EventDecoder::default();
         let mut kinds = Vec::new();
         for byte in &wire {

@@ -21,11 +21,19 @@ use tokio::sync::watch;
 pub const REDIRECTS_MAX: usize = 5;
 
 /// The detector for `address`. Must run inside the tokio runtime (ZooKeeper runs a task).
-pub fn detector(address: &MasterAddress, zk_session_timeout: Duration) -> Result<Arc<dyn Detector>, ClientError> {
+pub fn detector(
+    address: &MasterAddress,
+    zk_session_timeout: Duration,
+) -> Result<Arc<dyn Detector>, ClientError> {
     match address {
-        MasterAddress::ZooKeeper(url) => Ok(Arc::new(Election::zookeeper(url.clone(), zk_session_timeout, None))),
+        MasterAddress::ZooKeeper(url) => Ok(Arc::new(Election::zookeeper(
+            url.clone(),
+            zk_session_timeout,
+            None,
+        ))),
         MasterAddress::Fixed(endpoint) => {
-            let detector = StandaloneDetector::new(endpoint).map_err(|e| ClientError::BadMaster(e.to_string()))?;
+            let detector = StandaloneDetector::new(endpoint)
+                .map_err(|e| ClientError::BadMaster(e.to_string()))?;
             Ok(Arc::new(detector))
         }
     }
@@ -33,7 +41,10 @@ pub fn detector(address: &MasterAddress, zk_session_timeout: Duration) -> Result
 
 /// Waits for a leader different from `current`. Never resolves when the detector can report no
 /// further change (a fixed address, or a detector that is gone), so it can sit in a `select!`.
-pub async fn changed(rx: &mut watch::Receiver<Option<Leader>>, current: Option<&Leader>) -> Option<Leader> {
+pub async fn changed(
+    rx: &mut watch::Receiver<Option<Leader>>,
+    current: Option<&Leader>,
+) -> Option<Leader> {
     let next = election::detect(rx, current).await;
     if next.as_ref() == current {
         std::future::pending::<()>().await;
@@ -51,9 +62,14 @@ pub fn location_endpoint(location: &str) -> Option<String> {
         .or_else(|| location.trim().strip_prefix("http://"))
         .or_else(|| location.trim().strip_prefix("https://"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
     let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() => (host, port.parse::<u16>().ok().filter(|p| *p > 0)?),
+        Some((host, port)) if !port.is_empty() => {
+            (host, port.parse::<u16>().ok().filter(|p| *p > 0)?)
+        }
         // Mesos always names the port; without one, the scheme's default.
         _ => (authority, 80),
     };
@@ -69,9 +85,18 @@ mod tests {
 
     #[test]
     fn reads_locations_masters_write() {
-        assert_eq!(location_endpoint("//m2.example.org:5050/api/v1/scheduler").as_deref(), Some("m2.example.org:5050"));
-        assert_eq!(location_endpoint("//10.0.0.12:5050").as_deref(), Some("10.0.0.12:5050"));
-        assert_eq!(location_endpoint("http://10.0.0.12:5050/x?y=1").as_deref(), Some("10.0.0.12:5050"));
+        assert_eq!(
+            location_endpoint("//m2.example.org:5050/api/v1/scheduler").as_deref(),
+            Some("m2.example.org:5050")
+        );
+        assert_eq!(
+            location_endpoint("//10.0.0.12:5050").as_deref(),
+            Some("10.0.0.12:5050")
+        );
+        assert_eq!(
+            location_endpoint("http://10.0.0.12:5050/x?y=1").as_deref(),
+            Some("10.0.0.12:5050")
+        );
         assert_eq!(location_endpoint("//m2").as_deref(), Some("m2:80"));
         assert_eq!(location_endpoint("/api/v1/scheduler"), None);
         assert_eq!(location_endpoint("//:5050/x"), None);
@@ -85,8 +110,15 @@ mod tests {
         let detector = detector(&address, Duration::from_secs(1)).unwrap();
         let mut rx = detector.leader();
         let current = rx.borrow().clone();
-        assert_eq!(current.as_ref().map(|l| l.endpoint.as_str()), Some("127.0.0.1:5050"));
-        let waited = tokio::time::timeout(Duration::from_millis(50), changed(&mut rx, current.as_ref())).await;
+        assert_eq!(
+            current.as_ref().map(|l| l.endpoint.as_str()),
+            Some("127.0.0.1:5050")
+        );
+        let waited = tokio::time::timeout(
+            Duration::from_millis(50),
+            changed(&mut rx, current.as_ref()),
+        )
+        .await;
         assert!(waited.is_err(), "a fixed address never changes");
     }
 }

@@ -35,7 +35,12 @@ pub enum ClientError {
 impl ClientError {
     /// Whether retrying the same call later may succeed (the call itself was not refused).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ClientError::NotSubscribed | ClientError::Unavailable { .. } | ClientError::Transport(_))
+        matches!(
+            self,
+            ClientError::NotSubscribed
+                | ClientError::Unavailable { .. }
+                | ClientError::Transport(_)
+        )
     }
 }
 
@@ -76,7 +81,11 @@ mod tests {
     #[test]
     fn retryable_errors() {
         assert!(ClientError::NotSubscribed.is_retryable());
-        assert!(!ClientError::Rejected { status: 400, body: String::new() }.is_retryable());
+        assert!(!ClientError::Rejected {
+            status: 400,
+            body: String::new()
+        }
+        .is_retryable());
         assert!(!ClientError::Stopped.is_retryable());
     }
 }

@@ -53,7 +53,11 @@ pub enum ClientEvent {
     /// A subscription is open (SUBSCRIBED received). `reregistered`: the SUBSCRIBE carried a
     /// framework id (failover, re-subscription) rather than registering a new framework.
     /// Calls work from now until the next `Disconnected`.
-    Connected { framework_id: FrameworkId, master: String, reregistered: bool },
+    Connected {
+        framework_id: FrameworkId,
+        master: String,
+        reregistered: bool,
+    },
     /// Every event of the stream, SUBSCRIBED included (HEARTBEAT only if configured).
     Event(Event),
     /// The open subscription ended; the client re-subscribes on its own (unless it stops).
@@ -96,7 +100,9 @@ pub(crate) struct Shared {
 impl Shared {
     /// The state; a poisoned lock (a panic elsewhere) still holds consistent plain data.
     pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -109,7 +115,9 @@ pub struct SchedulerClient {
 impl SchedulerClient {
     /// Starts the client task (inside a tokio runtime) and returns the handle and the events.
     /// Fails only on a bad master address or an HTTP client that cannot be built.
-    pub fn start(config: ClientConfig) -> Result<(SchedulerClient, mpsc::Receiver<ClientEvent>), ClientError> {
+    pub fn start(
+        config: ClientConfig,
+    ) -> Result<(SchedulerClient, mpsc::Receiver<ClientEvent>), ClientError> {
         let address = MasterAddress::parse(&config.master)?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -121,8 +129,16 @@ impl SchedulerClient {
             .map_err(|e| ClientError::Transport(format!("cannot build the HTTP client: {e}")))?;
         let detector = detect::detector(&address, config.zk_session_timeout)?;
         let (stop, stop_rx) = watch::channel(false);
-        let state = State { framework_id: config.initial_framework_id(), ..State::default() };
-        let shared = Arc::new(Shared { state: Mutex::new(state), http, call_timeout: config.call_timeout, stop });
+        let state = State {
+            framework_id: config.initial_framework_id(),
+            ..State::default()
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            http,
+            call_timeout: config.call_timeout,
+            stop,
+        });
         let (events_tx, events_rx) = mpsc::channel(config.events_capacity.max(1));
         let runner = connection::Runner::new(shared.clone(), config, detector, events_tx, stop_rx);
         tokio::spawn(runner.run());
@@ -141,7 +157,11 @@ impl SchedulerClient {
 
     /// `host:port` of the master the open subscription goes to.
     pub fn master(&self) -> Option<String> {
-        self.shared.state().session.as_ref().map(|s| s.endpoint.clone())
+        self.shared
+            .state()
+            .session
+            .as_ref()
+            .map(|s| s.endpoint.clone())
     }
 
     /// Closes the subscription and ends the client task, without tearing the framework down (the

@@ -19,7 +19,11 @@ fn config(master: String) -> ClientConfig {
 }
 
 fn stream(chunks: Vec<Vec<u8>>, keep_open: bool) -> Reply {
-    Reply::Stream { stream_id: Some("stream-1".into()), chunks, keep_open }
+    Reply::Stream {
+        stream_id: Some("stream-1".into()),
+        chunks,
+        keep_open,
+    }
 }
 
 #[tokio::test]
@@ -28,31 +32,59 @@ async fn follows_503_then_307_to_the_leader_and_reconnects_after_a_malformed_rec
     let heartbeat = record(&serde_json::json!({"type": "HEARTBEAT"}));
     let leader = FakeMaster::start(vec![
         // First subscription: SUBSCRIBED, a heartbeat, then garbage (not an Event).
-        stream(vec![subscribed("FW-1", 15.0), heartbeat, b"9\n{\"x\":1}xx".to_vec()], true),
+        stream(
+            vec![
+                subscribed("FW-1", 15.0),
+                heartbeat,
+                b"9\n{\"x\":1}xx".to_vec(),
+            ],
+            true,
+        ),
         // Second subscription stays up.
         stream(vec![subscribed("FW-1", 15.0)], true),
     ])
     .await;
     let location = format!("//{}/api/v1/scheduler", leader.address());
     let standby = FakeMaster::start(vec![
-        Reply::Plain("503 Service Unavailable", vec![], "No leader elected".into()),
-        Reply::Plain("307 Temporary Redirect", vec![("Location".into(), location)], String::new()),
+        Reply::Plain(
+            "503 Service Unavailable",
+            vec![],
+            "No leader elected".into(),
+        ),
+        Reply::Plain(
+            "307 Temporary Redirect",
+            vec![("Location".into(), location)],
+            String::new(),
+        ),
     ])
     .await;
     let (client, mut events) = SchedulerClient::start(config(standby.address())).unwrap();
 
     let (fid, master, rereg) = wait_for(&mut events, WAIT, "first Connected", |e| match e {
-        ClientEvent::Connected { framework_id, master, reregistered } => Some((framework_id.clone(), master.clone(), *reregistered)),
+        ClientEvent::Connected {
+            framework_id,
+            master,
+            reregistered,
+        } => Some((framework_id.clone(), master.clone(), *reregistered)),
         _ => None,
     })
     .await;
     assert_eq!(fid.as_str(), "FW-1");
-    assert_eq!(master, leader.address(), "calls go to where the redirect led");
+    assert_eq!(
+        master,
+        leader.address(),
+        "calls go to where the redirect led"
+    );
     assert!(!rereg);
-    let reason = wait_for(&mut events, WAIT, "Disconnected after the malformed record", |e| match e {
-        ClientEvent::Disconnected { reason } => Some(reason.clone()),
-        _ => None,
-    })
+    let reason = wait_for(
+        &mut events,
+        WAIT,
+        "Disconnected after the malformed record",
+        |e| match e {
+            ClientEvent::Disconnected { reason } => Some(reason.clone()),
+            _ => None,
+        },
+    )
     .await;
     assert!(reason.contains("malformed"), "{reason}");
     let rereg = wait_for(&mut events, WAIT, "second Connected", |e| match e {
@@ -66,10 +98,20 @@ async fn follows_503_then_307_to_the_leader_and_reconnects_after_a_malformed_rec
     assert_eq!(bodies.len(), 2);
     assert!(bodies[0].get("framework_id").is_none());
     assert_eq!(bodies[1]["framework_id"]["value"], "FW-1");
-    assert_eq!(bodies[1]["subscribe"]["framework_info"]["id"]["value"], "FW-1");
+    assert_eq!(
+        bodies[1]["subscribe"]["framework_info"]["id"]["value"],
+        "FW-1"
+    );
     // 503, then 307; the second subscription starts from the configured address again (307).
-    assert_eq!(standby.bodies().len(), 3, "503 retried, then redirected on every attempt");
-    assert_eq!(client.framework_id().map(|f| f.value), Some("FW-1".to_string()));
+    assert_eq!(
+        standby.bodies().len(),
+        3,
+        "503 retried, then redirected on every attempt"
+    );
+    assert_eq!(
+        client.framework_id().map(|f| f.value),
+        Some("FW-1".to_string())
+    );
     client.stop();
 }
 
@@ -79,22 +121,35 @@ async fn missed_heartbeats_count_as_a_dead_connection() {
     // Heartbeats every 50 ms announced, none sent: dead after 5 * 50 ms.
     let leader = FakeMaster::start(vec![stream(vec![subscribed("FW-2", 0.05)], true)]).await;
     let (client, mut events) = SchedulerClient::start(config(leader.address())).unwrap();
-    wait_for(&mut events, WAIT, "Connected", |e| matches!(e, ClientEvent::Connected { .. }).then_some(())).await;
+    wait_for(&mut events, WAIT, "Connected", |e| {
+        matches!(e, ClientEvent::Connected { .. }).then_some(())
+    })
+    .await;
     let reason = wait_for(&mut events, WAIT, "Disconnected", |e| match e {
         ClientEvent::Disconnected { reason } => Some(reason.clone()),
         _ => None,
     })
     .await;
     assert!(reason.contains("no heartbeat"), "{reason}");
-    wait_for(&mut events, WAIT, "Connected again", |e| matches!(e, ClientEvent::Connected { .. }).then_some(())).await;
+    wait_for(&mut events, WAIT, "Connected again", |e| {
+        matches!(e, ClientEvent::Connected { .. }).then_some(())
+    })
+    .await;
     client.stop();
 }
 
 #[tokio::test]
 async fn a_removed_framework_stops_the_client() {
     support::init_logs();
-    let error = record(&serde_json::json!({"type": "ERROR", "error": {"message": "Framework has been removed"}}));
-    let leader = FakeMaster::start(vec![Reply::Stream { stream_id: None, chunks: vec![error], keep_open: false }]).await;
+    let error = record(
+        &serde_json::json!({"type": "ERROR", "error": {"message": "Framework has been removed"}}),
+    );
+    let leader = FakeMaster::start(vec![Reply::Stream {
+        stream_id: None,
+        chunks: vec![error],
+        keep_open: false,
+    }])
+    .await;
     let mut config = config(leader.address());
     config.failover = true;
     config.framework_id = Some("FW-OLD".into());
@@ -105,17 +160,28 @@ async fn a_removed_framework_stops_the_client() {
     })
     .await;
     assert_eq!(message, "Framework has been removed");
-    assert_eq!(leader.bodies()[0]["framework_id"]["value"], "FW-OLD", "a stored framework id is used at start");
+    assert_eq!(
+        leader.bodies()[0]["framework_id"]["value"],
+        "FW-OLD",
+        "a stored framework id is used at start"
+    );
     // The client task ends: the channel closes and calls say so.
-    assert!(tokio::time::timeout(WAIT, events.recv()).await.expect("channel closes").is_none());
+    assert!(tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("channel closes")
+        .is_none());
     assert_eq!(client.revive().await, Err(ClientError::Stopped));
 }
 
 #[tokio::test]
 async fn calls_before_a_subscription_are_not_subscribed_and_bad_addresses_are_refused() {
     // Nothing listens on this port: the client keeps retrying, never subscribed.
-    let (client, _events) = SchedulerClient::start(config(format!("127.0.0.1:{}", support::free_port()))).unwrap();
-    assert_eq!(client.decline(vec!["o1".into()], Some(1.0)).await, Err(ClientError::NotSubscribed));
+    let (client, _events) =
+        SchedulerClient::start(config(format!("127.0.0.1:{}", support::free_port()))).unwrap();
+    assert_eq!(
+        client.decline(vec!["o1".into()], Some(1.0)).await,
+        Err(ClientError::NotSubscribed)
+    );
     assert!(!client.is_subscribed());
     client.stop();
     assert!(matches!(

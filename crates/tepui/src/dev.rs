@@ -51,11 +51,19 @@ struct AgentOnly {
 
 pub async fn run(flags: DevFlags) -> ExitCode {
     if flags.port == flags.agent_port {
-        eprintln!("error: --port and --agent_port must differ (both are {})", flags.port);
+        eprintln!(
+            "error: --port and --agent_port must differ (both are {})",
+            flags.port
+        );
         return ExitCode::from(2);
     }
-    if flags.marathon_port != 0 && (flags.marathon_port == flags.port || flags.marathon_port == flags.agent_port) {
-        eprintln!("error: --marathon_port must differ from --port and --agent_port (it is {})", flags.marathon_port);
+    if flags.marathon_port != 0
+        && (flags.marathon_port == flags.port || flags.marathon_port == flags.agent_port)
+    {
+        eprintln!(
+            "error: --marathon_port must differ from --port and --agent_port (it is {})",
+            flags.marathon_port
+        );
         return ExitCode::from(2);
     }
     let work_dir = flags
@@ -63,7 +71,10 @@ pub async fn run(flags: DevFlags) -> ExitCode {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("tepui-dev-{}", std::process::id())));
     if let Err(e) = std::fs::create_dir_all(&work_dir) {
-        eprintln!("error: --work_dir: cannot create {}: {e}", work_dir.display());
+        eprintln!(
+            "error: --work_dir: cannot create {}: {e}",
+            work_dir.display()
+        );
         return ExitCode::from(2);
     }
     let ip = flags.ip.to_string();
@@ -119,14 +130,21 @@ pub async fn run(flags: DevFlags) -> ExitCode {
     let marathon = if flags.marathon_port == 0 {
         None
     } else {
-        let config = match marathon::default_config(&master_address, std::net::IpAddr::V4(flags.ip), flags.marathon_port) {
+        let config = match marathon::default_config(
+            &master_address,
+            std::net::IpAddr::V4(flags.ip),
+            flags.marathon_port,
+        ) {
             Ok(config) => config,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
-        Some(tokio::spawn(marathon::run_in_memory(config, stopped(stop_rx.clone()))))
+        Some(tokio::spawn(marathon::run_in_memory(
+            config,
+            stopped(stop_rx.clone()),
+        )))
     };
     println!("master: http://{master_address}");
     println!("agent: http://{ip}:{}", flags.agent_port);
@@ -184,7 +202,11 @@ pub async fn run(flags: DevFlags) -> ExitCode {
     code
 }
 
-fn report<E: std::fmt::Display>(name: &str, result: Result<Result<(), E>, tokio::task::JoinError>, code: &mut ExitCode) {
+fn report<E: std::fmt::Display>(
+    name: &str,
+    result: Result<Result<(), E>, tokio::task::JoinError>,
+    code: &mut ExitCode,
+) {
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {

@@ -46,7 +46,10 @@ pub const EXIT_LOST_LEADERSHIP: u8 = 3;
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TEPUI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
@@ -73,8 +76,15 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     // Client verbs print their own results; library chatter (ZooKeeper sessions) only on request.
-    init_logging(if matches!(cli.command, Command::Client(_)) { "warn" } else { "info" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_logging(if matches!(cli.command, Command::Client(_)) {
+        "warn"
+    } else {
+        "info"
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -83,29 +93,27 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Master(flags) => {
-                match master::run(flags, shutdown_signal()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(master::MasterError::Flag(e)) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(EXIT_USAGE)
-                    }
-                    Err(e @ master::MasterError::QuorumViolation(_)) => {
-                        tracing::error!("{e}");
-                        eprintln!("error: {e}");
-                        ExitCode::from(EXIT_USAGE)
-                    }
-                    Err(e @ master::MasterError::LostLeadership(_)) => {
-                        tracing::error!("{e}");
-                        eprintln!("error: {e}");
-                        ExitCode::from(EXIT_LOST_LEADERSHIP)
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
+            Command::Master(flags) => match master::run(flags, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(master::MasterError::Flag(e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
                 }
-            }
+                Err(e @ master::MasterError::QuorumViolation(_)) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(e @ master::MasterError::LostLeadership(_)) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_LOST_LEADERSHIP)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Agent(flags) => {
                 let detector = match flags.detector() {
                     Ok(d) => d,
@@ -138,7 +146,9 @@ fn main() -> ExitCode {
             },
             Command::Dev(flags) => dev::run(flags).await,
             Command::Client(command) => cli::run(command).await,
-            Command::LocalCluster(args) => ExitCode::from(local_cluster::run_cli(args, std::env::current_exe()).await),
+            Command::LocalCluster(args) => {
+                ExitCode::from(local_cluster::run_cli(args, std::env::current_exe()).await)
+            }
             Command::Launcher(flags) => match agent::run_launcher(flags).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ agent::LauncherError::BadFlag { .. }) => {

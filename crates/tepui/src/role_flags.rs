@@ -29,7 +29,9 @@ pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
-    let matches = command.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    let matches = command
+        .try_get_matches_from(args)
+        .unwrap_or_else(|e| e.exit());
     T::from_arg_matches(&matches).map_err(|e| e.exit())
 }
 
@@ -48,13 +50,26 @@ fn with_config_dir(command: clap::Command) -> clap::Command {
 }
 
 /// `tepui <role> <flags>` rewritten with every source's value; other command lines unchanged.
-fn assemble(command: &clap::Command, args: Vec<String>) -> Result<Vec<String>, config::ConfigError> {
-    let Some(role) = args.get(1).and_then(|word| config::Role::from_command(word)) else { return Ok(args) };
+fn assemble(
+    command: &clap::Command,
+    args: Vec<String>,
+) -> Result<Vec<String>, config::ConfigError> {
+    let Some(role) = args
+        .get(1)
+        .and_then(|word| config::Role::from_command(word))
+    else {
+        return Ok(args);
+    };
     let role_args = &args[2..];
-    if role_args.iter().any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version")) {
+    if role_args
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+    {
         return Ok(args);
     }
-    let Some(sub) = command.find_subcommand(role.command()) else { return Ok(args) };
+    let Some(sub) = command.find_subcommand(role.command()) else {
+        return Ok(args);
+    };
     let flags = config::FlagSpec::from_clap(sub);
     let env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

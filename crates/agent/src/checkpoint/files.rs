@@ -46,7 +46,10 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 }
 
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(layout::TMP_SUFFIX);
     path.with_file_name(name)
 }
@@ -153,7 +156,11 @@ pub fn append_line(
 }
 
 /// Removes the tree at `dir` (gone already is fine); nothing under it needs syncing any more.
-pub fn remove_tree(dir: &Path, files: &mut BTreeSet<PathBuf>, dirty: &mut BTreeSet<PathBuf>) -> io::Result<()> {
+pub fn remove_tree(
+    dir: &Path,
+    files: &mut BTreeSet<PathBuf>,
+    dirty: &mut BTreeSet<PathBuf>,
+) -> io::Result<()> {
     forget_under(files, dir);
     forget_under(dirty, dir);
     match std::fs::remove_dir_all(dir) {
@@ -199,7 +206,10 @@ const SYNC_THREADS: usize = 8;
 const SYNC_PARALLEL_MIN: usize = 4;
 
 /// Runs `sync` over `items` on up to `SYNC_THREADS` threads; the errors.
-pub fn in_parallel<T: Sync>(items: &[T], sync: impl Fn(&T) -> Result<(), String> + Sync) -> Vec<String> {
+pub fn in_parallel<T: Sync>(
+    items: &[T],
+    sync: impl Fn(&T) -> Result<(), String> + Sync,
+) -> Vec<String> {
     if items.len() < SYNC_PARALLEL_MIN {
         return items.iter().filter_map(|item| sync(item).err()).collect();
     }
@@ -248,10 +258,12 @@ mod tests {
 
     #[test]
     fn a_subtree_is_forgotten_and_only_it() {
-        let mut set: BTreeSet<PathBuf> = ["a/b", "a/b/x", "a/b/x/y", "a/b/z", "a/b-c", "a/ba", "a/a", "b"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
+        let mut set: BTreeSet<PathBuf> = [
+            "a/b", "a/b/x", "a/b/x/y", "a/b/z", "a/b-c", "a/ba", "a/a", "b",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
         forget_under(&mut set, Path::new("a/b"));
         let left: Vec<&str> = set.iter().filter_map(|p| p.to_str()).collect();
         assert_eq!(left, vec!["a/a", "a/b-c", "a/ba", "b"]);

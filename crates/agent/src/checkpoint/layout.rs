@@ -61,10 +61,18 @@ pub fn agent_dir(meta: &Path, agent_id: &str) -> PathBuf {
 }
 
 pub fn framework_dir(meta: &Path, agent_id: &str, framework_id: &str) -> PathBuf {
-    agent_dir(meta, agent_id).join("frameworks").join(framework_id)
+    agent_dir(meta, agent_id)
+        .join("frameworks")
+        .join(framework_id)
 }
 
-pub fn run_dir(meta: &Path, agent_id: &str, framework_id: &str, executor_id: &str, container_id: &str) -> PathBuf {
+pub fn run_dir(
+    meta: &Path,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    container_id: &str,
+) -> PathBuf {
     framework_dir(meta, agent_id, framework_id)
         .join("executors")
         .join(executor_id)

@@ -33,8 +33,8 @@ pub use read::{read, read_boot_id, Recovered};
 use crate::core::CheckpointOp;
 use proto::agent_protocol::AgentInfo;
 use records::{
-    AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord, TaskRecord, UpdateLine,
-    CHECKPOINT_VERSION,
+    AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord, TaskRecord,
+    UpdateLine, CHECKPOINT_VERSION,
 };
 use std::collections::VecDeque;
 use std::io;
@@ -147,7 +147,8 @@ fn materialize(meta: PathBuf, queue: Arc<Queue>, errors: Arc<AtomicU64>) {
             }
             // Wait for a lull: no new batch for `QUIET` (at most `DEFER_MAX` in all), unless
             // someone waits on the files.
-            let urgent = |s: &QueueState| s.closed || s.jobs.iter().any(|j| !matches!(j, Job::Apply(_)));
+            let urgent =
+                |s: &QueueState| s.closed || s.jobs.iter().any(|j| !matches!(j, Job::Apply(_)));
             let deferred_since = std::time::Instant::now();
             loop {
                 if urgent(&state) || deferred_since.elapsed() >= DEFER_MAX {
@@ -172,7 +173,9 @@ fn materialize(meta: PathBuf, queue: Arc<Queue>, errors: Arc<AtomicU64>) {
                 other => {
                     report(apply(&meta, &mut dirty, std::mem::take(&mut ops)));
                     match other {
-                        Job::Close(segment) => report(compact(&meta, segment, std::mem::take(&mut dirty))),
+                        Job::Close(segment) => {
+                            report(compact(&meta, segment, std::mem::take(&mut dirty)))
+                        }
                         Job::Flush(done) => {
                             let _ = done.send(());
                         }
@@ -215,7 +218,10 @@ fn coalesce(ops: Vec<FileOp>) -> Vec<FileOp> {
         .enumerate()
         .filter(|(i, op)| {
             // Moot when the op's path or one of its ancestors is removed later.
-            let moot = op.path().ancestors().any(|a| removed.get(a).is_some_and(|at| at > i));
+            let moot = op
+                .path()
+                .ancestors()
+                .any(|a| removed.get(a).is_some_and(|at| at > i));
             !moot
         })
         .map(|(_, op)| op)
@@ -225,7 +231,12 @@ fn coalesce(ops: Vec<FileOp>) -> Vec<FileOp> {
 impl Writer {
     /// A writer appending to log segments numbered from `next_sequence` (what `replay_log`
     /// returned); failures of its background work are counted in `errors`.
-    pub fn new(meta: PathBuf, agent_info: AgentInfo, next_sequence: u64, errors: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        meta: PathBuf,
+        agent_info: AgentInfo,
+        next_sequence: u64,
+        errors: Arc<AtomicU64>,
+    ) -> Self {
         let materializer = Arc::new(Queue::default());
         let queue = materializer.clone();
         let thread_meta = meta.clone();
@@ -262,7 +273,9 @@ impl Writer {
                 };
                 vec![
                     FileOp::Replace {
-                        path: rel(layout::agent_dir(&self.meta, &agent_id.value).join(layout::SLAVE_INFO)),
+                        path: rel(
+                            layout::agent_dir(&self.meta, &agent_id.value).join(layout::SLAVE_INFO)
+                        ),
                         content: text(records::to_bytes(&record)),
                     },
                     FileOp::Link {
@@ -305,7 +318,9 @@ impl Writer {
                     content: text(records::to_bytes(&record)),
                 }]
             }
-            CheckpointOp::Update { run_dir, record, .. } => {
+            CheckpointOp::Update {
+                run_dir, record, ..
+            } => {
                 let line = UpdateLine {
                     version: CHECKPOINT_VERSION,
                     record: record.clone(),
@@ -361,8 +376,15 @@ impl Writer {
             CheckpointOp::RemoveExecutor { executor_dir } => vec![FileOp::Remove {
                 path: rel(executor_dir.clone()),
             }],
-            CheckpointOp::RemoveFramework { agent_id, framework_id } => vec![FileOp::Remove {
-                path: rel(layout::framework_dir(&self.meta, &agent_id.value, &framework_id.value)),
+            CheckpointOp::RemoveFramework {
+                agent_id,
+                framework_id,
+            } => vec![FileOp::Remove {
+                path: rel(layout::framework_dir(
+                    &self.meta,
+                    &agent_id.value,
+                    &framework_id.value,
+                )),
             }],
         }
     }
@@ -377,7 +399,11 @@ impl Writer {
         let encoded = wal::encode(&file_ops);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut errors = self.make_room(&mut state, encoded.len());
-        match state.segment.as_mut().map(|segment| segment.append(&encoded)) {
+        match state
+            .segment
+            .as_mut()
+            .map(|segment| segment.append(&encoded))
+        {
             Some(Ok(())) => {
                 self.materializer.push(Job::Apply(file_ops));
             }
@@ -455,7 +481,9 @@ fn compact(meta: &Path, segment: Segment, dirty: Dirty) -> Vec<String> {
     let mut errors = files::sync_paths(&dirty.files, &dirty.dirs);
     if errors.is_empty() {
         if let Err(e) = segment.delete(meta) {
-            errors.push(format!("cannot delete a compacted checkpoint log segment: {e}"));
+            errors.push(format!(
+                "cannot delete a compacted checkpoint log segment: {e}"
+            ));
         }
     }
     tracing::debug!(files = dirty.files.len(), dirs = dirty.dirs.len(), took = ?started.elapsed(), "checkpoint log compacted");

@@ -13,7 +13,8 @@
 
 use super::layout;
 use super::records::{
-    self, AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord, TaskRecord, UpdateLine,
+    self, AgentRecord, ExecutorRecord, ExecutorRunRecord, ForkedRecord, FrameworkRecord,
+    TaskRecord, UpdateLine,
 };
 use crate::core::{Forked, RecoveredExecutor, RecoveredRun};
 use crate::sandbox::is_safe_component;
@@ -95,7 +96,10 @@ fn read_updates(path: &Path, errors: &mut Vec<String>) -> Vec<crate::core::Updat
             .open(path)
             .and_then(|f| f.set_len(whole as u64).and_then(|()| f.sync_data()));
         if let Err(e) = truncated {
-            errors.push(format!("cannot cut the torn end of {}: {e}", path.display()));
+            errors.push(format!(
+                "cannot cut the torn end of {}: {e}",
+                path.display()
+            ));
         }
     }
     let mut out = Vec::new();
@@ -156,7 +160,9 @@ fn read_executor(
     runs: &mut Vec<RecoveredRun>,
     errors: &mut Vec<String>,
 ) {
-    let Some(record) = read_record::<ExecutorRecord>(&executor_dir.join(layout::EXECUTOR_INFO), errors) else {
+    let Some(record) =
+        read_record::<ExecutorRecord>(&executor_dir.join(layout::EXECUTOR_INFO), errors)
+    else {
         return;
     };
     if record.framework_id != *framework_id {
@@ -178,13 +184,20 @@ fn read_executor(
             continue;
         };
         if run.container_id.value != container {
-            errors.push(format!("{}: names container {}, not {container}", run_path.display(), run.container_id));
+            errors.push(format!(
+                "{}: names container {}, not {container}",
+                run_path.display(),
+                run.container_id
+            ));
             continue;
         }
-        let forked = read_record::<ForkedRecord>(&run_dir.join(layout::FORKED_PID), errors).map(|f| Forked {
-            pid: f.pid,
-            start_time: f.start_time,
-        });
+        let forked =
+            read_record::<ForkedRecord>(&run_dir.join(layout::FORKED_PID), errors).map(|f| {
+                Forked {
+                    pid: f.pid,
+                    start_time: f.start_time,
+                }
+            });
         for (task, task_dir) in subdirs(&run_dir.join(layout::TASKS), errors) {
             if let Some(task_run) = read_run(framework_id, &task, &container, &task_dir, errors) {
                 runs.push(task_run);
@@ -209,7 +222,11 @@ pub fn read(meta: &Path) -> Recovered {
     // Half-removed trees of an earlier cleanup.
     if let Ok(entries) = std::fs::read_dir(meta) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with("slaves.removing-") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("slaves.removing-")
+            {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -225,24 +242,39 @@ pub fn read(meta: &Path) -> Recovered {
     };
     let agent_id = target.to_string_lossy().into_owned();
     if !is_safe_component(&agent_id) {
-        errors.push(format!("{} points to {agent_id:?}, not an agent id", latest.display()));
+        errors.push(format!(
+            "{} points to {agent_id:?}, not an agent id",
+            latest.display()
+        ));
         return recovered;
     }
     let agent_dir = layout::agent_dir(meta, &agent_id);
-    recovered.agent_info = read_record::<AgentRecord>(&agent_dir.join(layout::SLAVE_INFO), errors).map(|r| r.info);
+    recovered.agent_info =
+        read_record::<AgentRecord>(&agent_dir.join(layout::SLAVE_INFO), errors).map(|r| r.info);
     recovered.agent_id = Some(AgentId::new(agent_id.clone()));
     for (framework, framework_dir) in subdirs(&agent_dir.join("frameworks"), errors) {
         let framework_id = FrameworkId::new(framework.clone());
-        if let Some(record) = read_record::<FrameworkRecord>(&framework_dir.join(layout::FRAMEWORK_INFO), errors) {
-            recovered.frameworks.insert(framework_id.clone(), record.info);
+        if let Some(record) =
+            read_record::<FrameworkRecord>(&framework_dir.join(layout::FRAMEWORK_INFO), errors)
+        {
+            recovered
+                .frameworks
+                .insert(framework_id.clone(), record.info);
         }
         for (executor, executor_dir) in subdirs(&framework_dir.join("executors"), errors) {
             if executor_dir.join(layout::EXECUTOR_INFO).exists() {
-                read_executor(&framework_id, &executor_dir, &mut recovered.executors, &mut recovered.runs, errors);
+                read_executor(
+                    &framework_id,
+                    &executor_dir,
+                    &mut recovered.executors,
+                    &mut recovered.runs,
+                    errors,
+                );
                 continue;
             }
             for (container, run_dir) in subdirs(&executor_dir.join("runs"), errors) {
-                if let Some(run) = read_run(&framework_id, &executor, &container, &run_dir, errors) {
+                if let Some(run) = read_run(&framework_id, &executor, &container, &run_dir, errors)
+                {
                     recovered.runs.push(run);
                 }
             }

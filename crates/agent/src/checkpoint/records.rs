@@ -81,7 +81,8 @@ struct Versioned {
 
 /// Parses a checkpoint record, checking its version first.
 pub fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let versioned: Versioned = serde_json::from_slice(bytes).map_err(|e| format!("unreadable: {e}"))?;
+    let versioned: Versioned =
+        serde_json::from_slice(bytes).map_err(|e| format!("unreadable: {e}"))?;
     if versioned.version > CHECKPOINT_VERSION {
         return Err(format!(
             "written by a newer tepui (checkpoint version {}, this one reads up to {CHECKPOINT_VERSION})",

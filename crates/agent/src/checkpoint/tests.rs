@@ -63,7 +63,12 @@ fn sent_uuids(effects: &[Effect]) -> Vec<String> {
 
 /// A core with three tasks in different states, its journal committed to `work_dir/meta`.
 fn populate(work_dir: &Path) -> Core {
-    let writer = Writer::new(layout::meta_dir(work_dir), agent_info(), 1, Default::default());
+    let writer = Writer::new(
+        layout::meta_dir(work_dir),
+        agent_info(),
+        1,
+        Default::default(),
+    );
     let mut c = core(work_dir);
     let master = MasterInfo::new("m".into(), "127.0.0.1".parse().unwrap(), 5050, "m".into());
     c.registered(now(0), AgentId::new("S1"), master);
@@ -80,7 +85,12 @@ fn populate(work_dir: &Path) -> Core {
         }
     }
     // "done" finishes and everything about it is acknowledged: nothing to recover.
-    let finished = sent_uuids(&c.exited(now(5), &fw, &TaskId::new("done"), crate::core::Exit::Code(0)));
+    let finished = sent_uuids(&c.exited(
+        now(5),
+        &fw,
+        &TaskId::new("done"),
+        crate::core::Exit::Code(0),
+    ));
     c.acknowledge(now(6), &fw, &TaskId::new("done"), &finished[0]);
     let errors = writer.commit(&c.drain_checkpoints());
     assert!(errors.is_empty(), "{errors:?}");
@@ -104,13 +114,20 @@ fn a_core_survives_a_round_trip_through_its_checkpoints() {
     );
     assert_eq!(read.frameworks.len(), 1);
     // The completed run's checkpoints were removed when it completed.
-    let mut names: Vec<String> = read.runs.iter().map(|r| r.task.task_id.value.clone()).collect();
+    let mut names: Vec<String> = read
+        .runs
+        .iter()
+        .map(|r| r.task.task_id.value.clone())
+        .collect();
     names.sort();
     assert_eq!(names, vec!["acked", "unacked"]);
     // task.info holds the task's environment: owner-only.
     let run_dir = &read.runs[0].run_dir;
     let mode = std::fs::metadata(run_dir).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o700);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
 
     let mut after = core(&work_dir);
     let runs = read.runs;
@@ -130,7 +147,11 @@ fn a_core_survives_a_round_trip_through_its_checkpoints() {
             new.statuses, old.statuses,
             "{id}: statuses, timestamps and uuids included"
         );
-        assert_eq!(new.process, Process::Launching, "unknown until the launcher says");
+        assert_eq!(
+            new.process,
+            Process::Launching,
+            "unknown until the launcher says"
+        );
         assert_eq!(
             after.pending_updates(&fw, &TaskId::new(id)),
             before.pending_updates(&fw, &TaskId::new(id)),
@@ -159,7 +180,8 @@ fn torn_and_foreign_files_are_left_out_safely() {
     let updates = unacked.run_dir.join(layout::TASK_UPDATES);
     // A record written by a newer release.
     let mut file = OpenOptions::new().append(true).open(&updates).unwrap();
-    file.write_all(b"{\"version\":7,\"type\":\"TELEPORT\"}\n").unwrap();
+    file.write_all(b"{\"version\":7,\"type\":\"TELEPORT\"}\n")
+        .unwrap();
     drop(file);
     let whole_len = std::fs::metadata(&updates).unwrap().len();
 
@@ -179,7 +201,11 @@ fn torn_and_foreign_files_are_left_out_safely() {
     let second = read(&meta);
     // The torn tail is cut, from the file too, and the records before it are intact.
     assert_eq!(std::fs::metadata(&updates).unwrap().len(), whole_len);
-    let again = second.runs.iter().find(|r| r.task.task_id.value == "unacked").unwrap();
+    let again = second
+        .runs
+        .iter()
+        .find(|r| r.task.task_id.value == "unacked")
+        .unwrap();
     assert_eq!(again.records, unacked.records);
     assert!(!orphan.exists(), "a run that never committed is removed");
     assert_eq!(second.runs.len(), 2);
@@ -288,10 +314,15 @@ fn writes_into_a_tree_removed_later_in_the_backlog_are_skipped() {
     let ops = vec![
         replace("runs/a/task.info"),
         replace("runs/b/task.info"),
-        FileOp::Remove { path: "runs/a".into() },
+        FileOp::Remove {
+            path: "runs/a".into(),
+        },
         replace("runs/a2/task.info"),
     ];
-    let kept: Vec<PathBuf> = coalesce(ops).iter().map(|op| op.path().to_path_buf()).collect();
+    let kept: Vec<PathBuf> = coalesce(ops)
+        .iter()
+        .map(|op| op.path().to_path_buf())
+        .collect();
     assert_eq!(
         kept,
         vec![

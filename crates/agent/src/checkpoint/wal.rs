@@ -92,7 +92,10 @@ impl FileOp {
                     match std::fs::read(&path) {
                         Ok(bytes) => {
                             let whole = files::cut_torn_tail(&path, &bytes)?;
-                            if bytes[..whole].split(|b| *b == b'\n').any(|l| l == line.as_bytes()) {
+                            if bytes[..whole]
+                                .split(|b| *b == b'\n')
+                                .any(|l| l == line.as_bytes())
+                            {
                                 return Ok(());
                             }
                         }
@@ -157,7 +160,11 @@ impl Segment {
     /// Creates segment `sequence`, `capacity` bytes of zeros, durably.
     pub fn create(meta: &Path, sequence: u64, capacity: u64) -> io::Result<Segment> {
         let path = meta.join(segment_name(sequence));
-        let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
         let zeros = vec![0u8; 1 << 16];
         let mut written = 0;
         while written < capacity {
@@ -240,7 +247,10 @@ pub fn replay(meta: &Path) -> (u64, usize, Vec<String>) {
         };
         // The log ends at its first zero byte; a torn last line is a batch that never committed.
         let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-        let whole = bytes[..end].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let whole = bytes[..end]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
         for (number, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
@@ -308,7 +318,9 @@ mod tests {
                 path: "gone/x".into(),
                 content: "x".into(),
             },
-            FileOp::Remove { path: "gone".into() },
+            FileOp::Remove {
+                path: "gone".into(),
+            },
         ];
         let mut segment = Segment::create(&meta, 7, 1 << 16).unwrap();
         let mut dirty = Dirty::default();
@@ -333,11 +345,23 @@ mod tests {
         let (next, applied, errors) = replay(&meta);
         assert_eq!((next, applied), (8, ops.len()));
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(std::fs::read_to_string(meta.join("a/updates")).unwrap(), "one\ntwo\n");
-        assert_eq!(std::fs::read_to_string(meta.join("a/info")).unwrap(), "{\"v\":1}");
-        assert_eq!(std::fs::read_link(meta.join("latest")).unwrap(), PathBuf::from("a"));
+        assert_eq!(
+            std::fs::read_to_string(meta.join("a/updates")).unwrap(),
+            "one\ntwo\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(meta.join("a/info")).unwrap(),
+            "{\"v\":1}"
+        );
+        assert_eq!(
+            std::fs::read_link(meta.join("latest")).unwrap(),
+            PathBuf::from("a")
+        );
         assert!(!meta.join("gone").exists());
-        assert!(segments(&meta).unwrap().is_empty(), "replayed segments are deleted");
+        assert!(
+            segments(&meta).unwrap().is_empty(),
+            "replayed segments are deleted"
+        );
         let _ = std::fs::remove_dir_all(&meta);
     }
 
@@ -346,7 +370,10 @@ mod tests {
         let meta = temp_meta();
         for path in ["/etc/passwd", "../x", "a/../../x", ""] {
             let op = FileOp::Remove { path: path.into() };
-            assert!(op.apply(&meta, &mut Dirty::default(), true).is_err(), "{path}");
+            assert!(
+                op.apply(&meta, &mut Dirty::default(), true).is_err(),
+                "{path}"
+            );
         }
         let _ = std::fs::remove_dir_all(&meta);
     }

@@ -99,7 +99,13 @@ impl Core {
 
     /// The launcher still runs the executor: it gets `--executor_reregistration_timeout` to
     /// subscribe again (unless it is connected already).
-    pub fn executor_reattached(&mut self, now: Now, framework_id: &FrameworkId, executor_id: &ExecutorId, pid: u32) {
+    pub fn executor_reattached(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        pid: u32,
+    ) {
         self.adopt_recovered_tasks(framework_id, executor_id);
         let timeout = self.executor_config.reregistration_timeout;
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
@@ -146,7 +152,8 @@ impl Core {
         } else {
             TaskState::TaskLost
         };
-        let message = format!("The executor's process was not recovered after the agent restarted: {why}");
+        let message =
+            format!("The executor's process was not recovered after the agent restarted: {why}");
         let mut effects = self.end_executor_tasks(
             now,
             framework_id,

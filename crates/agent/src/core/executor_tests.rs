@@ -120,17 +120,30 @@ impl Harness {
     }
 
     fn run(&mut self, id: &str, secs: u64) -> Vec<Effect> {
-        self.core.run_task(self.at(secs), framework(true), executor_task(id))
+        self.core
+            .run_task(self.at(secs), framework(true), executor_task(id))
     }
 
     fn subscribe(&mut self, secs: u64, connection: u64) -> Vec<Effect> {
         self.core
-            .executor_subscribe(self.at(secs), &fw(), &ex(), connection, Subscribe::default())
+            .executor_subscribe(
+                self.at(secs),
+                &fw(),
+                &ex(),
+                connection,
+                Subscribe::default(),
+            )
             .expect("subscribed")
     }
 
     /// SUBSCRIBE carrying what a reconnecting executor resends (mesos-http-api.md 9).
-    fn resubscribe(&mut self, secs: u64, connection: u64, tasks: &[&str], updates: Vec<TaskStatus>) -> Vec<Effect> {
+    fn resubscribe(
+        &mut self,
+        secs: u64,
+        connection: u64,
+        tasks: &[&str],
+        updates: Vec<TaskStatus>,
+    ) -> Vec<Effect> {
         let subscribe = Subscribe {
             unacknowledged_tasks: tasks.iter().map(|id| executor_task(id)).collect(),
             unacknowledged_updates: updates
@@ -151,7 +164,9 @@ impl Harness {
         let mut runs: Vec<RecoveredRun> = Vec::new();
         for op in self.core.drain_checkpoints() {
             match op {
-                CheckpointOp::Framework { framework_id, info, .. } => {
+                CheckpointOp::Framework {
+                    framework_id, info, ..
+                } => {
                     infos.insert(framework_id, info);
                 }
                 CheckpointOp::Executor {
@@ -184,7 +199,9 @@ impl Harness {
                     sandbox,
                     records: Vec::new(),
                 }),
-                CheckpointOp::Update { run_dir, record, .. } => {
+                CheckpointOp::Update {
+                    run_dir, record, ..
+                } => {
                     if let Some(run) = runs.iter_mut().find(|r| r.run_dir == run_dir) {
                         run.records.push(record);
                     }
@@ -195,8 +212,13 @@ impl Harness {
         let mut restarted = Harness::unregistered(self.t0);
         let now = restarted.at(secs);
         restarted.core.recover_executors(&infos, executors);
-        let live = restarted.core.recover(Some(AgentId::new("S1")), infos, runs);
-        assert!(live.is_empty(), "executor tasks are settled through their executor");
+        let live = restarted
+            .core
+            .recover(Some(AgentId::new("S1")), infos, runs);
+        assert!(
+            live.is_empty(),
+            "executor tasks are settled through their executor"
+        );
         restarted.core.executor_reattached(now, &fw(), &ex(), 4242);
         restarted.register(secs);
         restarted.core.drain_checkpoints();
@@ -212,7 +234,10 @@ impl Harness {
     }
 
     fn state(&self, id: &str) -> TaskState {
-        self.core.task(&fw(), &tid(id)).map(|t| t.state).expect("a live task")
+        self.core
+            .task(&fw(), &tid(id))
+            .map(|t| t.state)
+            .expect("a live task")
     }
 
     fn last_pending(&self, id: &str) -> TaskStatus {
@@ -255,13 +280,18 @@ fn the_first_task_starts_the_executor_and_waits_queued_until_it_subscribes() {
         Some("python3 executor.py")
     );
     let ops = h.core.drain_checkpoints();
-    assert!(ops.iter().any(|op| matches!(op, CheckpointOp::Executor { .. })));
+    assert!(ops
+        .iter()
+        .any(|op| matches!(op, CheckpointOp::Executor { .. })));
     assert!(ops.iter().any(
         |op| matches!(op, CheckpointOp::Task { run_dir, .. } if run_dir.ends_with(format!("{}/tasks/t1", launch.spec.container_id)))
     ));
 
     // A second task before the subscription queues too; one launch only.
-    assert!(!h.run("t2", 0).iter().any(|e| matches!(e, Effect::LaunchExecutor(_))));
+    assert!(!h
+        .run("t2", 0)
+        .iter()
+        .any(|e| matches!(e, Effect::LaunchExecutor(_))));
     assert_eq!(h.state("t1"), TaskState::TaskStaging);
     assert_eq!(
         h.core.executor(&fw(), &ex()).unwrap().queued,
@@ -273,7 +303,10 @@ fn the_first_task_starts_the_executor_and_waits_queued_until_it_subscribes() {
 
     h.core.executor_spawned(&fw(), &ex(), 4242);
     let effects = h.subscribe(1, 7);
-    assert_eq!(events(&effects), vec!["SUBSCRIBED", "LAUNCH:t1", "LAUNCH:t2"]);
+    assert_eq!(
+        events(&effects),
+        vec!["SUBSCRIBED", "LAUNCH:t1", "LAUNCH:t2"]
+    );
     let Effect::SendToExecutor { event, .. } = &effects[0] else {
         panic!("{effects:?}")
     };
@@ -281,7 +314,10 @@ fn the_first_task_starts_the_executor_and_waits_queued_until_it_subscribes() {
     assert_eq!(subscribed.executor_info.executor_id, ex());
     assert_eq!(subscribed.framework_info.id, Some(fw()));
     assert_eq!(subscribed.agent_info.id, Some(AgentId::new("S1")));
-    assert_eq!(subscribed.container_id, Some(launch.spec.container_id.clone()));
+    assert_eq!(
+        subscribed.container_id,
+        Some(launch.spec.container_id.clone())
+    );
     assert!(h.core.executor(&fw(), &ex()).unwrap().queued.is_empty());
 
     // Later tasks go straight to the subscribed executor.
@@ -294,7 +330,12 @@ fn updates_go_upstream_with_the_executor_uuid_and_acks_come_back_as_acknowledged
     h.subscribed_with("t1");
     let effects = h
         .core
-        .executor_update(h.at(2), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 99))
+        .executor_update(
+            h.at(2),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskRunning, 99),
+        )
         .unwrap();
     let sent = effects
         .iter()
@@ -307,21 +348,33 @@ fn updates_go_upstream_with_the_executor_uuid_and_acks_come_back_as_acknowledged
     assert_eq!(sent.source, Some(StatusSource::SourceExecutor));
     assert_eq!(sent.executor_id, Some(ex()));
     assert_eq!(sent.agent_id, Some(AgentId::new("S1")));
-    assert_eq!(sent.timestamp, Some(1_700_000_002.0), "filled in when absent");
+    assert_eq!(
+        sent.timestamp,
+        Some(1_700_000_002.0),
+        "filled in when absent"
+    );
     assert_eq!(h.state("t1"), TaskState::TaskRunning);
     let ops = h.core.drain_checkpoints();
     assert!(
-        ops.iter().any(|op| matches!(op, CheckpointOp::Update { .. })),
+        ops.iter()
+            .any(|op| matches!(op, CheckpointOp::Update { .. })),
         "checkpointed"
     );
     // The same update again (a retry) changes nothing.
     let again = h
         .core
-        .executor_update(h.at(3), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 99))
+        .executor_update(
+            h.at(3),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskRunning, 99),
+        )
         .unwrap();
     assert!(again.is_empty());
 
-    let effects = h.core.acknowledge(h.at(4), &fw(), &tid("t1"), &executor_uuid(99));
+    let effects = h
+        .core
+        .acknowledge(h.at(4), &fw(), &tid("t1"), &executor_uuid(99));
     assert_eq!(events(&effects), vec!["ACKNOWLEDGED:t1"]);
     let Effect::SendToExecutor { event, .. } = &effects[0] else {
         panic!()
@@ -338,7 +391,10 @@ fn updates_go_upstream_with_the_executor_uuid_and_acks_come_back_as_acknowledged
         )
         .unwrap();
     assert_eq!(
-        events(&h.core.acknowledge(h.at(6), &fw(), &tid("t1"), &executor_uuid(100))),
+        events(
+            &h.core
+                .acknowledge(h.at(6), &fw(), &tid("t1"), &executor_uuid(100))
+        ),
         vec!["ACKNOWLEDGED:t1"]
     );
     assert!(h.core.task(&fw(), &tid("t1")).is_none());
@@ -366,8 +422,12 @@ fn bad_executor_calls_are_refused_with_a_reason() {
         Err(ExecutorCallError::UnknownExecutor { .. })
     ));
     assert!(matches!(
-        h.core
-            .executor_update(h.at(0), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 1)),
+        h.core.executor_update(
+            h.at(0),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskRunning, 1)
+        ),
         Err(ExecutorCallError::NotSubscribed(_))
     ));
     h.subscribe(1, 1);
@@ -387,8 +447,12 @@ fn bad_executor_calls_are_refused_with_a_reason() {
         Err(ExecutorCallError::BadUpdate(_))
     ));
     assert!(matches!(
-        h.core
-            .executor_update(h.at(1), &fw(), &ex(), executor_status("t1", TaskState::TaskStaging, 2)),
+        h.core.executor_update(
+            h.at(1),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskStaging, 2)
+        ),
         Err(ExecutorCallError::BadUpdate(_))
     ));
     // An older connection closing does not unsubscribe the newer one.
@@ -417,7 +481,10 @@ fn an_executor_that_never_subscribes_is_killed_and_its_tasks_fail() {
     assert_eq!(kills(&effects), vec![Duration::ZERO]);
     let failed = h.last_pending("t1");
     assert_eq!(failed.state, TaskState::TaskFailed);
-    assert_eq!(failed.reason.as_deref(), Some(REASON_EXECUTOR_REGISTRATION_TIMEOUT));
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some(REASON_EXECUTOR_REGISTRATION_TIMEOUT)
+    );
     assert_eq!(failed.source, Some(StatusSource::SourceAgent));
     assert_eq!(failed.executor_id, Some(ex()));
     // Too late to subscribe now; the exit that follows changes no task.
@@ -426,8 +493,12 @@ fn an_executor_that_never_subscribes_is_killed_and_its_tasks_fail() {
             .executor_subscribe(h.at(61), &fw(), &ex(), 1, Subscribe::default()),
         Err(ExecutorCallError::Terminating(_))
     ));
-    let effects = h.core.executor_exited(h.at(61), &fw(), &ex(), Exit::Signal(9));
-    assert!(effects.iter().all(|e| matches!(e, Effect::ExecutorExited { .. })));
+    let effects = h
+        .core
+        .executor_exited(h.at(61), &fw(), &ex(), Exit::Signal(9));
+    assert!(effects
+        .iter()
+        .all(|e| matches!(e, Effect::ExecutorExited { .. })));
     assert!(h.core.executor(&fw(), &ex()).is_none());
 }
 
@@ -437,7 +508,12 @@ fn an_executor_exit_fails_its_unfinished_tasks_and_tells_the_master() {
     h.subscribed_with("t1");
     h.run("t2", 1);
     h.core
-        .executor_update(h.at(2), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 50))
+        .executor_update(
+            h.at(2),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskRunning, 50),
+        )
         .unwrap();
     let effects = h.core.executor_exited(h.at(3), &fw(), &ex(), Exit::Code(3));
     assert!(effects.contains(&Effect::ExecutorExited {
@@ -453,7 +529,15 @@ fn an_executor_exit_fails_its_unfinished_tasks_and_tells_the_master() {
         assert!(failed.message.unwrap().contains("exited with status 3"));
     }
     assert!(h.core.executor(&fw(), &ex()).is_none());
-    assert_eq!(h.core.frameworks().next().unwrap().completed_executors.len(), 1);
+    assert_eq!(
+        h.core
+            .frameworks()
+            .next()
+            .unwrap()
+            .completed_executors
+            .len(),
+        1
+    );
     assert_eq!(h.core.used_resources().scalar("mem"), 0.0);
 }
 
@@ -465,7 +549,10 @@ fn kills_go_to_the_executor_or_end_a_queued_task_at_once() {
     assert!(events(&effects).is_empty());
     let killed = h.last_pending("queued");
     assert_eq!(killed.state, TaskState::TaskKilled);
-    assert_eq!(killed.reason.as_deref(), Some(REASON_TASK_KILLED_DURING_LAUNCH));
+    assert_eq!(
+        killed.reason.as_deref(),
+        Some(REASON_TASK_KILLED_DURING_LAUNCH)
+    );
 
     h.run("t1", 1);
     h.core.executor_spawned(&fw(), &ex(), 4242);
@@ -508,10 +595,14 @@ fn framework_shutdown_sends_shutdown_then_kills_after_the_grace_period() {
     let effects = h.core.shutdown_framework(h.at(10), &fw());
     assert_eq!(events(&effects), vec!["SHUTDOWN"]);
     assert!(kills(&effects).is_empty());
-    assert!(kills(&h.core.tick(h.at(14))).is_empty(), "within the 5 s grace");
+    assert!(
+        kills(&h.core.tick(h.at(14))).is_empty(),
+        "within the 5 s grace"
+    );
     assert_eq!(kills(&h.core.tick(h.at(15))), vec![Duration::ZERO]);
     assert!(kills(&h.core.tick(h.at(16))).is_empty(), "killed once");
-    h.core.executor_exited(h.at(16), &fw(), &ex(), Exit::Signal(9));
+    h.core
+        .executor_exited(h.at(16), &fw(), &ex(), Exit::Signal(9));
     let ended = h.last_pending("t1");
     assert_eq!(ended.state, TaskState::TaskKilled);
     assert_eq!(ended.reason.as_deref(), Some(REASON_EXECUTOR_TERMINATED));
@@ -521,7 +612,10 @@ fn framework_shutdown_sends_shutdown_then_kills_after_the_grace_period() {
 fn framework_messages_reach_a_subscribed_executor_only() {
     let mut h = Harness::new();
     h.run("t1", 0);
-    assert!(h.core.framework_message(&fw(), &ex(), "aGk=".into()).is_empty());
+    assert!(h
+        .core
+        .framework_message(&fw(), &ex(), "aGk=".into())
+        .is_empty());
     h.subscribe(1, 1);
     let effects = h.core.framework_message(&fw(), &ex(), "aGk=".into());
     assert_eq!(events(&effects), vec!["MESSAGE"]);
@@ -535,8 +629,13 @@ fn framework_messages_reach_a_subscribed_executor_only() {
 #[test]
 fn a_non_checkpointing_framework_leaves_mesos_checkpoint_unset() {
     let mut h = Harness::new();
-    let effects = h.core.run_task(h.at(0), framework(false), executor_task("t1"));
-    let Some(Effect::LaunchExecutor(launch)) = effects.iter().find(|e| matches!(e, Effect::LaunchExecutor(_))) else {
+    let effects = h
+        .core
+        .run_task(h.at(0), framework(false), executor_task("t1"));
+    let Some(Effect::LaunchExecutor(launch)) = effects
+        .iter()
+        .find(|e| matches!(e, Effect::LaunchExecutor(_)))
+    else {
         panic!("{effects:?}")
     };
     // pymesos: `bool(env.get('MESOS_CHECKPOINT'))`.
@@ -550,7 +649,8 @@ fn a_non_checkpointing_framework_leaves_mesos_checkpoint_unset() {
 
 fn partition_aware_framework() -> FrameworkInfo {
     let mut info = framework(true);
-    info.capabilities = serde_json::from_value(serde_json::json!([{"type": "PARTITION_AWARE"}])).unwrap();
+    info.capabilities =
+        serde_json::from_value(serde_json::json!([{"type": "PARTITION_AWARE"}])).unwrap();
     info
 }
 
@@ -559,7 +659,9 @@ fn agent_updates(effects: &[Effect]) -> Vec<(String, TaskStatus)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send(update) => Some((update.status.task_id.value.clone(), update.status.clone())),
+            Effect::Send(update) => {
+                Some((update.status.task_id.value.clone(), update.status.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -569,15 +671,24 @@ fn agent_updates(effects: &[Effect]) -> Vec<(String, TaskStatus)> {
 /// executor, which reports nothing on them before the agent is killed.
 fn three_tasks_then_restart(framework: FrameworkInfo) -> Harness {
     let mut h = Harness::new();
-    h.core.run_task(h.at(0), framework.clone(), executor_task("t1"));
+    h.core
+        .run_task(h.at(0), framework.clone(), executor_task("t1"));
     h.core.executor_spawned(&fw(), &ex(), 4242);
     h.subscribe(1, 1);
     h.core
-        .executor_update(h.at(2), &fw(), &ex(), executor_status("t1", TaskState::TaskRunning, 1))
+        .executor_update(
+            h.at(2),
+            &fw(),
+            &ex(),
+            executor_status("t1", TaskState::TaskRunning, 1),
+        )
         .unwrap();
-    h.core.acknowledge(h.at(2), &fw(), &tid("t1"), &executor_uuid(1));
+    h.core
+        .acknowledge(h.at(2), &fw(), &tid("t1"), &executor_uuid(1));
     for id in ["t2", "t3"] {
-        let effects = h.core.run_task(h.at(3), framework.clone(), executor_task(id));
+        let effects = h
+            .core
+            .run_task(h.at(3), framework.clone(), executor_task(id));
         assert_eq!(events(&effects), vec![format!("LAUNCH:{id}")]);
     }
     let h = h.restarted(10);
@@ -592,7 +703,11 @@ fn after_a_restart_a_delivered_task_the_executor_does_not_list_is_lost_and_a_lis
     let mut h = three_tasks_then_restart(framework(true));
     // It received t2 (and lists it); t3 never reached it.
     let effects = h.resubscribe(11, 1, &["t2"], Vec::new());
-    assert_eq!(events(&effects), vec!["SUBSCRIBED"], "nothing is delivered again");
+    assert_eq!(
+        events(&effects),
+        vec!["SUBSCRIBED"],
+        "nothing is delivered again"
+    );
     let updates = agent_updates(&effects);
     assert_eq!(updates.len(), 1, "{updates:?}");
     let (task, lost) = &updates[0];
@@ -602,7 +717,11 @@ fn after_a_restart_a_delivered_task_the_executor_does_not_list_is_lost_and_a_lis
     assert_eq!(lost.source, Some(StatusSource::SourceAgent));
     assert_eq!(lost.executor_id, Some(ex()));
     assert!(lost.uuid.is_some(), "reliable: retried until acknowledged");
-    assert!(lost.message.as_deref().unwrap().contains("never received it"));
+    assert!(lost
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("never received it"));
     assert!(
         h.core.drain_checkpoints().iter().any(|op| matches!(op,
             CheckpointOp::Update { task_id, record: UpdateRecord::Update { status, .. }, .. }
@@ -614,13 +733,26 @@ fn after_a_restart_a_delivered_task_the_executor_does_not_list_is_lost_and_a_lis
         executor.launched.iter().cloned().collect::<Vec<_>>(),
         vec![tid("t1"), tid("t2")]
     );
-    assert_eq!(h.state("t1"), TaskState::TaskRunning, "a task it reported on is not its to list");
-    assert_eq!(h.state("t2"), TaskState::TaskStaging, "launched, waiting for its update");
+    assert_eq!(
+        h.state("t1"),
+        TaskState::TaskRunning,
+        "a task it reported on is not its to list"
+    );
+    assert_eq!(
+        h.state("t2"),
+        TaskState::TaskStaging,
+        "launched, waiting for its update"
+    );
 
     // The kept task goes on: the executor's update for it is taken.
     let effects = h
         .core
-        .executor_update(h.at(12), &fw(), &ex(), executor_status("t2", TaskState::TaskRunning, 2))
+        .executor_update(
+            h.at(12),
+            &fw(),
+            &ex(),
+            executor_status("t2", TaskState::TaskRunning, 2),
+        )
         .unwrap();
     assert_eq!(agent_updates(&effects)[0].1.state, TaskState::TaskRunning);
     assert_eq!(h.state("t2"), TaskState::TaskRunning);
@@ -628,7 +760,9 @@ fn after_a_restart_a_delivered_task_the_executor_does_not_list_is_lost_and_a_lis
     let later = h.core.tick(h.at(60));
     assert!(kills(&later).is_empty(), "{later:?}");
     assert!(
-        agent_updates(&later).iter().all(|(_, s)| !s.state.is_terminal() || s.state == TaskState::TaskLost),
+        agent_updates(&later)
+            .iter()
+            .all(|(_, s)| !s.state.is_terminal() || s.state == TaskState::TaskLost),
         "only resends: {later:?}"
     );
     assert_eq!(h.state("t1"), TaskState::TaskRunning);
@@ -680,7 +814,10 @@ fn the_first_subscription_loses_none_of_the_queued_tasks_it_delivers() {
     h.run("t2", 0);
     h.core.executor_spawned(&fw(), &ex(), 4242);
     let effects = h.subscribe(1, 1);
-    assert_eq!(events(&effects), vec!["SUBSCRIBED", "LAUNCH:t1", "LAUNCH:t2"]);
+    assert_eq!(
+        events(&effects),
+        vec!["SUBSCRIBED", "LAUNCH:t1", "LAUNCH:t2"]
+    );
     assert!(agent_updates(&effects).is_empty(), "{effects:?}");
     assert_eq!(h.state("t1"), TaskState::TaskStaging);
 }
@@ -695,9 +832,16 @@ fn a_reconnecting_executor_without_a_delivered_task_loses_it_and_gets_no_kill_fo
     // A kill asked for while it is away would go out on SUBSCRIBE, were the task still its own.
     h.core.kill_task(h.at(3), &fw(), &tid("t1"), None);
     let effects = h.resubscribe(4, 2, &["t2"], Vec::new());
-    assert_eq!(events(&effects), vec!["SUBSCRIBED"], "no KILL for a task it never had");
+    assert_eq!(
+        events(&effects),
+        vec!["SUBSCRIBED"],
+        "no KILL for a task it never had"
+    );
     let updates = agent_updates(&effects);
     assert_eq!(updates.len(), 1, "{updates:?}");
-    assert_eq!((updates[0].0.as_str(), updates[0].1.state), ("t1", TaskState::TaskLost));
+    assert_eq!(
+        (updates[0].0.as_str(), updates[0].1.state),
+        ("t1", TaskState::TaskLost)
+    );
     assert_eq!(h.state("t2"), TaskState::TaskStaging);
 }

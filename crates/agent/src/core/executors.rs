@@ -56,7 +56,10 @@ pub enum ExecutorCallError {
     #[error("Executor '{0}' is shutting down")]
     Terminating(ExecutorId),
     #[error("Task '{task_id}' is not a task of executor '{executor_id}' on this agent")]
-    UnknownTask { task_id: TaskId, executor_id: ExecutorId },
+    UnknownTask {
+        task_id: TaskId,
+        executor_id: ExecutorId,
+    },
     #[error("{0}")]
     BadUpdate(String),
 }
@@ -65,7 +68,9 @@ pub enum ExecutorCallError {
 pub(super) fn validate_executor(task_id: &str, executor: &ExecutorInfo) -> Result<(), String> {
     let id = &executor.executor_id.value;
     if !sandbox::is_safe_component(id) {
-        return Err(format!("Executor ID '{id}' cannot be used as a directory name"));
+        return Err(format!(
+            "Executor ID '{id}' cannot be used as a directory name"
+        ));
     }
     if executor.kind.as_deref() == Some("DEFAULT") {
         return Err(format!(
@@ -103,8 +108,15 @@ impl Core {
         self.agent_info = Some(info);
     }
 
-    pub fn executor(&self, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Option<&Executor> {
-        self.frameworks.get(framework_id)?.executors.get(executor_id)
+    pub fn executor(
+        &self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Option<&Executor> {
+        self.frameworks
+            .get(framework_id)?
+            .executors
+            .get(executor_id)
     }
 
     pub(super) fn executor_mut(
@@ -112,7 +124,10 @@ impl Core {
         framework_id: &FrameworkId,
         executor_id: &ExecutorId,
     ) -> Option<&mut Executor> {
-        self.frameworks.get_mut(framework_id)?.executors.get_mut(executor_id)
+        self.frameworks
+            .get_mut(framework_id)?
+            .executors
+            .get_mut(executor_id)
     }
 
     /// Live executors (their process not seen to end).
@@ -139,8 +154,12 @@ impl Core {
         let task_id = task.task_id.clone();
         let mut effects = Vec::new();
         match self.executor(framework_id, &executor_id) {
-            Some(executor) if executor.terminating.is_some() || executor.process == Process::Exited => {
-                let message = format!("Executor '{executor_id}' is shutting down; task '{task_id}' was not launched");
+            Some(executor)
+                if executor.terminating.is_some() || executor.process == Process::Exited =>
+            {
+                let message = format!(
+                    "Executor '{executor_id}' is shutting down; task '{task_id}' was not launched"
+                );
                 return self.reject(now, framework_id, &task_id, message);
             }
             Some(_) => {}
@@ -151,9 +170,18 @@ impl Core {
         };
         let container_id = executor.container_id.clone();
         let sandbox = executor.sandbox.clone();
-        let checkpoint_dir = executor.checkpoint_dir.join(layout::TASKS).join(&task_id.value);
+        let checkpoint_dir = executor
+            .checkpoint_dir
+            .join(layout::TASKS)
+            .join(&task_id.value);
         let subscribed = executor.subscription.is_some();
-        self.admit_task(framework_id, &task, &container_id, &sandbox, &checkpoint_dir);
+        self.admit_task(
+            framework_id,
+            &task,
+            &container_id,
+            &sandbox,
+            &checkpoint_dir,
+        );
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return effects;
         };
@@ -186,7 +214,12 @@ impl Core {
             &executor_id.value,
             &container_id.value,
         );
-        let executor_dir = layout::executor_dir(&self.meta, &agent_id.value, &framework_id.value, &executor_id.value);
+        let executor_dir = layout::executor_dir(
+            &self.meta,
+            &agent_id.value,
+            &framework_id.value,
+            &executor_id.value,
+        );
         let checkpoint_dir = layout::run_dir(
             &self.meta,
             &agent_id.value,
@@ -194,7 +227,10 @@ impl Core {
             &executor_id.value,
             &container_id.value,
         );
-        let checkpoint = self.frameworks.get(framework_id).is_some_and(|f| f.info.checkpoint);
+        let checkpoint = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.info.checkpoint);
         self.journal.push(CheckpointOp::Executor {
             executor_dir: executor_dir.clone(),
             run_dir: checkpoint_dir.clone(),
@@ -267,17 +303,28 @@ impl Core {
     // ---- the executor's process ----
 
     /// The launcher started the executor's process: recorded (`forked.pid`).
-    pub fn executor_forked(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, forked: Forked) {
+    pub fn executor_forked(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        forked: Forked,
+    ) {
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return;
         };
         executor.forked = Some(forked);
         let run_dir = executor.checkpoint_dir.clone();
-        self.journal.push(CheckpointOp::ExecutorForked { run_dir, forked });
+        self.journal
+            .push(CheckpointOp::ExecutorForked { run_dir, forked });
     }
 
     /// Its process runs; one the agent already decided to end is killed now.
-    pub fn executor_spawned(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, pid: u32) -> Vec<Effect> {
+    pub fn executor_spawned(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        pid: u32,
+    ) -> Vec<Effect> {
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return Vec::new();
         };
@@ -401,7 +448,11 @@ impl Core {
         };
         tracing::info!(framework = %framework_id, executor = %executor_id, connection, resubscribed,
             queued = queued.len(), "executor subscribed");
-        let mut effects = vec![to_executor(framework_id, executor_id, Event::subscribed(subscribed))];
+        let mut effects = vec![to_executor(
+            framework_id,
+            executor_id,
+            Event::subscribed(subscribed),
+        )];
         // Updates it sent that never reached a checkpoint (the agent restarted first). Replayed
         // before the delivered tasks are checked: a task with an update here is known to it.
         for update in subscribe.unacknowledged_updates {
@@ -409,7 +460,9 @@ impl Core {
             if !known {
                 match self.executor_update(now, framework_id, executor_id, update.status) {
                     Ok(more) => effects.extend(more),
-                    Err(e) => tracing::warn!(error = %e, "unacknowledged update from a resubscribing executor dropped"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unacknowledged update from a resubscribing executor dropped")
+                    }
                 }
             }
         }
@@ -422,13 +475,22 @@ impl Core {
         ));
         for task_id in &queued {
             if let Some(task) = self.task(framework_id, task_id) {
-                effects.push(to_executor(framework_id, executor_id, Event::launch(task.info.clone())));
+                effects.push(to_executor(
+                    framework_id,
+                    executor_id,
+                    Event::launch(task.info.clone()),
+                ));
             }
         }
         // Kills asked for while it was not connected (of tasks still its own: not ended above).
         let still_delivered = self
             .executor(framework_id, executor_id)
-            .map(|e| e.launched.intersection(&delivered).cloned().collect::<Vec<_>>())
+            .map(|e| {
+                e.launched
+                    .intersection(&delivered)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         for task_id in &still_delivered {
             if let Some(task) = self
@@ -447,7 +509,12 @@ impl Core {
     }
 
     /// The subscription on `connection` ended (the executor's connection closed).
-    pub fn executor_unsubscribed(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, connection: u64) {
+    pub fn executor_unsubscribed(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        connection: u64,
+    ) {
         if let Some(executor) = self.executor_mut(framework_id, executor_id) {
             if executor.subscription == Some(connection) {
                 tracing::info!(framework = %framework_id, executor = %executor_id, "executor disconnected");
@@ -541,7 +608,10 @@ impl Core {
         task_id: &TaskId,
         uuid: &str,
     ) -> Vec<Effect> {
-        let Some(executor_id) = self.task(framework_id, task_id).and_then(|t| t.custom_executor()) else {
+        let Some(executor_id) = self
+            .task(framework_id, task_id)
+            .and_then(|t| t.custom_executor())
+        else {
             return Vec::new();
         };
         match self.executor(framework_id, executor_id) {
@@ -562,7 +632,9 @@ impl Core {
         data: String,
     ) -> Vec<Effect> {
         match self.executor(framework_id, executor_id) {
-            Some(e) if e.subscription.is_some() => vec![to_executor(framework_id, executor_id, Event::message(data))],
+            Some(e) if e.subscription.is_some() => {
+                vec![to_executor(framework_id, executor_id, Event::message(data))]
+            }
             _ => {
                 tracing::info!(framework = %framework_id, executor = %executor_id, "framework message for an executor not subscribed here; dropped");
                 Vec::new()
@@ -636,7 +708,12 @@ impl Core {
 
     /// Ends an executor: queued tasks are TASK_KILLED at once; a subscribed executor gets SHUTDOWN
     /// and its process group is killed after its grace period; any other is killed now.
-    pub fn shutdown_executor(&mut self, now: Now, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Vec<Effect> {
+    pub fn shutdown_executor(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Vec<Effect> {
         let grace_default = self.shutdown_grace;
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return Vec::new();
@@ -673,7 +750,11 @@ impl Core {
     }
 
     /// Every executor of the framework shuts down.
-    pub(super) fn shutdown_executors(&mut self, now: Now, framework_id: &FrameworkId) -> Vec<Effect> {
+    pub(super) fn shutdown_executors(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+    ) -> Vec<Effect> {
         let ids: Vec<ExecutorId> = self
             .frameworks
             .get(framework_id)
@@ -693,7 +774,8 @@ impl Core {
                 if executor.process == Process::Exited {
                     continue;
                 }
-                let missed = executor.subscribe_by.is_some_and(|by| now.at >= by) && executor.subscription.is_none();
+                let missed = executor.subscribe_by.is_some_and(|by| now.at >= by)
+                    && executor.subscription.is_none();
                 if missed && executor.terminating.is_none() {
                     executor.subscribe_by = None;
                     let why = if executor.ever_subscribed {
@@ -745,7 +827,14 @@ impl Core {
                 ),
             };
             tracing::warn!(framework = %framework_id, executor = %executor_id, %message, "killing the executor");
-            effects.extend(self.end_executor_tasks(now, &framework_id, &executor_id, state, reason, &message));
+            effects.extend(self.end_executor_tasks(
+                now,
+                &framework_id,
+                &executor_id,
+                state,
+                reason,
+                &message,
+            ));
         }
         effects
     }
@@ -791,7 +880,10 @@ impl Core {
         reason: &str,
         message: &str,
     ) -> Vec<Effect> {
-        if self.task(framework_id, task_id).is_none_or(|t| t.state.is_terminal()) {
+        if self
+            .task(framework_id, task_id)
+            .is_none_or(|t| t.state.is_terminal())
+        {
             return Vec::new();
         }
         let mut status = self.status(now, task_id, state, StatusSource::SourceAgent);
@@ -826,7 +918,12 @@ impl Core {
 
     /// A task of the executor is terminal: it no longer counts as the executor's, and it is
     /// archived once every update is acknowledged.
-    fn executor_task_ended(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId, task_id: &TaskId) {
+    fn executor_task_ended(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        task_id: &TaskId,
+    ) {
         if let Some(executor) = self.executor_mut(framework_id, executor_id) {
             executor.launched.remove(task_id);
             executor.queued.retain(|t| t != task_id);
@@ -839,7 +936,11 @@ impl Core {
 
     /// The executor's process is gone: it moves to the completed executors; its checkpoints go
     /// once no task of its run is left.
-    pub(super) fn finish_executor(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId) -> Vec<Effect> {
+    pub(super) fn finish_executor(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Vec<Effect> {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return Vec::new();
         };
@@ -853,7 +954,13 @@ impl Core {
                 framework.completed_executors.pop_front();
             }
             framework.completed_executors.push_back(executor);
-            self.remove_executor_checkpoints_if_done(framework_id, executor_id, &container_id, executor_dir, run_dir);
+            self.remove_executor_checkpoints_if_done(
+                framework_id,
+                executor_id,
+                &container_id,
+                executor_dir,
+                run_dir,
+            );
         }
         self.complete_framework_if_idle(framework_id);
         Vec::new()
@@ -884,7 +991,13 @@ impl Core {
             return;
         };
         let (executor_dir, run_dir) = (ended.executor_dir.clone(), ended.checkpoint_dir.clone());
-        self.remove_executor_checkpoints_if_done(framework_id, executor_id, &task.container_id, executor_dir, run_dir);
+        self.remove_executor_checkpoints_if_done(
+            framework_id,
+            executor_id,
+            &task.container_id,
+            executor_dir,
+            run_dir,
+        );
     }
 
     fn remove_executor_checkpoints_if_done(
@@ -898,14 +1011,19 @@ impl Core {
         let Some(framework) = self.frameworks.get(framework_id) else {
             return;
         };
-        if framework.tasks.values().any(|t| t.container_id == *container_id) {
+        if framework
+            .tasks
+            .values()
+            .any(|t| t.container_id == *container_id)
+        {
             return;
         }
         if framework.executors.contains_key(executor_id) {
             // A newer run of the same executor id keeps `executor.info`.
             self.journal.push(CheckpointOp::RemoveRun { run_dir });
         } else {
-            self.journal.push(CheckpointOp::RemoveExecutor { executor_dir });
+            self.journal
+                .push(CheckpointOp::RemoveExecutor { executor_dir });
         }
     }
 }
@@ -914,7 +1032,10 @@ impl Core {
 /// launcher request and isolation limits are made from).
 pub fn process_task(info: &ExecutorInfo, agent_id: &AgentId) -> TaskInfo {
     TaskInfo {
-        name: info.name.clone().unwrap_or_else(|| info.executor_id.value.clone()),
+        name: info
+            .name
+            .clone()
+            .unwrap_or_else(|| info.executor_id.value.clone()),
         task_id: TaskId::new(info.executor_id.value.clone()),
         agent_id: agent_id.clone(),
         resources: info.resources.clone(),

@@ -47,7 +47,12 @@ pub struct HealthEntry {
 
 impl Core {
     /// The task just became RUNNING: its checking (if it has a health check) starts now.
-    pub(super) fn health_started(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId) {
+    pub(super) fn health_started(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+    ) {
         let Some(task) = self.task(framework_id, task_id) else {
             return;
         };
@@ -63,12 +68,16 @@ impl Core {
             tracker: HealthTracker::new(HealthPolicy::of(&check), now.at, None),
             check,
         };
-        self.health.insert((framework_id.clone(), task_id.clone()), entry);
+        self.health
+            .insert((framework_id.clone(), task_id.clone()), entry);
     }
 
     /// When `health_tick` next has work (a check to start or to time out).
     pub fn next_health_check_due(&self) -> Option<Instant> {
-        self.health.values().filter_map(|e| e.tracker.next_due()).min()
+        self.health
+            .values()
+            .filter_map(|e| e.tracker.next_due())
+            .min()
     }
 
     /// Adopts running tasks after a restart, forgets tasks no longer running, fails checks past
@@ -82,7 +91,9 @@ impl Core {
         for key in keys {
             let (framework_id, task_id) = &key;
             let checked = self.task(framework_id, task_id).filter(|t| {
-                self.health.get(&key).is_some_and(|e| e.container_id == t.container_id)
+                self.health
+                    .get(&key)
+                    .is_some_and(|e| e.container_id == t.container_id)
                     && !t.state.is_terminal()
                     && t.process != Process::Exited
             });
@@ -90,7 +101,10 @@ impl Core {
                 self.health.remove(&key);
                 continue;
             }
-            let timed_out = self.health.get(&key).and_then(|e| e.tracker.timed_out(now.at));
+            let timed_out = self
+                .health
+                .get(&key)
+                .and_then(|e| e.tracker.timed_out(now.at));
             if let Some(seq) = timed_out {
                 tracing::info!(framework = %framework_id, task = %task_id, "health check timed out");
                 effects.extend(self.health_result(now, framework_id, task_id, seq, false));
@@ -128,13 +142,23 @@ impl Core {
         };
         // A task being killed (or no longer running) gets no more health updates (Mesos' command
         // executor ignores health results once it kills).
-        if task.state != TaskState::TaskRunning || task.kill_grace.is_some() || task.process == Process::Exited {
+        if task.state != TaskState::TaskRunning
+            || task.kill_grace.is_some()
+            || task.process == Process::Exited
+        {
             return Vec::new();
         }
         let kill_grace = policy_grace(task.info.kill_policy.as_ref()).unwrap_or(DEFAULT_KILL_GRACE);
-        let container_status = task.statuses.last().and_then(|s| s.container_status.clone());
+        let container_status = task
+            .statuses
+            .last()
+            .and_then(|s| s.container_status.clone());
         let container_id = task.container_id.clone();
-        let Some(entry) = self.health.get_mut(&key).filter(|e| e.container_id == container_id) else {
+        let Some(entry) = self
+            .health
+            .get_mut(&key)
+            .filter(|e| e.container_id == container_id)
+        else {
             return Vec::new();
         };
         let Some(verdict) = entry.tracker.result(now.at, seq, healthy) else {
@@ -143,7 +167,12 @@ impl Core {
         let mut effects = Vec::new();
         if let Some(healthy) = verdict.report {
             tracing::info!(framework = %framework_id, task = %task_id, healthy, "task health changed");
-            let mut status = self.status(now, task_id, TaskState::TaskRunning, StatusSource::SourceExecutor);
+            let mut status = self.status(
+                now,
+                task_id,
+                TaskState::TaskRunning,
+                StatusSource::SourceExecutor,
+            );
             status.reason = Some(REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.to_string());
             status.healthy = Some(healthy);
             status.container_status = container_status;
@@ -160,7 +189,9 @@ impl Core {
     /// and ends its checking.
     pub(super) fn health_terminal(&mut self, framework_id: &FrameworkId, status: &mut TaskStatus) {
         let key = (framework_id.clone(), status.task_id.clone());
-        let Some(entry) = self.health.remove(&key) else { return };
+        let Some(entry) = self.health.remove(&key) else {
+            return;
+        };
         if entry.tracker.gave_up() && status.state == TaskState::TaskKilled {
             status.healthy = Some(false);
             status.message = Some(HEALTH_KILL_MESSAGE.to_string());

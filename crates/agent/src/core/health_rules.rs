@@ -256,7 +256,10 @@ mod tests {
         let mut t = HealthTracker::new(policy(0, 1, 1, 0, 2), t0, None);
         check(&mut t, t0, false);
         check(&mut t, t0 + s(1), true);
-        assert!(!check(&mut t, t0 + s(2), false).kill, "one failure after a success");
+        assert!(
+            !check(&mut t, t0 + s(2), false).kill,
+            "one failure after a success"
+        );
         assert!(check(&mut t, t0 + s(3), false).kill);
     }
 
@@ -271,7 +274,16 @@ mod tests {
             .collect();
         assert_eq!(
             reports,
-            [Some(true), None, None, Some(false), None, Some(true), None, Some(false)]
+            [
+                Some(true),
+                None,
+                None,
+                Some(false),
+                None,
+                Some(true),
+                None,
+                Some(false)
+            ]
         );
     }
 
@@ -292,7 +304,11 @@ mod tests {
         assert_eq!(t.timed_out(t0 + s(2)), Some(seq));
         let verdict = t.result(t0 + s(2), seq, false).unwrap();
         assert!(verdict.kill && verdict.report == Some(false));
-        assert_eq!(t.result(t0 + s(3), seq, true), None, "a late answer changes nothing");
+        assert_eq!(
+            t.result(t0 + s(3), seq, true),
+            None,
+            "a late answer changes nothing"
+        );
     }
 
     #[test]

@@ -50,8 +50,10 @@ impl H {
         now(self.t0, secs)
     }
     fn start(&mut self, check: serde_json::Value) -> Vec<Effect> {
-        let framework: FrameworkInfo =
-            serde_json::from_value(serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}})).unwrap();
+        let framework: FrameworkInfo = serde_json::from_value(
+            serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}}),
+        )
+        .unwrap();
         let mut effects = self.core.run_task(self.at(0), framework, task(check));
         effects.extend(self.core.spawned(self.at(0), &fw(), &tid(), 4242));
         effects
@@ -64,7 +66,8 @@ impl H {
         };
         assert_eq!(probe.timeout, Duration::from_secs(1));
         let seq = probe.seq;
-        self.core.health_result(self.at(secs), &fw(), &tid(), seq, healthy)
+        self.core
+            .health_result(self.at(secs), &fw(), &tid(), seq, healthy)
     }
     fn health_updates(&self) -> Vec<Option<bool>> {
         let task = self.core.task(&fw(), &tid()).unwrap();
@@ -100,14 +103,19 @@ fn kills(effects: &[Effect]) -> Vec<Duration> {
 #[test]
 fn checks_wait_for_running_and_the_delay() {
     let mut h = H::new();
-    let framework: FrameworkInfo =
-        serde_json::from_value(serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}})).unwrap();
+    let framework: FrameworkInfo = serde_json::from_value(
+        serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}}),
+    )
+    .unwrap();
     let check = serde_json::json!({"type": "TCP", "tcp": {"port": 1}, "delay_seconds": 5});
     h.core.run_task(h.at(0), framework, task(check));
     assert!(h.core.health_tick(h.at(10)).is_empty(), "not RUNNING yet");
     assert_eq!(h.core.next_health_check_due(), None);
     h.core.spawned(h.at(10), &fw(), &tid(), 4242);
-    assert_eq!(h.core.next_health_check_due(), Some(h.t0 + Duration::from_secs(15)));
+    assert_eq!(
+        h.core.next_health_check_due(),
+        Some(h.t0 + Duration::from_secs(15))
+    );
     assert!(h.core.health_tick(h.at(14)).is_empty());
     assert_eq!(h.core.health_tick(h.at(15)).len(), 1);
 }
@@ -130,7 +138,10 @@ fn a_flip_is_one_checkpointed_update_each_way() {
     h.check(2, false);
     h.check(3, true);
     h.check(4, true);
-    assert_eq!(h.health_updates(), vec![Some(true), Some(false), Some(true)]);
+    assert_eq!(
+        h.health_updates(),
+        vec![Some(true), Some(false), Some(true)]
+    );
 }
 
 #[test]
@@ -146,10 +157,21 @@ fn consecutive_failures_kill_with_the_kill_policy_and_the_terminal_update_says_w
         vec![Some(true), Some(false)],
         "unchanged health is not reported again"
     );
-    assert_eq!(h.core.next_health_check_due(), None, "no check after giving up");
+    assert_eq!(
+        h.core.next_health_check_due(),
+        None,
+        "no check after giving up"
+    );
     assert!(h.core.health_tick(h.at(10)).is_empty());
     h.core.exited(h.at(3), &fw(), &tid(), Exit::Signal(15));
-    let last = h.core.task(&fw(), &tid()).unwrap().statuses.last().unwrap().clone();
+    let last = h
+        .core
+        .task(&fw(), &tid())
+        .unwrap()
+        .statuses
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last.state, TaskState::TaskKilled);
     assert_eq!(last.healthy, Some(false));
     assert_eq!(last.message.as_deref(), Some(HEALTH_KILL_MESSAGE));
@@ -164,7 +186,10 @@ fn a_check_past_its_timeout_fails() {
         panic!("{effects:?}")
     };
     let seq = probe.seq;
-    assert_eq!(h.core.next_health_check_due(), Some(h.t0 + Duration::from_secs(1)));
+    assert_eq!(
+        h.core.next_health_check_due(),
+        Some(h.t0 + Duration::from_secs(1))
+    );
     // The timeout passes with no answer: a failure, reported as unhealthy.
     assert!(
         h.core.health_tick(h.at(1)).is_empty(),
@@ -172,7 +197,10 @@ fn a_check_past_its_timeout_fails() {
     );
     assert_eq!(h.health_updates(), vec![Some(false)]);
     // The late answer is ignored.
-    assert!(h.core.health_result(h.at(1), &fw(), &tid(), seq, true).is_empty());
+    assert!(h
+        .core
+        .health_result(h.at(1), &fw(), &tid(), seq, true)
+        .is_empty());
     assert_eq!(h.health_updates(), vec![Some(false)]);
 }
 
@@ -186,9 +214,19 @@ fn a_user_kill_stops_health_updates_and_keeps_the_plain_terminal_update() {
     };
     let seq = probe.seq;
     h.core.kill_task(h.at(0), &fw(), &tid(), None);
-    assert!(h.core.health_result(h.at(0), &fw(), &tid(), seq, false).is_empty());
+    assert!(h
+        .core
+        .health_result(h.at(0), &fw(), &tid(), seq, false)
+        .is_empty());
     h.core.exited(h.at(1), &fw(), &tid(), Exit::Signal(15));
-    let last = h.core.task(&fw(), &tid()).unwrap().statuses.last().unwrap().clone();
+    let last = h
+        .core
+        .task(&fw(), &tid())
+        .unwrap()
+        .statuses
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!((last.state, last.healthy), (TaskState::TaskKilled, None));
     assert!(h.core.health_tick(h.at(2)).is_empty());
     assert_eq!(h.core.next_health_check_due(), None);
@@ -220,7 +258,11 @@ fn tasks_found_running_after_a_restart_are_checked_again() {
     h.core.health.clear();
     h.core.health_rescan = true;
     let effects = h.core.health_tick(h.at(5));
-    assert_eq!(effects.len(), 1, "checking resumes at once (delay 0): {effects:?}");
+    assert_eq!(
+        effects.len(),
+        1,
+        "checking resumes at once (delay 0): {effects:?}"
+    );
     // The health known before the restart is not reported again.
     let Effect::CheckHealth(probe) = &effects[0] else {
         panic!()

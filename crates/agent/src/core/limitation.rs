@@ -25,7 +25,12 @@ impl Core {
         if task.state.is_terminal() {
             return Vec::new();
         }
-        let mut status = self.status(now, task_id, TaskState::TaskFailed, StatusSource::SourceAgent);
+        let mut status = self.status(
+            now,
+            task_id,
+            TaskState::TaskFailed,
+            StatusSource::SourceAgent,
+        );
         status.message = Some(message.to_string());
         status.reason = Some(reason.to_string());
         let effects = self.update_task(now, framework_id, status);
@@ -55,8 +60,10 @@ mod tests {
         };
         let master = MasterInfo::new("m".into(), "127.0.0.1".parse().unwrap(), 5050, "m1".into());
         core.registered(now, AgentId::new("S1"), master);
-        let framework: FrameworkInfo =
-            serde_json::from_value(serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}})).unwrap();
+        let framework: FrameworkInfo = serde_json::from_value(
+            serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F1"}}),
+        )
+        .unwrap();
         let task: TaskInfo = serde_json::from_value(serde_json::json!({
             "name": "hog", "task_id": {"value": "hog"}, "agent_id": {"value": "S1"},
             "resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 64.0}}],
@@ -77,11 +84,16 @@ mod tests {
         let pending = core.pending_updates(&fw, &tid);
         let failed = pending.last().expect("queued updates").clone();
         assert_eq!(failed.state, TaskState::TaskFailed);
-        assert_eq!(failed.reason.as_deref(), Some("REASON_CONTAINER_LIMITATION_MEMORY"));
+        assert_eq!(
+            failed.reason.as_deref(),
+            Some("REASON_CONTAINER_LIMITATION_MEMORY")
+        );
         assert_eq!(failed.source, Some(StatusSource::SourceAgent));
         assert!(failed.message.unwrap().contains("64MB"));
         // A later exit report changes nothing.
-        assert!(core.exited(now, &fw, &tid, super::super::Exit::Signal(9)).is_empty());
+        assert!(core
+            .exited(now, &fw, &tid, super::super::Exit::Signal(9))
+            .is_empty());
         assert!(core.limited(now, &fw, &tid, "R", "m").is_empty());
     }
 }

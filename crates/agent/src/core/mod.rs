@@ -17,6 +17,8 @@
 //! outside input besides events is the uuid source given to `Core::new`.
 
 mod executor_recovery; // custom executors after a restart
+#[cfg(test)]
+mod executor_tests;
 mod executors; // custom executors (mesos-http-api.md section 9)
 mod health; // health checks of command tasks (`Core::health_*`)
 mod health_rules;
@@ -25,8 +27,6 @@ mod model;
 mod queries;
 mod recover;
 pub mod stream;
-#[cfg(test)]
-mod executor_tests;
 #[cfg(test)]
 mod tests;
 
@@ -40,8 +40,8 @@ pub use health::HealthProbe;
 pub use model::*;
 use proto::agent_protocol::StatusUpdate;
 use proto::{
-    AgentId, ContainerId, ExecutorId, FrameworkId, FrameworkInfo, KillPolicy, MasterInfo, StatusSource, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    AgentId, ContainerId, ExecutorId, FrameworkId, FrameworkInfo, KillPolicy, MasterInfo,
+    StatusSource, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 pub use recover::{forked_of, RecoveredRun, RecoveredTask};
 use std::collections::{BTreeMap, VecDeque};
@@ -74,7 +74,11 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(work_dir: PathBuf, shutdown_grace: Duration, new_uuid: Box<dyn FnMut() -> uuid::Uuid + Send>) -> Self {
+    pub fn new(
+        work_dir: PathBuf,
+        shutdown_grace: Duration,
+        new_uuid: Box<dyn FnMut() -> uuid::Uuid + Send>,
+    ) -> Self {
         Core {
             meta: layout::meta_dir(&work_dir),
             journal: Vec::new(),
@@ -157,7 +161,10 @@ impl Core {
     /// Earliest pending resend, if any.
     #[cfg(test)]
     pub fn next_retry(&self) -> Option<std::time::Instant> {
-        self.streams.values().filter_map(UpdateStream::next_due).min()
+        self.streams
+            .values()
+            .filter_map(UpdateStream::next_due)
+            .min()
     }
 
     // ---- master messages ----
@@ -173,11 +180,14 @@ impl Core {
         };
         let task_id = task.task_id.clone();
         if !sandbox::is_safe_component(&framework_id.value) {
-            let message = format!("Framework ID '{framework_id}' cannot be used as a directory name");
+            let message =
+                format!("Framework ID '{framework_id}' cannot be used as a directory name");
             return self.reject(now, &framework_id, &task_id, message);
         }
         self.ensure_framework(&framework_id, framework);
-        let running = self.task(&framework_id, &task_id).map(|t| !t.state.is_terminal());
+        let running = self
+            .task(&framework_id, &task_id)
+            .map(|t| !t.state.is_terminal());
         if running == Some(true) {
             let message = format!("Task '{task_id}' is already running on this agent");
             return self.reject(now, &framework_id, &task_id, message);
@@ -209,9 +219,20 @@ impl Core {
             &task_id.value,
             &container_id.value,
         );
-        self.admit_task(&framework_id, &task, &container_id, &sandbox, &checkpoint_dir);
+        self.admit_task(
+            &framework_id,
+            &task,
+            &container_id,
+            &sandbox,
+            &checkpoint_dir,
+        );
         let mut effects = Vec::new();
-        let starting = self.status(now, &task_id, TaskState::TaskStarting, StatusSource::SourceExecutor);
+        let starting = self.status(
+            now,
+            &task_id,
+            TaskState::TaskStarting,
+            StatusSource::SourceExecutor,
+        );
         effects.extend(self.update_task(now, &framework_id, starting));
         effects.push(Effect::Launch(Box::new(LaunchSpec {
             framework_id,
@@ -324,7 +345,13 @@ impl Core {
         effects
     }
 
-    pub fn acknowledge(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, uuid: &str) -> Vec<Effect> {
+    pub fn acknowledge(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        uuid: &str,
+    ) -> Vec<Effect> {
         let key = (framework_id.clone(), task_id.clone());
         let connected = self.connected;
         let Some(stream) = self.streams.get_mut(&key) else {
@@ -332,7 +359,10 @@ impl Core {
             return Vec::new();
         };
         let mut effects = Vec::new();
-        let head_source = stream.head().filter(|s| s.uuid.as_deref() == Some(uuid)).and_then(|s| s.source);
+        let head_source = stream
+            .head()
+            .filter(|s| s.uuid.as_deref() == Some(uuid))
+            .and_then(|s| s.source);
         let outcome = stream.acknowledge(uuid, now.at, connected);
         let drained = stream.is_empty();
         match outcome {
@@ -340,11 +370,17 @@ impl Core {
                 tracing::debug!(%framework_id, %task_id, uuid, "acknowledgement of an update not in flight; ignored");
             }
             AckOutcome::Acked { send: next } => {
-                if let Some(task) = self.frameworks.get(framework_id).and_then(|f| f.tasks.get(task_id)) {
+                if let Some(task) = self
+                    .frameworks
+                    .get(framework_id)
+                    .and_then(|f| f.tasks.get(task_id))
+                {
                     self.journal.push(CheckpointOp::Update {
                         run_dir: task.checkpoint_dir.clone(),
                         task_id: task_id.clone(),
-                        record: UpdateRecord::Ack { uuid: uuid.to_string() },
+                        record: UpdateRecord::Ack {
+                            uuid: uuid.to_string(),
+                        },
                     });
                 }
                 if let Some(status) = next {
@@ -366,7 +402,12 @@ impl Core {
     /// Resends the latest status of the given tasks (all of the framework's when empty). A task
     /// with updates in flight gets its head resent; otherwise its latest status goes out again as
     /// a new reliable update.
-    pub fn reconcile(&mut self, now: Now, framework_id: &FrameworkId, task_ids: &[TaskId]) -> Vec<Effect> {
+    pub fn reconcile(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_ids: &[TaskId],
+    ) -> Vec<Effect> {
         let Some(framework) = self.frameworks.get(framework_id) else {
             return Vec::new();
         };
@@ -403,7 +444,13 @@ impl Core {
 
     // ---- process events ----
 
-    pub fn spawned(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, pid: u32) -> Vec<Effect> {
+    pub fn spawned(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        pid: u32,
+    ) -> Vec<Effect> {
         let Some(task) = self.task_mut(framework_id, task_id) else {
             return Vec::new();
         };
@@ -416,7 +463,12 @@ impl Core {
             }];
         }
         let container_id = task.container_id.clone();
-        let mut running = self.status(now, task_id, TaskState::TaskRunning, StatusSource::SourceExecutor);
+        let mut running = self.status(
+            now,
+            task_id,
+            TaskState::TaskRunning,
+            StatusSource::SourceExecutor,
+        );
         running.container_status = Some(serde_json::json!({
             "container_id": {"value": container_id.value},
             "executor_pid": pid,
@@ -426,12 +478,23 @@ impl Core {
         effects
     }
 
-    pub fn spawn_failed(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, error: &str) -> Vec<Effect> {
+    pub fn spawn_failed(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        error: &str,
+    ) -> Vec<Effect> {
         let Some(task) = self.task_mut(framework_id, task_id) else {
             return Vec::new();
         };
         task.process = Process::Exited;
-        let mut failed = self.status(now, task_id, TaskState::TaskFailed, StatusSource::SourceAgent);
+        let mut failed = self.status(
+            now,
+            task_id,
+            TaskState::TaskFailed,
+            StatusSource::SourceAgent,
+        );
         failed.message = Some(format!("Failed to launch container: {error}"));
         failed.reason = Some(REASON_CONTAINER_LAUNCH_FAILED.to_string());
         let effects = self.update_task(now, framework_id, failed);
@@ -439,7 +502,13 @@ impl Core {
         effects
     }
 
-    pub fn exited(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, exit: Exit) -> Vec<Effect> {
+    pub fn exited(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        exit: Exit,
+    ) -> Vec<Effect> {
         let Some(task) = self.task_mut(framework_id, task_id) else {
             return Vec::new();
         };
@@ -450,7 +519,9 @@ impl Core {
         let killed = task.kill_grace.is_some();
         let message = match exit {
             Exit::Code(code) => format!("Command exited with status {code}"),
-            Exit::Signal(signal) => format!("Command terminated with signal {}", signal_name(signal)),
+            Exit::Signal(signal) => {
+                format!("Command terminated with signal {}", signal_name(signal))
+            }
         };
         let (state, reason) = match exit {
             _ if killed => (TaskState::TaskKilled, None),
@@ -469,14 +540,23 @@ impl Core {
     // ---- internals ----
 
     fn task_mut(&mut self, framework_id: &FrameworkId, task_id: &TaskId) -> Option<&mut Task> {
-        self.frameworks.get_mut(framework_id)?.tasks.get_mut(task_id)
+        self.frameworks
+            .get_mut(framework_id)?
+            .tasks
+            .get_mut(task_id)
     }
 
     fn encoded_uuid(&mut self) -> String {
         base64::engine::general_purpose::STANDARD.encode((self.new_uuid)().as_bytes())
     }
 
-    fn status(&mut self, now: Now, task_id: &TaskId, state: TaskState, source: StatusSource) -> TaskStatus {
+    fn status(
+        &mut self,
+        now: Now,
+        task_id: &TaskId,
+        state: TaskState,
+        source: StatusSource,
+    ) -> TaskStatus {
         let mut status = TaskStatus::new(task_id.clone(), state);
         status.source = Some(source);
         status.agent_id = self.agent_id.clone();
@@ -487,7 +567,12 @@ impl Core {
     }
 
     /// Records `status` as the task's new state and queues it.
-    fn update_task(&mut self, now: Now, framework_id: &FrameworkId, status: TaskStatus) -> Vec<Effect> {
+    fn update_task(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        status: TaskStatus,
+    ) -> Vec<Effect> {
         if let Some(task) = self.task_mut(framework_id, &status.task_id) {
             task.state = status.state;
             if task.statuses.len() >= TASK_STATUSES_MAX {
@@ -533,16 +618,36 @@ impl Core {
     }
 
     /// TASK_ERROR for a task that will not run; the task itself is not tracked.
-    fn reject(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, message: String) -> Vec<Effect> {
+    fn reject(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        message: String,
+    ) -> Vec<Effect> {
         tracing::warn!(%framework_id, %task_id, %message, "task refused");
-        let mut error = self.status(now, task_id, TaskState::TaskError, StatusSource::SourceAgent);
+        let mut error = self.status(
+            now,
+            task_id,
+            TaskState::TaskError,
+            StatusSource::SourceAgent,
+        );
         error.message = Some(message);
         error.reason = Some(REASON_TASK_INVALID.to_string());
-        *self.terminal_counts.entry(TaskState::TaskError).or_insert(0) += 1;
+        *self
+            .terminal_counts
+            .entry(TaskState::TaskError)
+            .or_insert(0) += 1;
         self.enqueue(now, framework_id, error, false)
     }
 
-    fn kill(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, grace: Duration) -> Vec<Effect> {
+    fn kill(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        grace: Duration,
+    ) -> Vec<Effect> {
         let killing_capable = self
             .frameworks
             .get(framework_id)
@@ -572,8 +677,16 @@ impl Core {
             });
         }
         let mut effects = Vec::new();
-        if first_kill && killing_capable && matches!(state, TaskState::TaskStarting | TaskState::TaskRunning) {
-            let killing = self.status(now, task_id, TaskState::TaskKilling, StatusSource::SourceExecutor);
+        if first_kill
+            && killing_capable
+            && matches!(state, TaskState::TaskStarting | TaskState::TaskRunning)
+        {
+            let killing = self.status(
+                now,
+                task_id,
+                TaskState::TaskKilling,
+                StatusSource::SourceExecutor,
+            );
             effects.extend(self.update_task(now, framework_id, killing));
         }
         if let Process::Running { .. } = process {
@@ -587,7 +700,12 @@ impl Core {
         effects
     }
 
-    fn kill_for_shutdown(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId) -> Vec<Effect> {
+    fn kill_for_shutdown(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+    ) -> Vec<Effect> {
         let Some(task) = self.task(framework_id, task_id) else {
             return Vec::new();
         };
@@ -612,7 +730,8 @@ impl Core {
             .iter()
             .position(|f| f.id == *framework_id)
             .and_then(|i| self.completed_frameworks.remove(i));
-        let mut framework = revived.unwrap_or_else(|| Framework::new(framework_id.clone(), info.clone()));
+        let mut framework =
+            revived.unwrap_or_else(|| Framework::new(framework_id.clone(), info.clone()));
         framework.info = info;
         self.frameworks.insert(framework_id.clone(), framework);
     }

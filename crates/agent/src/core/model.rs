@@ -3,8 +3,8 @@
 use crate::sandbox;
 use proto::agent_protocol::StatusUpdate;
 use proto::{
-    AgentId, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    AgentId, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, TaskId,
+    TaskInfo, TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -221,7 +221,8 @@ impl Task {
     }
     /// The executor id `/state` and `/files` know the task's run by (a command task is its own).
     pub fn executor_id(&self) -> &str {
-        self.custom_executor().map_or(&self.info.task_id.value, |e| &e.value)
+        self.custom_executor()
+            .map_or(&self.info.task_id.value, |e| &e.value)
     }
 }
 

@@ -34,7 +34,11 @@ impl Core {
     }
     /// Updates not yet acknowledged, head first.
     #[cfg(test)]
-    pub fn pending_updates(&self, framework_id: &FrameworkId, task_id: &TaskId) -> Vec<proto::TaskStatus> {
+    pub fn pending_updates(
+        &self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+    ) -> Vec<proto::TaskStatus> {
         self.streams
             .get(&(framework_id.clone(), task_id.clone()))
             .map(|s| s.pending().cloned().collect())

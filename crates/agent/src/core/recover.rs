@@ -64,7 +64,10 @@ fn replay(records: &[UpdateRecord]) -> Replayed {
     };
     for record in records {
         match record {
-            UpdateRecord::Update { status, reconciliation } => {
+            UpdateRecord::Update {
+                status,
+                reconciliation,
+            } => {
                 replayed.pending.push_back(status.clone());
                 if !reconciliation {
                     replayed.state = status.state;
@@ -75,7 +78,11 @@ fn replay(records: &[UpdateRecord]) -> Replayed {
                 }
             }
             UpdateRecord::Ack { uuid } => {
-                if let Some(i) = replayed.pending.iter().position(|s| s.uuid.as_deref() == Some(uuid)) {
+                if let Some(i) = replayed
+                    .pending
+                    .iter()
+                    .position(|s| s.uuid.as_deref() == Some(uuid))
+                {
                     replayed.pending.drain(..=i);
                 }
             }
@@ -116,8 +123,10 @@ impl Core {
                         ..placeholder_info()
                     }
                 });
-                self.frameworks
-                    .insert(framework_id.clone(), Framework::new(framework_id.clone(), info));
+                self.frameworks.insert(
+                    framework_id.clone(),
+                    Framework::new(framework_id.clone(), info),
+                );
             }
             let terminal = replayed.state.is_terminal();
             let task = Task {
@@ -128,7 +137,11 @@ impl Core {
                 checkpoint_dir: run.run_dir.clone(),
                 state: replayed.state,
                 statuses: replayed.statuses,
-                process: if terminal { Process::Exited } else { Process::Launching },
+                process: if terminal {
+                    Process::Exited
+                } else {
+                    Process::Launching
+                },
                 forked: replayed.forked,
                 kill_grace: replayed.kill_grace,
             };
@@ -136,7 +149,9 @@ impl Core {
                 if let Some(framework) = self.frameworks.get_mut(&framework_id) {
                     push_completed(framework, task);
                 }
-                self.journal.push(CheckpointOp::RemoveRun { run_dir: run.run_dir });
+                self.journal.push(CheckpointOp::RemoveRun {
+                    run_dir: run.run_dir,
+                });
                 continue;
             }
             let key = (framework_id.clone(), task_id.clone());
@@ -153,7 +168,8 @@ impl Core {
                 }
             }
             if !replayed.pending.is_empty() {
-                self.streams.insert(key, UpdateStream::recovered(replayed.pending));
+                self.streams
+                    .insert(key, UpdateStream::recovered(replayed.pending));
             } else {
                 self.streams.remove(&key);
             }
@@ -220,12 +236,20 @@ impl Core {
 
     /// The launcher still runs the task's process: attach to it. A task that never reported
     /// TASK_RUNNING does so now (as on a first spawn).
-    pub fn reattached(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, pid: u32) -> Vec<Effect> {
+    pub fn reattached(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        pid: u32,
+    ) -> Vec<Effect> {
         let Some(task) = self.task_mut(framework_id, task_id) else {
             return Vec::new();
         };
         match task.state {
-            TaskState::TaskStaging | TaskState::TaskStarting => self.spawned(now, framework_id, task_id, pid),
+            TaskState::TaskStaging | TaskState::TaskStarting => {
+                self.spawned(now, framework_id, task_id, pid)
+            }
             _ => {
                 task.process = Process::Running { pid };
                 Vec::new()
@@ -235,7 +259,13 @@ impl Core {
 
     /// Nobody knows what became of the task's process (the launcher is gone, the host rebooted):
     /// TASK_GONE for partition-aware frameworks, TASK_LOST for others (replicated-log.md 8, step 3).
-    pub fn lost(&mut self, now: Now, framework_id: &FrameworkId, task_id: &TaskId, why: &str) -> Vec<Effect> {
+    pub fn lost(
+        &mut self,
+        now: Now,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        why: &str,
+    ) -> Vec<Effect> {
         let partition_aware = self
             .frameworks
             .get(framework_id)

@@ -45,7 +45,10 @@ pub struct UpdateStream {
 impl UpdateStream {
     /// A stream rebuilt from checkpoints: nothing in flight until the next `flush`.
     pub fn recovered(pending: VecDeque<TaskStatus>) -> Self {
-        UpdateStream { pending, retry: None }
+        UpdateStream {
+            pending,
+            retry: None,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,7 +82,12 @@ impl UpdateStream {
     }
 
     /// Queues `status`; returns it when it became the head and must be sent now.
-    pub fn push(&mut self, status: TaskStatus, now: Instant, connected: bool) -> Option<TaskStatus> {
+    pub fn push(
+        &mut self,
+        status: TaskStatus,
+        now: Instant,
+        connected: bool,
+    ) -> Option<TaskStatus> {
         self.pending.push_back(status);
         if self.pending.len() == 1 && connected {
             self.start_head(now)
@@ -96,7 +104,11 @@ impl UpdateStream {
         }
         self.pending.pop_front();
         self.retry = None;
-        let send = if connected { self.start_head(now) } else { None };
+        let send = if connected {
+            self.start_head(now)
+        } else {
+            None
+        };
         AckOutcome::Acked { send }
     }
 
@@ -157,8 +169,14 @@ mod tests {
             uuid_of(stream.push(status("a", TaskState::TaskStarting), t0, true)),
             Some("a".into())
         );
-        assert_eq!(stream.push(status("b", TaskState::TaskRunning), t0, true), None);
-        assert_eq!(stream.push(status("c", TaskState::TaskFinished), t0, true), None);
+        assert_eq!(
+            stream.push(status("b", TaskState::TaskRunning), t0, true),
+            None
+        );
+        assert_eq!(
+            stream.push(status("c", TaskState::TaskFinished), t0, true),
+            None
+        );
         // Out of order: "b" is not in flight yet, so its ack changes nothing.
         assert_eq!(stream.acknowledge("b", t0, true), AckOutcome::Ignored);
         assert_eq!(stream.len(), 3);
@@ -168,7 +186,10 @@ mod tests {
         }
         // Stale: "a" again is a duplicate.
         assert_eq!(stream.acknowledge("a", t0, true), AckOutcome::Ignored);
-        assert!(matches!(stream.acknowledge("b", t0, true), AckOutcome::Acked { .. }));
+        assert!(matches!(
+            stream.acknowledge("b", t0, true),
+            AckOutcome::Acked { .. }
+        ));
         assert!(matches!(
             stream.acknowledge("c", t0, true),
             AckOutcome::Acked { send: None }
@@ -205,7 +226,10 @@ mod tests {
     fn disconnected_updates_queue_and_flush_on_registration() {
         let t0 = Instant::now();
         let mut stream = UpdateStream::default();
-        assert_eq!(stream.push(status("a", TaskState::TaskStarting), t0, false), None);
+        assert_eq!(
+            stream.push(status("a", TaskState::TaskStarting), t0, false),
+            None
+        );
         assert_eq!(stream.resend_due(t0 + Duration::from_secs(3600)), None);
         let t1 = t0 + Duration::from_secs(5);
         assert_eq!(uuid_of(stream.flush(t1)), Some("a".into()));
@@ -220,7 +244,10 @@ mod tests {
         // An ack while disconnected pops the head but sends nothing.
         stream.push(status("b", TaskState::TaskRunning), t2, true);
         stream.pause();
-        assert_eq!(stream.acknowledge("a", t2, false), AckOutcome::Acked { send: None });
+        assert_eq!(
+            stream.acknowledge("a", t2, false),
+            AckOutcome::Acked { send: None }
+        );
         assert_eq!(uuid_of(stream.flush(t2)), Some("b".into()));
     }
 }

@@ -10,7 +10,8 @@ struct Harness {
 }
 
 fn framework(id: &str) -> FrameworkInfo {
-    serde_json::from_value(serde_json::json!({"user": "u", "name": "fw", "id": {"value": id}})).unwrap()
+    serde_json::from_value(serde_json::json!({"user": "u", "name": "fw", "id": {"value": id}}))
+        .unwrap()
 }
 
 fn command_task(id: &str, command: &str) -> TaskInfo {
@@ -61,9 +62,9 @@ impl Harness {
         if !self.core.is_connected() {
             self.register(0);
         }
-        let mut effects = self
-            .core
-            .run_task(self.at(0), framework("F1"), command_task(id, "sleep 600"));
+        let mut effects =
+            self.core
+                .run_task(self.at(0), framework("F1"), command_task(id, "sleep 600"));
         effects.extend(self.core.spawned(self.at(0), &fw(), &tid(id), 4242));
         effects
     }
@@ -111,7 +112,9 @@ fn a_command_task_runs_to_completion() {
             spec.container_id
         ))
     );
-    let Effect::Send(starting) = &effects[0] else { panic!() };
+    let Effect::Send(starting) = &effects[0] else {
+        panic!()
+    };
     let status = &starting.status;
     assert_eq!(status.agent_id, Some(AgentId::new("S1")));
     assert_eq!(status.executor_id, Some(ExecutorId::new("t1")));
@@ -122,7 +125,10 @@ fn a_command_task_runs_to_completion() {
     assert_eq!(uuid.len(), 24);
     assert!(uuid.ends_with("=="));
     assert_eq!(
-        base64::engine::general_purpose::STANDARD.decode(&uuid).unwrap().len(),
+        base64::engine::general_purpose::STANDARD
+            .decode(&uuid)
+            .unwrap()
+            .len(),
         16
     );
 
@@ -133,9 +139,17 @@ fn a_command_task_runs_to_completion() {
     assert!(states(&h.core.exited(h.at(2), &fw(), &tid("t1"), Exit::Code(0))).is_empty());
     let finished = h.ack_head("t1", 2);
     assert_eq!(states(&finished), vec![TaskState::TaskFinished]);
-    let Effect::Send(update) = &finished[0] else { panic!() };
-    assert_eq!(update.status.message.as_deref(), Some("Command exited with status 0"));
-    assert_eq!(h.core.task(&fw(), &tid("t1")).unwrap().state, TaskState::TaskFinished);
+    let Effect::Send(update) = &finished[0] else {
+        panic!()
+    };
+    assert_eq!(
+        update.status.message.as_deref(),
+        Some("Command exited with status 0")
+    );
+    assert_eq!(
+        h.core.task(&fw(), &tid("t1")).unwrap().state,
+        TaskState::TaskFinished
+    );
     // The last ack completes the task, and the idle framework completes too.
     assert!(h.ack_head("t1", 3).is_empty());
     assert!(h.core.task(&fw(), &tid("t1")).is_none());
@@ -156,28 +170,50 @@ fn out_of_order_and_stale_acks_are_ignored() {
     let pending = h.core.pending_updates(&fw(), &tid("t1"));
     assert_eq!(
         pending.iter().map(|s| s.state).collect::<Vec<_>>(),
-        vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFailed]
+        vec![
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFailed
+        ]
     );
     let uuid = |i: usize| pending[i].uuid.clone().unwrap();
     // Acknowledging the third before the first changes nothing.
-    assert!(h.core.acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(2)).is_empty());
+    assert!(h
+        .core
+        .acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(2))
+        .is_empty());
     assert_eq!(h.core.pending_updates(&fw(), &tid("t1")).len(), 3);
     // A made-up uuid, and a task with no stream, are ignored.
-    assert!(h.core.acknowledge(h.at(1), &fw(), &tid("t1"), "bogus").is_empty());
-    assert!(h.core.acknowledge(h.at(1), &fw(), &tid("nope"), &uuid(0)).is_empty());
+    assert!(h
+        .core
+        .acknowledge(h.at(1), &fw(), &tid("t1"), "bogus")
+        .is_empty());
+    assert!(h
+        .core
+        .acknowledge(h.at(1), &fw(), &tid("nope"), &uuid(0))
+        .is_empty());
     assert_eq!(
         sent(&h.core.acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(0))),
         vec![(TaskState::TaskRunning, uuid(1))]
     );
     // The same ack again is stale.
-    assert!(h.core.acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(0)).is_empty());
+    assert!(h
+        .core
+        .acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(0))
+        .is_empty());
     assert_eq!(h.core.pending_updates(&fw(), &tid("t1")).len(), 2);
     let failed = h.core.acknowledge(h.at(1), &fw(), &tid("t1"), &uuid(1));
     let Some(Effect::Send(update)) = failed.first() else {
         panic!()
     };
-    assert_eq!(update.status.reason.as_deref(), Some(REASON_COMMAND_EXECUTOR_FAILED));
-    assert_eq!(update.status.message.as_deref(), Some("Command exited with status 3"));
+    assert_eq!(
+        update.status.reason.as_deref(),
+        Some(REASON_COMMAND_EXECUTOR_FAILED)
+    );
+    assert_eq!(
+        update.status.message.as_deref(),
+        Some("Command exited with status 3")
+    );
 }
 
 #[test]
@@ -205,7 +241,10 @@ fn updates_made_while_disconnected_wait_for_reregistration() {
     h.core.disconnected();
     assert!(h.core.tick(h.at(100)).is_empty());
     // Exits while disconnected queue their updates.
-    assert!(h.core.exited(h.at(5), &fw(), &tid("t2"), Exit::Signal(9)).is_empty());
+    assert!(h
+        .core
+        .exited(h.at(5), &fw(), &tid("t2"), Exit::Signal(9))
+        .is_empty());
     let (reported, frameworks) = h.core.reregistration_report();
     assert_eq!(
         reported
@@ -218,7 +257,10 @@ fn updates_made_while_disconnected_wait_for_reregistration() {
     assert_eq!(frameworks.len(), 1);
     // Reregistration resends each task's head: both STARTINGs, nothing else.
     let resent = h.register(200);
-    assert_eq!(states(&resent), vec![TaskState::TaskStarting, TaskState::TaskStarting]);
+    assert_eq!(
+        states(&resent),
+        vec![TaskState::TaskStarting, TaskState::TaskStarting]
+    );
     h.ack_head("t2", 201);
     h.ack_head("t2", 201);
     let failed = h.core.pending_updates(&fw(), &tid("t2"));
@@ -235,13 +277,20 @@ fn invalid_and_duplicate_tasks_get_task_error() {
     h.register(0);
     let mut no_command = command_task("bad", "x");
     no_command.command = None;
-    let effects = h.core.run_task(h.at(0), framework("F1"), no_command.clone());
+    let effects = h
+        .core
+        .run_task(h.at(0), framework("F1"), no_command.clone());
     let [Effect::Send(update)] = effects.as_slice() else {
         panic!("{effects:?}")
     };
     assert_eq!(update.status.state, TaskState::TaskError);
     assert_eq!(update.status.reason.as_deref(), Some(REASON_TASK_INVALID));
-    assert!(update.status.message.as_deref().unwrap().contains("neither"));
+    assert!(update
+        .status
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("neither"));
 
     let mut executor_only = no_command;
     executor_only.task_id = tid("exec");
@@ -271,7 +320,9 @@ fn invalid_and_duplicate_tasks_get_task_error() {
         .contains("has no 'command'"));
 
     h.started("t1");
-    let effects = h.core.run_task(h.at(1), framework("F1"), command_task("t1", "true"));
+    let effects = h
+        .core
+        .run_task(h.at(1), framework("F1"), command_task("t1", "true"));
     assert!(effects.iter().all(|e| !matches!(e, Effect::Launch(_))));
     let queued = h.core.pending_updates(&fw(), &tid("t1"));
     assert_eq!(queued.last().unwrap().state, TaskState::TaskError);
@@ -283,7 +334,10 @@ fn invalid_and_duplicate_tasks_get_task_error() {
         .unwrap()
         .contains("already running"));
     // The running task is untouched.
-    assert_eq!(h.core.task(&fw(), &tid("t1")).unwrap().state, TaskState::TaskRunning);
+    assert_eq!(
+        h.core.task(&fw(), &tid("t1")).unwrap().state,
+        TaskState::TaskRunning
+    );
 
     let escaping = command_task("../x", "true");
     let effects = h.core.run_task(h.at(1), framework("F1"), escaping);
@@ -305,7 +359,10 @@ fn kills_use_the_call_policy_then_the_task_policy_then_the_default() {
         task_id: tid("t1"),
         grace: Duration::from_secs(grace),
     };
-    assert_eq!(h.core.kill_task(h.at(1), &fw(), &tid("t1"), None), vec![kill(7)]);
+    assert_eq!(
+        h.core.kill_task(h.at(1), &fw(), &tid("t1"), None),
+        vec![kill(7)]
+    );
     let policy = KillPolicy {
         grace_period: Some(proto::DurationInfo::from_secs_f64(2.0)),
     };
@@ -318,7 +375,10 @@ fn kills_use_the_call_policy_then_the_task_policy_then_the_default() {
     assert_eq!(last.state, TaskState::TaskKilled);
     assert_eq!(h.core.terminal_count(TaskState::TaskKilled), 1);
     // Killing a finished task does nothing.
-    assert!(h.core.kill_task(h.at(3), &fw(), &tid("t1"), None).is_empty());
+    assert!(h
+        .core
+        .kill_task(h.at(3), &fw(), &tid("t1"), None)
+        .is_empty());
 
     h.started("t2");
     assert_eq!(
@@ -337,7 +397,10 @@ fn a_kill_before_the_spawn_is_delivered_on_spawn() {
     h.register(0);
     h.core
         .run_task(h.at(0), framework("F1"), command_task("t1", "sleep 600"));
-    assert!(h.core.kill_task(h.at(0), &fw(), &tid("t1"), None).is_empty());
+    assert!(h
+        .core
+        .kill_task(h.at(0), &fw(), &tid("t1"), None)
+        .is_empty());
     let effects = h.core.spawned(h.at(0), &fw(), &tid("t1"), 5);
     assert_eq!(
         effects,
@@ -348,7 +411,10 @@ fn a_kill_before_the_spawn_is_delivered_on_spawn() {
         }]
     );
     h.core.exited(h.at(1), &fw(), &tid("t1"), Exit::Code(0));
-    assert_eq!(h.core.task(&fw(), &tid("t1")).unwrap().state, TaskState::TaskKilled);
+    assert_eq!(
+        h.core.task(&fw(), &tid("t1")).unwrap().state,
+        TaskState::TaskKilled
+    );
 }
 
 #[test]
@@ -359,7 +425,8 @@ fn frameworks_with_task_killing_state_see_task_killing() {
     info.capabilities = vec![FrameworkCapability {
         kind: "TASK_KILLING_STATE".into(),
     }];
-    h.core.run_task(h.at(0), info, command_task("t1", "sleep 600"));
+    h.core
+        .run_task(h.at(0), info, command_task("t1", "sleep 600"));
     h.core.spawned(h.at(0), &fw(), &tid("t1"), 5);
     h.core.kill_task(h.at(1), &fw(), &tid("t1"), None);
     let states: Vec<_> = h
@@ -370,7 +437,11 @@ fn frameworks_with_task_killing_state_see_task_killing() {
         .collect();
     assert_eq!(
         states,
-        vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskKilling]
+        vec![
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskKilling
+        ]
     );
 }
 
@@ -378,12 +449,16 @@ fn frameworks_with_task_killing_state_see_task_killing() {
 fn spawn_failures_fail_the_task() {
     let mut h = Harness::new();
     h.register(0);
-    h.core.run_task(h.at(0), framework("F1"), command_task("t1", "x"));
+    h.core
+        .run_task(h.at(0), framework("F1"), command_task("t1", "x"));
     h.core
         .spawn_failed(h.at(0), &fw(), &tid("t1"), "No such file or directory");
     let failed = h.core.pending_updates(&fw(), &tid("t1")).pop().unwrap();
     assert_eq!(failed.state, TaskState::TaskFailed);
-    assert_eq!(failed.reason.as_deref(), Some(REASON_CONTAINER_LAUNCH_FAILED));
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some(REASON_CONTAINER_LAUNCH_FAILED)
+    );
     assert_eq!(failed.source, Some(StatusSource::SourceAgent));
 }
 
@@ -444,7 +519,9 @@ fn relaunching_a_finished_task_id_keeps_history() {
     h.started("t1");
     h.core.exited(h.at(1), &fw(), &tid("t1"), Exit::Code(0));
     // Not all acknowledged yet, but the id may run again.
-    let effects = h.core.run_task(h.at(2), framework("F1"), command_task("t1", "true"));
+    let effects = h
+        .core
+        .run_task(h.at(2), framework("F1"), command_task("t1", "true"));
     let Some(Effect::Launch(second)) = effects.last() else {
         panic!("{effects:?}")
     };
@@ -452,7 +529,9 @@ fn relaunching_a_finished_task_id_keeps_history() {
         h.core.find_run("F1", "t1", "latest").unwrap().container_id,
         second.container_id
     );
-    let first = h.core.frameworks().next().unwrap().completed[0].container_id.clone();
+    let first = h.core.frameworks().next().unwrap().completed[0]
+        .container_id
+        .clone();
     assert_ne!(first, second.container_id);
     assert!(h.core.find_run("F1", "t1", &first.value).is_some());
 }

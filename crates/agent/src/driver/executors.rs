@@ -11,7 +11,10 @@ use proto::ExecutorId;
 
 /// The executor's launch request: the command as for a task, without `MESOS_TASK_ID`, with the
 /// executor's variables (mesos-http-api.md section 9) under the CommandInfo's own environment.
-pub(super) fn executor_request(launch: &ExecutorLaunch, ctx: &LaunchContext) -> Result<LaunchRequest, String> {
+pub(super) fn executor_request(
+    launch: &ExecutorLaunch,
+    ctx: &LaunchContext,
+) -> Result<LaunchRequest, String> {
     let mut request = launcher::request(&launch.spec, ctx)?;
     let own: HashSet<&str> = launch
         .spec
@@ -54,7 +57,8 @@ impl Driver {
             Ok(effects) => (effects, Ok(())),
             Err(e) => (Vec::new(), Err(e)),
         };
-        self.commits.push(ops, effects.into_iter().map(Action::Effect));
+        self.commits
+            .push(ops, effects.into_iter().map(Action::Effect));
         result
     }
 
@@ -92,8 +96,9 @@ impl Driver {
                     .core()
                     .executor(&framework_id, &executor_id)
                     .map(|e| e.container_id.value.clone());
-                let known =
-                    container.filter(|c| self.executor_containers.contains_key(c) && !self.launching.contains(c));
+                let known = container.filter(|c| {
+                    self.executor_containers.contains_key(c) && !self.launching.contains(c)
+                });
                 match known {
                     Some(container_id) if grace.is_zero() => {
                         tracing::info!(framework = %framework_id, executor = %executor_id, "killing executor");
@@ -101,7 +106,8 @@ impl Driver {
                     }
                     Some(container_id) => {
                         tracing::info!(framework = %framework_id, executor = %executor_id, ?grace, "killing executor");
-                        self.launcher.kill(&container_id, libc::SIGTERM, Some(grace));
+                        self.launcher
+                            .kill(&container_id, libc::SIGTERM, Some(grace));
                     }
                     None => {
                         tracing::debug!(framework = %framework_id, executor = %executor_id, "kill for an executor with no process")
@@ -156,7 +162,9 @@ impl Driver {
                 pid,
                 start_time,
             } => {
-                let Some((framework_id, executor_id)) = self.executor_containers.get(container_id).cloned() else {
+                let Some((framework_id, executor_id)) =
+                    self.executor_containers.get(container_id).cloned()
+                else {
                     return false;
                 };
                 self.launching.remove(container_id);
@@ -167,13 +175,22 @@ impl Driver {
                 }
                 let (pid, start_time) = (*pid, *start_time);
                 self.step(|core| {
-                    core.executor_forked(&framework_id, &executor_id, crate::core::Forked { pid, start_time });
+                    core.executor_forked(
+                        &framework_id,
+                        &executor_id,
+                        crate::core::Forked { pid, start_time },
+                    );
                     core.executor_spawned(&framework_id, &executor_id, pid)
                 });
                 true
             }
-            LauncherEvent::LaunchFailed { container_id, error } => {
-                let Some((framework_id, executor_id)) = self.executor_containers.remove(container_id) else {
+            LauncherEvent::LaunchFailed {
+                container_id,
+                error,
+            } => {
+                let Some((framework_id, executor_id)) =
+                    self.executor_containers.remove(container_id)
+                else {
                     return false;
                 };
                 self.launching.remove(container_id);
@@ -181,14 +198,18 @@ impl Driver {
                 tracing::warn!(framework = %framework_id, executor = %executor_id, %error, "executor launch failed");
                 self.executor_streams
                     .remove(&(framework_id.clone(), executor_id.clone()));
-                self.step(|core| core.executor_spawn_failed(now(), &framework_id, &executor_id, error));
+                self.step(|core| {
+                    core.executor_spawn_failed(now(), &framework_id, &executor_id, error)
+                });
                 true
             }
             LauncherEvent::Exited {
                 container_id,
                 wait_status,
             } => {
-                let Some((framework_id, executor_id)) = self.executor_containers.remove(container_id) else {
+                let Some((framework_id, executor_id)) =
+                    self.executor_containers.remove(container_id)
+                else {
                     return false;
                 };
                 self.launching.remove(container_id);
@@ -206,7 +227,8 @@ impl Driver {
                 if let Some(sandbox) = sandbox {
                     self.gc.process_ended(&sandbox); // gc
                 }
-                self.commits.push(Vec::new(), [Action::AckExit(container_id.clone())]);
+                self.commits
+                    .push(Vec::new(), [Action::AckExit(container_id.clone())]);
                 true
             }
             LauncherEvent::Disconnected => false,
@@ -226,9 +248,17 @@ impl Driver {
             } => {
                 let key = (framework_id.clone(), executor_id.clone());
                 // A newer subscription replaces (and so ends) an older stream.
-                let previous = self.executor_streams.insert(key.clone(), (connection, events));
+                let previous = self
+                    .executor_streams
+                    .insert(key.clone(), (connection, events));
                 let result = self.try_step(|core| {
-                    core.executor_subscribe(now(), &framework_id, &executor_id, connection, subscribe)
+                    core.executor_subscribe(
+                        now(),
+                        &framework_id,
+                        &executor_id,
+                        connection,
+                        subscribe,
+                    )
                 });
                 if result.is_err() {
                     match previous {
@@ -248,10 +278,16 @@ impl Driver {
                 connection,
             } => {
                 let key = (framework_id, executor_id);
-                if self.executor_streams.get(&key).is_some_and(|(c, _)| *c == connection) {
+                if self
+                    .executor_streams
+                    .get(&key)
+                    .is_some_and(|(c, _)| *c == connection)
+                {
                     self.executor_streams.remove(&key);
                 }
-                self.shared.core().executor_unsubscribed(&key.0, &key.1, connection);
+                self.shared
+                    .core()
+                    .executor_unsubscribed(&key.0, &key.1, connection);
             }
             ApiRequest::Update {
                 framework_id,
@@ -261,7 +297,9 @@ impl Driver {
             } => {
                 tracing::debug!(framework = %framework_id, executor = %executor_id, task = %status.task_id,
                     state = status.state.name(), "update from an executor");
-                let result = self.try_step(|core| core.executor_update(now(), &framework_id, &executor_id, status));
+                let result = self.try_step(|core| {
+                    core.executor_update(now(), &framework_id, &executor_id, status)
+                });
                 let _ = reply.send(result);
             }
             ApiRequest::Message {
@@ -270,7 +308,10 @@ impl Driver {
                 data,
                 reply,
             } => {
-                let result = self.shared.core().executor_may_send(&framework_id, &executor_id);
+                let result = self
+                    .shared
+                    .core()
+                    .executor_may_send(&framework_id, &executor_id);
                 if result.is_ok() {
                     match &self.master {
                         Some((endpoint, agent_id)) => {
@@ -297,9 +338,9 @@ impl Driver {
         let default = core.shutdown_grace();
         core.live_executors()
             .map(|e| {
-                e.info
-                    .shutdown_grace_period
-                    .map_or(default, |d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
+                e.info.shutdown_grace_period.map_or(default, |d| {
+                    Duration::from_nanos(d.nanoseconds.max(0) as u64)
+                })
             })
             .max()
     }
@@ -327,7 +368,8 @@ mod tests {
 
     #[test]
     fn executor_requests_carry_the_executor_environment_under_the_command_one() {
-        let base = std::env::temp_dir().join(format!("tepui-executor-launch-{}", uuid::Uuid::new_v4()));
+        let base =
+            std::env::temp_dir().join(format!("tepui-executor-launch-{}", uuid::Uuid::new_v4()));
         let task: TaskInfo = serde_json::from_value(serde_json::json!({
             "name": "e1", "task_id": {"value": "e1"}, "agent_id": {"value": "S1"},
             "command": {"value": "python3 exec.py", "environment": {"variables": [
@@ -355,7 +397,13 @@ mod tests {
             base_env: vec![],
         };
         let request = executor_request(&launch, &ctx).unwrap();
-        let get = |k: &str| request.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            request
+                .env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("MESOS_EXECUTOR_ID"), Some("e1"));
         assert_eq!(get("MESOS_TASK_ID"), None);
         assert_eq!(get("MESOS_AGENT_ENDPOINT"), Some("127.0.0.1:5051"));

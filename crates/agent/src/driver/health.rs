@@ -42,7 +42,12 @@ impl Driver {
                 .launch
                 .base_env
                 .iter()
-                .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
                 .collect();
             env.extend(launcher::environment(&spec, &self.launch));
             Probe::new(&probe.check, ip, spec.sandbox, env)
@@ -64,7 +69,15 @@ impl Driver {
     }
 
     pub(super) fn health_checked(&mut self, probe: HealthProbe, healthy: bool) {
-        self.step(|core| core.health_result(now(), &probe.framework_id, &probe.task_id, probe.seq, healthy));
+        self.step(|core| {
+            core.health_result(
+                now(),
+                &probe.framework_id,
+                &probe.task_id,
+                probe.seq,
+                healthy,
+            )
+        });
     }
 }
 

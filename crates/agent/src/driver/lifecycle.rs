@@ -53,10 +53,23 @@ impl Driver {
             let mut core = self.shared.core();
             let tasks = core.unsettled_tasks();
             let isolation = self.isolation.clone();
-            let report_exit = move |core: &mut crate::core::Core, now, fw: &proto::FrameworkId, task: &proto::TaskId, container: &str, exit| {
+            let report_exit = move |core: &mut crate::core::Core,
+                                    now,
+                                    fw: &proto::FrameworkId,
+                                    task: &proto::TaskId,
+                                    container: &str,
+                                    exit| {
                 isolation.report_recovered_exit(core, now, fw, task, container, exit)
             };
-            recovery::settle(&mut core, now(), tasks, &snapshot, false, self.launcher.as_ref(), &report_exit)
+            recovery::settle(
+                &mut core,
+                now(),
+                tasks,
+                &snapshot,
+                false,
+                self.launcher.as_ref(),
+                &report_exit,
+            )
         };
         tracing::info!(
             reattached = settled.reattached,
@@ -99,14 +112,21 @@ impl Driver {
     }
 
     /// Stops as `mode` says; see the module doc.
-    pub(super) async fn stop(&mut self, mode: StopMode, events: &mut mpsc::UnboundedReceiver<DriverEvent>) {
+    pub(super) async fn stop(
+        &mut self,
+        mode: StopMode,
+        events: &mut mpsc::UnboundedReceiver<DriverEvent>,
+    ) {
         // Launches still waiting for their turn give up.
         self.launch_permits.close();
         if mode == StopMode::KeepTasks {
             // What was decided becomes durable; what it would have sent, the next agent resends.
             let _ = self.commits.flush().await;
             self.commits.settle_files().await;
-            tracing::info!(tasks = self.containers.len(), "tasks keep running under the launcher");
+            tracing::info!(
+                tasks = self.containers.len(),
+                "tasks keep running under the launcher"
+            );
             return;
         }
         let grace = if mode == StopMode::ByMaster {
@@ -125,13 +145,18 @@ impl Driver {
                 .chain(self.executor_grace_max())
                 .max()
                 .unwrap_or(STOP_GRACE);
-            self.commits.push(ops, effects.into_iter().map(Action::Effect));
+            self.commits
+                .push(ops, effects.into_iter().map(Action::Effect));
             longest
         } else {
             STOP_GRACE
         };
         self.stopping = Some(grace);
-        for (container_id, _) in self.containers.iter().filter(|(c, _)| !self.launching.contains(*c)) {
+        for (container_id, _) in self
+            .containers
+            .iter()
+            .filter(|(c, _)| !self.launching.contains(*c))
+        {
             self.launcher.kill(container_id, libc::SIGTERM, Some(grace));
         }
         // Custom executors: SHUTDOWN went to them above (ByMaster); their process groups get the
@@ -195,9 +220,13 @@ impl Driver {
         }
         if mode == StopMode::ByMaster {
             let meta = layout::meta_dir(&self.work_dir);
-            let removed = tokio::task::spawn_blocking(move || checkpoint::remove_agent_state(&meta)).await;
+            let removed =
+                tokio::task::spawn_blocking(move || checkpoint::remove_agent_state(&meta)).await;
             if !matches!(removed, Ok(Ok(()))) {
-                tracing::error!(?removed, "cannot remove the checkpoints of this removed agent");
+                tracing::error!(
+                    ?removed,
+                    "cannot remove the checkpoints of this removed agent"
+                );
             }
         }
     }

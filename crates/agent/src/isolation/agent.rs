@@ -104,7 +104,13 @@ impl AgentIsolation {
             Some(limitation) => {
                 tracing::warn!(framework = %framework_id, task = %task_id, container = container_id,
                     message = %limitation.message, "task stopped at its limit");
-                core.limited(now, framework_id, task_id, limitation.reason, &limitation.message)
+                core.limited(
+                    now,
+                    framework_id,
+                    task_id,
+                    limitation.reason,
+                    &limitation.message,
+                )
             }
             None => core.exited(now, framework_id, task_id, exit),
         }

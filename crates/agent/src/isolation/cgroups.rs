@@ -22,7 +22,8 @@
 use super::posix::PosixIsolator;
 use super::registry::Registry;
 use super::{
-    spawn_poller, Backend, IsolationError, Isolator, Limitation, Limits, Prepared, Selection, Usage, CGROUPS_POLL,
+    spawn_poller, Backend, IsolationError, Isolator, Limitation, Limits, Prepared, Selection,
+    Usage, CGROUPS_POLL,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -69,7 +70,9 @@ fn unescape(field: &str) -> String {
         if bytes[i] == b'\\' && i + 4 <= bytes.len() {
             let digits = &bytes[i + 1..i + 4];
             if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let value = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
                 if let Ok(value) = u8::try_from(value) {
                     out.push(value);
                     i += 4;
@@ -93,7 +96,12 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let mut right = right.split_whitespace();
             let fstype = right.next()?.to_string();
             let _source = right.next()?;
-            let super_options = right.next().unwrap_or("").split(',').map(str::to_string).collect();
+            let super_options = right
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(str::to_string)
+                .collect();
             Some(Mount {
                 point: PathBuf::from(unescape(point)),
                 fstype,
@@ -113,7 +121,11 @@ fn v2_lists(mount: &Path, controller: &str) -> bool {
 /// `cgroup.controllers`. With `under`, only mounts at or below it count; when none is there (a
 /// directory that is not in the mount table), the conventional layout is tried: `under` itself as
 /// a v2 root, or `under/<controller>` (or `under/cpu,cpuacct`) as a v1 one.
-pub(crate) fn find_controller(mounts: &[Mount], controller: &str, under: Option<&Path>) -> Option<Hierarchy> {
+pub(crate) fn find_controller(
+    mounts: &[Mount],
+    controller: &str,
+    under: Option<&Path>,
+) -> Option<Hierarchy> {
     let inside = |m: &&Mount| under.is_none_or(|u| m.point.starts_with(u));
     let v1 = mounts
         .iter()
@@ -190,7 +202,9 @@ pub(crate) fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
 }
 
 fn read_keyed(path: &Path) -> Option<BTreeMap<String, u64>> {
-    std::fs::read_to_string(path).ok().map(|t| parse_flat_keyed(&t))
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| parse_flat_keyed(&t))
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -283,7 +297,8 @@ fn ensure_root(hierarchy: &Hierarchy, root: &Path, controllers: &[&str]) -> Resu
 
 fn enable_v2(dir: &Path, controllers: &[&str]) -> Result<(), String> {
     let file = dir.join("cgroup.subtree_control");
-    let enabled = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {} ({e})", file.display()))?;
+    let enabled = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {} ({e})", file.display()))?;
     for controller in controllers {
         if enabled.split_whitespace().any(|c| c == *controller) {
             continue;
@@ -313,7 +328,11 @@ struct Inner {
 impl CgroupsIsolator {
     /// Finds and checks the hierarchies `selection` needs (`hierarchy`: where to look instead of
     /// the mount table, as `--cgroups_hierarchy`). The error is a reason for the fallback warning.
-    pub fn new(selection: &Selection, hierarchy: Option<&Path>, root: &Path) -> Result<CgroupsIsolator, String> {
+    pub fn new(
+        selection: &Selection,
+        hierarchy: Option<&Path>,
+        root: &Path,
+    ) -> Result<CgroupsIsolator, String> {
         CgroupsIsolator::with_period(selection, hierarchy, root, CGROUPS_POLL)
     }
 
@@ -416,7 +435,10 @@ impl Inner {
 
     fn group_dirs(&self, container_id: &str) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for h in [&self.memory, &self.cpu, &self.cpuacct].into_iter().flatten() {
+        for h in [&self.memory, &self.cpu, &self.cpuacct]
+            .into_iter()
+            .flatten()
+        {
             let dir = self.dir(h, container_id);
             if !dirs.contains(&dir) {
                 dirs.push(dir);
@@ -431,7 +453,10 @@ impl Inner {
         let limit = limits.mem_bytes?;
         let dir = self.dir(memory, container_id);
         let (counters, peak) = match memory.version {
-            Version::V1 => (dir.join("memory.oom_control"), dir.join("memory.max_usage_in_bytes")),
+            Version::V1 => (
+                dir.join("memory.oom_control"),
+                dir.join("memory.max_usage_in_bytes"),
+            ),
             Version::V2 => (dir.join("memory.events"), dir.join("memory.peak")),
         };
         let counters = read_keyed(&counters)?;
@@ -529,7 +554,8 @@ impl Inner {
             usage.cpus_nr_throttled = stat.get("nr_throttled").copied();
             match h.version {
                 Version::V1 => {
-                    usage.cpus_throttled_time_secs = stat.get("throttled_time").map(|ns| *ns as f64 / 1e9);
+                    usage.cpus_throttled_time_secs =
+                        stat.get("throttled_time").map(|ns| *ns as f64 / 1e9);
                     let acct_dir = match &self.cpuacct {
                         Some(a) => self.dir(a, container_id),
                         None => dir.clone(),
@@ -545,7 +571,8 @@ impl Inner {
                     }
                 }
                 Version::V2 => {
-                    usage.cpus_throttled_time_secs = stat.get("throttled_usec").map(|us| *us as f64 / 1e6);
+                    usage.cpus_throttled_time_secs =
+                        stat.get("throttled_usec").map(|us| *us as f64 / 1e6);
                     if let Some(user) = stat.get("user_usec") {
                         usage.cpus_user_time_secs = Some(*user as f64 / 1e6);
                     }
@@ -583,7 +610,10 @@ impl Inner {
                 let shares = cpu_shares(cpus);
                 match h.version {
                     Version::V1 => write_value(&dir.join("cpu.shares"), &shares.to_string())?,
-                    Version::V2 => write_value(&dir.join("cpu.weight"), &shares_to_weight(shares).to_string())?,
+                    Version::V2 => write_value(
+                        &dir.join("cpu.weight"),
+                        &shares_to_weight(shares).to_string(),
+                    )?,
                 }
             }
             if let Some(cap) = limits.cpu_quota {
@@ -592,7 +622,10 @@ impl Inner {
                         let period = read_u64(&dir.join("cpu.cfs_period_us"))
                             .filter(|p| *p > 0)
                             .unwrap_or(DEFAULT_CFS_PERIOD_US);
-                        write_value(&dir.join("cpu.cfs_quota_us"), &cfs_quota_us(cap, period).to_string())?;
+                        write_value(
+                            &dir.join("cpu.cfs_quota_us"),
+                            &cfs_quota_us(cap, period).to_string(),
+                        )?;
                     }
                     Version::V2 => {
                         let period = std::fs::read_to_string(dir.join("cpu.max"))
@@ -600,7 +633,10 @@ impl Inner {
                             .and_then(|t| t.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
                             .filter(|p: &u64| *p > 0)
                             .unwrap_or(DEFAULT_CFS_PERIOD_US);
-                        write_value(&dir.join("cpu.max"), &format!("{} {period}", cfs_quota_us(cap, period)))?;
+                        write_value(
+                            &dir.join("cpu.max"),
+                            &format!("{} {period}", cfs_quota_us(cap, period)),
+                        )?;
                     }
                 }
             }
@@ -626,7 +662,9 @@ impl Inner {
                 match std::fs::remove_dir(&dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     Err(e) => {
@@ -708,7 +746,8 @@ impl Isolator for CgroupsIsolator {
             let path = dir.join("cgroup.procs");
             match write_value(&path, &pid.to_string()) {
                 Ok(()) => {}
-                Err(IsolationError::Io { source, .. }) if source.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(IsolationError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::ESRCH) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -749,7 +788,8 @@ impl Isolator for CgroupsIsolator {
         // only when some figure has no cgroup here (memory or CPU time on posix).
         let needs_proc = inner.memory.is_none()
             || inner.cpu.is_none()
-            || (inner.cpu.as_ref().is_some_and(|h| h.version == Version::V1) && inner.cpuacct.is_none());
+            || (inner.cpu.as_ref().is_some_and(|h| h.version == Version::V1)
+                && inner.cpuacct.is_none());
         let known: Vec<String> = container_ids
             .iter()
             .filter(|id| inner.registry.limits(id).is_some())
@@ -788,7 +828,12 @@ impl Isolator for CgroupsIsolator {
         self.inner.registry.ids()
     }
 
-    fn recover(&self, container_id: &str, limits: &Limits, pid: Option<u32>) -> Result<(), IsolationError> {
+    fn recover(
+        &self,
+        container_id: &str,
+        limits: &Limits,
+        pid: Option<u32>,
+    ) -> Result<(), IsolationError> {
         safe_container_id(container_id)?;
         let inner = &self.inner;
         let missing: Vec<String> = inner
@@ -819,7 +864,10 @@ impl Isolator for CgroupsIsolator {
         let inner = &self.inner;
         let tracked = inner.registry.ids();
         let mut found = std::collections::BTreeSet::new();
-        for h in [&inner.memory, &inner.cpu, &inner.cpuacct].into_iter().flatten() {
+        for h in [&inner.memory, &inner.cpu, &inner.cpuacct]
+            .into_iter()
+            .flatten()
+        {
             let Ok(entries) = std::fs::read_dir(h.mount.join(&inner.root)) else {
                 continue;
             };

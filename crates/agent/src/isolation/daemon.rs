@@ -21,7 +21,11 @@ use std::os::unix::process::CommandExt;
 pub struct JoinCgroups;
 
 impl SpawnHook for JoinCgroups {
-    fn before_spawn(&self, request: &LaunchRequest, command: &mut std::process::Command) -> Result<(), String> {
+    fn before_spawn(
+        &self,
+        request: &LaunchRequest,
+        command: &mut std::process::Command,
+    ) -> Result<(), String> {
         let spawn = SpawnIsolation::from_value(&request.isolation)?;
         let step = spawn
             .open()

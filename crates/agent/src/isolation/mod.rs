@@ -147,7 +147,11 @@ pub struct Limitation {
 }
 
 impl Limitation {
-    pub(crate) fn memory(limit_bytes: Option<u64>, used_bytes: Option<u64>, how: &str) -> Limitation {
+    pub(crate) fn memory(
+        limit_bytes: Option<u64>,
+        used_bytes: Option<u64>,
+        how: &str,
+    ) -> Limitation {
         let mut message = String::from("Memory limit exceeded:");
         if let Some(limit) = limit_bytes {
             message.push_str(&format!(" Requested: {}", format_mb(limit)));
@@ -245,7 +249,9 @@ impl Prepared {
     pub(crate) fn join(procs: Vec<(PathBuf, File)>) -> Prepared {
         let (paths, files): (Vec<PathBuf>, Vec<File>) = procs.into_iter().unzip();
         Prepared {
-            pre_exec: (!files.is_empty()).then(|| PreExec { procs: Arc::new(files) }),
+            pre_exec: (!files.is_empty()).then(|| PreExec {
+                procs: Arc::new(files),
+            }),
             paths,
         }
     }
@@ -289,7 +295,8 @@ impl SpawnIsolation {
         if value.is_null() {
             return Ok(SpawnIsolation::default());
         }
-        serde_json::from_value(value.clone()).map_err(|e| format!("unreadable isolation for the launch: {e}"))
+        serde_json::from_value(value.clone())
+            .map_err(|e| format!("unreadable isolation for the launch: {e}"))
     }
 
     /// Opens the files (write-only, close-on-exec) in the spawning process, before fork. `None`
@@ -303,10 +310,14 @@ impl SpawnIsolation {
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(path)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+                })?;
             files.push(file);
         }
-        Ok(Some(PreExec { procs: Arc::new(files) }))
+        Ok(Some(PreExec {
+            procs: Arc::new(files),
+        }))
     }
 }
 
@@ -407,7 +418,12 @@ pub trait Isolator: Send + Sync + 'static {
     /// Re-attaches to a container that outlived an agent restart (its cgroups exist, its process
     /// runs under the launcher daemon): `watch`, `limitation`, `usage` and `cleanup` work for it
     /// again. Creates and writes nothing. `pid` is its leader, when known.
-    fn recover(&self, container_id: &str, limits: &Limits, pid: Option<u32>) -> Result<(), IsolationError>;
+    fn recover(
+        &self,
+        container_id: &str,
+        limits: &Limits,
+        pid: Option<u32>,
+    ) -> Result<(), IsolationError>;
 
     /// Containers that have groups on this host but are not tracked here (left by an agent that
     /// stopped without cleaning up): after recovery, `cleanup` each one not recovered.
@@ -474,7 +490,10 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
 impl Selection {
     pub fn parse(text: &str) -> Result<Selection, String> {
         let mut selection = Selection::default();
-        let set = |slot: &mut Option<Backend>, backend: Backend, name: &str| -> Result<(), String> {
+        let set = |slot: &mut Option<Backend>,
+                   backend: Backend,
+                   name: &str|
+         -> Result<(), String> {
             match *slot {
                 Some(existing) if existing != backend => Err(format!(
                     "'{name}' conflicts with another isolator for the same resource; pick one of posix/ and cgroups/"
@@ -561,8 +580,10 @@ impl IsolationConfig {
     ) -> Result<Self, (&'static str, String)> {
         let selection = Selection::parse(isolation).map_err(|e| ("isolation", e))?;
         let root = PathBuf::from(cgroups_root.trim().trim_matches('/'));
-        let clean =
-            !root.as_os_str().is_empty() && root.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        let clean = !root.as_os_str().is_empty()
+            && root
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
         if !clean {
             return Err((
                 "cgroups_root",
@@ -607,7 +628,11 @@ pub fn from_flags(config: &IsolationConfig) -> Chosen {
         ));
     }
     let isolator: Arc<dyn Isolator> = if selection.uses_cgroups() {
-        match CgroupsIsolator::new(selection, config.cgroups_hierarchy.as_deref(), &config.cgroups_root) {
+        match CgroupsIsolator::new(
+            selection,
+            config.cgroups_hierarchy.as_deref(),
+            &config.cgroups_root,
+        ) {
             Ok(isolator) => Arc::new(isolator),
             Err(reason) => {
                 let fallback = selection.posix_fallback();
@@ -643,11 +668,15 @@ pub(crate) fn spawn_poller<T: Send + Sync + 'static>(
     period: Duration,
     check: fn(&T),
 ) {
-    let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || loop {
-        std::thread::sleep(period);
-        let Some(target) = target.upgrade() else { break };
-        check(&target);
-    });
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            let Some(target) = target.upgrade() else {
+                break;
+            };
+            check(&target);
+        });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the isolation monitor thread; limits are not watched");
     }

@@ -8,7 +8,9 @@
 
 use super::proc_stat::scan_groups;
 use super::registry::Registry;
-use super::{spawn_poller, IsolationError, Isolator, Limitation, Limits, Prepared, Usage, POSIX_POLL};
+use super::{
+    spawn_poller, IsolationError, Isolator, Limitation, Limits, Prepared, Usage, POSIX_POLL,
+};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,7 +68,9 @@ impl PosixIsolator {
 
 /// SIGKILLs a process group; one already gone is fine.
 pub(crate) fn kill_group(pgid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
     if pgid <= 1 {
         return; // never the whole system
     }
@@ -89,7 +93,9 @@ fn check(inner: &Inner) {
     // measure pay for reading `statm`.
     let usage = scan_groups(&inner.proc_root, &pgids, false);
     for (container_id, pgid, limit) in watched {
-        let Some(group) = usage.get(&pgid) else { continue };
+        let Some(group) = usage.get(&pgid) else {
+            continue;
+        };
         if group.rss_bytes <= limit {
             continue;
         }
@@ -194,7 +200,12 @@ impl Isolator for PosixIsolator {
         self.inner.registry.ids()
     }
 
-    fn recover(&self, container_id: &str, limits: &Limits, pid: Option<u32>) -> Result<(), IsolationError> {
+    fn recover(
+        &self,
+        container_id: &str,
+        limits: &Limits,
+        pid: Option<u32>,
+    ) -> Result<(), IsolationError> {
         self.prepare(container_id, limits)?;
         if let Some(pid) = pid {
             self.isolate(container_id, pid)?;

@@ -76,7 +76,11 @@ pub(crate) fn clock_ticks() -> f64 {
 /// Usage of every process group in `pgids`, from one pass over `proc_root` (normally `/proc`):
 /// one `stat` read per process, plus its `statm` when `with_anon`. Processes that vanish during
 /// the scan are skipped.
-pub(crate) fn scan_groups(proc_root: &Path, pgids: &HashSet<u32>, with_anon: bool) -> HashMap<u32, GroupUsage> {
+pub(crate) fn scan_groups(
+    proc_root: &Path,
+    pgids: &HashSet<u32>,
+    with_anon: bool,
+) -> HashMap<u32, GroupUsage> {
     let mut usage: HashMap<u32, GroupUsage> = HashMap::new();
     if pgids.is_empty() {
         return usage;
@@ -89,11 +93,15 @@ pub(crate) fn scan_groups(proc_root: &Path, pgids: &HashSet<u32>, with_anon: boo
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Ok(pid) = name.parse::<u32>() else { continue };
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
         let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let Some(stat) = parse_stat(&text) else { continue };
+        let Some(stat) = parse_stat(&text) else {
+            continue;
+        };
         if !pgids.contains(&stat.pgrp) {
             continue;
         }
@@ -117,7 +125,9 @@ pub(crate) fn scan_groups(proc_root: &Path, pgids: &HashSet<u32>, with_anon: boo
 pub(crate) fn anon_bytes(proc_root: &Path, pids: &[u32]) -> u64 {
     let page = page_size();
     pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(proc_root.join(pid.to_string()).join("statm")).ok())
+        .filter_map(|pid| {
+            std::fs::read_to_string(proc_root.join(pid.to_string()).join("statm")).ok()
+        })
         .filter_map(|text| parse_statm(&text))
         .map(|(resident, shared)| resident.saturating_sub(shared) * page)
         .sum()

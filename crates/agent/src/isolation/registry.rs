@@ -63,7 +63,9 @@ impl Registry {
     }
 
     pub fn limitation(&self, container_id: &str) -> Option<Limitation> {
-        self.lock().get(container_id).and_then(|e| e.limitation.clone())
+        self.lock()
+            .get(container_id)
+            .and_then(|e| e.limitation.clone())
     }
 
     /// A receiver that fires with the container's limitation (at once if already recorded). For an

@@ -1,4 +1,6 @@
-use super::cgroups::{cfs_quota_us, cpu_shares, find_controller, parse_flat_keyed, parse_mountinfo, shares_to_weight};
+use super::cgroups::{
+    cfs_quota_us, cpu_shares, find_controller, parse_flat_keyed, parse_mountinfo, shares_to_weight,
+};
 use super::*;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -62,13 +64,19 @@ fn isolation_names_parse_like_mesos() {
         PathBuf::from("a/b")
     );
     for bad in ["", "../x", "a/../b", "/"] {
-        assert!(IsolationConfig::new(DEFAULT_ISOLATION, None, bad).is_err(), "{bad:?}");
+        assert!(
+            IsolationConfig::new(DEFAULT_ISOLATION, None, bad).is_err(),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn limits_come_from_resources_and_task_limits() {
-    let t = task(serde_json::json!([scalar("cpus", 0.5), scalar("mem", 64.0)]), None);
+    let t = task(
+        serde_json::json!([scalar("cpus", 0.5), scalar("mem", 64.0)]),
+        None,
+    );
     assert_eq!(
         Limits::from_task(&t),
         Limits {
@@ -80,7 +88,10 @@ fn limits_come_from_resources_and_task_limits() {
     // Tiny memory is raised to Mesos' minimum; no resources means no limits.
     let t = task(serde_json::json!([scalar("mem", 4.0)]), None);
     assert_eq!(Limits::from_task(&t).mem_bytes, Some(MIN_MEMORY_BYTES));
-    assert_eq!(Limits::from_task(&task(serde_json::json!([]), None)), Limits::default());
+    assert_eq!(
+        Limits::from_task(&task(serde_json::json!([]), None)),
+        Limits::default()
+    );
     // `limits` lift the hard caps: Infinity removes them.
     let t = task(
         serde_json::json!([scalar("cpus", 1.0), scalar("mem", 64.0)]),
@@ -143,9 +154,16 @@ fn mountinfo_finds_v1_controllers() {
         PathBuf::from("/sys/fs/cgroup/cpuacct")
     );
     // Nothing outside `under` counts, and a cgroup tree there without the controller is a miss.
-    assert_eq!(find_controller(&mounts, "memory", Some(Path::new("/elsewhere"))), None);
     assert_eq!(
-        find_controller(&mounts, "no_such_controller", Some(Path::new("/sys/fs/cgroup"))),
+        find_controller(&mounts, "memory", Some(Path::new("/elsewhere"))),
+        None
+    );
+    assert_eq!(
+        find_controller(
+            &mounts,
+            "no_such_controller",
+            Some(Path::new("/sys/fs/cgroup"))
+        ),
         None
     );
 }
@@ -153,7 +171,11 @@ fn mountinfo_finds_v1_controllers() {
 #[test]
 fn a_v2_tree_is_found_by_its_controllers_file() {
     let root = temp_dir("v2find");
-    std::fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+    std::fs::write(
+        root.join("cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    )
+    .unwrap();
     let line = format!("60 23 0:50 / {} rw - cgroup2 cgroup2 rw\n", root.display());
     let mounts = parse_mountinfo(&line);
     let memory = find_controller(&mounts, "memory", None).unwrap();
@@ -166,24 +188,38 @@ fn a_v2_tree_is_found_by_its_controllers_file() {
     );
     assert_eq!(find_controller(&mounts, "no_such_controller", None), None);
     // The same directory outside the mount table, named as --cgroups_hierarchy.
-    assert_eq!(find_controller(&[], "cpu", Some(&root)).unwrap().version, Version::V2);
+    assert_eq!(
+        find_controller(&[], "cpu", Some(&root)).unwrap().version,
+        Version::V2
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 
 fn config(isolation: &str, hierarchy: &Path) -> IsolationConfig {
-    IsolationConfig::new(isolation, Some(hierarchy.to_path_buf()), DEFAULT_CGROUPS_ROOT).unwrap()
+    IsolationConfig::new(
+        isolation,
+        Some(hierarchy.to_path_buf()),
+        DEFAULT_CGROUPS_ROOT,
+    )
+    .unwrap()
 }
 
 #[test]
 fn unusable_cgroups_fall_back_to_posix_with_a_warning() {
-    let chosen = from_flags(&config("cgroups/cpu,cgroups/mem", Path::new("/nonexistent/cgroup")));
+    let chosen = from_flags(&config(
+        "cgroups/cpu,cgroups/mem",
+        Path::new("/nonexistent/cgroup"),
+    ));
     assert_eq!(chosen.isolator.name(), "posix/cpu,posix/mem");
     let warning = chosen.warning.unwrap();
     assert!(
         warning.starts_with("--isolation=cgroups/cpu,cgroups/mem requested but no cgroup memory controller is mounted under /nonexistent/cgroup"),
         "{warning}"
     );
-    assert!(warning.ends_with(": falling back to posix/cpu,posix/mem"), "{warning}");
+    assert!(
+        warning.ends_with(": falling back to posix/cpu,posix/mem"),
+        "{warning}"
+    );
 
     // A directory that looks like a v1 tree but is not a cgroup file system.
     let fake = temp_dir("notcgroup");
@@ -191,7 +227,10 @@ fn unusable_cgroups_fall_back_to_posix_with_a_warning() {
     let chosen = from_flags(&config("cgroups/mem", &fake));
     assert_eq!(chosen.isolator.name(), "posix/mem");
     let warning = chosen.warning.unwrap();
-    assert!(warning.contains("is not a cgroup v1 memory hierarchy"), "{warning}");
+    assert!(
+        warning.contains("is not a cgroup v1 memory hierarchy"),
+        "{warning}"
+    );
     assert!(warning.ends_with("falling back to posix/mem"), "{warning}");
 
     std::fs::remove_dir_all(&fake).unwrap();
@@ -206,8 +245,13 @@ fn unusable_cgroups_fall_back_to_posix_with_a_warning() {
     std::fs::remove_dir_all(&fake).unwrap();
 
     // Ignored names are reported too; the default needs no warning.
-    let chosen = from_flags(&IsolationConfig::new("posix/cpu,posix/mem,filesystem/linux", None, "tepui").unwrap());
-    assert!(chosen.warning.unwrap().contains("filesystem/linux not supported"));
+    let chosen = from_flags(
+        &IsolationConfig::new("posix/cpu,posix/mem,filesystem/linux", None, "tepui").unwrap(),
+    );
+    assert!(chosen
+        .warning
+        .unwrap()
+        .contains("filesystem/linux not supported"));
     assert!(
         from_flags(&IsolationConfig::new(DEFAULT_ISOLATION, None, "tepui").unwrap())
             .warning
@@ -259,7 +303,10 @@ fn v1_values_are_written_to_each_hierarchy() {
     );
     touch(
         &h.join("cpuacct/tepui/c1"),
-        &[("cgroup.procs", ""), ("cpuacct.stat", "user 250\nsystem 50\n")],
+        &[
+            ("cgroup.procs", ""),
+            ("cpuacct.stat", "user 250\nsystem 50\n"),
+        ],
     );
     let limits = Limits {
         cpus: Some(1.5),
@@ -267,8 +314,14 @@ fn v1_values_are_written_to_each_hierarchy() {
         mem_bytes: Some(64 << 20),
     };
     let prepared = isolator.prepare("c1", &limits).unwrap();
-    assert_eq!(read(h.join("memory/tepui/c1/memory.limit_in_bytes")), "67108864");
-    assert_eq!(read(h.join("memory/tepui/c1/memory.memsw.limit_in_bytes")), "67108864");
+    assert_eq!(
+        read(h.join("memory/tepui/c1/memory.limit_in_bytes")),
+        "67108864"
+    );
+    assert_eq!(
+        read(h.join("memory/tepui/c1/memory.memsw.limit_in_bytes")),
+        "67108864"
+    );
     assert_eq!(read(h.join("cpu/tepui/c1/cpu.shares")), "1536");
     assert_eq!(read(h.join("cpu/tepui/c1/cpu.cfs_quota_us")), "300000");
     assert_eq!(prepared.pre_exec().unwrap().raw_fds().len(), 3);
@@ -282,17 +335,27 @@ fn v1_values_are_written_to_each_hierarchy() {
     assert_eq!(isolator.limitation("c1"), None);
     touch(
         &h.join("memory/tepui/c1"),
-        &[("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")],
+        &[(
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        )],
     );
     let limitation = isolator.limitation("c1").unwrap();
     assert_eq!(limitation.reason, REASON_CONTAINER_LIMITATION_MEMORY);
-    assert!(limitation.message.contains("Requested: 64MB"), "{}", limitation.message);
+    assert!(
+        limitation.message.contains("Requested: 64MB"),
+        "{}",
+        limitation.message
+    );
     assert!(isolator.prepare("../x", &limits).is_err());
 
     // What crosses to a launcher daemon, and back.
     let spawn = prepared.spawn_isolation();
     assert_eq!(spawn.cgroup_procs.len(), 3);
-    assert_eq!(spawn.cgroup_procs[0], h.join("memory/tepui/c1/cgroup.procs"));
+    assert_eq!(
+        spawn.cgroup_procs[0],
+        h.join("memory/tepui/c1/cgroup.procs")
+    );
     let value = spawn.to_value();
     assert_eq!(SpawnIsolation::from_value(&value).unwrap(), spawn);
     assert_eq!(spawn.open().unwrap().unwrap().raw_fds().len(), 3);
@@ -328,7 +391,10 @@ fn v2_values_go_to_one_unified_group() {
             ("cgroup.subtree_control", ""),
         ],
     );
-    touch(&h.join("tepui"), &[("cgroup.subtree_control", "cpu memory\n")]);
+    touch(
+        &h.join("tepui"),
+        &[("cgroup.subtree_control", "cpu memory\n")],
+    );
     let selection = Selection::parse("cgroups/cpu,cgroups/mem").unwrap();
     let isolator = CgroupsIsolator::new(&selection, Some(&h), Path::new("tepui")).unwrap();
     // The root's subtree_control was asked for both controllers.
@@ -354,7 +420,10 @@ fn v2_values_go_to_one_unified_group() {
     assert_eq!(prepared.pre_exec().unwrap().raw_fds().len(), 1);
     assert_eq!(read(h.join("tepui/c2/memory.max")), "134217728");
     assert_eq!(read(h.join("tepui/c2/memory.swap.max")), "0");
-    assert_eq!(read(h.join("tepui/c2/cpu.weight")), shares_to_weight(256).to_string());
+    assert_eq!(
+        read(h.join("tepui/c2/cpu.weight")),
+        shares_to_weight(256).to_string()
+    );
     assert!(read(h.join("tepui/c2/cpu.max")).starts_with("25000 100000"));
     assert_eq!(isolator.limitation("c2"), None);
     touch(
@@ -363,12 +432,18 @@ fn v2_values_go_to_one_unified_group() {
     );
     cgroups::check_now(&isolator);
     let mut watch = isolator.watch("c2");
-    assert_eq!(watch.try_recv().unwrap().reason, REASON_CONTAINER_LIMITATION_MEMORY);
+    assert_eq!(
+        watch.try_recv().unwrap().reason,
+        REASON_CONTAINER_LIMITATION_MEMORY
+    );
     std::fs::remove_dir_all(&h).unwrap();
 }
 
 /// Waits for `child` with a deadline; SIGKILLs it if the deadline passes.
-fn wait_with_deadline(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::process::ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -392,7 +467,11 @@ fn posix_mem_kills_a_group_over_its_limit() {
         cpu_quota: Some(0.1),
         mem_bytes: Some(64 << 20),
     };
-    assert!(isolator.prepare("hog", &limits).unwrap().pre_exec().is_none());
+    assert!(isolator
+        .prepare("hog", &limits)
+        .unwrap()
+        .pre_exec()
+        .is_none());
     let mut watch = isolator.watch("hog");
     let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
@@ -418,7 +497,11 @@ fn posix_mem_kills_a_group_over_its_limit() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     let limitation = isolator.limitation("hog").unwrap();
     assert_eq!(limitation.reason, REASON_CONTAINER_LIMITATION_MEMORY);
-    assert!(limitation.message.contains("Requested: 64MB"), "{}", limitation.message);
+    assert!(
+        limitation.message.contains("Requested: 64MB"),
+        "{}",
+        limitation.message
+    );
     assert_eq!(watch.try_recv().unwrap(), limitation);
     posix::check_now(&isolator);
     assert_eq!(isolator.limitation("calm"), None);
@@ -455,7 +538,11 @@ fn real_cgroups_enforce_memory_and_cpu() {
     assert!(prepared.pre_exec().is_some());
     // Spawn as the launcher daemon would: from the serialised form, opened in the spawner.
     let wire = prepared.spawn_isolation().to_value();
-    let step = SpawnIsolation::from_value(&wire).unwrap().open().unwrap().unwrap();
+    let step = SpawnIsolation::from_value(&wire)
+        .unwrap()
+        .open()
+        .unwrap()
+        .unwrap();
     drop(prepared);
     let dirs = cg.group_dirs(&id);
     assert!(dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
@@ -465,14 +552,23 @@ fn real_cgroups_enforce_memory_and_cpu() {
     let mem_dir = memory.mount.join("tepui").join(&id);
     let cpu_dir = cpu.mount.join("tepui").join(&id);
     match memory.version {
-        Version::V1 => assert_eq!(read(mem_dir.join("memory.limit_in_bytes")).trim(), "67108864"),
+        Version::V1 => assert_eq!(
+            read(mem_dir.join("memory.limit_in_bytes")).trim(),
+            "67108864"
+        ),
         Version::V2 => assert_eq!(read(mem_dir.join("memory.max")).trim(), "67108864"),
     }
     match cpu.version {
         Version::V1 => {
             assert_eq!(read(cpu_dir.join("cpu.shares")).trim(), "512");
-            let period: u64 = read(cpu_dir.join("cpu.cfs_period_us")).trim().parse().unwrap();
-            assert_eq!(read(cpu_dir.join("cpu.cfs_quota_us")).trim(), (period / 2).to_string());
+            let period: u64 = read(cpu_dir.join("cpu.cfs_period_us"))
+                .trim()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                read(cpu_dir.join("cpu.cfs_quota_us")).trim(),
+                (period / 2).to_string()
+            );
         }
         Version::V2 => assert!(read(cpu_dir.join("cpu.max")).starts_with("50000 ")),
     }
@@ -494,9 +590,15 @@ fn real_cgroups_enforce_memory_and_cpu() {
     assert!(usage.processes.is_some(), "{usage:?}");
     let status = wait_with_deadline(&mut child, Duration::from_secs(30));
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    let limitation = isolator.limitation(&id).expect("an OOM kill is a limitation");
+    let limitation = isolator
+        .limitation(&id)
+        .expect("an OOM kill is a limitation");
     assert_eq!(limitation.reason, REASON_CONTAINER_LIMITATION_MEMORY);
-    assert!(limitation.message.contains("Requested: 64MB"), "{}", limitation.message);
+    assert!(
+        limitation.message.contains("Requested: 64MB"),
+        "{}",
+        limitation.message
+    );
     isolator.cleanup(&id).unwrap();
     assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
     isolator.cleanup(&id).unwrap();

@@ -51,7 +51,11 @@ pub struct LauncherFlags {
     #[arg(long = "work_dir", alias = "work-dir")]
     pub work_dir: PathBuf,
     /// Exit after this long with no task and no agent connected.
-    #[arg(long = "idle_timeout", alias = "idle-timeout", default_value = "60secs")]
+    #[arg(
+        long = "idle_timeout",
+        alias = "idle-timeout",
+        default_value = "60secs"
+    )]
     pub idle_timeout: String,
 }
 
@@ -68,7 +72,10 @@ pub enum LauncherError {
     },
 }
 
-fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LauncherError + 'a {
+fn io_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> LauncherError + 'a {
     move |source| LauncherError::Io {
         what,
         path: path.to_path_buf(),
@@ -80,7 +87,11 @@ fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Erro
 pub trait SpawnHook: Send + Sync {
     /// Before the spawn; may adjust the command. Adding a `pre_exec` closure makes std fork+exec
     /// instead of `posix_spawn`, which costs launch rate: prefer `after_spawn` where it is enough.
-    fn before_spawn(&self, _request: &LaunchRequest, _command: &mut std::process::Command) -> Result<(), String> {
+    fn before_spawn(
+        &self,
+        _request: &LaunchRequest,
+        _command: &mut std::process::Command,
+    ) -> Result<(), String> {
         Ok(())
     }
     /// Right after the spawn, before the launch is reported: e.g. write `pid` to the container's
@@ -114,7 +125,9 @@ struct State {
 impl State {
     fn send(&self, session: u64, message: &FromLauncher) -> bool {
         match &self.session {
-            Some((current, tx)) if *current == session => tx.send(protocol::encode(message)).is_ok(),
+            Some((current, tx)) if *current == session => {
+                tx.send(protocol::encode(message)).is_ok()
+            }
             _ => false,
         }
     }
@@ -165,13 +178,23 @@ pub async fn run(flags: LauncherFlags) -> Result<(), LauncherError> {
     // Do not keep the agent's working directory (a mount) busy.
     let _ = std::env::set_current_dir("/");
     // isolation: joins the cgroups a launch request carries (does nothing for requests without).
-    serve(&flags.work_dir, idle, Arc::new(crate::isolation::JoinCgroups)).await
+    serve(
+        &flags.work_dir,
+        idle,
+        Arc::new(crate::isolation::JoinCgroups),
+    )
+    .await
 }
 
 /// Serves the launcher protocol for `work_dir` in this process until idle or `SHUTDOWN`; returns at
 /// once if another daemon already serves it. Tests run it in-process.
-pub async fn serve(work_dir: &Path, idle: Duration, hook: Arc<dyn SpawnHook>) -> Result<(), LauncherError> {
-    let work_dir = std::fs::canonicalize(work_dir).map_err(io_error("cannot open the work directory", work_dir))?;
+pub async fn serve(
+    work_dir: &Path,
+    idle: Duration,
+    hook: Arc<dyn SpawnHook>,
+) -> Result<(), LauncherError> {
+    let work_dir = std::fs::canonicalize(work_dir)
+        .map_err(io_error("cannot open the work directory", work_dir))?;
     let meta = layout::meta_dir(&work_dir);
     let mut dirty = Default::default();
     crate::checkpoint::create_dirs(&meta, &mut dirty).map_err(io_error("cannot create", &meta))?;
@@ -183,7 +206,13 @@ pub async fn serve(work_dir: &Path, idle: Duration, hook: Arc<dyn SpawnHook>) ->
         .open(&lock_path)
         .map_err(io_error("cannot open", &lock_path))?;
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped (at return).
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } != 0
+    {
         tracing::info!(work_dir = %work_dir.display(), "another launcher serves this work directory");
         return Ok(());
     }
@@ -194,10 +223,13 @@ pub async fn serve(work_dir: &Path, idle: Duration, hook: Arc<dyn SpawnHook>) ->
         Err(e) => return Err(io_error("cannot remove the stale socket", &socket)(e)),
     }
     let address = protocol::SocketAddress::new(&meta).map_err(io_error("cannot open", &meta))?;
-    let listener = UnixListener::bind(address.path()).map_err(io_error("cannot listen on", &socket))?;
+    let listener =
+        UnixListener::bind(address.path()).map_err(io_error("cannot listen on", &socket))?;
     drop(address);
     let pid_path = meta.join(layout::LAUNCHER_PID);
-    if let Err(e) = crate::checkpoint::write_atomic(&pid_path, std::process::id().to_string().as_bytes(), false) {
+    if let Err(e) =
+        crate::checkpoint::write_atomic(&pid_path, std::process::id().to_string().as_bytes(), false)
+    {
         tracing::warn!(error = %e, "cannot write {}", pid_path.display());
     }
     tracing::info!(work_dir = %work_dir.display(), pid = std::process::id(), "launcher serving");
@@ -267,7 +299,10 @@ async fn kill_all_and_wait(daemon: &Daemon) {
             break;
         }
         if Instant::now() >= deadline {
-            tracing::error!(left, "tasks still not reaped after SIGKILL; launcher exiting anyway");
+            tracing::error!(
+                left,
+                "tasks still not reaped after SIGKILL; launcher exiting anyway"
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -298,7 +333,10 @@ async fn read_line(
             }
         }
         if line.len() > protocol::LINE_BYTES_MAX {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "line too long",
+            ));
         }
     }
 }
@@ -367,7 +405,11 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
     }
     if let Some(session) = session {
         let mut state = daemon.state();
-        if state.session.as_ref().is_some_and(|(current, _)| *current == session) {
+        if state
+            .session
+            .as_ref()
+            .is_some_and(|(current, _)| *current == session)
+        {
             state.session = None;
             tracing::info!(session, "agent disconnected");
         }
@@ -385,7 +427,10 @@ async fn open_session(daemon: Arc<Daemon>, tx: mpsc::UnboundedSender<Vec<u8>>) -
         let number = *gate;
         let mut state = daemon.state();
         if state.session.is_some() {
-            tracing::info!(session = number, "a new agent session replaces the previous one");
+            tracing::info!(
+                session = number,
+                "a new agent session replaces the previous one"
+            );
         }
         let _ = tx.send(protocol::encode(&FromLauncher::Welcome {
             v: V,
@@ -407,7 +452,8 @@ fn handle(daemon: &Arc<Daemon>, session: u64, message: ToLauncher) {
                 let Ok(_permit) = daemon.spawns.clone().acquire_owned().await else {
                     return;
                 };
-                let _ = tokio::task::spawn_blocking(move || launch_task(&daemon, session, launch)).await;
+                let _ = tokio::task::spawn_blocking(move || launch_task(&daemon, session, launch))
+                    .await;
             });
         }
         ToLauncher::Kill {
@@ -425,7 +471,9 @@ fn handle(daemon: &Arc<Daemon>, session: u64, message: ToLauncher) {
                     };
                     let _ = running.kills.send(order);
                 }
-                None => tracing::debug!(container = %container_id, "kill for a container not running"),
+                None => {
+                    tracing::debug!(container = %container_id, "kill for a container not running")
+                }
             }
         }
         ToLauncher::List { .. } => {
@@ -447,7 +495,14 @@ fn handle(daemon: &Arc<Daemon>, session: u64, message: ToLauncher) {
                     wait_status: *status,
                 })
                 .collect();
-            state.send(session, &FromLauncher::ListResult { v: V, running, exited });
+            state.send(
+                session,
+                &FromLauncher::ListResult {
+                    v: V,
+                    running,
+                    exited,
+                },
+            );
         }
         ToLauncher::AckExit { container_id, .. } => {
             daemon.state().exited.remove(&container_id);
@@ -502,7 +557,9 @@ fn launch_task(daemon: &Arc<Daemon>, session: u64, request: LaunchRequest) {
         }
     };
     let (kills, kill_rx) = mpsc::unbounded_channel();
-    state.running.insert(container_id.clone(), Running { pid, kills });
+    state
+        .running
+        .insert(container_id.clone(), Running { pid, kills });
     // Reported before its supervisor starts, so the launch always precedes the exit on the wire.
     state.send(
         session,
@@ -532,7 +589,10 @@ const EXITS_PER_BATCH_MAX: usize = 256;
 
 /// Records exits in batches (durably, `process::record_exits`), then reports each: it leaves
 /// `running` for `exited`, and the current session hears of it.
-async fn record_exits(daemon: Arc<Daemon>, mut exits: mpsc::UnboundedReceiver<process::ExitRecord>) {
+async fn record_exits(
+    daemon: Arc<Daemon>,
+    mut exits: mpsc::UnboundedReceiver<process::ExitRecord>,
+) {
     while let Some(first) = exits.recv().await {
         let mut batch = vec![first];
         while batch.len() < EXITS_PER_BATCH_MAX {
@@ -553,7 +613,9 @@ async fn record_exits(daemon: Arc<Daemon>, mut exits: mpsc::UnboundedReceiver<pr
         let mut state = daemon.state();
         for exit in batch {
             state.running.remove(&exit.container_id);
-            state.exited.insert(exit.container_id.clone(), exit.wait_status);
+            state
+                .exited
+                .insert(exit.container_id.clone(), exit.wait_status);
             let message = FromLauncher::Exited {
                 v: V,
                 container_id: exit.container_id,

@@ -30,7 +30,10 @@ pub struct KillOrder {
 
 /// Starts the task (blocking: opens files and spawns; call it on the blocking pool, inside the
 /// runtime). Returns the child and its pid.
-pub fn spawn(request: &LaunchRequest, hook: &dyn SpawnHook) -> Result<(tokio::process::Child, u32), String> {
+pub fn spawn(
+    request: &LaunchRequest,
+    hook: &dyn SpawnHook,
+) -> Result<(tokio::process::Child, u32), String> {
     let open = |path: &std::path::Path| {
         OpenOptions::new()
             .create(true)
@@ -156,7 +159,11 @@ pub fn record_exits(exits: &[ExitRecord]) -> Vec<String> {
         let path = layout::exit_status(&exit.checkpoint_dir);
         // The run's directory may still be on its way from the agent's checkpoint log.
         let written = std::fs::create_dir_all(&exit.checkpoint_dir).and_then(|()| {
-            let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?;
             file.write_all(&records::to_bytes(&record))
         });
         match written {

@@ -16,7 +16,8 @@ struct Fixture {
 
 impl Fixture {
     fn start(name: &str, idle: Duration) -> Fixture {
-        let work_dir = std::env::temp_dir().join(format!("tepui-daemon-{name}-{}", uuid::Uuid::new_v4()));
+        let work_dir =
+            std::env::temp_dir().join(format!("tepui-daemon-{name}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&work_dir).unwrap();
         let dir = work_dir.clone();
         let served = tokio::spawn(async move { serve(&dir, idle, Arc::new(NoIsolation)).await });
@@ -26,7 +27,9 @@ impl Fixture {
     /// A session; `/bin/false` stands for the binary, so nothing is started if ours is not up yet
     /// (the connect retries until it listens).
     async fn connect(&self) -> Connection {
-        connect_or_start(&self.work_dir, Path::new("/bin/false")).await.unwrap()
+        connect_or_start(&self.work_dir, Path::new("/bin/false"))
+            .await
+            .unwrap()
     }
 
     fn request(&self, id: &str, script: &str) -> LaunchRequest {
@@ -38,7 +41,10 @@ impl Fixture {
             container_id: id.to_string(),
             program: "/bin/sh".into(),
             argv: vec!["sh".into(), "-c".into(), script.into()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("WHO".into(), id.into())],
+            env: vec![
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("WHO".into(), id.into()),
+            ],
             cwd: sandbox.clone(),
             stdout: sandbox.join("stdout"),
             stderr: sandbox.join("stderr"),
@@ -64,7 +70,10 @@ async fn next(connection: &mut Connection) -> LauncherEvent {
 async fn poll(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + WAIT;
     while !check() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -96,8 +105,10 @@ async fn launches_kills_and_exits() {
     assert_eq!(std::fs::read_to_string(&ok.stdout).unwrap(), "out ok\n");
     assert_eq!(std::fs::read_to_string(&ok.stderr).unwrap(), "err\n");
     // The exit was recorded in the run's checkpoint directory before it was reported.
-    let exit: crate::checkpoint::records::ExitRecord =
-        crate::checkpoint::records::parse(&std::fs::read(layout::exit_status(&ok.checkpoint_dir)).unwrap()).unwrap();
+    let exit: crate::checkpoint::records::ExitRecord = crate::checkpoint::records::parse(
+        &std::fs::read(layout::exit_status(&ok.checkpoint_dir)).unwrap(),
+    )
+    .unwrap();
     assert_eq!(exit.wait_status, wait_status);
     // Held until acknowledged.
     assert_eq!(c.launcher.list().await.unwrap().exited.len(), 1);
@@ -117,7 +128,10 @@ async fn launches_kills_and_exits() {
     let listed = c.launcher.list().await.unwrap();
     assert_eq!(listed.running.len(), 1);
     assert_eq!(
-        (listed.running[0].container_id.as_str(), listed.running[0].pid),
+        (
+            listed.running[0].container_id.as_str(),
+            listed.running[0].pid
+        ),
         ("stubborn", pid)
     );
     c.launcher
@@ -127,13 +141,21 @@ async fn launches_kills_and_exits() {
     };
     assert_eq!(decode_wait_status(wait_status), Exit::Signal(libc::SIGKILL));
     // SAFETY: signal 0 only checks existence.
-    assert_ne!(unsafe { libc::kill(pid as i32, 0) }, 0, "the whole group is gone");
+    assert_ne!(
+        unsafe { libc::kill(pid as i32, 0) },
+        0,
+        "the whole group is gone"
+    );
 
     let mut missing = fixture.request("missing", "");
     missing.program = "/nonexistent/program".into();
     missing.argv = vec!["program".into()];
     c.launcher.launch(missing);
-    let LauncherEvent::LaunchFailed { container_id, error } = next(&mut c).await else {
+    let LauncherEvent::LaunchFailed {
+        container_id,
+        error,
+    } = next(&mut c).await
+    else {
         panic!()
     };
     assert_eq!(container_id, "missing");
@@ -157,7 +179,10 @@ async fn an_exit_while_no_agent_is_connected_is_kept_for_the_next_one() {
     first.launcher.launch(runner.clone());
     let mut pids = HashMap::new();
     for _ in 0..2 {
-        let LauncherEvent::Launched { container_id, pid, .. } = next(&mut first).await else {
+        let LauncherEvent::Launched {
+            container_id, pid, ..
+        } = next(&mut first).await
+        else {
             panic!()
         };
         pids.insert(container_id, pid);
@@ -191,7 +216,10 @@ async fn an_exit_while_no_agent_is_connected_is_kept_for_the_next_one() {
     );
     assert_eq!(snapshot.exited.len(), 1);
     assert_eq!(snapshot.exited[0].container_id, "waiter");
-    assert_eq!(decode_wait_status(snapshot.exited[0].wait_status), Exit::Code(0));
+    assert_eq!(
+        decode_wait_status(snapshot.exited[0].wait_status),
+        Exit::Code(0)
+    );
     while second.events.try_recv().is_ok() {}
 
     // A newer session replaces this one: exits go to the newest.
@@ -225,7 +253,9 @@ async fn idle_daemons_exit_and_newer_protocol_versions_are_refused() {
     let meta = layout::meta_dir(&fixture.work_dir);
     poll("the socket", || meta.join(layout::LAUNCHER_SOCKET).exists()).await;
     {
-        let stream = UnixStream::connect(meta.join(layout::LAUNCHER_SOCKET)).await.unwrap();
+        let stream = UnixStream::connect(meta.join(layout::LAUNCHER_SOCKET))
+            .await
+            .unwrap();
         let (read, mut write) = stream.into_split();
         write
             .write_all(b"{\"v\":2,\"type\":\"HELLO\",\"work_dir\":\"/\"}\n")

@@ -37,7 +37,11 @@ fn sent_states(effects: &[Effect]) -> Vec<(String, TaskState, Option<String>)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send(u) => Some((u.status.task_id.value.clone(), u.status.state, u.status.uuid.clone())),
+            Effect::Send(u) => Some((
+                u.status.task_id.value.clone(),
+                u.status.state,
+                u.status.uuid.clone(),
+            )),
             _ => None,
         })
         .collect()
@@ -45,7 +49,12 @@ fn sent_states(effects: &[Effect]) -> Vec<(String, TaskState, Option<String>)> {
 
 /// An agent's first life: tasks `ids` launched through `fake`; `running` of them spawned.
 /// Returns the containers by task id.
-fn first_life(work_dir: &Path, fake: &FakeLauncher, ids: &[&str], partition_aware: bool) -> Vec<(String, String)> {
+fn first_life(
+    work_dir: &Path,
+    fake: &FakeLauncher,
+    ids: &[&str],
+    partition_aware: bool,
+) -> Vec<(String, String)> {
     let writer = Writer::new(
         crate::checkpoint::layout::meta_dir(work_dir),
         agent_info(),
@@ -92,7 +101,12 @@ fn first_life(work_dir: &Path, fake: &FakeLauncher, ids: &[&str], partition_awar
         };
         fake.launch(request);
         let pid = fake.state().running[container];
-        core.spawned(now(), &FrameworkId::new("F1"), &TaskId::new(id.clone()), pid);
+        core.spawned(
+            now(),
+            &FrameworkId::new("F1"),
+            &TaskId::new(id.clone()),
+            pid,
+        );
     }
     assert!(writer.commit(&core.drain_checkpoints()).is_empty());
     writer.flush();
@@ -171,15 +185,25 @@ async fn reconnect_reattaches_reports_exits_and_loses_the_unknown() {
     fake.state().running.insert("stray-container".into(), 9999);
     let alive_pid = fake.state().running[&container("alive")];
 
-    let prepared = prepare(RecoverMode::Reconnect, &work_dir, &agent_info(), fake.as_ref())
-        .await
-        .unwrap();
+    let prepared = prepare(
+        RecoverMode::Reconnect,
+        &work_dir,
+        &agent_info(),
+        fake.as_ref(),
+    )
+    .await
+    .unwrap();
     let mut core = new_core(&work_dir);
     let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!(recovery.errors, 0);
     let settled = &recovery.settled;
     assert_eq!(
-        (settled.reattached, settled.exited, settled.lost, settled.orphans),
+        (
+            settled.reattached,
+            settled.exited,
+            settled.lost,
+            settled.orphans
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!(settled.ack_exits, vec![container("ended")]);
@@ -198,12 +222,19 @@ async fn reconnect_reattaches_reports_exits_and_loses_the_unknown() {
         Some("Command exited with status 3")
     );
     let unknown = core.task(&fw, &TaskId::new("unknown")).unwrap();
-    assert_eq!(unknown.state, TaskState::TaskGone, "partition-aware: TASK_GONE");
+    assert_eq!(
+        unknown.state,
+        TaskState::TaskGone,
+        "partition-aware: TASK_GONE"
+    );
     assert_eq!(
         unknown.statuses.last().unwrap().reason.as_deref(),
         Some(crate::core::REASON_EXECUTOR_REREGISTRATION_TIMEOUT)
     );
-    assert_eq!(fake.state().kills, vec![("stray-container".to_string(), libc::SIGKILL)]);
+    assert_eq!(
+        fake.state().kills,
+        vec![("stray-container".to_string(), libc::SIGKILL)]
+    );
     // Nothing is sent before registration; then each task's unacknowledged head goes out once,
     // with the uuid it had before the restart.
     assert!(sent_states(&settled.effects).is_empty());
@@ -242,13 +273,20 @@ async fn a_reboot_loses_every_task_and_non_partition_aware_frameworks_get_task_l
     let containers = first_life(&work_dir, &fake, &["a"], false);
     let meta = crate::checkpoint::layout::meta_dir(&work_dir);
     crate::checkpoint::write_boot_id(&meta, "an-earlier-boot").unwrap();
-    let prepared = prepare(RecoverMode::Reconnect, &work_dir, &agent_info(), fake.as_ref())
-        .await
-        .unwrap();
+    let prepared = prepare(
+        RecoverMode::Reconnect,
+        &work_dir,
+        &agent_info(),
+        fake.as_ref(),
+    )
+    .await
+    .unwrap();
     let mut core = new_core(&work_dir);
     let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!((recovery.settled.lost, recovery.settled.orphans), (1, 1));
-    let task = core.task(&FrameworkId::new("F1"), &TaskId::new("a")).unwrap();
+    let task = core
+        .task(&FrameworkId::new("F1"), &TaskId::new("a"))
+        .unwrap();
     assert_eq!(task.state, TaskState::TaskLost);
     assert!(task
         .statuses
@@ -259,8 +297,14 @@ async fn a_reboot_loses_every_task_and_non_partition_aware_frameworks_get_task_l
         .unwrap()
         .contains("rebooted"));
     // The process the launcher still ran (a simulated reboot) is killed.
-    assert_eq!(fake.state().kills, vec![(containers[0].1.clone(), libc::SIGKILL)]);
-    assert_eq!(crate::checkpoint::read_boot_id(&meta), records::host_boot_id());
+    assert_eq!(
+        fake.state().kills,
+        vec![(containers[0].1.clone(), libc::SIGKILL)]
+    );
+    assert_eq!(
+        crate::checkpoint::read_boot_id(&meta),
+        records::host_boot_id()
+    );
     let _ = std::fs::remove_dir_all(&work_dir);
 }
 
@@ -269,9 +313,14 @@ async fn cleanup_kills_everything_and_forgets_the_agent() {
     let work_dir = temp_dir("cleanup");
     let (fake, _events) = FakeLauncher::new();
     let containers = first_life(&work_dir, &fake, &["a", "b"], true);
-    let prepared = prepare(RecoverMode::Cleanup, &work_dir, &agent_info(), fake.as_ref())
-        .await
-        .unwrap();
+    let prepared = prepare(
+        RecoverMode::Cleanup,
+        &work_dir,
+        &agent_info(),
+        fake.as_ref(),
+    )
+    .await
+    .unwrap();
     let mut core = new_core(&work_dir);
     let recovery = prepared.apply(&mut core, now(), fake.as_ref(), &plain_exit);
     assert_eq!(recovery.cleaned, 2);
@@ -291,5 +340,8 @@ async fn cleanup_kills_everything_and_forgets_the_agent() {
 #[test]
 fn exits_decode_like_the_command_executor_reports_them() {
     assert_eq!(decode_wait_status(0), Exit::Code(0));
-    assert_eq!(decode_wait_status(libc::SIGTERM), Exit::Signal(libc::SIGTERM));
+    assert_eq!(
+        decode_wait_status(libc::SIGTERM),
+        Exit::Signal(libc::SIGTERM)
+    );
 }

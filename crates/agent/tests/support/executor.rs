@@ -78,8 +78,11 @@ impl Events {
     /// Subscribes as executor `e1` of `F1`, waiting (up to the deadline) while the agent does not
     /// know it yet (404: its RUN_TASK is still on its way).
     pub async fn subscribe(base: &str) -> Events {
-        Events::subscribe_with(base, serde_json::json!({"unacknowledged_tasks": [], "unacknowledged_updates": []}))
-            .await
+        Events::subscribe_with(
+            base,
+            serde_json::json!({"unacknowledged_tasks": [], "unacknowledged_updates": []}),
+        )
+        .await
     }
 
     /// Subscribes with this `subscribe` payload (what a reconnecting executor resends).
@@ -101,7 +104,10 @@ impl Events {
         };
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(
-            response.headers().get("transfer-encoding").map(|v| v.as_bytes()),
+            response
+                .headers()
+                .get("transfer-encoding")
+                .map(|v| v.as_bytes()),
             Some(&b"chunked"[..]),
             "pymesos needs a chunked stream"
         );
@@ -117,7 +123,8 @@ impl Events {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(record) = self.decoder.next_record().expect("well-framed records") {
-                let event: serde_json::Value = serde_json::from_slice(&record).expect("JSON records");
+                let event: serde_json::Value =
+                    serde_json::from_slice(&record).expect("JSON records");
                 if event["type"] != "HEARTBEAT" {
                     return event;
                 }

@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use proto::agent_protocol::{AgentCall, MasterToAgent, StatusUpdate, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION};
+use proto::agent_protocol::{
+    AgentCall, MasterToAgent, StatusUpdate, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION,
+};
 use proto::{AgentId, MasterInfo, TaskState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,13 +26,19 @@ pub const AGENT_ID: &str = "test-master-S0";
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_test_writer()
         .try_init();
 }
 
 /// Polls `check` every 20 ms until it yields a value; panics after `timeout`.
-pub async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check() {
@@ -95,9 +103,10 @@ async fn agent_endpoint(
     match call {
         AgentCall::Register { .. } | AgentCall::Reregister { .. } => {
             let agent_id = match &call {
-                AgentCall::Reregister { agent_info, .. } => {
-                    agent_info.id.clone().unwrap_or_else(|| AgentId::new(AGENT_ID))
-                }
+                AgentCall::Reregister { agent_info, .. } => agent_info
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| AgentId::new(AGENT_ID)),
                 _ => AgentId::new(AGENT_ID),
             };
             recorded.registrations.lock().unwrap().push(call);
@@ -204,15 +213,22 @@ impl FakeMaster {
     }
 
     pub fn states_for(&self, task: &str) -> Vec<TaskState> {
-        self.updates_for(task).iter().map(|u| u.status.state).collect()
+        self.updates_for(task)
+            .iter()
+            .map(|u| u.status.state)
+            .collect()
     }
 
     /// The agent's HTTP endpoint, from its registration.
     pub fn agent_endpoint(&self) -> Option<String> {
-        self.registrations().into_iter().find_map(|call| match call {
-            AgentCall::Register { endpoint, .. } | AgentCall::Reregister { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
+        self.registrations()
+            .into_iter()
+            .find_map(|call| match call {
+                AgentCall::Register { endpoint, .. } | AgentCall::Reregister { endpoint, .. } => {
+                    Some(endpoint)
+                }
+                _ => None,
+            })
     }
 }
 
@@ -251,7 +267,10 @@ impl LauncherHost {
         // Serving once its socket exists (agents would otherwise try to start one).
         let deadline = Instant::now() + Duration::from_secs(10);
         while !meta.join("launcher.sock").exists() {
-            assert!(Instant::now() < deadline, "the in-process launcher did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the in-process launcher did not start"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         LauncherHost {
@@ -262,7 +281,9 @@ impl LauncherHost {
 
     /// Waits for the daemon to end (after an agent shut it down).
     pub async fn stopped(mut self) {
-        let Some(thread) = self.thread.take() else { return };
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
         eventually("the launcher to stop", Duration::from_secs(20), || {
             thread.is_finished().then_some(())
         })
@@ -274,16 +295,23 @@ impl LauncherHost {
 impl Drop for LauncherHost {
     /// A test that failed half-way leaves no task behind: the daemon is told to kill them all.
     fn drop(&mut self) {
-        let Some(thread) = self.thread.take() else { return };
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
         if thread.is_finished() {
             return;
         }
         let _ = (|| -> std::io::Result<()> {
             use std::io::Write;
-            let mut stream = std::os::unix::net::UnixStream::connect(self.work_dir.join("meta/launcher.sock"))?;
+            let mut stream =
+                std::os::unix::net::UnixStream::connect(self.work_dir.join("meta/launcher.sock"))?;
             let hello = serde_json::json!({"v": 1, "type": "HELLO", "work_dir": self.work_dir});
             writeln!(stream, "{hello}")?;
-            writeln!(stream, "{}", serde_json::json!({"v": 1, "type": "SHUTDOWN"}))?;
+            writeln!(
+                stream,
+                "{}",
+                serde_json::json!({"v": 1, "type": "SHUTDOWN"})
+            )?;
             Ok(())
         })();
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -361,7 +389,11 @@ pub struct RunningAgent {
 impl RunningAgent {
     /// An agent that kills its tasks when stopped (the behaviour these tests were written for),
     /// with its launcher daemon hosted in the test process.
-    pub fn start(master: &FakeMaster, name: &str, tweak: impl FnOnce(&mut agent::AgentFlags)) -> RunningAgent {
+    pub fn start(
+        master: &FakeMaster,
+        name: &str,
+        tweak: impl FnOnce(&mut agent::AgentFlags),
+    ) -> RunningAgent {
         let work_dir = temp_work_dir(name);
         let launcher = LauncherHost::start(&work_dir);
         let mut agent = RunningAgent::start_in(master, &work_dir, tweak);
@@ -378,7 +410,8 @@ impl RunningAgent {
         let mut flags = test_flags(master, work_dir);
         flags.kill_tasks_on_stop = true;
         tweak(&mut flags);
-        let detector = Arc::new(election::StandaloneDetector::new(&master.addr.to_string()).unwrap());
+        let detector =
+            Arc::new(election::StandaloneDetector::new(&master.addr.to_string()).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let join = tokio::spawn(agent::run(flags, detector, async move {
             let _ = stopped.await;

@@ -19,8 +19,18 @@ pub(super) async fn mass_launch(
     anomalies: &mut Anomalies,
 ) -> Result<(MassFigures, (u64, u64), Option<u64>)> {
     let n = settings.tasks;
-    let shape = TaskShape { command: "sleep 600".to_string(), cpus: TASK_CPUS, mem: TASK_MEM };
-    let mut sub = master.subscribe("tepui-bench-mass", &settings.user, deadline(settings.timeout)).await?;
+    let shape = TaskShape {
+        command: "sleep 600".to_string(),
+        cpus: TASK_CPUS,
+        mem: TASK_MEM,
+    };
+    let mut sub = master
+        .subscribe(
+            "tepui-bench-mass",
+            &settings.user,
+            deadline(settings.timeout),
+        )
+        .await?;
     let result = mass_launch_on(master, dev, settings, &shape, &mut sub).await;
     // Tear down even when the launch failed, so the tasks do not outlive the bench's error report
     // (tepui's own stop would kill them too).
@@ -29,11 +39,26 @@ pub(super) async fn mass_launch(
     let (launched, memory, threads) = result?;
     teardown?;
     let prefix = format!("the mass launch of {n} tasks");
-    if !stream_closes(&mut sub, Duration::from_secs(5).min(settings.timeout), anomalies).await? {
-        anomalies.note("the master did not close the mass-launch stream within 5 s of TEARDOWN".to_string());
+    if !stream_closes(
+        &mut sub,
+        Duration::from_secs(5).min(settings.timeout),
+        anomalies,
+    )
+    .await?
+    {
+        anomalies.note(
+            "the master did not close the mass-launch stream within 5 s of TEARDOWN".to_string(),
+        );
     }
     drop(sub);
-    let drained = wait_drained(master, dev, settings.timeout.max(Duration::from_secs(60)), &prefix, teardown_at).await?;
+    let drained = wait_drained(
+        master,
+        dev,
+        settings.timeout.max(Duration::from_secs(60)),
+        &prefix,
+        teardown_at,
+    )
+    .await?;
     if let Some(left) = drained.left {
         anomalies.note(format!("after TEARDOWN of {prefix}, {left} processes were still running under tepui at the deadline"));
     }
@@ -80,16 +105,24 @@ async fn mass_launch_on(
                 for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
                     let k = shape.fits(&offer)?.min(remaining);
                     if k == 0 {
-                        master.decline(sub, vec![offer.id.clone()], REFUSE_LONG_SECS).await?;
+                        master
+                            .decline(sub, vec![offer.id.clone()], REFUSE_LONG_SECS)
+                            .await?;
                         continue;
                     }
-                    let tasks: Vec<_> = (next_id..next_id + k).map(|j| shape.task(&offer, &format!("mass-{j}"))).collect();
+                    let tasks: Vec<_> = (next_id..next_id + k)
+                        .map(|j| shape.task(&offer, &format!("mass-{j}")))
+                        .collect();
                     for t in &tasks {
                         launched.insert(t.task_id.value.clone());
                     }
                     next_id += k;
                     remaining -= k;
-                    let refuse = if remaining == 0 { REFUSE_LONG_SECS } else { 0.0 };
+                    let refuse = if remaining == 0 {
+                        REFUSE_LONG_SECS
+                    } else {
+                        0.0
+                    };
                     let t0 = Instant::now();
                     if first_accept.is_none() {
                         first_accept = Some(t0);
@@ -99,11 +132,17 @@ async fn mass_launch_on(
                         first_accept_call = t0.elapsed();
                     }
                     accepts += 1;
-                    println!("  ACCEPT #{accepts}: {k} tasks on offer {} ({remaining} left to launch)", offer.id);
+                    println!(
+                        "  ACCEPT #{accepts}: {k} tasks on offer {} ({remaining} left to launch)",
+                        offer.id
+                    );
                 }
             }
             "UPDATE" => {
-                let status = event.update.context("UPDATE event without 'update'")?.status;
+                let status = event
+                    .update
+                    .context("UPDATE event without 'update'")?
+                    .status;
                 acker.ack(&status)?;
                 *seen_states.entry(status.state.name()).or_insert(0) += 1;
                 if !launched.contains(&status.task_id.value) {
@@ -141,7 +180,10 @@ async fn mass_launch_on(
     println!("  all {n} running: {:.3} s after the first ACCEPT ({accepts} ACCEPTs, {} acknowledgements)", elapsed.as_secs_f64(), acker.sent);
     let memory = procfs::memory_kib(dev.pid)?;
     let threads = procfs::threads(dev.pid);
-    let processes_running = procfs::task_processes(dev.pid)?.iter().filter(|p| p.state != 'Z').count();
+    let processes_running = procfs::task_processes(dev.pid)?
+        .iter()
+        .filter(|p| p.state != 'Z')
+        .count();
     Ok((
         MassFigures {
             accepts,

@@ -100,27 +100,44 @@ pub(crate) fn run_main(args: Args) -> Result<()> {
         tasks,
         timeout: Duration::from_secs_f64(args.timeout),
         mass_timeout: Duration::from_secs_f64(mass_timeout),
-        user: std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".to_string()),
+        user: std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".to_string()),
     };
 
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let load_before = procfs::load_1min();
     println!(
         "tepui-bench: {} on {cpus} cpus, load average (1 min) {}; tepui = {}",
         std::env::consts::ARCH,
-        load_before.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into()),
+        load_before
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "?".into()),
         tepui.display()
     );
-    println!("  launches = {launches}, mass tasks = {tasks}, baseline spawns = {}", args.spawns);
+    println!(
+        "  launches = {launches}, mass tasks = {tasks}, baseline spawns = {}",
+        args.spawns
+    );
 
     // 1. Machine baseline, before tepui runs so nothing competes with it.
-    println!("\n[1/4] machine baseline: sequential spawn+wait, N = {}", args.spawns);
-    let sh_rate = baseline::spawn_rate("sh", &["-c", "true"], args.spawns).context("baseline `sh -c true`")?;
-    let true_rate = baseline::spawn_rate("/bin/true", &[], args.spawns).context("baseline `/bin/true`")?;
+    println!(
+        "\n[1/4] machine baseline: sequential spawn+wait, N = {}",
+        args.spawns
+    );
+    let sh_rate = baseline::spawn_rate("sh", &["-c", "true"], args.spawns)
+        .context("baseline `sh -c true`")?;
+    let true_rate =
+        baseline::spawn_rate("/bin/true", &[], args.spawns).context("baseline `/bin/true`")?;
     println!("  sh -c true : {sh_rate:>8.1} processes/s");
     println!("  /bin/true  : {true_rate:>8.1} processes/s");
 
-    let ip = args.ip.unwrap_or_else(|| Ipv4Addr::new(127, 0, 0, 2 + (std::process::id() % 250) as u8));
+    let ip = args
+        .ip
+        .unwrap_or_else(|| Ipv4Addr::new(127, 0, 0, 2 + (std::process::id() % 250) as u8));
     let port = match args.port {
         Some(p) => p,
         None => free_port(ip)?,
@@ -134,8 +151,13 @@ pub(crate) fn run_main(args: Args) -> Result<()> {
             }
         },
     };
-    let run_dir = std::env::temp_dir().join(format!("tepui-bench-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]));
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let run_dir = std::env::temp_dir().join(format!(
+        "tepui-bench-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let config = DevConfig {
         tepui,
         ip,
@@ -158,7 +180,15 @@ pub(crate) fn run_main(args: Args) -> Result<()> {
     });
     match outcome {
         Ok((figures, anomalies)) => {
-            report(&settings, sh_rate, true_rate, &figures, &anomalies, cpus, load_before);
+            report(
+                &settings,
+                sh_rate,
+                true_rate,
+                &figures,
+                &anomalies,
+                cpus,
+                load_before,
+            );
             if args.keep_work_dir {
                 eprintln!("tepui-bench: work dir kept: {}", run_dir.display());
             } else if let Err(e) = std::fs::remove_dir_all(&run_dir) {
@@ -167,16 +197,23 @@ pub(crate) fn run_main(args: Args) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            eprintln!("tepui-bench: tepui log: {} (last lines below)", config.log.display());
+            eprintln!(
+                "tepui-bench: tepui log: {} (last lines below)",
+                config.log.display()
+            );
             eprintln!("{}", devproc::log_tail(&config.log, 30));
-            eprintln!("tepui-bench: work dir kept for inspection: {}", run_dir.display());
+            eprintln!(
+                "tepui-bench: work dir kept for inspection: {}",
+                run_dir.display()
+            );
             Err(e)
         }
     }
 }
 
 fn free_port(ip: Ipv4Addr) -> Result<u16> {
-    let listener = TcpListener::bind(SocketAddrV4::new(ip, 0)).with_context(|| format!("cannot bind {ip}:0 to find a free port"))?;
+    let listener = TcpListener::bind(SocketAddrV4::new(ip, 0))
+        .with_context(|| format!("cannot bind {ip}:0 to find a free port"))?;
     Ok(listener.local_addr().context("no local address")?.port())
 }
 
@@ -216,48 +253,85 @@ async fn run(config: &DevConfig, settings: &Settings) -> Result<(Figures, Anomal
     let mut dev = DevProcess::start(config)?;
     wait_ready(&master, &mut dev, deadline(settings.timeout)).await?;
     let startup = started.elapsed();
-    println!("  master and agent up in {:.0} ms (pid {}, log {})", startup.as_secs_f64() * 1e3, dev.pid, dev.log.display());
+    println!(
+        "  master and agent up in {:.0} ms (pid {}, log {})",
+        startup.as_secs_f64() * 1e3,
+        dev.pid,
+        dev.log.display()
+    );
 
     // 2. Single-task latency.
-    println!("\n[3/4] single-task latency: {} iterations (fresh framework each)", settings.launches);
-    let shape = TaskShape { command: "sleep 30".to_string(), cpus: TASK_CPUS, mem: TASK_MEM };
+    println!(
+        "\n[3/4] single-task latency: {} iterations (fresh framework each)",
+        settings.launches
+    );
+    let shape = TaskShape {
+        command: "sleep 30".to_string(),
+        cpus: TASK_CPUS,
+        mem: TASK_MEM,
+    };
     let mut lat = Latencies::default();
     let phase_start = Instant::now();
     let mut wait_close = true;
     for i in 0..settings.launches {
-        one_launch(&master, settings, &shape, i, &mut lat, &mut wait_close, &mut anomalies)
-            .await
-            .with_context(|| format!("single-task iteration {i}"))?;
+        one_launch(
+            &master,
+            settings,
+            &shape,
+            i,
+            &mut lat,
+            &mut wait_close,
+            &mut anomalies,
+        )
+        .await
+        .with_context(|| format!("single-task iteration {i}"))?;
         if (i + 1) % 50 == 0 || i + 1 == settings.launches {
             println!("  {} / {} done", i + 1, settings.launches);
         }
     }
     let latency_phase = phase_start.elapsed();
-    let drained = wait_drained(&master, &dev, settings.timeout, "the single-task iterations", Instant::now()).await?;
+    let drained = wait_drained(
+        &master,
+        &dev,
+        settings.timeout,
+        "the single-task iterations",
+        Instant::now(),
+    )
+    .await?;
     if let Some(left) = drained.left {
         anomalies.note(format!("after the single-task iterations, {left} processes under tepui outlived their TEARDOWN by more than {:?}", settings.timeout));
     }
 
     // 3. Mass launch.
     println!("\n[4/4] mass launch: {} x `sleep 600` (cpus {TASK_CPUS}, mem {TASK_MEM}) from one framework", settings.tasks);
-    let (mass, (rss_peak_kib, rss_kib), threads) = mass_launch(&master, &dev, settings, &mut anomalies).await?;
+    let (mass, (rss_peak_kib, rss_kib), threads) =
+        mass_launch(&master, &dev, settings, &mut anomalies).await?;
 
     // 4. Stop.
     let before = procfs::descendants(dev.pid).unwrap_or_default();
     let stopped = dev.stop(devproc::STOP_DEADLINE)?;
-    let exit = match (stopped.status.code(), std::os::unix::process::ExitStatusExt::signal(&stopped.status)) {
+    let exit = match (
+        stopped.status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&stopped.status),
+    ) {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => stopped.status.to_string(),
     };
     if stopped.killed {
-        anomalies.note(format!("tepui did not exit within {:?} of SIGINT and was killed", devproc::STOP_DEADLINE));
+        anomalies.note(format!(
+            "tepui did not exit within {:?} of SIGINT and was killed",
+            devproc::STOP_DEADLINE
+        ));
     } else if !stopped.status.success() {
         anomalies.note(format!("tepui stopped by SIGINT with {exit} (expected 0)"));
     }
     let left = devproc::kill_leftovers(&before);
     if !left.is_empty() {
-        anomalies.note(format!("{} processes outlived tepui's stop (killed by the bench): pids {left:?}", left.len()));
+        anomalies.note(format!(
+            "{} processes outlived tepui's stop (killed by the bench): pids {left:?}",
+            left.len()
+        ));
     }
 
     Ok((

@@ -14,7 +14,15 @@ fn print_summary(label: &str, s: &Summary, n: usize) {
     );
 }
 
-pub(super) fn report(settings: &Settings, sh_rate: f64, true_rate: f64, f: &Figures, anomalies: &Anomalies, cpus: usize, load_before: Option<f64>) {
+pub(super) fn report(
+    settings: &Settings,
+    sh_rate: f64,
+    true_rate: f64,
+    f: &Figures,
+    anomalies: &Anomalies,
+    cpus: usize,
+    load_before: Option<f64>,
+) {
     let load_after = procfs::load_1min();
     let load = |l: Option<f64>| l.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into());
     let to_offer = summarize(&f.to_offer);
@@ -22,7 +30,11 @@ pub(super) fn report(settings: &Settings, sh_rate: f64, true_rate: f64, f: &Figu
     let launch = summarize(&f.accept_to_running);
     let e2e = summarize(&f.to_running);
     let mass_secs = f.mass.elapsed.as_secs_f64();
-    let mass_rate = if mass_secs > 0.0 { settings.tasks as f64 / mass_secs } else { f64::INFINITY };
+    let mass_rate = if mass_secs > 0.0 {
+        settings.tasks as f64 / mass_secs
+    } else {
+        f64::INFINITY
+    };
     let ratio = mass_rate / sh_rate;
     let per_iter_ms = f.latency_phase.as_secs_f64() * 1e3 / settings.launches as f64;
 
@@ -35,34 +47,67 @@ pub(super) fn report(settings: &Settings, sh_rate: f64, true_rate: f64, f: &Figu
     println!("sequential spawn+wait:");
     println!("  sh -c true                 {sh_rate:>10.1} /s");
     println!("  /bin/true                  {true_rate:>10.1} /s");
-    println!("tepui dev startup (spawn -> 1 agent in /state): {:.1} ms", f.startup.as_secs_f64() * 1e3);
-    println!("single-task latency, ms ({} iterations, {per_iter_ms:.1} ms per whole iteration):", settings.launches);
+    println!(
+        "tepui dev startup (spawn -> 1 agent in /state): {:.1} ms",
+        f.startup.as_secs_f64() * 1e3
+    );
+    println!(
+        "single-task latency, ms ({} iterations, {per_iter_ms:.1} ms per whole iteration):",
+        settings.launches
+    );
     print_summary("SUBSCRIBE -> first OFFERS", &to_offer, f.to_offer.len());
-    print_summary("ACCEPT -> TASK_STARTING", &starting, f.accept_to_starting.len());
+    print_summary(
+        "ACCEPT -> TASK_STARTING",
+        &starting,
+        f.accept_to_starting.len(),
+    );
     print_summary("ACCEPT -> TASK_RUNNING", &launch, f.accept_to_running.len());
     print_summary("SUBSCRIBE -> TASK_RUNNING", &e2e, f.to_running.len());
-    println!("mass launch ({} tasks, {} ACCEPTs):", settings.tasks, f.mass.accepts);
+    println!(
+        "mass launch ({} tasks, {} ACCEPTs):",
+        settings.tasks, f.mass.accepts
+    );
     println!("  first ACCEPT -> last TASK_RUNNING   {mass_secs:>9.3} s");
-    println!("  first ACCEPT -> first TASK_RUNNING  {:>9.3} s", f.mass.first_running.as_secs_f64());
-    println!("  first ACCEPT call answered (202) in {:>9.3} ms", f.mass.first_accept_call.as_secs_f64() * 1e3);
+    println!(
+        "  first ACCEPT -> first TASK_RUNNING  {:>9.3} s",
+        f.mass.first_running.as_secs_f64()
+    );
+    println!(
+        "  first ACCEPT call answered (202) in {:>9.3} ms",
+        f.mass.first_accept_call.as_secs_f64() * 1e3
+    );
     println!("  throughput                          {mass_rate:>9.1} tasks/s");
     println!("  ratio to `sh -c true` spawn rate    {ratio:>9.3}");
-    println!("  processes under tepui when all ran  {:>9}", f.mass.processes_running);
+    println!(
+        "  processes under tepui when all ran  {:>9}",
+        f.mass.processes_running
+    );
     println!(
         "  TEARDOWN -> /state empty            {:>9.3} s",
         f.mass.teardown_to_state_empty.as_secs_f64()
     );
     match f.mass.teardown_to_processes_gone {
-        Some(d) => println!("  TEARDOWN -> no task process left    {:>9.3} s", d.as_secs_f64()),
-        None => println!("  TEARDOWN -> no task process left    (processes still present at the deadline)"),
+        Some(d) => println!(
+            "  TEARDOWN -> no task process left    {:>9.3} s",
+            d.as_secs_f64()
+        ),
+        None => println!(
+            "  TEARDOWN -> no task process left    (processes still present at the deadline)"
+        ),
     }
     println!(
         "tepui memory after the mass launch: peak RSS (VmHWM) {:.1} MiB, RSS {:.1} MiB, threads {}",
         f.rss_peak_kib as f64 / 1024.0,
         f.rss_kib as f64 / 1024.0,
-        f.threads.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+        f.threads
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "?".into())
     );
-    println!("tepui stop (SIGINT -> exit): {:.1} ms, {}", f.stop.as_secs_f64() * 1e3, f.exit);
+    println!(
+        "tepui stop (SIGINT -> exit): {:.1} ms, {}",
+        f.stop.as_secs_f64() * 1e3,
+        f.exit
+    );
     if anomalies.0.is_empty() {
         println!("anomalies: none");
     } else {

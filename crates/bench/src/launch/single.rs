@@ -28,7 +28,13 @@ pub(super) async fn one_launch(
     anomalies: &mut Anomalies,
 ) -> Result<()> {
     let t_subscribe = Instant::now();
-    let mut sub = master.subscribe(&format!("tepui-bench-latency-{i}"), &settings.user, deadline(settings.timeout)).await?;
+    let mut sub = master
+        .subscribe(
+            &format!("tepui-bench-latency-{i}"),
+            &settings.user,
+            deadline(settings.timeout),
+        )
+        .await?;
     let mut acker = Acker::new(master, &sub);
     let until = deadline(settings.timeout);
     let (t_offer, offer) = loop {
@@ -52,18 +58,35 @@ pub(super) async fn one_launch(
         if let Some(offer) = chosen {
             break (at, offer);
         }
-        anomalies.note("an OFFERS event held no offer with room for one task (cpus 0.1, mem 16)".to_string());
+        anomalies.note(
+            "an OFFERS event held no offer with room for one task (cpus 0.1, mem 16)".to_string(),
+        );
     };
-    let task_id = format!("lat-{i}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let task_id = format!(
+        "lat-{i}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let t_accept = Instant::now();
-    master.launch(&sub, &offer, vec![shape.task(&offer, &task_id)], REFUSE_LONG_SECS).await?;
+    master
+        .launch(
+            &sub,
+            &offer,
+            vec![shape.task(&offer, &task_id)],
+            REFUSE_LONG_SECS,
+        )
+        .await?;
     let until = deadline(settings.timeout);
     let mut t_starting = None;
     let t_running = loop {
-        let (at, event) = sub.next_event(until, &format!("TASK_RUNNING of {task_id}")).await?;
+        let (at, event) = sub
+            .next_event(until, &format!("TASK_RUNNING of {task_id}"))
+            .await?;
         match event.kind.as_str() {
             "UPDATE" => {
-                let status = event.update.context("UPDATE event without 'update'")?.status;
+                let status = event
+                    .update
+                    .context("UPDATE event without 'update'")?
+                    .status;
                 acker.ack(&status)?;
                 if status.task_id.value != task_id {
                     continue;
@@ -80,7 +103,10 @@ pub(super) async fn one_launch(
                     _ => {}
                 }
             }
-            "FAILURE" => bail!("FAILURE event while waiting for TASK_RUNNING: {:?}", event.failure),
+            "FAILURE" => bail!(
+                "FAILURE event while waiting for TASK_RUNNING: {:?}",
+                event.failure
+            ),
             _ => {}
         }
     };

@@ -13,7 +13,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Polls `/state` until it lists one agent.
-pub(super) async fn wait_ready(master: &Master, dev: &mut DevProcess, until: tokio::time::Instant) -> Result<()> {
+pub(super) async fn wait_ready(
+    master: &Master,
+    dev: &mut DevProcess,
+    until: tokio::time::Instant,
+) -> Result<()> {
     loop {
         if let Some(status) = dev.exited()? {
             bail!("tepui exited during startup ({status})");
@@ -44,8 +48,16 @@ async fn live_tasks(master: &Master) -> Result<(usize, usize, BTreeMap<String, u
     let (mut live, mut running) = (0, 0);
     let mut by_state = BTreeMap::new();
     for framework in frameworks {
-        for task in framework.get("tasks").and_then(|t| t.as_array()).map(Vec::as_slice).unwrap_or_default() {
-            let name = task.get("state").and_then(|s| s.as_str()).unwrap_or("(no state)");
+        for task in framework
+            .get("tasks")
+            .and_then(|t| t.as_array())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let name = task
+                .get("state")
+                .and_then(|s| s.as_str())
+                .unwrap_or("(no state)");
             let parsed: Option<TaskState> = serde_json::from_value(json!(name)).ok();
             if parsed.is_some_and(|s| s.is_terminal()) {
                 continue;
@@ -70,13 +82,21 @@ pub(super) struct Drained {
 
 /// Waits until the master's `/state` shows no live task (an error at the deadline), then until no
 /// process runs under tepui (at the deadline: reported, not an error). Times are since `since`.
-pub(super) async fn wait_drained(master: &Master, dev: &DevProcess, timeout: Duration, after: &str, since: Instant) -> Result<Drained> {
+pub(super) async fn wait_drained(
+    master: &Master,
+    dev: &DevProcess,
+    timeout: Duration,
+    after: &str,
+    since: Instant,
+) -> Result<Drained> {
     let start = since;
     let until = deadline(timeout);
     loop {
         let (live, running, by_state) = tokio::time::timeout_at(until, live_tasks(master))
             .await
-            .map_err(|_| anyhow!("after {after}, GET /state did not answer within {timeout:?}"))??;
+            .map_err(|_| {
+            anyhow!("after {after}, GET /state did not answer within {timeout:?}")
+        })??;
         if live == 0 {
             break;
         }
@@ -90,12 +110,27 @@ pub(super) async fn wait_drained(master: &Master, dev: &DevProcess, timeout: Dur
     loop {
         let procs = procfs::task_processes(dev.pid)?;
         if procs.is_empty() {
-            return Ok(Drained { state_empty, processes_gone: Some(start.elapsed()), left: None });
+            return Ok(Drained {
+                state_empty,
+                processes_gone: Some(start.elapsed()),
+                left: None,
+            });
         }
         if tokio::time::Instant::now() >= until {
-            let sample: Vec<String> = procs.iter().take(5).map(|p| format!("{} {} ({})", p.pid, p.comm, p.state)).collect();
-            eprintln!("tepui-bench: still under tepui after {after}: {} processes, e.g. {sample:?}", procs.len());
-            return Ok(Drained { state_empty, processes_gone: None, left: Some(procs.len()) });
+            let sample: Vec<String> = procs
+                .iter()
+                .take(5)
+                .map(|p| format!("{} {} ({})", p.pid, p.comm, p.state))
+                .collect();
+            eprintln!(
+                "tepui-bench: still under tepui after {after}: {} processes, e.g. {sample:?}",
+                procs.len()
+            );
+            return Ok(Drained {
+                state_empty,
+                processes_gone: None,
+                left: Some(procs.len()),
+            });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -103,15 +138,24 @@ pub(super) async fn wait_drained(master: &Master, dev: &DevProcess, timeout: Dur
 
 /// Reads (and drops) events until the stream ends; false if it is still open at the deadline. A
 /// stream that breaks instead of ending (no final chunk) counts as closed and is noted.
-pub(super) async fn stream_closes(sub: &mut Subscription, within: Duration, anomalies: &mut Anomalies) -> Result<bool> {
+pub(super) async fn stream_closes(
+    sub: &mut Subscription,
+    within: Duration,
+    anomalies: &mut Anomalies,
+) -> Result<bool> {
     let until = deadline(within);
     loop {
-        match sub.next(until, "the end of the stream after TEARDOWN").await {
+        match sub
+            .next(until, "the end of the stream after TEARDOWN")
+            .await
+        {
             Ok(Next::Closed) => return Ok(true),
             Ok(Next::Event(..)) => {}
             Err(_) if tokio::time::Instant::now() >= until => return Ok(false),
             Err(e) => {
-                anomalies.note(format!("after TEARDOWN the subscription stream broke instead of ending cleanly: {e:#}"));
+                anomalies.note(format!(
+                    "after TEARDOWN the subscription stream broke instead of ending cleanly: {e:#}"
+                ));
                 return Ok(true);
             }
         }

@@ -19,14 +19,20 @@ where
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let start = Instant::now();
-        op(i).await.with_context(|| format!("sequential operation {i} of {n}"))?;
+        op(i)
+            .await
+            .with_context(|| format!("sequential operation {i} of {n}"))?;
         out.push(start.elapsed());
     }
     Ok(out)
 }
 
 /// `total` operations by `workers` concurrent loops; returns the wall time and each latency.
-pub(super) async fn concurrent<F, Fut>(total: usize, workers: usize, op: F) -> Result<(Duration, Vec<Duration>)>
+pub(super) async fn concurrent<F, Fut>(
+    total: usize,
+    workers: usize,
+    op: F,
+) -> Result<(Duration, Vec<Duration>)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<()>> + Send + 'static,
@@ -77,7 +83,13 @@ where
     }
 }
 
-pub(super) fn throughput(ops: usize, value_bytes: usize, elapsed: Duration, latencies: &[Duration], cpu: Option<Duration>) -> Throughput {
+pub(super) fn throughput(
+    ops: usize,
+    value_bytes: usize,
+    elapsed: Duration,
+    latencies: &[Duration],
+    cpu: Option<Duration>,
+) -> Throughput {
     let secs = elapsed.as_secs_f64();
     Throughput {
         ops,
@@ -121,14 +133,19 @@ pub(super) fn self_cpu() -> Option<Duration> {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return None;
     }
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     Some(tv(usage.ru_utime) + tv(usage.ru_stime))
 }
 
 /// CPU time (user + system) of another process, from /proc/<pid>/stat.
 pub(super) fn process_cpu(pid: u32) -> Option<Duration> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest: Vec<&str> = text.get(text.rfind(')')? + 1..)?.split_whitespace().collect();
+    let rest: Vec<&str> = text
+        .get(text.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
     // rest[11] = utime (field 14), rest[12] = stime (field 15), in clock ticks.
     let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.

@@ -17,7 +17,10 @@ const POLL: Duration = Duration::from_millis(50);
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")]).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 const INSTALL_HINT: &str = "install it with `apt-get install -y etcd-server etcd-client` (as root), or run `tepui-bench replog --install` as root, or pass --etcd PATH";
@@ -51,8 +54,14 @@ pub(super) fn find_etcd(args: &ReplogArgs) -> Result<PathBuf> {
     let mut ok = install().map(|s| s.success()).unwrap_or(false);
     if !ok {
         println!("  apt-get install failed; running apt-get update first");
-        let _ = Command::new("apt-get").arg("update").stdin(Stdio::null()).stdout(Stdio::null()).status();
-        ok = install().map(|s| s.success()).context("cannot run apt-get")?;
+        let _ = Command::new("apt-get")
+            .arg("update")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+        ok = install()
+            .map(|s| s.success())
+            .context("cannot run apt-get")?;
     }
     if !ok {
         bail!("`apt-get install -y etcd-server etcd-client` failed");
@@ -61,9 +70,16 @@ pub(super) fn find_etcd(args: &ReplogArgs) -> Result<PathBuf> {
 }
 
 pub(super) fn etcd_version_of(binary: &Path) -> Option<String> {
-    let out = Command::new(binary).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let out = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().find_map(|l| l.strip_prefix("etcd Version:").map(|v| format!("etcd {}", v.trim())))
+    text.lines().find_map(|l| {
+        l.strip_prefix("etcd Version:")
+            .map(|v| format!("etcd {}", v.trim()))
+    })
 }
 
 pub(super) struct EtcdMember {
@@ -95,7 +111,8 @@ impl EtcdCluster {
         let mut held = Vec::new();
         let mut ports = Vec::new();
         while ports.len() < 6 {
-            let l = StdTcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).context("cannot bind 127.0.0.1:0")?;
+            let l = StdTcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+                .context("cannot bind 127.0.0.1:0")?;
             let p = l.local_addr()?.port();
             if !ports.contains(&p) {
                 ports.push(p);
@@ -107,12 +124,15 @@ impl EtcdCluster {
         let initial: Vec<String> = (0..3).map(|i| format!("e{}={}", i + 1, peer(i))).collect();
         let initial = initial.join(",");
         let token = format!("tepui-bench-{}", std::process::id());
-        let mut cluster = EtcdCluster { members: Vec::new() };
+        let mut cluster = EtcdCluster {
+            members: Vec::new(),
+        };
         for i in 0..3 {
             let name = format!("e{}", i + 1);
             let client_url = format!("http://127.0.0.1:{}", ports[2 * i]);
             let log = dir.join(format!("{name}.log"));
-            let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+            let out =
+                File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
             let err = out.try_clone()?;
             let mut cmd = Command::new(binary);
             cmd.arg("--name")
@@ -153,15 +173,30 @@ impl EtcdCluster {
             // the bench dies without its guard (SIGKILL), the kernel kills the member.
             unsafe {
                 cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    if libc::prctl(
+                        libc::PR_SET_PDEATHSIG,
+                        libc::SIGKILL as libc::c_ulong,
+                        0,
+                        0,
+                        0,
+                    ) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
                 });
             }
-            let child = cmd.spawn().with_context(|| format!("cannot start {}", binary.display()))?;
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("cannot start {}", binary.display()))?;
             let pid = child.id();
-            cluster.members.push(EtcdMember { name, child: Some(child), pid, client_url, log });
+            cluster.members.push(EtcdMember {
+                name,
+                child: Some(child),
+                pid,
+                client_url,
+                log,
+            });
         }
         Ok(cluster)
     }
@@ -170,7 +205,12 @@ impl EtcdCluster {
         for m in &mut self.members {
             if let Some(child) = m.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    bail!("etcd member {} exited ({status}); last lines of {}:\n{}", m.name, m.log.display(), crate::devproc::log_tail(&m.log, 20));
+                    bail!(
+                        "etcd member {} exited ({status}); last lines of {}:\n{}",
+                        m.name,
+                        m.log.display(),
+                        crate::devproc::log_tail(&m.log, 20)
+                    );
                 }
             }
         }
@@ -178,7 +218,11 @@ impl EtcdCluster {
     }
 
     /// Waits until every member names the same leader; returns its index.
-    pub(super) async fn wait_leader(&mut self, client: &reqwest::Client, timeout: Duration) -> Result<usize> {
+    pub(super) async fn wait_leader(
+        &mut self,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<usize> {
         let until = Instant::now() + timeout;
         let mut last = String::from("no answer yet");
         loop {
@@ -225,7 +269,17 @@ impl EtcdCluster {
     }
 
     pub(super) fn describe(&self) -> String {
-        self.members.iter().map(|m| format!("etcd log {}:\n{}", m.log.display(), crate::devproc::log_tail(&m.log, 5))).collect::<Vec<_>>().join("\n")
+        self.members
+            .iter()
+            .map(|m| {
+                format!(
+                    "etcd log {}:\n{}",
+                    m.log.display(),
+                    crate::devproc::log_tail(&m.log, 5)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -248,7 +302,9 @@ impl Drop for EtcdCluster {
         // spends seconds trying to hand its leadership over before it exits.
         let until = Instant::now() + Duration::from_secs(3);
         for m in &mut self.members {
-            let Some(mut child) = m.child.take() else { continue };
+            let Some(mut child) = m.child.take() else {
+                continue;
+            };
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) | Err(_) => break,

@@ -109,7 +109,11 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run_main(args) {
@@ -144,7 +148,10 @@ impl Drop for WorkDir {
         if self.keep {
             eprintln!("tepui-bench replog: work dir kept: {}", self.path.display());
         } else if let Err(e) = std::fs::remove_dir_all(&self.path) {
-            eprintln!("tepui-bench replog: could not remove {}: {e}", self.path.display());
+            eprintln!(
+                "tepui-bench replog: could not remove {}: {e}",
+                self.path.display()
+            );
         }
     }
 }
@@ -155,33 +162,52 @@ fn run_main(args: ReplogArgs) -> Result<bool> {
         appends: args.appends.unwrap_or(if q { 200 } else { 2000 }),
         value_bytes: args.value_bytes,
         concurrency: args.concurrency,
-        throughput_appends: args.throughput_appends.unwrap_or(if q { 500 } else { 5000 }),
+        throughput_appends: args
+            .throughput_appends
+            .unwrap_or(if q { 500 } else { 5000 }),
         warmup: args.warmup.unwrap_or(if q { 10 } else { 50 }),
         fsync_samples: args.fsync_samples.unwrap_or(if q { 100 } else { 500 }),
         op_timeout: positive_secs("op-timeout", args.op_timeout)?,
         startup_timeout: positive_secs("startup-timeout", args.startup_timeout)?,
     };
-    if settings.appends == 0 || settings.throughput_appends == 0 || settings.concurrency == 0 || settings.fsync_samples == 0 {
-        bail!("--appends, --throughput-appends, --concurrency and --fsync-samples must be at least 1");
+    if settings.appends == 0
+        || settings.throughput_appends == 0
+        || settings.concurrency == 0
+        || settings.fsync_samples == 0
+    {
+        bail!(
+            "--appends, --throughput-appends, --concurrency and --fsync-samples must be at least 1"
+        );
     }
     if settings.value_bytes == 0 {
         bail!("--value-bytes must be at least 1");
     }
 
     let parent = args.work_parent.clone().unwrap_or_else(std::env::temp_dir);
-    let path = parent.join(format!("tepui-bench-replog-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let path = parent.join(format!(
+        "tepui-bench-replog-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
     std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
     // Declared first, so it is dropped last: after the runtime (tepui's replicas) and etcd are gone.
-    let work = WorkDir { path, keep: args.keep_work_dir };
+    let work = WorkDir {
+        path,
+        keep: args.keep_work_dir,
+    };
     let trace_log = work.path.join("tepui-replog.log");
     init_tracing(&trace_log)?;
 
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let load_before = procfs::load_1min();
     println!(
         "tepui-bench replog: {} on {cpus} cpus, load average (1 min) {}; work dir {} ({})",
         std::env::consts::ARCH,
-        load_before.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into()),
+        load_before
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "?".into()),
         work.path.display(),
         fs_kind(&work.path)
     );
@@ -207,7 +233,10 @@ fn run_main(args: ReplogArgs) -> Result<bool> {
     let figures = outcome?;
     let ok = report(&settings, &figures, cpus, load_before);
     if !ok {
-        eprintln!("tepui-bench replog: tepui replica log (last lines of {}):", trace_log.display());
+        eprintln!(
+            "tepui-bench replog: tepui replica log (last lines of {}):",
+            trace_log.display()
+        );
         eprintln!("{}", crate::devproc::log_tail(&trace_log, 40));
     }
     Ok(ok)
@@ -223,15 +252,22 @@ fn positive_secs(name: &str, secs: f64) -> Result<Duration> {
 /// The replicas log through `tracing`; their lines go to a file in the work dir (`RUST_LOG` filters).
 fn init_tracing(path: &Path) -> Result<()> {
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
     Ok(())
 }
 
 /// The file system type of `path` (a tmpfs would make every fsync free and the figures meaningless).
 fn fs_kind(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return "?".into() };
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return "?".into();
+    };
     // SAFETY: statfs writes only into the zeroed struct we pass; `c` is a valid C string.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
@@ -249,12 +285,25 @@ fn fs_kind(path: &Path) -> String {
 
 async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
     // 1. Raw fsync of this disk, before anything else runs.
-    println!("\n[1/4] raw fsync: {} x (write {FSYNC_BYTES} B + fdatasync) in {}", s.fsync_samples, work.join("fsync-probe").display());
-    let samples = replog::disk::try_measure_fsync(&work.join("fsync-probe"), s.fsync_samples, FSYNC_BYTES).context("raw fsync measurement")?;
+    println!(
+        "\n[1/4] raw fsync: {} x (write {FSYNC_BYTES} B + fdatasync) in {}",
+        s.fsync_samples,
+        work.join("fsync-probe").display()
+    );
+    let samples =
+        replog::disk::try_measure_fsync(&work.join("fsync-probe"), s.fsync_samples, FSYNC_BYTES)
+            .context("raw fsync measurement")?;
     let fsync = summarize(&samples);
-    println!("  p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms", fsync.p50_ms, fsync.p99_ms, fsync.max_ms);
+    println!(
+        "  p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        fsync.p50_ms, fsync.p99_ms, fsync.max_ms
+    );
 
-    let value: Arc<Vec<u8>> = Arc::new((0..s.value_bytes).map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8).collect());
+    let value: Arc<Vec<u8>> = Arc::new(
+        (0..s.value_bytes)
+            .map(|i| (i.wrapping_mul(31).wrapping_add(7) % 251) as u8)
+            .collect(),
+    );
     let value_b64: Arc<str> = B64.encode(value.as_slice()).into();
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
@@ -266,15 +315,24 @@ async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
     // 2 + 3. tepui.
     println!("\n[2/4] tepui replicated log: 3 replicas on loopback, quorum {QUORUM}, replica 1 the writer");
     let mut tepui_elect = None;
-    let (tepui, tepui_http) = match TepuiCluster::start(&work.join("tepui"), s.startup_timeout).await {
+    let (tepui, tepui_http) = match TepuiCluster::start(&work.join("tepui"), s.startup_timeout)
+        .await
+    {
         Err(e) => {
             let msg = format!("{e:#}");
             println!("  FAILED to start: {msg}");
-            (Outcome::Failed(msg), Outcome::Skipped("the cluster did not start".into()))
+            (
+                Outcome::Failed(msg),
+                Outcome::Skipped("the cluster did not start".into()),
+            )
         }
         Ok(mut cluster) => {
             tepui_elect = Some(cluster.elected_in);
-            println!("  replicas {} ; writer elected in {:.1} ms", cluster.addresses().join(", "), cluster.elected_in.as_secs_f64() * 1e3);
+            println!(
+                "  replicas {} ; writer elected in {:.1} ms",
+                cluster.addresses().join(", "),
+                cluster.elected_in.as_secs_f64() * 1e3
+            );
             let inproc = tepui_in_process(&cluster, s, &value).await;
             let inproc = finish("tepui in-process", inproc, &cluster);
             println!("\n[3/4] tepui over HTTP: keep-alive reqwest client -> axum endpoint in the bench -> handle.append");
@@ -284,7 +342,16 @@ async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
                     let r = async {
                         let url = cluster.start_endpoint().await?;
                         println!("  endpoint {url}");
-                        http_system("tepui-http", &client, &url, &value_b64, s, None, Some(&cluster)).await
+                        http_system(
+                            "tepui-http",
+                            &client,
+                            &url,
+                            &value_b64,
+                            s,
+                            None,
+                            Some(&cluster),
+                        )
+                        .await
                     }
                     .await;
                     finish("tepui over HTTP", r, &cluster)
@@ -308,7 +375,11 @@ async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
             }
             Ok(binary) => {
                 etcd_version = etcd_version_of(&binary);
-                println!("  {} ({})", binary.display(), etcd_version.as_deref().unwrap_or("version ?"));
+                println!(
+                    "  {} ({})",
+                    binary.display(),
+                    etcd_version.as_deref().unwrap_or("version ?")
+                );
                 let r = async {
                     let started = Instant::now();
                     let mut cluster = EtcdCluster::start(&binary, &work.join("etcd"))?;
@@ -316,12 +387,26 @@ async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
                     etcd_ready = Some(started.elapsed());
                     println!(
                         "  members {} ; leader {} after {:.1} s",
-                        cluster.members.iter().map(|m| m.client_url.as_str()).collect::<Vec<_>>().join(", "),
+                        cluster
+                            .members
+                            .iter()
+                            .map(|m| m.client_url.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         cluster.members[leader].name,
                         started.elapsed().as_secs_f64()
                     );
                     let url = format!("{}{PUT_PATH}", cluster.members[leader].client_url);
-                    let figures = http_system("etcd", &client, &url, &value_b64, s, Some(&mut cluster), None).await;
+                    let figures = http_system(
+                        "etcd",
+                        &client,
+                        &url,
+                        &value_b64,
+                        s,
+                        Some(&mut cluster),
+                        None,
+                    )
+                    .await;
                     match figures {
                         Ok(f) => Ok(f),
                         Err(e) => Err(e.context(cluster.describe())),
@@ -340,7 +425,16 @@ async fn run(args: &ReplogArgs, s: &Settings, work: &Path) -> Result<Figures> {
         }
     };
 
-    Ok(Figures { fsync, fsync_samples: samples.len(), tepui_elect, tepui, tepui_http, etcd_version, etcd_ready, etcd })
+    Ok(Figures {
+        fsync,
+        fsync_samples: samples.len(),
+        tepui_elect,
+        tepui,
+        tepui_http,
+        etcd_version,
+        etcd_ready,
+        etcd,
+    })
 }
 
 fn finish(what: &str, r: Result<SystemFigures>, cluster: &TepuiCluster) -> Outcome {

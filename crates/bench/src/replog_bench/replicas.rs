@@ -3,7 +3,9 @@
 //! bench's etcd-shaped HTTP endpoint in front of the writer; and the in-process driver that calls
 //! `handle.append` directly.
 
-use super::drivers::{concurrent, print_sequential, print_throughput, self_cpu, sequential, throughput};
+use super::drivers::{
+    concurrent, print_sequential, print_throughput, self_cpu, sequential, throughput,
+};
 use super::report::SystemFigures;
 use super::{Settings, B64, PUT_PATH, QUORUM};
 use crate::stats::summarize;
@@ -37,7 +39,11 @@ pub(super) struct TepuiCluster {
     last: Arc<std::sync::atomic::AtomicU64>,
 }
 
-async fn serve(listener: tokio::net::TcpListener, app: axum::Router, stop: &watch::Sender<bool>) -> JoinHandle<()> {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: &watch::Sender<bool>,
+) -> JoinHandle<()> {
     let mut stop_rx = stop.subscribe();
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -58,8 +64,13 @@ impl TepuiCluster {
         let mut listeners = Vec::new();
         for i in 1..=3u8 {
             let ip = Ipv4Addr::new(127, 0, 0, REPLICA_IP_BASE + i);
-            let listener = tokio::net::TcpListener::bind(SocketAddrV4::new(ip, 0)).await.with_context(|| format!("cannot bind {ip}:0"))?;
-            let address = listener.local_addr().context("no local address")?.to_string();
+            let listener = tokio::net::TcpListener::bind(SocketAddrV4::new(ip, 0))
+                .await
+                .with_context(|| format!("cannot bind {ip}:0"))?;
+            let address = listener
+                .local_addr()
+                .context("no local address")?
+                .to_string();
             listeners.push((address, listener));
         }
         let network: BTreeSet<String> = listeners.iter().map(|(a, _)| a.clone()).collect();
@@ -72,19 +83,37 @@ impl TepuiCluster {
         };
         for (i, (address, listener)) in listeners.into_iter().enumerate() {
             let store_dir = dir.join(format!("replica{}", i + 1)).join("replicated_log");
-            let storage = replog::DiskStorage::open(&store_dir).with_context(|| format!("cannot open the log storage in {}", store_dir.display()))?;
-            let config = LogConfig { address: address.clone(), quorum: QUORUM, auto_initialize: true };
-            let handle = LogHandle::start(config, Box::new(storage)).with_context(|| format!("cannot start replica {address}"))?;
-            let server = serve(listener, registrar::transport::router(handle.inbox.clone()), &cluster.stop).await;
+            let storage = replog::DiskStorage::open(&store_dir).with_context(|| {
+                format!("cannot open the log storage in {}", store_dir.display())
+            })?;
+            let config = LogConfig {
+                address: address.clone(),
+                quorum: QUORUM,
+                auto_initialize: true,
+            };
+            let handle = LogHandle::start(config, Box::new(storage))
+                .with_context(|| format!("cannot start replica {address}"))?;
+            let server = serve(
+                listener,
+                registrar::transport::router(handle.inbox.clone()),
+                &cluster.stop,
+            )
+            .await;
             cluster.servers.push(server);
             cluster.replicas.push(Replica { address, handle });
         }
         for r in &cluster.replicas {
-            r.handle.inbox.send(Input::Network(network.clone())).map_err(|_| anyhow!("replica {} stopped", r.address))?;
+            r.handle
+                .inbox
+                .send(Input::Network(network.clone()))
+                .map_err(|_| anyhow!("replica {} stopped", r.address))?;
         }
         let started = Instant::now();
         let writer = &cluster.replicas[0].handle;
-        writer.inbox.send(Input::StartWriter).map_err(|_| anyhow!("the writer replica stopped"))?;
+        writer
+            .inbox
+            .send(Input::StartWriter)
+            .map_err(|_| anyhow!("the writer replica stopped"))?;
         let mut stats = writer.stats.clone();
         let waited = tokio::time::timeout(timeout, async {
             stats
@@ -94,9 +123,18 @@ impl TepuiCluster {
         })
         .await;
         match waited {
-            Err(_) => bail!("replica 1 was not elected writer within {timeout:?}; replica stats: {}", cluster.describe()),
-            Ok(Err(_)) => bail!("replica 1's log task stopped before its election; replica stats: {}", cluster.describe()),
-            Ok(Ok((false, s))) => bail!("replica 1's election failed: {s:?}; replica stats: {}", cluster.describe()),
+            Err(_) => bail!(
+                "replica 1 was not elected writer within {timeout:?}; replica stats: {}",
+                cluster.describe()
+            ),
+            Ok(Err(_)) => bail!(
+                "replica 1's log task stopped before its election; replica stats: {}",
+                cluster.describe()
+            ),
+            Ok(Ok((false, s))) => bail!(
+                "replica 1's election failed: {s:?}; replica stats: {}",
+                cluster.describe()
+            ),
             Ok(Ok((true, _))) => {}
         }
         cluster.elected_in = started.elapsed();
@@ -116,7 +154,14 @@ impl TepuiCluster {
         self.replicas
             .iter()
             .enumerate()
-            .map(|(i, r)| format!("replica {} ({}): {:?}", i + 1, r.address, *r.handle.stats.borrow()))
+            .map(|(i, r)| {
+                format!(
+                    "replica {} ({}): {:?}",
+                    i + 1,
+                    r.address,
+                    *r.handle.stats.borrow()
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -133,10 +178,14 @@ impl TepuiCluster {
     /// The bench's HTTP front of the writer: `POST /v3/kv/put` with etcd's JSON (base64 value),
     /// answered after `handle.append` completes. Returns its URL.
     pub(super) async fn start_endpoint(&mut self) -> Result<String> {
-        let listener = tokio::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).await.context("cannot bind 127.0.0.1:0")?;
+        let listener = tokio::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+            .await
+            .context("cannot bind 127.0.0.1:0")?;
         let addr: SocketAddr = listener.local_addr().context("no local address")?;
         let state = (self.writer(), self.last.clone());
-        let app = axum::Router::new().route(PUT_PATH, axum::routing::post(put_handler)).with_state(state);
+        let app = axum::Router::new()
+            .route(PUT_PATH, axum::routing::post(put_handler))
+            .with_state(state);
         let server = serve(listener, app, &self.stop).await;
         self.servers.push(server);
         Ok(format!("http://{addr}{PUT_PATH}"))
@@ -147,7 +196,10 @@ impl TepuiCluster {
         let _ = self.stop.send(true);
         for server in self.servers.drain(..) {
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -173,21 +225,41 @@ async fn put_handler(
     use axum::http::StatusCode;
     let value = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("value").and_then(|v| v.as_str()).map(|s| B64.decode(s)));
+        .and_then(|v| {
+            v.get("value")
+                .and_then(|v| v.as_str())
+                .map(|s| B64.decode(s))
+        });
     let bytes = match value {
         Some(Ok(bytes)) => bytes,
-        _ => return (StatusCode::BAD_REQUEST, "{\"error\":\"expected {\\\"key\\\":...,\\\"value\\\":base64}\"}".into()),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "{\"error\":\"expected {\\\"key\\\":...,\\\"value\\\":base64}\"}".into(),
+            )
+        }
     };
     match handle.append(bytes).await {
         Ok(position) => {
             last.fetch_max(position, Ordering::Relaxed);
-            (StatusCode::OK, format!("{{\"header\":{{\"revision\":\"{position}\"}}}}"))
+            (
+                StatusCode::OK,
+                format!("{{\"header\":{{\"revision\":\"{position}\"}}}}"),
+            )
         }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "error": e.to_string() }).to_string()),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "error": e.to_string() }).to_string(),
+        ),
     }
 }
 
-async fn append_op(handle: &LogHandle, bytes: Vec<u8>, last: &std::sync::atomic::AtomicU64, timeout: Duration) -> Result<()> {
+async fn append_op(
+    handle: &LogHandle,
+    bytes: Vec<u8>,
+    last: &std::sync::atomic::AtomicU64,
+    timeout: Duration,
+) -> Result<()> {
     match tokio::time::timeout(timeout, handle.append(bytes)).await {
         Err(_) => bail!("append did not complete within {timeout:?}"),
         Ok(Err(e)) => bail!("append failed: {e} ({e:?})"),
@@ -198,11 +270,16 @@ async fn append_op(handle: &LogHandle, bytes: Vec<u8>, last: &std::sync::atomic:
     }
 }
 
-pub(super) async fn tepui_in_process(cluster: &TepuiCluster, s: &Settings, value: &Arc<Vec<u8>>) -> Result<SystemFigures> {
+pub(super) async fn tepui_in_process(
+    cluster: &TepuiCluster,
+    s: &Settings,
+    value: &Arc<Vec<u8>>,
+) -> Result<SystemFigures> {
     let handle = cluster.writer();
     let last = cluster.last.clone();
     let op = {
-        let (handle, value, last, timeout) = (handle.clone(), value.clone(), last.clone(), s.op_timeout);
+        let (handle, value, last, timeout) =
+            (handle.clone(), value.clone(), last.clone(), s.op_timeout);
         move |_i: usize| {
             let (handle, value, last) = (handle.clone(), value.clone(), last.clone());
             async move { append_op(&handle, value.to_vec(), &last, timeout).await }
@@ -217,8 +294,17 @@ pub(super) async fn tepui_in_process(cluster: &TepuiCluster, s: &Settings, value
     let cpu0 = self_cpu();
     let (elapsed, latencies) = concurrent(s.throughput_appends, s.concurrency, op).await?;
     let cpu = self_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
-    let t = throughput(s.throughput_appends, s.value_bytes, elapsed, &latencies, cpu);
+    let t = throughput(
+        s.throughput_appends,
+        s.value_bytes,
+        elapsed,
+        &latencies,
+        cpu,
+    );
     print_throughput(&t, s.concurrency);
     cluster.truncate();
-    Ok(SystemFigures { sequential: seq, throughput: t })
+    Ok(SystemFigures {
+        sequential: seq,
+        throughput: t,
+    })
 }

@@ -65,8 +65,12 @@ pub(super) fn report(s: &Settings, f: &Figures, cpus: usize, load_before: Option
     println!(
         "machine: {} cpus, load average (1 min) {} -> {}",
         cpus,
-        load_before.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into()),
-        load_after.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into())
+        load_before
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "?".into()),
+        load_after
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "?".into())
     );
     println!(
         "value {} B; sequential: {} unbatched ops one after the other; throughput: {} ops by {} concurrent clients",
@@ -80,14 +84,31 @@ pub(super) fn report(s: &Settings, f: &Figures, cpus: usize, load_before: Option
         println!("tepui writer election: {:.1} ms", e.as_secs_f64() * 1e3);
     }
     if let Some(e) = f.etcd_ready {
-        println!("{}: leader after {:.2} s", f.etcd_version.as_deref().unwrap_or("etcd"), e.as_secs_f64());
+        println!(
+            "{}: leader after {:.2} s",
+            f.etcd_version.as_deref().unwrap_or("etcd"),
+            e.as_secs_f64()
+        );
     }
     println!();
     println!(
         "{:<18} {:>9} {:>9} {:>9} {:>8} | {:>9} {:>8} {:>10} {:>10} {:>9}",
-        "", "seq p50", "seq p99", "seq max", "p50/fs", "ops/s", "MB/s", "load p50", "load p99", "CPU/op"
+        "",
+        "seq p50",
+        "seq p99",
+        "seq max",
+        "p50/fs",
+        "ops/s",
+        "MB/s",
+        "load p50",
+        "load p99",
+        "CPU/op"
     );
-    let rows = [("tepui in-process", &f.tepui), ("tepui over HTTP", &f.tepui_http), ("etcd over HTTP", &f.etcd)];
+    let rows = [
+        ("tepui in-process", &f.tepui),
+        ("tepui over HTTP", &f.tepui_http),
+        ("etcd over HTTP", &f.etcd),
+    ];
     for (name, outcome) in rows {
         match outcome {
             Outcome::Measured(m) => println!(
@@ -122,10 +143,22 @@ pub(super) fn report(s: &Settings, f: &Figures, cpus: usize, load_before: Option
     let http_ops = ratio(get(&f.tepui_http, ops), get(&f.etcd, ops));
     let in_p50 = ratio(get(&f.tepui, p50), get(&f.etcd, p50));
     let in_ops = ratio(get(&f.tepui, ops), get(&f.etcd, ops));
-    let show = |v: Option<f64>| v.map(|v| format!("{v:.2}x")).unwrap_or_else(|| "n/a".into());
+    let show = |v: Option<f64>| {
+        v.map(|v| format!("{v:.2}x"))
+            .unwrap_or_else(|| "n/a".into())
+    };
     println!();
-    println!("tepui / etcd (both over HTTP): latency p50 {}, p99 {}; throughput {}", show(http_p50), show(http_p99), show(http_ops));
-    println!("tepui in-process / etcd over HTTP: latency p50 {}; throughput {}", show(in_p50), show(in_ops));
+    println!(
+        "tepui / etcd (both over HTTP): latency p50 {}, p99 {}; throughput {}",
+        show(http_p50),
+        show(http_p99),
+        show(http_ops)
+    );
+    println!(
+        "tepui in-process / etcd over HTTP: latency p50 {}; throughput {}",
+        show(in_p50),
+        show(in_ops)
+    );
     println!(
         "append p50 / fsync p50: tepui in-process {}, over HTTP {}; etcd put p50 / fsync p50 {}",
         show(ratio(get(&f.tepui, p50), Some(fs))),
@@ -155,7 +188,11 @@ pub(super) fn report(s: &Settings, f: &Figures, cpus: usize, load_before: Option
         "tepui_inproc_over_etcd_ops_per_s": opt(in_ops),
     });
     let mut ok = true;
-    for (key, outcome) in [("tepui", &f.tepui), ("tepui_http", &f.tepui_http), ("etcd", &f.etcd)] {
+    for (key, outcome) in [
+        ("tepui", &f.tepui),
+        ("tepui_http", &f.tepui_http),
+        ("etcd", &f.etcd),
+    ] {
         let obj = line.as_object_mut().expect("object");
         match outcome {
             Outcome::Measured(m) => {
@@ -163,13 +200,28 @@ pub(super) fn report(s: &Settings, f: &Figures, cpus: usize, load_before: Option
                 obj.insert(format!("{key}_p90_ms"), opt(Some(m.sequential.p90_ms)));
                 obj.insert(format!("{key}_p99_ms"), opt(Some(m.sequential.p99_ms)));
                 obj.insert(format!("{key}_max_ms"), opt(Some(m.sequential.max_ms)));
-                obj.insert(format!("{key}_p50_over_fsync_p50"), opt(Some(m.sequential.p50_ms / fs)));
+                obj.insert(
+                    format!("{key}_p50_over_fsync_p50"),
+                    opt(Some(m.sequential.p50_ms / fs)),
+                );
                 obj.insert(format!("{key}_ops_per_s"), opt(Some(m.throughput.per_s)));
                 obj.insert(format!("{key}_mb_per_s"), opt(Some(m.throughput.mb_per_s)));
-                obj.insert(format!("{key}_throughput_s"), opt(Some(m.throughput.elapsed.as_secs_f64())));
-                obj.insert(format!("{key}_loaded_p50_ms"), opt(Some(m.throughput.latency.p50_ms)));
-                obj.insert(format!("{key}_loaded_p99_ms"), opt(Some(m.throughput.latency.p99_ms)));
-                obj.insert(format!("{key}_cpu_ms_per_op"), opt(m.throughput.cpu_ms_per_op));
+                obj.insert(
+                    format!("{key}_throughput_s"),
+                    opt(Some(m.throughput.elapsed.as_secs_f64())),
+                );
+                obj.insert(
+                    format!("{key}_loaded_p50_ms"),
+                    opt(Some(m.throughput.latency.p50_ms)),
+                );
+                obj.insert(
+                    format!("{key}_loaded_p99_ms"),
+                    opt(Some(m.throughput.latency.p99_ms)),
+                );
+                obj.insert(
+                    format!("{key}_cpu_ms_per_op"),
+                    opt(m.throughput.cpu_ms_per_op),
+                );
             }
             Outcome::Skipped(why) => {
                 obj.insert(format!("{key}_skipped"), serde_json::json!(why));

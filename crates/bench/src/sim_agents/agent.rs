@@ -7,7 +7,9 @@ use super::report::{Event, RegisteredWith};
 use super::{changed, stopped, Shared};
 use election::Leader;
 use futures::StreamExt;
-use proto::agent_protocol::{AgentCall, AgentInfo, MasterToAgent, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION};
+use proto::agent_protocol::{
+    AgentCall, AgentInfo, MasterToAgent, AGENT_ID_HEADER, AGENT_PATH, PROTOCOL_VERSION,
+};
 use proto::{recordio, AgentId};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -98,10 +100,21 @@ impl SimAgent {
             attributes: Vec::new(),
         };
         let endpoint = format!("{}:{port}", c.ip);
-        SimAgent { shared, index, agent_id: None, info, endpoint, jitter: Jitter(seed) }
+        SimAgent {
+            shared,
+            index,
+            agent_id: None,
+            info,
+            endpoint,
+            jitter: Jitter(seed),
+        }
     }
 
-    pub(super) async fn run(mut self, mut rx: watch::Receiver<Option<Leader>>, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(
+        mut self,
+        mut rx: watch::Receiver<Option<Leader>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let factor = self.shared.config.backoff_factor;
         let mut leader = rx.borrow_and_update().clone();
         let mut backoff = factor;
@@ -185,7 +198,9 @@ impl SimAgent {
             let response = match answer {
                 Err(_) => {
                     stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                    stats.note_error(format!("{target}: no answer within {REGISTRATION_RESPONSE_TIMEOUT:?}"));
+                    stats.note_error(format!(
+                        "{target}: no answer within {REGISTRATION_RESPONSE_TIMEOUT:?}"
+                    ));
                     return SessionEnd::Ended { registered: false };
                 }
                 Ok(Err(e)) => {
@@ -211,7 +226,9 @@ impl SimAgent {
                         }
                         _ => {
                             stats.refused.fetch_add(1, Ordering::Relaxed);
-                            stats.note_error(format!("{target}: 307 to {location:?} not followed (hop {hops})"));
+                            stats.note_error(format!(
+                                "{target}: 307 to {location:?} not followed (hop {hops})"
+                            ));
                             return SessionEnd::Ended { registered: false };
                         }
                     }
@@ -244,7 +261,9 @@ impl SimAgent {
             };
             let bytes = match chunk {
                 Err(_) => {
-                    stats.note_error(format!("{target}: nothing heard for {PING_TIMEOUT_TOTAL:?}"));
+                    stats.note_error(format!(
+                        "{target}: nothing heard for {PING_TIMEOUT_TOTAL:?}"
+                    ));
                     break SessionEnd::Ended { registered };
                 }
                 Ok(None) => break SessionEnd::Ended { registered },
@@ -273,18 +292,36 @@ impl SimAgent {
                     }
                 };
                 match message {
-                    MasterToAgent::Registered { protocol_version, agent_id, master_info, .. } => {
+                    MasterToAgent::Registered {
+                        protocol_version,
+                        agent_id,
+                        master_info,
+                        ..
+                    } => {
                         if protocol_version != PROTOCOL_VERSION {
                             let why = format!("master {target} speaks agent protocol {protocol_version}, not {PROTOCOL_VERSION}");
-                            let _ = shared.events.send(Event::Stopped { index: self.index, why });
+                            let _ = shared.events.send(Event::Stopped {
+                                index: self.index,
+                                why,
+                            });
                             break 'stream SessionEnd::Stop;
                         }
-                        let counter = if self.agent_id.is_some() { &stats.reregistered } else { &stats.registered };
+                        let counter = if self.agent_id.is_some() {
+                            &stats.reregistered
+                        } else {
+                            &stats.registered
+                        };
                         counter.fetch_add(1, Ordering::Relaxed);
                         self.agent_id = Some(agent_id);
                         registered = true;
-                        let with = RegisteredWith { master_id: master_info.id, via: leader.endpoint.clone() };
-                        let _ = shared.events.send(Event::Registered { index: self.index, with });
+                        let with = RegisteredWith {
+                            master_id: master_info.id,
+                            via: leader.endpoint.clone(),
+                        };
+                        let _ = shared.events.send(Event::Registered {
+                            index: self.index,
+                            with,
+                        });
                     }
                     MasterToAgent::Ping if registered => {
                         stats.pings.fetch_add(1, Ordering::Relaxed);
@@ -294,7 +331,10 @@ impl SimAgent {
                     }
                     MasterToAgent::Shutdown { message } => {
                         let why = format!("master {target} sent SHUTDOWN: {message}");
-                        let _ = shared.events.send(Event::Stopped { index: self.index, why });
+                        let _ = shared.events.send(Event::Stopped {
+                            index: self.index,
+                            why,
+                        });
                         break 'stream SessionEnd::Stop;
                     }
                     _ => {
@@ -307,7 +347,9 @@ impl SimAgent {
             stats.stream_ends.fetch_add(1, Ordering::Relaxed);
         }
         if registered {
-            let _ = shared.events.send(Event::Disconnected { index: self.index });
+            let _ = shared
+                .events
+                .send(Event::Disconnected { index: self.index });
         }
         end
     }
@@ -319,7 +361,9 @@ impl SimAgent {
             .post(url(endpoint))
             .header(AGENT_ID_HEADER, agent_id.as_str())
             .timeout(CALL_TIMEOUT)
-            .json(&AgentCall::Pong { protocol_version: PROTOCOL_VERSION });
+            .json(&AgentCall::Pong {
+                protocol_version: PROTOCOL_VERSION,
+            });
         let endpoint = endpoint.to_string();
         tokio::spawn(async move {
             let Ok(_permit) = shared.pong_permits.clone().acquire_owned().await else {
@@ -329,11 +373,15 @@ impl SimAgent {
                 Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => {}
                 Ok(r) => {
                     shared.stats.pongs_failed.fetch_add(1, Ordering::Relaxed);
-                    shared.stats.note_error(format!("{endpoint}: PONG answered {}", r.status()));
+                    shared
+                        .stats
+                        .note_error(format!("{endpoint}: PONG answered {}", r.status()));
                 }
                 Err(e) => {
                     shared.stats.pongs_failed.fetch_add(1, Ordering::Relaxed);
-                    shared.stats.note_error(format!("{endpoint}: PONG failed: {}", chain(&e)));
+                    shared
+                        .stats
+                        .note_error(format!("{endpoint}: PONG failed: {}", chain(&e)));
                 }
             }
         });
@@ -351,8 +399,14 @@ mod tests {
 
     #[test]
     fn location_forms() {
-        assert_eq!(location_endpoint("//10.0.0.2:5050/internal/v1/agent").as_deref(), Some("10.0.0.2:5050"));
-        assert_eq!(location_endpoint("http://m2:5050/x?y").as_deref(), Some("m2:5050"));
+        assert_eq!(
+            location_endpoint("//10.0.0.2:5050/internal/v1/agent").as_deref(),
+            Some("10.0.0.2:5050")
+        );
+        assert_eq!(
+            location_endpoint("http://m2:5050/x?y").as_deref(),
+            Some("m2:5050")
+        );
         assert_eq!(location_endpoint("m3:5050").as_deref(), Some("m3:5050"));
         assert_eq!(location_endpoint("//nohost/path"), None);
         assert_eq!(location_endpoint("//:5050/"), None);
@@ -379,7 +433,9 @@ mod tests {
                 backoff_factor: Duration::from_secs(1),
                 hostname_prefix: "sim".into(),
                 port_base: 40000,
-                resources: ResourceBag::parse("cpus:1;mem:1024").unwrap_or_default().to_resources(None),
+                resources: ResourceBag::parse("cpus:1;mem:1024")
+                    .unwrap_or_default()
+                    .to_resources(None),
                 progress_interval: Duration::from_secs(5),
             },
             stats: Stats::default(),
@@ -389,10 +445,15 @@ mod tests {
         let mut agent = SimAgent::new(shared, 7, 1);
         assert_eq!(agent.info.hostname, "sim-7");
         assert_eq!(agent.endpoint, "127.0.0.1:40007");
-        assert!(matches!(agent.registration_call(), AgentCall::Register { .. }));
+        assert!(matches!(
+            agent.registration_call(),
+            AgentCall::Register { .. }
+        ));
         agent.agent_id = Some(AgentId::new("a-1"));
         match agent.registration_call() {
-            AgentCall::Reregister { agent_info, .. } => assert_eq!(agent_info.id, Some(AgentId::new("a-1"))),
+            AgentCall::Reregister { agent_info, .. } => {
+                assert_eq!(agent_info.id, Some(AgentId::new("a-1")))
+            }
             other => panic!("expected REREGISTER, got {other:?}"),
         }
     }

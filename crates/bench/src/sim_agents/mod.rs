@@ -97,7 +97,11 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run_main(args) {
@@ -132,13 +136,20 @@ fn run_main(args: SimArgs) -> Result<()> {
         bail!("--count must be at least 1");
     }
     if args.port_base as usize + args.count - 1 > u16::MAX as usize {
-        bail!("--port-base {} + --count {} exceeds port 65535", args.port_base, args.count);
+        bail!(
+            "--port-base {} + --count {} exceeds port 65535",
+            args.port_base,
+            args.count
+        );
     }
     let session_timeout = duration_flag("zk_session_timeout", &args.zk_session_timeout)?;
     if session_timeout.is_zero() {
         bail!("--zk_session_timeout must be greater than zero");
     }
-    let backoff_factor = duration_flag("registration_backoff_factor", &args.registration_backoff_factor)?;
+    let backoff_factor = duration_flag(
+        "registration_backoff_factor",
+        &args.registration_backoff_factor,
+    )?;
     let resources = ResourceBag::parse(&args.resources)
         .map_err(|e| anyhow::anyhow!("--resources: {e}"))?
         .to_resources(None);
@@ -200,12 +211,19 @@ struct Shared {
     events: mpsc::UnboundedSender<Event>,
 }
 
-async fn run(master: String, session_timeout: Duration, config: Config, report: Option<std::fs::File>) -> Result<()> {
+async fn run(
+    master: String,
+    session_timeout: Duration,
+    config: Config,
+    report: Option<std::fs::File>,
+) -> Result<()> {
     let detector = if election::is_zk(&master) {
         let url = ZkUrl::parse(&master).map_err(|e| anyhow::anyhow!("--master: {e}"))?;
         DetectorHandle::Zk(Election::zookeeper(url, session_timeout, None))
     } else {
-        DetectorHandle::Fixed(StandaloneDetector::new(&master).map_err(|e| anyhow::anyhow!("--master: {e}"))?)
+        DetectorHandle::Fixed(
+            StandaloneDetector::new(&master).map_err(|e| anyhow::anyhow!("--master: {e}"))?,
+        )
     };
     let client = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -242,12 +260,17 @@ async fn run(master: String, session_timeout: Duration, config: Config, report: 
     reporter.emit("start", json!({ "agents": count, "master": master }));
     let reporter_rx = detector.leader();
     let reporter_stop = stop_rx.clone();
-    let reporter_task = tokio::spawn(async move { reporter.run(reporter_rx, events_rx, reporter_stop).await });
+    let reporter_task =
+        tokio::spawn(async move { reporter.run(reporter_rx, events_rx, reporter_stop).await });
 
     let seed = seed_base();
     let mut agents = Vec::with_capacity(count);
     for index in 0..count {
-        let agent = SimAgent::new(shared.clone(), index, seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let agent = SimAgent::new(
+            shared.clone(),
+            index,
+            seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         agents.push(tokio::spawn(agent.run(detector.leader(), stop_rx.clone())));
     }
 
@@ -272,7 +295,9 @@ async fn wait_for_signal() {
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => Some(s),
         Err(e) => {
-            eprintln!("tepui-bench sim-agents: cannot handle SIGTERM ({e}); only SIGINT stops cleanly");
+            eprintln!(
+                "tepui-bench sim-agents: cannot handle SIGTERM ({e}); only SIGINT stops cleanly"
+            );
             None
         }
     };
@@ -288,12 +313,18 @@ async fn wait_for_signal() {
 }
 
 fn seed_base() -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     nanos ^ ((std::process::id() as u64) << 32)
 }
 
 /// Waits for a leader different from `current`; never resolves if the detector is gone.
-async fn changed(rx: &mut watch::Receiver<Option<Leader>>, current: Option<&Leader>) -> Option<Leader> {
+async fn changed(
+    rx: &mut watch::Receiver<Option<Leader>>,
+    current: Option<&Leader>,
+) -> Option<Leader> {
     let next = election::detect(rx, current).await;
     if next.as_ref() == current {
         std::future::pending::<()>().await;

@@ -60,7 +60,10 @@ fn secs(d: Duration) -> f64 {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Reporter {
@@ -83,7 +86,9 @@ impl Reporter {
     }
 
     pub(super) fn emit(&mut self, event: &str, mut fields: serde_json::Value) {
-        let Some(file) = self.file.as_mut() else { return };
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
         if let Some(map) = fields.as_object_mut() {
             map.insert("event".into(), json!(event));
             map.insert("t".into(), json!(secs(self.started.elapsed())));
@@ -91,7 +96,9 @@ impl Reporter {
         }
         let line = format!("{fields}\n");
         if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
-            eprintln!("tepui-bench sim-agents: cannot write the report file ({e}); no more report lines");
+            eprintln!(
+                "tepui-bench sim-agents: cannot write the report file ({e}); no more report lines"
+            );
             self.file = None;
         }
     }
@@ -102,7 +109,11 @@ impl Reporter {
 
     fn registered_with_current(&self) -> usize {
         match &self.current {
-            Some(leader) => self.with.iter().filter(|w| w.as_ref().is_some_and(|w| w.is(leader))).count(),
+            Some(leader) => self
+                .with
+                .iter()
+                .filter(|w| w.as_ref().is_some_and(|w| w.is(leader)))
+                .count(),
             None => 0,
         }
     }
@@ -159,7 +170,10 @@ impl Reporter {
                     None if self.changes == 0 => println!("{} waiting for a leading master", self.stamp()),
                     None => {}
                 }
-                self.emit("no_leader", json!({ "previous": old, "registered_before": before }));
+                self.emit(
+                    "no_leader",
+                    json!({ "previous": old, "registered_before": before }),
+                );
             }
             Some(leader) => {
                 let same = self.last_leader.as_ref().is_some_and(|l| l == &leader);
@@ -172,7 +186,10 @@ impl Reporter {
                         leader.endpoint,
                         self.count
                     );
-                    self.emit("leader_again", json!({ "leader": leader.endpoint, "registered": registered }));
+                    self.emit(
+                        "leader_again",
+                        json!({ "leader": leader.endpoint, "registered": registered }),
+                    );
                 } else {
                     if !self.complete && self.last_leader.is_some() {
                         println!(
@@ -237,7 +254,9 @@ impl Reporter {
         if self.complete {
             return;
         }
-        let Some(leader) = self.current.clone() else { return };
+        let Some(leader) = self.current.clone() else {
+            return;
+        };
         let registered = self.registered_with_current();
         if registered < self.count {
             return;

@@ -40,7 +40,10 @@ impl Stats {
     }
 
     pub(super) fn take_last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     pub(super) fn json(&self) -> serde_json::Value {

@@ -17,7 +17,9 @@ pub async fn status(ctx: &Context) -> Result<(), CliError> {
     // Quorum comes from the leader's own flags; a master without --quorum has none.
     let flags = ctx.http.get(&masters.url("/flags")).await.ok();
     let standbys = masters.standbys.as_ref().map(|list| {
-        list.iter().map(|info| json!({"id": info.id, "address": info.endpoint(), "version": info.version})).collect()
+        list.iter()
+            .map(|info| json!({"id": info.id, "address": info.endpoint(), "version": info.version}))
+            .collect()
     });
     let marathon = match ctx.marathon().await {
         Ok(base) => match ctx.http.get(&format!("{base}/v2/leader")).await {
@@ -29,7 +31,12 @@ pub async fn status(ctx: &Context) -> Result<(), CliError> {
         },
         Err(e) => Err(e.to_string()),
     };
-    let inputs = StatusInputs { leader_address: &masters.leader, flags: flags.as_ref(), standbys, marathon };
+    let inputs = StatusInputs {
+        leader_address: &masters.leader,
+        flags: flags.as_ref(),
+        standbys,
+        marathon,
+    };
     let doc = view::status_document(&state, inputs);
     if ctx.json() {
         ctx.print_json(&doc);
@@ -76,9 +83,14 @@ pub fn find_task(state: &Value, id: &str) -> Result<Value, CliError> {
     if let Some(task) = all.iter().find(|t| text(t, "id") == id) {
         return Ok(task.clone());
     }
-    let matches: Vec<&Value> = all.iter().filter(|t| text(t, "id").starts_with(id)).collect();
+    let matches: Vec<&Value> = all
+        .iter()
+        .filter(|t| text(t, "id").starts_with(id))
+        .collect();
     match matches.as_slice() {
-        [] => Err(CliError::NotFound(format!("Task '{id}' does not exist (the leading master knows no task with this id or prefix)"))),
+        [] => Err(CliError::NotFound(format!(
+            "Task '{id}' does not exist (the leading master knows no task with this id or prefix)"
+        ))),
         [one] => Ok((*one).clone()),
         many => {
             let mut ids: Vec<String> = many.iter().map(|t| text(t, "id")).collect();
@@ -88,7 +100,11 @@ pub fn find_task(state: &Value, id: &str) -> Result<Value, CliError> {
                 // The same id in several lists (e.g. relaunched): the live one comes first.
                 return Ok(many[0].clone());
             }
-            Err(CliError::Usage(format!("task id prefix '{id}' matches {} tasks: {}", ids.len(), ids.join(", "))))
+            Err(CliError::Usage(format!(
+                "task id prefix '{id}' matches {} tasks: {}",
+                ids.len(),
+                ids.join(", ")
+            )))
         }
     }
 }
@@ -101,10 +117,22 @@ mod tests {
     fn tasks_are_found_by_unique_prefix() {
         let state = json!({"frameworks": [{"tasks": [{"id": "web.1", "state": "TASK_RUNNING"}, {"id": "web.2"}, {"id": "db.1"}],
                                            "completed_tasks": [{"id": "web.1", "state": "TASK_KILLED"}]}]});
-        assert_eq!(find_task(&state, "web.1").unwrap()["state"], json!("TASK_RUNNING"));
+        assert_eq!(
+            find_task(&state, "web.1").unwrap()["state"],
+            json!("TASK_RUNNING")
+        );
         assert_eq!(find_task(&state, "db").unwrap()["id"], json!("db.1"));
-        assert_eq!(find_task(&state, "web").unwrap_err().exit_code(), crate::EXIT_USAGE);
-        assert_eq!(find_task(&state, "nope").unwrap_err().exit_code(), crate::EXIT_NOT_FOUND);
-        assert_eq!(find_task(&json!(null), "x").unwrap_err().exit_code(), crate::EXIT_NOT_FOUND);
+        assert_eq!(
+            find_task(&state, "web").unwrap_err().exit_code(),
+            crate::EXIT_USAGE
+        );
+        assert_eq!(
+            find_task(&state, "nope").unwrap_err().exit_code(),
+            crate::EXIT_NOT_FOUND
+        );
+        assert_eq!(
+            find_task(&json!(null), "x").unwrap_err().exit_code(),
+            crate::EXIT_NOT_FOUND
+        );
     }
 }

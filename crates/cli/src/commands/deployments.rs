@@ -26,7 +26,11 @@ pub async fn list(ctx: &Context) -> Result<(), CliError> {
         ctx.print_json(&deployments);
     } else {
         let table = deployments_table(&deployments);
-        emit(&if table.is_empty() { "No deployments.\n".to_string() } else { table.render() });
+        emit(&if table.is_empty() {
+            "No deployments.\n".to_string()
+        } else {
+            table.render()
+        });
     }
     Ok(())
 }
@@ -48,12 +52,22 @@ async fn app_progress(ctx: &Context, base: &str, id: &str) -> Result<AppProgress
 
 /// The deployment `id` in `GET /v2/deployments`, if listed.
 fn find(deployments: &Value, id: &str) -> Option<Value> {
-    deployments.as_array()?.iter().find(|d| text(d, "id") == id).cloned()
+    deployments
+        .as_array()?
+        .iter()
+        .find(|d| text(d, "id") == id)
+        .cloned()
 }
 
 /// Follows deployment `id` until it ends. `goals`: what the change aimed at (`None`: what the
 /// deployment's own steps imply). Not listed at the first poll and no goals known: not found.
-pub async fn follow(ctx: &Context, base: &str, id: &str, mut goals: Option<Vec<Goal>>, started: Instant) -> Result<(), CliError> {
+pub async fn follow(
+    ctx: &Context,
+    base: &str,
+    id: &str,
+    mut goals: Option<Vec<Goal>>,
+    started: Instant,
+) -> Result<(), CliError> {
     let mut last: Option<Progress> = None;
     let mut unreachable_since: Option<Instant> = None;
     loop {
@@ -64,7 +78,8 @@ pub async fn follow(ctx: &Context, base: &str, id: &str, mut goals: Option<Vec<G
             }
             // Marathon may be failing over: keep asking for a while.
             Err(e @ (CliError::Unreachable { .. } | CliError::NoLeader { .. })) => {
-                if unreachable_since.get_or_insert_with(Instant::now).elapsed() > UNREACHABLE_GRACE {
+                if unreachable_since.get_or_insert_with(Instant::now).elapsed() > UNREACHABLE_GRACE
+                {
                     return Err(e);
                 }
                 tokio::time::sleep(POLL_INTERVAL).await;
@@ -74,7 +89,9 @@ pub async fn follow(ctx: &Context, base: &str, id: &str, mut goals: Option<Vec<G
         };
         let Some(deployment) = find(&deployments, id) else {
             let Some(goals) = goals else {
-                return Err(CliError::NotFound(format!("DeploymentPlan {id} does not exist")));
+                return Err(CliError::NotFound(format!(
+                    "DeploymentPlan {id} does not exist"
+                )));
             };
             return finish(ctx, base, id, &goals, started).await;
         };
@@ -85,7 +102,12 @@ pub async fn follow(ctx: &Context, base: &str, id: &str, mut goals: Option<Vec<G
         if goals.is_none() {
             // While deploying, an app already shows its target instances: hold the deployment to
             // them, so that a later change that cancels it is not taken for its success.
-            goals = Some(Goal::of_deployment(&deployment).into_iter().map(|goal| goal.with_target_of(&apps)).collect());
+            goals = Some(
+                Goal::of_deployment(&deployment)
+                    .into_iter()
+                    .map(|goal| goal.with_target_of(&apps))
+                    .collect(),
+            );
         }
         let now = Progress::of(&deployment, apps);
         if last.as_ref() != Some(&now) {
@@ -101,7 +123,13 @@ pub async fn follow(ctx: &Context, base: &str, id: &str, mut goals: Option<Vec<G
 }
 
 /// The deployment is gone: success if every goal is met (allowing the counts a moment to settle).
-async fn finish(ctx: &Context, base: &str, id: &str, goals: &[Goal], started: Instant) -> Result<(), CliError> {
+async fn finish(
+    ctx: &Context,
+    base: &str,
+    id: &str,
+    goals: &[Goal],
+    started: Instant,
+) -> Result<(), CliError> {
     let deadline = Instant::now() + SETTLE_TIME;
     loop {
         let mut unmet = Vec::new();

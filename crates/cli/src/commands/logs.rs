@@ -51,8 +51,15 @@ pub async fn logs(ctx: &Context, id: &str, options: LogOptions) -> Result<(), Cl
         e => e,
     };
     let file = if options.stderr { "stderr" } else { "stdout" };
-    let path = format!("/frameworks/{}/executors/{executor}/runs/latest/{file}", text(&task, "framework_id"));
-    let log = LogFile { masters, agent_id: text(&task, "slave_id"), path };
+    let path = format!(
+        "/frameworks/{}/executors/{executor}/runs/latest/{file}",
+        text(&task, "framework_id")
+    );
+    let log = LogFile {
+        masters,
+        agent_id: text(&task, "slave_id"),
+        path,
+    };
 
     let size = read(ctx, &log, None, 0).await?.1;
     let mut window = TAIL_WINDOW_BYTES;
@@ -87,7 +94,9 @@ pub async fn logs(ctx: &Context, id: &str, options: LogOptions) -> Result<(), Cl
             checked = Instant::now();
             let state = ctx.http.get(&log.masters.url("/state")).await?;
             // A task the master forgot is over too.
-            ending = find_task(&state, &task_id).map(|t| is_terminal(&text_state(&t))).unwrap_or(true);
+            ending = find_task(&state, &task_id)
+                .map(|t| is_terminal(&text_state(&t)))
+                .unwrap_or(true);
             if ending {
                 continue; // one more read drains what was written before the end
             }
@@ -112,7 +121,12 @@ fn print_chunk(ctx: &Context, task_id: &str, offset: u64, data: &str) {
 }
 
 /// Bytes `[start, end)` of the file (several reads when longer than one answer).
-async fn read_range(ctx: &Context, log: &LogFile, start: u64, end: u64) -> Result<String, CliError> {
+async fn read_range(
+    ctx: &Context,
+    log: &LogFile,
+    start: u64,
+    end: u64,
+) -> Result<String, CliError> {
     let mut text = String::new();
     let mut offset = start;
     while offset < end {
@@ -127,23 +141,67 @@ async fn read_range(ctx: &Context, log: &LogFile, start: u64, end: u64) -> Resul
 }
 
 /// One `files/read`: `(data, offset)`; without an offset, the answer's offset is the file's size.
-async fn read(ctx: &Context, log: &LogFile, offset: Option<u64>, length: u64) -> Result<(String, u64), CliError> {
-    let url = log.masters.url(&format!("/agents/{}/files/read", log.agent_id));
-    let offset_param = offset.map(|o| o.to_string()).unwrap_or_else(|| "-1".to_string());
-    let request = ctx.http.client().get(&url).query(&[("path", log.path.as_str()), ("offset", &offset_param), ("length", &length.to_string())]);
-    let response = request.send().await.map_err(|e| transport_error(&url, &e))?;
+async fn read(
+    ctx: &Context,
+    log: &LogFile,
+    offset: Option<u64>,
+    length: u64,
+) -> Result<(String, u64), CliError> {
+    let url = log
+        .masters
+        .url(&format!("/agents/{}/files/read", log.agent_id));
+    let offset_param = offset
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| "-1".to_string());
+    let request = ctx.http.client().get(&url).query(&[
+        ("path", log.path.as_str()),
+        ("offset", &offset_param),
+        ("length", &length.to_string()),
+    ]);
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&url, &e))?;
     let status = response.status();
-    let body = response.text().await.map_err(|e| transport_error(&url, &e))?;
+    let body = response
+        .text()
+        .await
+        .map_err(|e| transport_error(&url, &e))?;
     match status.as_u16() {
         200 => {}
-        404 => return Err(CliError::NotFound(format!("{} on agent {}: {}", log.path, log.agent_id, crate::http::api_message(&body)))),
+        404 => {
+            return Err(CliError::NotFound(format!(
+                "{} on agent {}: {}",
+                log.path,
+                log.agent_id,
+                crate::http::api_message(&body)
+            )))
+        }
         // The master answered for an agent that did not.
-        502 => return Err(CliError::Unreachable { address: format!("agent {}", log.agent_id), reason: crate::http::api_message(&body) }),
+        502 => {
+            return Err(CliError::Unreachable {
+                address: format!("agent {}", log.agent_id),
+                reason: crate::http::api_message(&body),
+            })
+        }
         _ => return Err(status_error("GET", &url, status, &body)),
     }
-    let doc: Value = serde_json::from_str(&body).map_err(|e| CliError::BadAnswer { url: url.clone(), reason: format!("not JSON: {e}") })?;
-    let data = doc.get("data").and_then(Value::as_str).unwrap_or("").to_string();
-    let at = doc.get("offset").and_then(Value::as_u64).ok_or_else(|| CliError::BadAnswer { url, reason: "no offset in the answer".into() })?;
+    let doc: Value = serde_json::from_str(&body).map_err(|e| CliError::BadAnswer {
+        url: url.clone(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    let data = doc
+        .get("data")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let at = doc
+        .get("offset")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| CliError::BadAnswer {
+            url,
+            reason: "no offset in the answer".into(),
+        })?;
     Ok((data, at))
 }
 

@@ -29,7 +29,11 @@ impl Context {
         if let Some(marathon) = &global.marathon {
             discovery::parse_marathon(marathon)?;
         }
-        Ok(Context { http: Http::new()?, global, master })
+        Ok(Context {
+            http: Http::new()?,
+            global,
+            master,
+        })
     }
 
     /// The leading master (and the standbys, with zk://).
@@ -69,7 +73,9 @@ pub fn app_path(id: &str) -> Result<String, CliError> {
     Ok(id
         .bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect())
@@ -80,21 +86,48 @@ pub async fn run(command: ClientCommand) -> Result<(), CliError> {
         ClientCommand::Status(global) => cluster::status(&Context::new(global)?).await,
         ClientCommand::Agents(global) => cluster::agents(&Context::new(global)?).await,
         ClientCommand::Frameworks(global) => cluster::frameworks(&Context::new(global)?).await,
-        ClientCommand::Tasks(args) => cluster::tasks(&Context::new(args.global)?, args.completed).await,
+        ClientCommand::Tasks(args) => {
+            cluster::tasks(&Context::new(args.global)?, args.completed).await
+        }
         ClientCommand::App(command) => match command {
-            AppCommand::Add { file, no_wait, global } => apps::add(&Context::new(global)?, &file, no_wait).await,
+            AppCommand::Add {
+                file,
+                no_wait,
+                global,
+            } => apps::add(&Context::new(global)?, &file, no_wait).await,
             AppCommand::List(global) => apps::list(&Context::new(global)?).await,
             AppCommand::Show { id, global } => apps::show(&Context::new(global)?, &id).await,
-            AppCommand::Scale { id, instances, deploy, global } => apps::scale(&Context::new(global)?, &id, instances, &deploy).await,
-            AppCommand::Restart { id, deploy, global } => apps::restart(&Context::new(global)?, &id, &deploy).await,
-            AppCommand::Remove { id, deploy, global } => apps::remove(&Context::new(global)?, &id, &deploy).await,
+            AppCommand::Scale {
+                id,
+                instances,
+                deploy,
+                global,
+            } => apps::scale(&Context::new(global)?, &id, instances, &deploy).await,
+            AppCommand::Restart { id, deploy, global } => {
+                apps::restart(&Context::new(global)?, &id, &deploy).await
+            }
+            AppCommand::Remove { id, deploy, global } => {
+                apps::remove(&Context::new(global)?, &id, &deploy).await
+            }
         },
         ClientCommand::Deployment(command) => match command {
             DeploymentCommand::List(global) => deployments::list(&Context::new(global)?).await,
-            DeploymentCommand::Watch { id, global } => deployments::watch(&Context::new(global)?, &id).await,
+            DeploymentCommand::Watch { id, global } => {
+                deployments::watch(&Context::new(global)?, &id).await
+            }
         },
-        ClientCommand::Task(TaskCommand::Logs { id, follow, stderr, lines, global }) => {
-            let options = logs::LogOptions { follow, stderr, lines };
+        ClientCommand::Task(TaskCommand::Logs {
+            id,
+            follow,
+            stderr,
+            lines,
+            global,
+        }) => {
+            let options = logs::LogOptions {
+                follow,
+                stderr,
+                lines,
+            };
             logs::logs(&Context::new(global)?, &id, options).await
         }
     }

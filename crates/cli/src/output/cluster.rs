@@ -7,8 +7,16 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// Task states after which a task never runs again (mesos-http-api.md, task states).
-pub const TERMINAL_STATES: [&str; 8] =
-    ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"];
+pub const TERMINAL_STATES: [&str; 8] = [
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_LOST",
+    "TASK_ERROR",
+    "TASK_DROPPED",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+];
 
 pub fn is_terminal(state: &str) -> bool {
     TERMINAL_STATES.contains(&state)
@@ -69,7 +77,14 @@ pub fn tasks(state: &Value, completed: bool) -> Vec<Value> {
     if completed {
         lists.push("completed_tasks");
     }
-    frameworks.iter().flat_map(|f| lists.iter().flat_map(move |list| items(f, list).iter().cloned())).collect()
+    frameworks
+        .iter()
+        .flat_map(|f| {
+            lists
+                .iter()
+                .flat_map(move |list| items(f, list).iter().cloned())
+        })
+        .collect()
 }
 
 pub fn tasks_table(state: &Value, tasks: &[Value]) -> Table {
@@ -78,7 +93,10 @@ pub fn tasks_table(state: &Value, tasks: &[Value]) -> Table {
         .chain(items(state, "completed_frameworks"))
         .map(|f| (text(f, "id"), text(f, "name")))
         .collect();
-    let agents: HashMap<String, String> = items(state, "slaves").iter().map(|a| (text(a, "id"), text(a, "hostname"))).collect();
+    let agents: HashMap<String, String> = items(state, "slaves")
+        .iter()
+        .map(|a| (text(a, "id"), text(a, "hostname")))
+        .collect();
     let mut table = Table::new(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM"]);
     for task in tasks {
         let framework_id = text(task, "framework_id");
@@ -87,7 +105,10 @@ pub fn tasks_table(state: &Value, tasks: &[Value]) -> Table {
             text(task, "id"),
             text(task, "name"),
             text(task, "state"),
-            frameworks.get(&framework_id).cloned().unwrap_or(framework_id),
+            frameworks
+                .get(&framework_id)
+                .cloned()
+                .unwrap_or(framework_id),
             agents.get(&agent_id).cloned().unwrap_or(agent_id),
             quantity(resource(task, "resources", "cpus")),
             megabytes(resource(task, "resources", "mem")),
@@ -113,12 +134,22 @@ pub fn status_document(state: &Value, inputs: StatusInputs<'_>) -> Value {
     let agents = items(state, "slaves");
     let mut resources = Map::new();
     for name in ["cpus", "mem", "disk"] {
-        let used: f64 = agents.iter().map(|a| resource(a, "used_resources", name)).sum();
+        let used: f64 = agents
+            .iter()
+            .map(|a| resource(a, "used_resources", name))
+            .sum();
         let total: f64 = agents.iter().map(|a| resource(a, "resources", name)).sum();
         resources.insert(name.to_string(), json!({"used": used, "total": total}));
     }
-    let running = tasks(state, false).iter().filter(|t| t.get("state").and_then(Value::as_str) == Some("TASK_RUNNING")).count();
-    let quorum = inputs.flags.and_then(|f| f.get("flags").unwrap_or(f).get("quorum")).cloned().unwrap_or(Value::Null);
+    let running = tasks(state, false)
+        .iter()
+        .filter(|t| t.get("state").and_then(Value::as_str) == Some("TASK_RUNNING"))
+        .count();
+    let quorum = inputs
+        .flags
+        .and_then(|f| f.get("flags").unwrap_or(f).get("quorum"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let marathon = match inputs.marathon {
         Ok(leader) => json!({"leader": leader}),
         Err(error) => json!({"leader": null, "error": error}),
@@ -148,7 +179,11 @@ pub fn status_text(doc: &Value) -> String {
     let standbys = match doc.get("standbys").and_then(Value::as_array) {
         None => "unknown (only ZooKeeper lists them: --master zk://...)".to_string(),
         Some(list) if list.is_empty() => "none".to_string(),
-        Some(list) => list.iter().map(|s| format!("{} ({})", text(s, "address"), text(s, "id"))).collect::<Vec<_>>().join(", "),
+        Some(list) => list
+            .iter()
+            .map(|s| format!("{} ({})", text(s, "address"), text(s, "id")))
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     let quorum = match doc.get("quorum") {
         Some(Value::String(q)) => q.clone(),
@@ -160,9 +195,17 @@ pub fn status_text(doc: &Value) -> String {
     let used_total = |name: &str| {
         let r = resources.get(name).cloned().unwrap_or(Value::Null);
         if name == "cpus" {
-            format!("{}/{}", quantity(number(&r, "used")), quantity(number(&r, "total")))
+            format!(
+                "{}/{}",
+                quantity(number(&r, "used")),
+                quantity(number(&r, "total"))
+            )
         } else {
-            format!("{}/{}", megabytes(number(&r, "used")), megabytes(number(&r, "total")))
+            format!(
+                "{}/{}",
+                megabytes(number(&r, "used")),
+                megabytes(number(&r, "total"))
+            )
         }
     };
     let marathon = doc.get("marathon").cloned().unwrap_or(Value::Null);
@@ -171,17 +214,43 @@ pub fn status_text(doc: &Value) -> String {
         None => format!("unknown ({})", text(&marathon, "error")),
     };
     let lines = [
-        ("Leader", format!("{} at {} (version {})", text(&leader, "id"), text(&leader, "address"), text(&leader, "version"))),
+        (
+            "Leader",
+            format!(
+                "{} at {} (version {})",
+                text(&leader, "id"),
+                text(&leader, "address"),
+                text(&leader, "version")
+            ),
+        ),
         ("Standbys", standbys),
         ("Quorum", quorum),
-        ("Agents", format!("{} active / {} total", number(&agents, "active"), number(&agents, "total"))),
-        ("Resources", format!("cpus {}, mem {}, disk {} (used/total)", used_total("cpus"), used_total("mem"), used_total("disk"))),
+        (
+            "Agents",
+            format!(
+                "{} active / {} total",
+                number(&agents, "active"),
+                number(&agents, "total")
+            ),
+        ),
+        (
+            "Resources",
+            format!(
+                "cpus {}, mem {}, disk {} (used/total)",
+                used_total("cpus"),
+                used_total("mem"),
+                used_total("disk")
+            ),
+        ),
         ("Frameworks", text(doc, "frameworks")),
         ("Tasks running", text(doc, "tasks_running")),
         ("Marathon leader", marathon),
     ];
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    lines.iter().map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:"))).collect()
+    lines
+        .iter()
+        .map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -215,14 +284,26 @@ mod tests {
         let out = agents_table(&state()).render();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "ID  ADDRESS  ACTIVE  CPUS   MEM         DISK");
-        assert_eq!(lines[1], "S0  h1:5051  yes     0.2/2  32 MB/2 GB  0 MB/100 MB");
-        assert_eq!(lines[2], "S1  h2:5051  no      0/1    0 MB/1 GB   0 MB/0 MB");
+        assert_eq!(
+            lines[1],
+            "S0  h1:5051  yes     0.2/2  32 MB/2 GB  0 MB/100 MB"
+        );
+        assert_eq!(
+            lines[2],
+            "S1  h2:5051  no      0/1    0 MB/1 GB   0 MB/0 MB"
+        );
     }
 
     #[test]
     fn frameworks_count_their_tasks() {
         let out = frameworks_table(&state()).render();
-        assert!(out.lines().nth(1).unwrap().starts_with("F1  marathon  yes     2      0.2   32 MB"), "{out}");
+        assert!(
+            out.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("F1  marathon  yes     2      0.2   32 MB"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -233,9 +314,15 @@ mod tests {
         let all = tasks(&state, true);
         assert_eq!(all.len(), 3);
         let out = tasks_table(&state, &all).render();
-        assert!(out.contains("t1  hello  TASK_RUNNING  marathon   h1     0.1   16 MB"), "{out}");
+        assert!(
+            out.contains("t1  hello  TASK_RUNNING  marathon   h1     0.1   16 MB"),
+            "{out}"
+        );
         // An agent the master no longer lists shows by id.
-        assert!(out.contains("t0  hello  TASK_KILLED   marathon   S9     0     0 MB"), "{out}");
+        assert!(
+            out.contains("t0  hello  TASK_KILLED   marathon   S9     0     0 MB"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -244,14 +331,22 @@ mod tests {
         let standbys = vec![json!({"id": "M2", "address": "m2:5050", "version": "1.11.0"})];
         let doc = status_document(
             &state(),
-            StatusInputs { leader_address: "m1:5050", flags: Some(&flags), standbys: Some(standbys), marathon: Ok("m1:8080".into()) },
+            StatusInputs {
+                leader_address: "m1:5050",
+                flags: Some(&flags),
+                standbys: Some(standbys),
+                marathon: Ok("m1:8080".into()),
+            },
         );
         assert_eq!(doc["agents"], json!({"active": 1, "total": 2}));
         assert_eq!(doc["resources"]["cpus"]["total"], json!(3.0));
         assert_eq!(doc["tasks_running"], json!(1));
         assert_eq!(doc["quorum"], json!("2"));
         let out = status_text(&doc);
-        assert!(out.contains("Leader:          M1 at m1:5050 (version 1.11.0)"), "{out}");
+        assert!(
+            out.contains("Leader:          M1 at m1:5050 (version 1.11.0)"),
+            "{out}"
+        );
         assert!(out.contains("Standbys:        m2:5050 (M2)"), "{out}");
         assert!(out.contains("Agents:          1 active / 2 total"), "{out}");
         assert!(out.contains("Marathon leader: m1:8080"), "{out}");
@@ -259,7 +354,15 @@ mod tests {
 
     #[test]
     fn status_survives_missing_pieces() {
-        let doc = status_document(&json!({}), StatusInputs { leader_address: "m:5050", flags: None, standbys: None, marathon: Err("refused".into()) });
+        let doc = status_document(
+            &json!({}),
+            StatusInputs {
+                leader_address: "m:5050",
+                flags: None,
+                standbys: None,
+                marathon: Err("refused".into()),
+            },
+        );
         let out = status_text(&doc);
         assert!(out.contains("Standbys:        unknown"), "{out}");
         assert!(out.contains("Marathon leader: unknown (refused)"), "{out}");

@@ -27,7 +27,11 @@ pub fn number(value: &Value, key: &str) -> f64 {
 
 /// An array field's items (none when absent).
 pub fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// A quantity without a useless fraction: `2`, `0.5`, `0.25`.
@@ -43,7 +47,10 @@ pub fn quantity(x: f64) -> String {
 /// Megabytes (Mesos' unit for mem and disk) in a readable unit: `32 MB`, `22.5 GB`.
 pub fn megabytes(mb: f64) -> String {
     if mb >= 1024.0 * 1024.0 {
-        format!("{} TB", quantity(((mb / (1024.0 * 1024.0)) * 10.0).round() / 10.0))
+        format!(
+            "{} TB",
+            quantity(((mb / (1024.0 * 1024.0)) * 10.0).round() / 10.0)
+        )
     } else if mb >= 1024.0 {
         format!("{} GB", quantity(((mb / 1024.0) * 10.0).round() / 10.0))
     } else {

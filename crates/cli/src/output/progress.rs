@@ -20,9 +20,15 @@ impl AppProgress {
     pub fn of(id: &str, doc: Option<&Value>) -> AppProgress {
         let running_wanted = doc.map(|d| {
             let app = d.get("app").unwrap_or(d);
-            (number(app, "tasksRunning") as u64, number(app, "instances") as u64)
+            (
+                number(app, "tasksRunning") as u64,
+                number(app, "instances") as u64,
+            )
         });
-        AppProgress { id: id.to_string(), running_wanted }
+        AppProgress {
+            id: id.to_string(),
+            running_wanted,
+        }
     }
 }
 
@@ -41,7 +47,10 @@ impl Progress {
         Progress {
             step: number(deployment, "currentStep") as u64,
             total_steps: number(deployment, "totalSteps") as u64,
-            actions: items(deployment, "currentActions").iter().map(|a| (text(a, "action"), text(a, "app"))).collect(),
+            actions: items(deployment, "currentActions")
+                .iter()
+                .map(|a| (text(a, "action"), text(a, "app")))
+                .collect(),
             apps,
         }
     }
@@ -49,7 +58,10 @@ impl Progress {
 
 /// The apps a deployment touches (`affectedApps`).
 pub fn affected_apps(deployment: &Value) -> Vec<String> {
-    items(deployment, "affectedApps").iter().filter_map(|a| a.as_str().map(str::to_string)).collect()
+    items(deployment, "affectedApps")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
 }
 
 pub fn short_id(id: &str) -> String {
@@ -61,17 +73,28 @@ pub fn short_id(id: &str) -> String {
 
 /// `deployment 5f2c0a1b…: step 1/1 ScaleApplication /hello — 2/3 running`.
 pub fn progress_line(id: &str, progress: &Progress) -> String {
-    let actions: Vec<String> = progress.actions.iter().map(|(action, app)| format!("{action} {app}")).collect();
+    let actions: Vec<String> = progress
+        .actions
+        .iter()
+        .map(|(action, app)| format!("{action} {app}"))
+        .collect();
     let apps: Vec<String> = progress
         .apps
         .iter()
         .map(|a| match a.running_wanted {
-            Some((running, wanted)) if progress.apps.len() == 1 => format!("{running}/{wanted} running"),
+            Some((running, wanted)) if progress.apps.len() == 1 => {
+                format!("{running}/{wanted} running")
+            }
             Some((running, wanted)) => format!("{} {running}/{wanted} running", a.id),
             None => format!("{} gone", a.id),
         })
         .collect();
-    let mut line = format!("deployment {}: step {}/{}", short_id(id), progress.step, progress.total_steps);
+    let mut line = format!(
+        "deployment {}: step {}/{}",
+        short_id(id),
+        progress.step,
+        progress.total_steps
+    );
     if !actions.is_empty() {
         line.push(' ');
         line.push_str(&actions.join(", "));
@@ -124,15 +147,31 @@ impl Goal {
             .collect();
         affected_apps(deployment)
             .into_iter()
-            .map(|app| if stopped.contains(&app) { Goal::Gone { app } } else { Goal::Running { app, instances: None } })
+            .map(|app| {
+                if stopped.contains(&app) {
+                    Goal::Gone { app }
+                } else {
+                    Goal::Running {
+                        app,
+                        instances: None,
+                    }
+                }
+            })
             .collect()
     }
 
     /// A running goal without a known target takes the instances its app wants in `apps`.
     pub fn with_target_of(self, apps: &[AppProgress]) -> Goal {
         match self {
-            Goal::Running { app, instances: None } => {
-                let instances = apps.iter().find(|a| a.id == app).and_then(|a| a.running_wanted).map(|(_, wanted)| wanted);
+            Goal::Running {
+                app,
+                instances: None,
+            } => {
+                let instances = apps
+                    .iter()
+                    .find(|a| a.id == app)
+                    .and_then(|a| a.running_wanted)
+                    .map(|(_, wanted)| wanted);
                 Goal::Running { app, instances }
             }
             other => other,
@@ -143,7 +182,9 @@ impl Goal {
     pub fn check(&self, now: &AppProgress) -> Result<(), String> {
         match (self, now.running_wanted) {
             (Goal::Gone { .. }, None) => Ok(()),
-            (Goal::Gone { app }, Some((running, _))) => Err(format!("{app} still exists ({running} running)")),
+            (Goal::Gone { app }, Some((running, _))) => {
+                Err(format!("{app} still exists ({running} running)"))
+            }
             (Goal::Running { app, .. }, None) => Err(format!("{app} no longer exists")),
             (Goal::Running { app, instances }, Some((running, wanted))) => {
                 let target = instances.unwrap_or(wanted);
@@ -187,12 +228,28 @@ mod tests {
         let app = json!({"app": {"id": "/hello", "tasksRunning": 2, "instances": 3}});
         let progress = Progress::of(&deployment(), vec![AppProgress::of("/hello", Some(&app))]);
         let id = "5f2c0a1b-0000-4000-8000-000000000000";
-        assert_eq!(progress_line(id, &progress), "deployment 5f2c0a1b…: step 1/1 ScaleApplication /hello — 2/3 running");
+        assert_eq!(
+            progress_line(id, &progress),
+            "deployment 5f2c0a1b…: step 1/1 ScaleApplication /hello — 2/3 running"
+        );
         let doc = progress_json(id, &progress);
         assert_eq!(doc["apps"][0]["tasksRunning"], json!(2));
-        assert_eq!(doc["currentActions"][0]["action"], json!("ScaleApplication"));
-        let two = Progress { apps: vec![AppProgress::of("/a", None), AppProgress::of("/b", Some(&json!({"tasksRunning": 1, "instances": 1})))], ..progress };
-        assert!(progress_line(id, &two).ends_with("— /a gone, /b 1/1 running"), "{}", progress_line(id, &two));
+        assert_eq!(
+            doc["currentActions"][0]["action"],
+            json!("ScaleApplication")
+        );
+        let two = Progress {
+            apps: vec![
+                AppProgress::of("/a", None),
+                AppProgress::of("/b", Some(&json!({"tasksRunning": 1, "instances": 1}))),
+            ],
+            ..progress
+        };
+        assert!(
+            progress_line(id, &two).ends_with("— /a gone, /b 1/1 running"),
+            "{}",
+            progress_line(id, &two)
+        );
         assert_eq!(short_id("abc"), "abc");
     }
 
@@ -200,24 +257,80 @@ mod tests {
     fn goals_come_from_the_steps() {
         let stop = json!({"affectedApps": ["/x", "/y"], "steps": [{"actions": [{"action": "StopApplication", "app": "/x"}]},
                                                                 {"actions": [{"action": "ScaleApplication", "app": "/y"}]}]});
-        assert_eq!(Goal::of_deployment(&stop), vec![Goal::Gone { app: "/x".into() }, Goal::Running { app: "/y".into(), instances: None }]);
+        assert_eq!(
+            Goal::of_deployment(&stop),
+            vec![
+                Goal::Gone { app: "/x".into() },
+                Goal::Running {
+                    app: "/y".into(),
+                    instances: None
+                }
+            ]
+        );
         assert!(Goal::of_deployment(&json!(null)).is_empty());
-        let apps = [AppProgress { id: "/y".into(), running_wanted: Some((0, 5)) }];
-        assert_eq!(Goal::Running { app: "/y".into(), instances: None }.with_target_of(&apps), Goal::Running { app: "/y".into(), instances: Some(5) });
-        assert_eq!(Goal::Running { app: "/y".into(), instances: Some(2) }.with_target_of(&apps), Goal::Running { app: "/y".into(), instances: Some(2) });
-        assert_eq!(Goal::Running { app: "/z".into(), instances: None }.with_target_of(&apps), Goal::Running { app: "/z".into(), instances: None });
+        let apps = [AppProgress {
+            id: "/y".into(),
+            running_wanted: Some((0, 5)),
+        }];
+        assert_eq!(
+            Goal::Running {
+                app: "/y".into(),
+                instances: None
+            }
+            .with_target_of(&apps),
+            Goal::Running {
+                app: "/y".into(),
+                instances: Some(5)
+            }
+        );
+        assert_eq!(
+            Goal::Running {
+                app: "/y".into(),
+                instances: Some(2)
+            }
+            .with_target_of(&apps),
+            Goal::Running {
+                app: "/y".into(),
+                instances: Some(2)
+            }
+        );
+        assert_eq!(
+            Goal::Running {
+                app: "/z".into(),
+                instances: None
+            }
+            .with_target_of(&apps),
+            Goal::Running {
+                app: "/z".into(),
+                instances: None
+            }
+        );
     }
 
     #[test]
     fn a_goal_is_met_only_at_its_target() {
-        let at = |running, wanted| AppProgress { id: "/a".into(), running_wanted: Some((running, wanted)) };
-        let three = Goal::Running { app: "/a".into(), instances: Some(3) };
+        let at = |running, wanted| AppProgress {
+            id: "/a".into(),
+            running_wanted: Some((running, wanted)),
+        };
+        let three = Goal::Running {
+            app: "/a".into(),
+            instances: Some(3),
+        };
         assert!(three.check(&at(3, 3)).is_ok());
         assert_eq!(three.check(&at(2, 3)), Err("/a has 2/3 running".into()));
         // Rolled back to 2 instances: the app is settled, but not where the command wanted it.
-        assert_eq!(three.check(&at(2, 2)), Err("/a wants 2 instances, not 3".into()));
+        assert_eq!(
+            three.check(&at(2, 2)),
+            Err("/a wants 2 instances, not 3".into())
+        );
         assert!(three.check(&AppProgress::of("/a", None)).is_err());
-        assert!(Goal::Running { app: "/a".into(), instances: None }.check(&at(1, 1)).is_ok());
+        assert!(Goal::Running {
+            app: "/a".into(),
+            instances: None
+        }
+        .check(&at(1, 1))
+        .is_ok());
         let gone = Goal::Gone { app: "/a".into() };
         assert!(gone.check(&AppProgress::of("/a", None)).is_ok());
         assert!(gone.check(&at(1, 1)).is_err());

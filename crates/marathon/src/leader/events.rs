@@ -17,7 +17,10 @@ pub fn simple(event_type: &str, fields: Value) -> MarathonEvent {
     m.insert("eventType".into(), json!(event_type));
     m.insert("timestamp".into(), json!(format_ts(now_ms().max(0) as u64)));
     let payload: Arc<str> = Value::Object(m).to_string().into();
-    MarathonEvent { event_type: event_type.to_string(), payload }
+    MarathonEvent {
+        event_type: event_type.to_string(),
+        payload,
+    }
 }
 
 pub fn scheduler_registered(name: &str, framework_id: &str, master: &str) -> MarathonEvent {
@@ -39,15 +42,36 @@ pub fn plan_with_groups(plan: &DeploymentPlan, original: Value, target: Value) -
 }
 
 /// `deployment_info` / `deployment_step_success` for 1-based `step`.
-pub fn deployment_step(state: &State, event_type: &str, id: &str, step: usize) -> Option<MarathonEvent> {
+pub fn deployment_step(
+    state: &State,
+    event_type: &str,
+    id: &str,
+    step: usize,
+) -> Option<MarathonEvent> {
     let plan = state.deployment_groups.get(id)?;
-    let actions = plan.get("steps").and_then(|s| s.get(step.checked_sub(1)?)).and_then(|s| s.get("actions")).cloned();
-    Some(simple(event_type, json!({"plan": plan, "currentStep": {"actions": actions.unwrap_or_else(|| json!([]))}})))
+    let actions = plan
+        .get("steps")
+        .and_then(|s| s.get(step.checked_sub(1)?))
+        .and_then(|s| s.get("actions"))
+        .cloned();
+    Some(simple(
+        event_type,
+        json!({"plan": plan, "currentStep": {"actions": actions.unwrap_or_else(|| json!([]))}}),
+    ))
 }
 
 /// `deployment_success` / `deployment_failed`.
-pub fn deployment_end(state: &State, event_type: &str, id: &str, reason: Option<String>) -> MarathonEvent {
-    let plan = state.deployment_groups.get(id).cloned().unwrap_or_else(|| json!({"id": id, "steps": []}));
+pub fn deployment_end(
+    state: &State,
+    event_type: &str,
+    id: &str,
+    reason: Option<String>,
+) -> MarathonEvent {
+    let plan = state
+        .deployment_groups
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| json!({"id": id, "steps": []}));
     let mut fields = json!({"id": id, "plan": plan});
     if let (Some(reason), Some(m)) = (reason, fields.as_object_mut()) {
         m.insert("reason".into(), json!(reason));
@@ -83,7 +107,10 @@ pub fn status_update(
     ports: &[u32],
     version: Option<i64>,
 ) -> MarathonEvent {
-    let ips: Vec<Value> = ips.iter().map(|ip| json!(marathon_model::IpAddress::new(ip))).collect();
+    let ips: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!(marathon_model::IpAddress::new(ip)))
+        .collect();
     let mut fields = json!({"slaveId": agent_id, "taskId": task_id, "taskStatus": state, "message": message,
         "appId": app_id, "host": host, "ipAddresses": ips, "ports": ports});
     if let (Some(v), Some(m)) = (version, fields.as_object_mut()) {
@@ -93,7 +120,14 @@ pub fn status_update(
 }
 
 /// `instance_changed_event` (§6).
-pub fn instance_changed(instance_id: &str, state: &str, app_id: &str, agent_id: &str, host: &str, version: Option<i64>) -> MarathonEvent {
+pub fn instance_changed(
+    instance_id: &str,
+    state: &str,
+    app_id: &str,
+    agent_id: &str,
+    host: &str,
+    version: Option<i64>,
+) -> MarathonEvent {
     let mut fields = json!({"instanceId": instance_id, "condition": condition(state), "runSpecId": app_id,
         "agentId": agent_id, "host": host});
     if let (Some(v), Some(m)) = (version, fields.as_object_mut()) {

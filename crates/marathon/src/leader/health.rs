@@ -68,7 +68,8 @@ pub fn record(
             (r, false)
         }
         Err(cause) => {
-            let in_grace = r.first_success.is_none() && now_ms < started_at_ms.saturating_add(check.grace_period_seconds.max(0) * 1000);
+            let in_grace = r.first_success.is_none()
+                && now_ms < started_at_ms.saturating_add(check.grace_period_seconds.max(0) * 1000);
             if in_grace {
                 return (r, false);
             }
@@ -83,25 +84,32 @@ pub fn record(
 
 /// Whether `r` asks for a kill (`maxConsecutiveFailures` reached; 0 = never).
 pub fn should_kill(r: &HealthCheckResult, check: &HealthCheck) -> bool {
-    check.max_consecutive_failures > 0 && i64::from(r.consecutive_failures) >= check.max_consecutive_failures
+    check.max_consecutive_failures > 0
+        && i64::from(r.consecutive_failures) >= check.max_consecutive_failures
 }
 
 /// One probe.
 pub async fn probe(http: &reqwest::Client, target: &Target) -> Result<(), String> {
     let address = format!("{}:{}", target.host, target.port);
     match target.protocol {
-        HealthProtocol::Tcp => match tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(&address)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("connect to {address}: {e}")),
-            Err(_) => Err(format!("connect to {address} timed out")),
-        },
+        HealthProtocol::Tcp => {
+            match tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(&address))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("connect to {address}: {e}")),
+                Err(_) => Err(format!("connect to {address} timed out")),
+            }
+        }
         HealthProtocol::Https => Err("HTTPS health checks are not supported by this build".into()),
         _ => {
             let url = format!("http://{address}{}", target.path);
             match http.get(&url).timeout(target.timeout).send().await {
                 Ok(resp) => {
                     let code = resp.status().as_u16();
-                    if (200..400).contains(&code) || (target.ignore_http1xx && (100..200).contains(&code)) {
+                    if (200..400).contains(&code)
+                        || (target.ignore_http1xx && (100..200).contains(&code))
+                    {
                         Ok(())
                     } else {
                         Err(format!("{url} answered {code}"))
@@ -122,8 +130,15 @@ pub struct Checkers {
 
 impl Checkers {
     pub fn new(tx: mpsc::Sender<Probe>) -> Checkers {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
-        Checkers { tx, http, running: BTreeMap::new() }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Checkers {
+            tx,
+            http,
+            running: BTreeMap::new(),
+        }
     }
 
     fn start(&mut self, instance_id: &str, task_id: &str, index: usize, target: Target) {
@@ -138,7 +153,12 @@ impl Checkers {
             loop {
                 ticks.tick().await;
                 let outcome = probe(&http, &target).await;
-                let p = Probe { instance_id: instance_id.clone(), task_id: task_id.clone(), index, outcome };
+                let p = Probe {
+                    instance_id: instance_id.clone(),
+                    task_id: task_id.clone(),
+                    index,
+                    outcome,
+                };
                 if tx.send(p).await.is_err() {
                     return;
                 }
@@ -169,19 +189,41 @@ impl Leader {
     pub(crate) fn sync_health(&mut self) {
         let mut keep = BTreeSet::new();
         let mut starts = Vec::new();
-        let checked = self.state.apps.values().filter(|a| a.def.health_checks.iter().any(|h| h.protocol.is_marathon_level()));
+        let checked = self.state.apps.values().filter(|a| {
+            a.def
+                .health_checks
+                .iter()
+                .any(|h| h.protocol.is_marathon_level())
+        });
         for app in checked {
             let app_id = app.def.id.to_string();
             for instance in self.state.planner.instances_of(&app_id) {
                 let instance_id = &instance.id;
-                let Some(rec) = self.state.tasks.get(instance_id) else { continue };
+                let Some(rec) = self.state.tasks.get(instance_id) else {
+                    continue;
+                };
                 if rec.state != "TASK_RUNNING" {
                     continue;
                 }
-                for (index, hc) in app.def.health_checks.iter().enumerate().filter(|(_, h)| h.protocol.is_marathon_level()) {
-                    let port = hc.port.or_else(|| hc.port_index.and_then(|i| rec.host_ports.get(i.max(0) as usize).map(|p| *p as i64)));
-                    let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else { continue };
-                    let host = rec.ip_addresses.first().cloned().unwrap_or_else(|| rec.host.clone());
+                for (index, hc) in app
+                    .def
+                    .health_checks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| h.protocol.is_marathon_level())
+                {
+                    let port = hc.port.or_else(|| {
+                        hc.port_index
+                            .and_then(|i| rec.host_ports.get(i.max(0) as usize).map(|p| *p as i64))
+                    });
+                    let Some(port) = port.and_then(|p| u16::try_from(p).ok()) else {
+                        continue;
+                    };
+                    let host = rec
+                        .ip_addresses
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| rec.host.clone());
                     let target = Target {
                         protocol: hc.protocol,
                         host,
@@ -204,23 +246,67 @@ impl Leader {
 
     pub(crate) async fn on_probe(&mut self, probe: Probe) -> Result<(), MarathonError> {
         let now = now_ms();
-        let Some(rec) = self.state.tasks.get(&probe.instance_id).filter(|r| r.task_id == probe.task_id).cloned() else { return Ok(()) };
-        let Some(app_id) = self.state.planner.instance(&probe.instance_id).map(|i| i.app_id.clone()) else { return Ok(()) };
-        let Some(app) = PathId::parse(&app_id).ok().and_then(|id| self.state.apps.get(&id)) else { return Ok(()) };
-        let Some(check) = app.def.health_checks.get(probe.index).cloned() else { return Ok(()) };
+        let Some(rec) = self
+            .state
+            .tasks
+            .get(&probe.instance_id)
+            .filter(|r| r.task_id == probe.task_id)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let Some(app_id) = self
+            .state
+            .planner
+            .instance(&probe.instance_id)
+            .map(|i| i.app_id.clone())
+        else {
+            return Ok(());
+        };
+        let Some(app) = PathId::parse(&app_id)
+            .ok()
+            .and_then(|id| self.state.apps.get(&id))
+        else {
+            return Ok(());
+        };
+        let Some(check) = app.def.health_checks.get(probe.index).cloned() else {
+            return Ok(());
+        };
         let checks = app.def.health_checks.len();
         let version = app.def.version.unwrap_or_default();
-        let results = self.state.health.entry(probe.instance_id.clone()).or_insert_with(|| vec![None; checks]);
+        let results = self
+            .state
+            .health
+            .entry(probe.instance_id.clone())
+            .or_insert_with(|| vec![None; checks]);
         results.resize(checks, None);
         let prev = results[probe.index].clone();
         let started = rec.started_at_ms.unwrap_or(rec.staged_at_ms);
-        let (result, counted) = record(prev.as_ref(), &probe.outcome, &probe.instance_id, now, started, &check);
-        let flipped = prev.as_ref().map(|p| p.alive) != Some(result.alive) && (counted || result.alive);
+        let (result, counted) = record(
+            prev.as_ref(),
+            &probe.outcome,
+            &probe.instance_id,
+            now,
+            started,
+            &check,
+        );
+        let flipped =
+            prev.as_ref().map(|p| p.alive) != Some(result.alive) && (counted || result.alive);
         let kill = counted && should_kill(&result, &check);
         results[probe.index] = Some(result.clone());
         // Marathon-level checks of this app only: agent-run ones report through Mesos' `healthy`.
-        let marathon_level: Vec<bool> = app.def.health_checks.iter().map(|h| h.protocol.is_marathon_level()).collect();
-        let all: Vec<Option<bool>> = results.iter().zip(&marathon_level).filter(|(_, m)| **m).map(|(r, _)| r.as_ref().map(|r| r.alive)).collect();
+        let marathon_level: Vec<bool> = app
+            .def
+            .health_checks
+            .iter()
+            .map(|h| h.protocol.is_marathon_level())
+            .collect();
+        let all: Vec<Option<bool>> = results
+            .iter()
+            .zip(&marathon_level)
+            .filter(|(_, m)| **m)
+            .map(|(r, _)| r.as_ref().map(|r| r.alive))
+            .collect();
         let healthy = if all.contains(&Some(false)) {
             Some(false)
         } else if all.iter().all(|a| *a == Some(true)) {
@@ -236,7 +322,11 @@ impl Leader {
             let fields = json!({"appId": app_id, "instanceId": probe.instance_id, "version": version, "alive": result.alive});
             self.emit(events::simple("health_status_changed_event", fields));
         }
-        let before = self.state.planner.instance(&probe.instance_id).and_then(|i| i.healthy);
+        let before = self
+            .state
+            .planner
+            .instance(&probe.instance_id)
+            .and_then(|i| i.healthy);
         if before != healthy || kill {
             if kill {
                 let fields = json!({"appId": app_id, "taskId": rec.task_id, "instanceId": probe.instance_id, "version": version,
@@ -247,7 +337,11 @@ impl Leader {
                 let fields = json!({"instanceId": probe.instance_id, "runSpecId": app_id, "runSpecVersion": version, "healthy": healthy});
                 self.emit(events::simple("instance_health_changed_event", fields));
             }
-            let event = marathon_planner::Event::HealthChanged { instance_id: probe.instance_id.clone(), healthy, kill };
+            let event = marathon_planner::Event::HealthChanged {
+                instance_id: probe.instance_id.clone(),
+                healthy,
+                kill,
+            };
             let cmds = self.state.planner.handle(now.max(0) as u64, event);
             self.execute(cmds, Vec::new(), &UnknownTasks::new()).await?;
         }
@@ -260,7 +354,11 @@ mod tests {
     use super::*;
 
     fn check(grace: i64, max: i64) -> HealthCheck {
-        HealthCheck { grace_period_seconds: grace, max_consecutive_failures: max, ..HealthCheck::default() }
+        HealthCheck {
+            grace_period_seconds: grace,
+            max_consecutive_failures: max,
+            ..HealthCheck::default()
+        }
     }
 
     #[test]
@@ -283,7 +381,9 @@ mod tests {
     #[test]
     fn failures_after_grace_count() {
         let (r, counted) = record(None, &Err("x".into()), "i", 11_000, 0, &check(10, 3));
-        assert!(counted && r.consecutive_failures == 1 && r.last_failure_cause.as_deref() == Some("x"));
+        assert!(
+            counted && r.consecutive_failures == 1 && r.last_failure_cause.as_deref() == Some("x")
+        );
     }
 
     #[tokio::test]
@@ -296,8 +396,19 @@ mod tests {
                 let mut buf = [0u8; 1024];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let code = if text.starts_with("GET /ok") { "200 OK" } else { "500 Oops" };
-                let _ = s.write_all(format!("HTTP/1.1 {code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
+                let code = if text.starts_with("GET /ok") {
+                    "200 OK"
+                } else {
+                    "500 Oops"
+                };
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
             }
         });
         let http = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -21,7 +21,10 @@ impl LaunchQueue {
     pub fn insert(&mut self, instance_id: String, app_id: String, config_version: u64) {
         self.remove(&instance_id);
         let key = (app_id, config_version);
-        self.by_run_spec.entry(key.clone()).or_default().insert(instance_id.clone());
+        self.by_run_spec
+            .entry(key.clone())
+            .or_default()
+            .insert(instance_id.clone());
         self.by_instance.insert(instance_id, key);
     }
 
@@ -50,7 +53,10 @@ impl LaunchQueue {
 
     /// Every group with at most `per_group` of its instances (in id order).
     pub fn groups_head(&self, per_group: usize) -> Vec<(RunSpecKey, Vec<String>)> {
-        self.by_run_spec.iter().map(|(key, ids)| (key.clone(), ids.iter().take(per_group).cloned().collect())).collect()
+        self.by_run_spec
+            .iter()
+            .map(|(key, ids)| (key.clone(), ids.iter().take(per_group).cloned().collect()))
+            .collect()
     }
 }
 
@@ -71,7 +77,10 @@ mod tests {
         assert_eq!(heads[0], (("/a".to_string(), 1), vec!["a.1".to_string()]));
         // Re-inserting moves an instance to its new group.
         q.insert("a.2".into(), "/a".into(), 2);
-        assert_eq!(q.groups_head(5)[1].1, vec!["a.2".to_string(), "a.3".to_string()]);
+        assert_eq!(
+            q.groups_head(5)[1].1,
+            vec!["a.2".to_string(), "a.3".to_string()]
+        );
         assert_eq!(q.remove("a.1"), Some(("/a".to_string(), 1)));
         assert_eq!(q.remove("a.1"), None);
         assert_eq!(q.groups_head(5).len(), 2, "an emptied group is gone");

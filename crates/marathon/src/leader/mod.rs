@@ -81,7 +81,9 @@ pub fn framework_info(config: &Config, framework_id: Option<&str>) -> proto::Fra
         hostname: Some(config.hostname.clone()),
         principal: None,
         webui_url: Some(format!("http://{}:{}", config.hostname, config.http_port)),
-        capabilities: vec![proto::FrameworkCapability { kind: "PARTITION_AWARE".into() }],
+        capabilities: vec![proto::FrameworkCapability {
+            kind: "PARTITION_AWARE".into(),
+        }],
         labels: None,
     }
 }
@@ -102,15 +104,39 @@ pub async fn run(
     if state.framework_id.is_none() && !snapshot.instances.is_empty() {
         return Err(MarathonError::FrameworkIdMissing);
     }
-    let mut client_config = ClientConfig::new(config.master.clone(), framework_info(&config, state.framework_id.as_deref()), true);
+    let mut client_config = ClientConfig::new(
+        config.master.clone(),
+        framework_info(&config, state.framework_id.as_deref()),
+        true,
+    );
     client_config.framework_id = state.framework_id.clone().map(proto::FrameworkId::new);
     client_config.zk_session_timeout = config.zk_session_timeout;
-    let (client, mut mesos) =
-        SchedulerClient::start(client_config).map_err(|e| MarathonError::Other(format!("--master: {e}")))?;
+    let (client, mut mesos) = SchedulerClient::start(client_config)
+        .map_err(|e| MarathonError::Other(format!("--master: {e}")))?;
     let (health_tx, health_rx) = mpsc::channel(1024);
     state.recover_deployment_groups();
-    let mut leader = Leader { state, store, out, client: client.clone(), health: health::Checkers::new(health_tx), health_rx, reconcile_again_at: None, published_at: tokio::time::Instant::now(), view_stale: false, publish_interval: PUBLISH_INTERVAL };
-    let result = leader.run_loop(first, first_ops, commands, &mut leadership, &mut mesos, shutdown).await;
+    let mut leader = Leader {
+        state,
+        store,
+        out,
+        client: client.clone(),
+        health: health::Checkers::new(health_tx),
+        health_rx,
+        reconcile_again_at: None,
+        published_at: tokio::time::Instant::now(),
+        view_stale: false,
+        publish_interval: PUBLISH_INTERVAL,
+    };
+    let result = leader
+        .run_loop(
+            first,
+            first_ops,
+            commands,
+            &mut leadership,
+            &mut mesos,
+            shutdown,
+        )
+        .await;
     leader.health.stop_all();
     client.stop();
     result
@@ -131,8 +157,13 @@ impl Leader {
         self.publish();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let interval = self.state.config.reconciliation_interval.max(Duration::from_secs(1));
-        let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let interval = self
+            .state
+            .config
+            .reconciliation_interval
+            .max(Duration::from_secs(1));
+        let mut reconcile =
+            tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tokio::pin!(shutdown);
         loop {
             let reconcile_again_at = self.reconcile_again_at;
@@ -185,12 +216,20 @@ impl Leader {
     /// `event` and the status updates queued right behind it: consecutive UPDATEs (up to
     /// `UPDATES_PER_BATCH`) go to the planner together and share one store commit; any other event
     /// is handled in its place in the order.
-    async fn on_mesos_batch(&mut self, event: ClientEvent, mesos: &mut mpsc::Receiver<ClientEvent>) -> Result<(), MarathonError> {
+    async fn on_mesos_batch(
+        &mut self,
+        event: ClientEvent,
+        mesos: &mut mpsc::Receiver<ClientEvent>,
+    ) -> Result<(), MarathonError> {
         let mut batch = Vec::new();
         let mut next = Some(event);
         while let Some(event) = next.take() {
             match event {
-                ClientEvent::Event(proto::scheduler::Event { kind, update: Some(update), .. }) if kind == "UPDATE" => {
+                ClientEvent::Event(proto::scheduler::Event {
+                    kind,
+                    update: Some(update),
+                    ..
+                }) if kind == "UPDATE" => {
                     batch.push(update.status);
                     if batch.len() < UPDATES_PER_BATCH {
                         next = mesos.try_recv().ok();
@@ -212,20 +251,36 @@ impl Leader {
 
     async fn on_mesos(&mut self, event: ClientEvent) -> Result<(), MarathonError> {
         match event {
-            ClientEvent::Connected { framework_id, master, reregistered } => {
+            ClientEvent::Connected {
+                framework_id,
+                master,
+                reregistered,
+            } => {
                 tracing::info!(%framework_id, %master, reregistered, "subscribed to Mesos");
                 self.state.mesos_master = Some(master.clone());
                 if self.state.framework_id.as_deref() != Some(framework_id.as_str()) {
                     // §8.2: store the id Mesos assigned before anything else relies on it.
                     let op = StoreOp::PutFrameworkId(framework_id.value.clone());
-                    self.store.commit(vec![op]).await.map_err(MarathonError::from_store)?;
+                    self.store
+                        .commit(vec![op])
+                        .await
+                        .map_err(MarathonError::from_store)?;
                     self.state.framework_id = Some(framework_id.value.clone());
                 }
-                let name = if reregistered { "scheduler_reregistered_event" } else { "scheduler_registered_event" };
-                self.emit(events::scheduler_registered(name, &framework_id.value, &master));
+                let name = if reregistered {
+                    "scheduler_reregistered_event"
+                } else {
+                    "scheduler_registered_event"
+                };
+                self.emit(events::scheduler_registered(
+                    name,
+                    &framework_id.value,
+                    &master,
+                ));
                 self.reconcile();
-                self.reconcile_again_at =
-                    Some(tokio::time::Instant::now() + self.state.config.reconciliation_initial_delay);
+                self.reconcile_again_at = Some(
+                    tokio::time::Instant::now() + self.state.config.reconciliation_initial_delay,
+                );
                 if !self.state.launchable.is_empty() {
                     self.spawn_revive();
                 }
@@ -250,11 +305,18 @@ impl Leader {
             ClientEvent::Disconnected { reason } => {
                 tracing::warn!(%reason, "disconnected from Mesos; the client re-subscribes");
                 self.state.mesos_master = None;
-                self.emit(events::simple("scheduler_disconnected_event", serde_json::json!({})));
+                self.emit(events::simple(
+                    "scheduler_disconnected_event",
+                    serde_json::json!({}),
+                ));
             }
-            ClientEvent::FrameworkRemoved { message } => return Err(MarathonError::FrameworkRemoved(message)),
+            ClientEvent::FrameworkRemoved { message } => {
+                return Err(MarathonError::FrameworkRemoved(message))
+            }
             ClientEvent::FailedOver { message } => {
-                return Err(MarathonError::LostLeadership(format!("another scheduler took the framework over: {message}")))
+                return Err(MarathonError::LostLeadership(format!(
+                    "another scheduler took the framework over: {message}"
+                )))
             }
         }
         Ok(())
@@ -266,7 +328,12 @@ impl Leader {
             .state
             .tasks
             .values()
-            .map(|t| (proto::TaskId::new(t.task_id.clone()), Some(proto::AgentId::new(t.agent_id.clone()))))
+            .map(|t| {
+                (
+                    proto::TaskId::new(t.task_id.clone()),
+                    Some(proto::AgentId::new(t.agent_id.clone())),
+                )
+            })
             .collect();
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -299,7 +366,9 @@ impl Leader {
     /// the view never takes more than about a tenth of the loop, however many tasks there are.
     pub(crate) fn publish(&mut self) {
         let started = std::time::Instant::now();
-        self.out.view.send_replace(Arc::new(self.state.view(now_ms())));
+        self.out
+            .view
+            .send_replace(Arc::new(self.state.view(now_ms())));
         self.publish_interval = PUBLISH_INTERVAL.max(started.elapsed() * PUBLISH_COST_FACTOR);
         self.published_at = tokio::time::Instant::now();
         self.view_stale = false;
@@ -307,7 +376,12 @@ impl Leader {
 
     /// Carries out planner commands: every persistence intent (plus `extra` ops) in one commit,
     /// then launches (queued for offers), kills, events (§8: "persist BEFORE acting").
-    pub(crate) async fn execute(&mut self, cmds: Vec<PCommand>, ops: Vec<StoreOp>, unknown: &UnknownTasks) -> Result<(), MarathonError> {
+    pub(crate) async fn execute(
+        &mut self,
+        cmds: Vec<PCommand>,
+        ops: Vec<StoreOp>,
+        unknown: &UnknownTasks,
+    ) -> Result<(), MarathonError> {
         self.execute_with(cmds, ops, unknown, Vec::new()).await
     }
 
@@ -325,20 +399,32 @@ impl Leader {
             match cmd {
                 PCommand::StoreInstance(instance) => ops.push(self.state.instance_op(instance)),
                 PCommand::Expunge { instance_id, .. } => {
-                    ops.push(StoreOp::DeleteInstance { id: instance_id.clone() });
+                    ops.push(StoreOp::DeleteInstance {
+                        id: instance_id.clone(),
+                    });
                     expunged.push(instance_id.clone());
                 }
                 PCommand::StoreDeployment(d) => match serde_json::to_value(d.as_ref()) {
-                    Ok(value) => ops.push(StoreOp::PutDeployment { id: d.plan.id.clone(), value }),
+                    Ok(value) => ops.push(StoreOp::PutDeployment {
+                        id: d.plan.id.clone(),
+                        value,
+                    }),
                     Err(e) => tracing::error!(error = %e, "cannot encode a deployment"),
                 },
-                PCommand::RemoveDeployment { id } => ops.push(StoreOp::DeleteDeployment { id: id.clone() }),
-                PCommand::AppTerminated { app_id } => ops.push(StoreOp::DeleteRetiredApp { app_id: app_id.clone() }),
+                PCommand::RemoveDeployment { id } => {
+                    ops.push(StoreOp::DeleteDeployment { id: id.clone() })
+                }
+                PCommand::AppTerminated { app_id } => ops.push(StoreOp::DeleteRetiredApp {
+                    app_id: app_id.clone(),
+                }),
                 _ => {}
             }
         }
         for chunk in commit_chunks(last_op_per_instance(ops)) {
-            self.store.commit(chunk).await.map_err(MarathonError::from_store)?;
+            self.store
+                .commit(chunk)
+                .await
+                .map_err(MarathonError::from_store)?;
         }
         for event in first {
             self.emit(event);
@@ -346,39 +432,68 @@ impl Leader {
         let mut revive = false;
         for cmd in cmds {
             match cmd {
-                PCommand::Launch { app_id, instance_id, run_spec_version } => {
+                PCommand::Launch {
+                    app_id,
+                    instance_id,
+                    run_spec_version,
+                } => {
                     revive |= self.state.launchable.is_empty();
-                    self.state.launchable.insert(instance_id, app_id, run_spec_version);
+                    self.state
+                        .launchable
+                        .insert(instance_id, app_id, run_spec_version);
                 }
-                PCommand::Kill { instance_id, reason } => {
+                PCommand::Kill {
+                    instance_id,
+                    reason,
+                } => {
                     self.state.launchable.remove(&instance_id);
                     self.kill(&instance_id, reason, unknown);
                 }
                 PCommand::DeploymentStepStarted { id, step } => {
-                    if let Some(e) = events::deployment_step(&self.state, "deployment_info", &id, step) {
+                    if let Some(e) =
+                        events::deployment_step(&self.state, "deployment_info", &id, step)
+                    {
                         self.emit(e);
                     }
                 }
                 PCommand::DeploymentStepSucceeded { id, step } => {
-                    if let Some(e) = events::deployment_step(&self.state, "deployment_step_success", &id, step) {
+                    if let Some(e) =
+                        events::deployment_step(&self.state, "deployment_step_success", &id, step)
+                    {
                         self.emit(e);
                     }
                 }
                 PCommand::DeploymentSucceeded { id } => {
-                    self.emit(events::deployment_end(&self.state, "deployment_success", &id, None));
+                    self.emit(events::deployment_end(
+                        &self.state,
+                        "deployment_success",
+                        &id,
+                        None,
+                    ));
                     self.state.deployment_groups.remove(&id);
                 }
                 PCommand::DeploymentFailed { id, reason } => {
-                    self.emit(events::deployment_end(&self.state, "deployment_failed", &id, Some(format!("{reason:?}"))));
+                    self.emit(events::deployment_end(
+                        &self.state,
+                        "deployment_failed",
+                        &id,
+                        Some(format!("{reason:?}")),
+                    ));
                     self.state.deployment_groups.remove(&id);
                 }
                 PCommand::AppTerminated { app_id } => {
-                    self.emit(events::simple("app_terminated_event", serde_json::json!({"appId": app_id})));
+                    self.emit(events::simple(
+                        "app_terminated_event",
+                        serde_json::json!({"appId": app_id}),
+                    ));
                     if let Ok(id) = marathon_model::PathId::parse(&app_id) {
                         self.state.retired.remove(&id);
                     }
                 }
-                PCommand::StoreInstance(_) | PCommand::Expunge { .. } | PCommand::StoreDeployment(_) | PCommand::RemoveDeployment { .. } => {}
+                PCommand::StoreInstance(_)
+                | PCommand::Expunge { .. }
+                | PCommand::StoreDeployment(_)
+                | PCommand::RemoveDeployment { .. } => {}
             }
         }
         for id in expunged {
@@ -392,13 +507,25 @@ impl Leader {
         Ok(())
     }
 
-    fn kill(&self, instance_id: &str, reason: marathon_planner::KillReason, unknown: &UnknownTasks) {
+    fn kill(
+        &self,
+        instance_id: &str,
+        reason: marathon_planner::KillReason,
+        unknown: &UnknownTasks,
+    ) {
         let (task_id, agent_id, grace) = match self.state.tasks.get(instance_id) {
             Some(t) => {
-                let grace = marathon_model::PathId::parse(&self.state.planner.instance(instance_id).map(|i| i.app_id.clone()).unwrap_or_default())
-                    .ok()
-                    .and_then(|id| self.state.apps.get(&id))
-                    .and_then(|a| a.def.task_kill_grace_period_seconds);
+                let grace = marathon_model::PathId::parse(
+                    &self
+                        .state
+                        .planner
+                        .instance(instance_id)
+                        .map(|i| i.app_id.clone())
+                        .unwrap_or_default(),
+                )
+                .ok()
+                .and_then(|id| self.state.apps.get(&id))
+                .and_then(|a| a.def.task_kill_grace_period_seconds);
                 (t.task_id.clone(), Some(t.agent_id.clone()), grace)
             }
             None => match unknown.get(instance_id) {
@@ -407,10 +534,19 @@ impl Leader {
             },
         };
         tracing::info!(%task_id, ?reason, "killing task");
-        let policy = grace.map(|s| proto::KillPolicy { grace_period: Some(proto::DurationInfo::from_secs_f64(s.max(0) as f64)) });
+        let policy = grace.map(|s| proto::KillPolicy {
+            grace_period: Some(proto::DurationInfo::from_secs_f64(s.max(0) as f64)),
+        });
         let client = self.client.clone();
         tokio::spawn(async move {
-            if let Err(e) = client.kill(proto::TaskId::new(task_id.clone()), agent_id.map(proto::AgentId::new), policy).await {
+            if let Err(e) = client
+                .kill(
+                    proto::TaskId::new(task_id.clone()),
+                    agent_id.map(proto::AgentId::new),
+                    policy,
+                )
+                .await
+            {
                 tracing::warn!(%task_id, error = %e, "KILL not sent; the planner retries");
             }
         });
@@ -428,14 +564,22 @@ const COMMIT_INSTANCE_BYTES_MAX: usize = 512 * 1024;
 /// what their instance counts ask for), so a scale to 10,000 instances is no longer one request
 /// over ZooKeeper's limit that stops the leader.
 fn commit_chunks(ops: Vec<StoreOp>) -> Vec<Vec<StoreOp>> {
-    let is_instance = |op: &StoreOp| matches!(op, StoreOp::PutInstance { .. } | StoreOp::DeleteInstance { .. });
-    let (instances, others): (Vec<StoreOp>, Vec<StoreOp>) = ops.into_iter().partition(|op| is_instance(op));
+    let is_instance = |op: &StoreOp| {
+        matches!(
+            op,
+            StoreOp::PutInstance { .. } | StoreOp::DeleteInstance { .. }
+        )
+    };
+    let (instances, others): (Vec<StoreOp>, Vec<StoreOp>) =
+        ops.into_iter().partition(|op| is_instance(op));
     let mut chunks = Vec::new();
     let mut current = others;
     let mut bytes = 0usize;
     for op in instances {
         let size = match &op {
-            StoreOp::PutInstance { value, .. } => serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0) + 256,
+            StoreOp::PutInstance { value, .. } => {
+                serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0) + 256
+            }
             _ => 256,
         };
         if bytes + size > COMMIT_INSTANCE_BYTES_MAX && !current.is_empty() {
@@ -498,18 +642,29 @@ mod batch_tests {
     #[test]
     fn a_big_step_is_committed_in_chunks_under_the_request_limit_with_the_rest_first() {
         let mut ops: Vec<StoreOp> = (0..10_000)
-            .map(|i| StoreOp::PutInstance { id: format!("i{i}"), value: serde_json::json!({"padding": "x".repeat(200)}) })
+            .map(|i| StoreOp::PutInstance {
+                id: format!("i{i}"),
+                value: serde_json::json!({"padding": "x".repeat(200)}),
+            })
             .collect();
         ops.push(StoreOp::PutFrameworkId("f".into()));
         let chunks = commit_chunks(ops);
         assert!(chunks.len() > 4, "{} chunks", chunks.len());
-        assert!(matches!(chunks[0][0], StoreOp::PutFrameworkId(_)), "non-instance ops first");
+        assert!(
+            matches!(chunks[0][0], StoreOp::PutFrameworkId(_)),
+            "non-instance ops first"
+        );
         assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 10_001);
         for chunk in &chunks {
-            let bytes: usize = chunk.iter().map(|op| match op {
-                StoreOp::PutInstance { value, .. } => serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0),
-                _ => 0,
-            }).sum();
+            let bytes: usize = chunk
+                .iter()
+                .map(|op| match op {
+                    StoreOp::PutInstance { value, .. } => {
+                        serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0)
+                    }
+                    _ => 0,
+                })
+                .sum();
             assert!(bytes < 900 * 1024, "{bytes}");
         }
         assert!(commit_chunks(Vec::new()).is_empty());
@@ -517,11 +672,22 @@ mod batch_tests {
 
     #[test]
     fn an_instance_stored_twice_in_a_batch_is_written_once_with_its_last_record() {
-        let put = |id: &str, n: i64| StoreOp::PutInstance { id: id.into(), value: serde_json::json!(n) };
-        let ops = vec![put("a", 1), StoreOp::PutFrameworkId("f".into()), put("b", 1), put("a", 2), StoreOp::DeleteInstance { id: "b".into() }];
+        let put = |id: &str, n: i64| StoreOp::PutInstance {
+            id: id.into(),
+            value: serde_json::json!(n),
+        };
+        let ops = vec![
+            put("a", 1),
+            StoreOp::PutFrameworkId("f".into()),
+            put("b", 1),
+            put("a", 2),
+            StoreOp::DeleteInstance { id: "b".into() },
+        ];
         let out = last_op_per_instance(ops);
         assert_eq!(out.len(), 3);
-        assert!(matches!(&out[0], StoreOp::PutInstance { id, value } if id == "a" && value == &serde_json::json!(2)));
+        assert!(
+            matches!(&out[0], StoreOp::PutInstance { id, value } if id == "a" && value == &serde_json::json!(2))
+        );
         assert!(matches!(&out[1], StoreOp::PutFrameworkId(_)));
         assert!(matches!(&out[2], StoreOp::DeleteInstance { id } if id == "b"));
     }

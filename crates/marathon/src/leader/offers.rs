@@ -45,7 +45,14 @@ pub fn offer_role(offer: &Offer) -> String {
         .allocation_info
         .as_ref()
         .and_then(|a| a.role.clone())
-        .or_else(|| offer.resources.iter().find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()).or(r.role.clone())))
+        .or_else(|| {
+            offer.resources.iter().find_map(|r| {
+                r.allocation_info
+                    .as_ref()
+                    .and_then(|a| a.role.clone())
+                    .or(r.role.clone())
+            })
+        })
         .unwrap_or_else(|| "*".to_string())
 }
 
@@ -62,7 +69,12 @@ pub fn agent_info(offer: &Offer) -> AgentInfo {
             attributes.insert(a.name.clone(), v);
         }
     }
-    AgentInfo { hostname: offer.hostname.clone(), region: None, zone: None, attributes }
+    AgentInfo {
+        hostname: offer.hostname.clone(),
+        region: None,
+        zone: None,
+        attributes,
+    }
 }
 
 impl OfferView {
@@ -86,7 +98,11 @@ impl OfferView {
     /// Places one instance of `def` (with `placed` = agents of the app's other instances):
     /// the host ports on success, else Marathon's reject reason (`/v2/queue`
     /// `rejectSummaryLastOffers`). Nothing is taken from the offer unless everything fits.
-    pub fn fit(&mut self, def: &AppDefinition, placed: &[AgentInfo]) -> Result<Vec<u64>, &'static str> {
+    pub fn fit(
+        &mut self,
+        def: &AppDefinition,
+        placed: &[AgentInfo],
+    ) -> Result<Vec<u64>, &'static str> {
         const EPS: f64 = 1e-6;
         let role_ok = if def.accepted_resource_roles.is_empty() {
             self.role == "*" || self.role == def.role
@@ -96,7 +112,9 @@ impl OfferView {
         if !role_ok {
             return Err("UnfulfilledRole");
         }
-        if marathon_model::constraints::check(&def.typed_constraints(), &self.agent, placed).is_err() {
+        if marathon_model::constraints::check(&def.typed_constraints(), &self.agent, placed)
+            .is_err()
+        {
             return Err("UnfulfilledConstraint");
         }
         if self.cpus + EPS < def.cpus {
@@ -111,11 +129,21 @@ impl OfferView {
         if self.gpus + EPS < def.gpus as f64 {
             return Err("InsufficientGpus");
         }
-        let n = if def.is_host_networking() { def.port_definitions.len() } else { 0 };
-        let required: Option<Vec<u64>> =
-            def.require_ports.then(|| def.port_definitions.iter().map(|p| p.port.max(0) as u64).collect());
+        let n = if def.is_host_networking() {
+            def.port_definitions.len()
+        } else {
+            0
+        };
+        let required: Option<Vec<u64>> = def.require_ports.then(|| {
+            def.port_definitions
+                .iter()
+                .map(|p| p.port.max(0) as u64)
+                .collect()
+        });
         let mut pool = self.ports.clone();
-        let ports = pool.take(n, required.as_deref()).ok_or("InsufficientPorts")?;
+        let ports = pool
+            .take(n, required.as_deref())
+            .ok_or("InsufficientPorts")?;
         self.ports = pool;
         self.cpus -= def.cpus;
         self.mem -= def.mem;
@@ -129,7 +157,9 @@ impl Leader {
     pub(crate) async fn on_offer(&mut self, offer: Offer) -> Result<(), MarathonError> {
         let now = now_ms();
         let mut view = OfferView::new(&offer);
-        self.state.agents.insert(view.agent_id.clone(), view.agent.clone());
+        self.state
+            .agents
+            .insert(view.agent_id.clone(), view.agent.clone());
         let max = self.state.config.max_instances_per_offer as usize;
         let mut tasks = Vec::new();
         let mut cmds = Vec::new();
@@ -143,12 +173,19 @@ impl Leader {
             if tasks.len() >= max {
                 break;
             }
-            let Some(def) = PathId::parse(&app_id).ok().and_then(|id| self.state.apps.get(&id)).map(|a| a.for_config_version(config_version).clone())
+            let Some(def) = PathId::parse(&app_id)
+                .ok()
+                .and_then(|id| self.state.apps.get(&id))
+                .map(|a| a.for_config_version(config_version).clone())
             else {
                 continue; // the app is being stopped; the planner expunges the instance
             };
             // Agents of the app's instances placed before this offer (constraints only).
-            let mut placed: Vec<AgentInfo> = if def.constraints.is_empty() { Vec::new() } else { self.placed_agents(&app_id) };
+            let mut placed: Vec<AgentInfo> = if def.constraints.is_empty() {
+                Vec::new()
+            } else {
+                self.placed_agents(&app_id)
+            };
             for instance_id in instance_ids {
                 if tasks.len() >= max {
                     break 'groups;
@@ -156,12 +193,20 @@ impl Leader {
                 let host_ports = match view.fit(&def, &placed) {
                     Ok(p) => p,
                     Err(reason) => {
-                        outcome.entry(app_id.clone()).or_default().1.push(reason.to_string());
+                        outcome
+                            .entry(app_id.clone())
+                            .or_default()
+                            .1
+                            .push(reason.to_string());
                         continue 'groups;
                     }
                 };
                 let task_id = match marathon_model::InstanceId::parse(&instance_id) {
-                    Ok(instance) => marathon_model::TaskId { instance, incarnation: Some(1) }.to_string(),
+                    Ok(instance) => marathon_model::TaskId {
+                        instance,
+                        incarnation: Some(1),
+                    }
+                    .to_string(),
                     Err(e) => {
                         tracing::error!(%instance_id, error = %e, "instance id does not make a task id");
                         continue;
@@ -193,7 +238,10 @@ impl Leader {
                 self.state.launchable.remove(&instance_id);
                 let answer = self.state.planner.handle(
                     now.max(0) as u64,
-                    marathon_planner::Event::LaunchAccepted { instance_id: instance_id.clone(), agent: view.agent_id.clone() },
+                    marathon_planner::Event::LaunchAccepted {
+                        instance_id: instance_id.clone(),
+                        agent: view.agent_id.clone(),
+                    },
                 );
                 // The planner's contract: answered with a Kill, the instance must not be launched.
                 let refused = answer.iter().any(|c| matches!(c, marathon_planner::Command::Kill { instance_id: k, .. } if *k == instance_id));
@@ -210,7 +258,11 @@ impl Leader {
             }
         }
         for (app_id, (used, reasons)) in outcome {
-            let event = marathon_planner::Event::OfferProcessed { app_id, used, reject_reasons: reasons };
+            let event = marathon_planner::Event::OfferProcessed {
+                app_id,
+                used,
+                reject_reasons: reasons,
+            };
             cmds.extend(self.state.planner.handle(now.max(0) as u64, event));
         }
         // Records first (staging, agent, host ports), then the ACCEPT.
@@ -219,9 +271,16 @@ impl Leader {
         let client = self.client.clone();
         let offer_id = offer.id.clone();
         if tasks.is_empty() {
-            let refuse = if waiting { DECLINE_WHILE_WAITING.min(self.state.config.decline_offer_duration) } else { self.state.config.decline_offer_duration };
+            let refuse = if waiting {
+                DECLINE_WHILE_WAITING.min(self.state.config.decline_offer_duration)
+            } else {
+                self.state.config.decline_offer_duration
+            };
             tokio::spawn(async move {
-                if let Err(e) = client.decline(vec![offer_id], Some(refuse.as_secs_f64())).await {
+                if let Err(e) = client
+                    .decline(vec![offer_id], Some(refuse.as_secs_f64()))
+                    .await
+                {
                     tracing::debug!(error = %e, "DECLINE not sent");
                 }
             });
@@ -240,10 +299,20 @@ impl Leader {
             };
             let infos: Vec<proto::TaskInfo> = tasks.into_iter().map(|(_, t)| t).collect();
             tracing::info!(offer = %offer_id, tasks = ?infos.iter().map(|t| t.task_id.value.clone()).collect::<Vec<_>>(), "launching");
-            let launch = Operation { kind: "LAUNCH".into(), id: None, launch: Some(Launch { task_infos: infos }), launch_group: None };
-            let filters = Filters { refuse_seconds: Some(refuse.as_secs_f64()) };
+            let launch = Operation {
+                kind: "LAUNCH".into(),
+                id: None,
+                launch: Some(Launch { task_infos: infos }),
+                launch_group: None,
+            };
+            let filters = Filters {
+                refuse_seconds: Some(refuse.as_secs_f64()),
+            };
             tokio::spawn(async move {
-                if let Err(e) = client.accept(vec![offer_id], vec![launch], Some(filters)).await {
+                if let Err(e) = client
+                    .accept(vec![offer_id], vec![launch], Some(filters))
+                    .await
+                {
                     // The tasks stay staging; the launch timeout replaces them.
                     tracing::warn!(error = %e, "ACCEPT not sent");
                 } else if limited {
@@ -265,7 +334,14 @@ impl Leader {
             .filter(|i| i.is_active())
             .filter_map(|i| self.state.tasks.get(&i.id))
             .map(|t| {
-                self.state.agents.get(&t.agent_id).cloned().unwrap_or(AgentInfo { hostname: t.host.clone(), ..AgentInfo::default() })
+                self.state
+                    .agents
+                    .get(&t.agent_id)
+                    .cloned()
+                    .unwrap_or(AgentInfo {
+                        hostname: t.host.clone(),
+                        ..AgentInfo::default()
+                    })
             })
             .collect()
     }

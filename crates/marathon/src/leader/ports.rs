@@ -18,12 +18,20 @@ pub fn assign_service_ports(
     range: (u32, u32),
 ) -> Result<(), usize> {
     let mut taken: BTreeSet<i64> = in_use.clone();
-    taken.extend(new.port_definitions.iter().map(|p| p.port).filter(|p| *p != 0));
+    taken.extend(
+        new.port_definitions
+            .iter()
+            .map(|p| p.port)
+            .filter(|p| *p != 0),
+    );
     for i in 0..new.port_definitions.len() {
         if new.port_definitions[i].port != 0 {
             continue;
         }
-        let previous = old.and_then(|o| o.port_definitions.get(i)).map(|p| p.port).filter(|p| *p != 0 && !taken.contains(p));
+        let previous = old
+            .and_then(|o| o.port_definitions.get(i))
+            .map(|p| p.port)
+            .filter(|p| *p != 0 && !taken.contains(p));
         let port = match previous {
             Some(p) => p,
             None => match (range.0 as i64..=range.1 as i64).find(|p| !taken.contains(p)) {
@@ -118,7 +126,12 @@ mod tests {
         let mut a = AppDefinition::with_defaults(PathId::parse("/a").unwrap(), "*");
         a.port_definitions = ports
             .iter()
-            .map(|p| PortDefinition { port: *p, protocol: "tcp".into(), name: None, labels: Default::default() })
+            .map(|p| PortDefinition {
+                port: *p,
+                protocol: "tcp".into(),
+                name: None,
+                labels: Default::default(),
+            })
             .collect();
         a
     }
@@ -127,12 +140,29 @@ mod tests {
     fn service_ports_are_lowest_free_and_stable() {
         let mut first = app(&[0, 0]);
         assign_service_ports(&mut first, None, &[10000].into(), (10000, 10010)).unwrap();
-        assert_eq!(first.port_definitions.iter().map(|p| p.port).collect::<Vec<_>>(), vec![10001, 10002]);
+        assert_eq!(
+            first
+                .port_definitions
+                .iter()
+                .map(|p| p.port)
+                .collect::<Vec<_>>(),
+            vec![10001, 10002]
+        );
         let mut update = app(&[0, 0, 0]);
         assign_service_ports(&mut update, Some(&first), &[10000].into(), (10000, 10010)).unwrap();
-        assert_eq!(update.port_definitions.iter().map(|p| p.port).collect::<Vec<_>>(), vec![10001, 10002, 10003]);
+        assert_eq!(
+            update
+                .port_definitions
+                .iter()
+                .map(|p| p.port)
+                .collect::<Vec<_>>(),
+            vec![10001, 10002, 10003]
+        );
         let mut full = app(&[0]);
-        assert_eq!(assign_service_ports(&mut full, None, &[5].into(), (5, 5)), Err(0));
+        assert_eq!(
+            assign_service_ports(&mut full, None, &[5].into(), (5, 5)),
+            Err(0)
+        );
     }
 
     #[test]

@@ -12,9 +12,13 @@
 
 use crate::flags::Config;
 use marathon_api::service::{AppEntry, QueueEntry, ServiceView};
-use marathon_model::{AppDefinition, HealthCheckResult, IpAddress, LastTaskFailure, PathId, Task, Timestamp, VersionInfo};
+use marathon_model::{
+    AppDefinition, HealthCheckResult, IpAddress, LastTaskFailure, PathId, Task, Timestamp,
+    VersionInfo,
+};
 use marathon_planner::{
-    Backoff, DeploymentState, Instance, KillSelection, Planner, PlannerConfig, RootGroup, RunSpec, Unreachable, UpgradeStrategy,
+    Backoff, DeploymentState, Instance, KillSelection, Planner, PlannerConfig, RootGroup, RunSpec,
+    Unreachable, UpgradeStrategy,
 };
 use marathon_store::{version_from_millis, Snapshot, StoreOp};
 use serde::{Deserialize, Serialize};
@@ -114,7 +118,10 @@ pub fn planner_config(config: &Config) -> PlannerConfig {
 
 /// The planner's view of an app (spec §2, §7): only what steers scheduling.
 pub fn run_spec(def: &AppDefinition, vi: &VersionInfo) -> RunSpec {
-    let version = def.version.map(|v| v.millis()).unwrap_or(vi.last_config_change_at.millis());
+    let version = def
+        .version
+        .map(|v| v.millis())
+        .unwrap_or(vi.last_config_change_at.millis());
     RunSpec {
         id: def.id.to_string(),
         version: version.max(0) as u64,
@@ -135,7 +142,10 @@ pub fn run_spec(def: &AppDefinition, vi: &VersionInfo) -> RunSpec {
         },
         unreachable: match def.unreachable_strategy {
             marathon_model::UnreachableStrategy::Disabled => Unreachable::Disabled,
-            marathon_model::UnreachableStrategy::Enabled { inactive_after_seconds, expunge_after_seconds } => Unreachable::Enabled {
+            marathon_model::UnreachableStrategy::Enabled {
+                inactive_after_seconds,
+                expunge_after_seconds,
+            } => Unreachable::Enabled {
                 inactive_after_seconds: inactive_after_seconds.max(0) as u64,
                 expunge_after_seconds: expunge_after_seconds.max(0) as u64,
             },
@@ -157,14 +167,22 @@ pub fn app_record(def: &AppDefinition, vi: &VersionInfo) -> Value {
 
 pub fn put_app_op(def: &AppDefinition, vi: &VersionInfo) -> StoreOp {
     let ms = def.version.map(|v| v.millis()).unwrap_or(0).max(0) as u64;
-    StoreOp::PutApp { app_id: def.id.to_string(), version: version_from_millis(ms), value: app_record(def, vi) }
+    StoreOp::PutApp {
+        app_id: def.id.to_string(),
+        version: version_from_millis(ms),
+        value: app_record(def, vi),
+    }
 }
 
 fn decode_app(value: &Value) -> Result<(AppDefinition, VersionInfo), String> {
     let def = AppDefinition::from_stored_json(value).map_err(|e| format!("{e:?}"))?;
     let version = def.version.ok_or("no version")?;
     let ts = |key: &str| {
-        value.get("versionInfo").and_then(|vi| vi.get(key)).and_then(Value::as_str).and_then(|s| Timestamp::parse(s).ok())
+        value
+            .get("versionInfo")
+            .and_then(|vi| vi.get(key))
+            .and_then(Value::as_str)
+            .and_then(|s| Timestamp::parse(s).ok())
     };
     let vi = VersionInfo {
         last_scaling_at: ts("lastScalingAt").unwrap_or(version),
@@ -180,7 +198,10 @@ pub fn instance_record(instance: &Instance, task: Option<&TaskRecord>) -> Value 
 /// The store op keeping `failure` as its app's last task failure.
 pub fn put_failure_op(failure: &LastTaskFailure) -> Option<StoreOp> {
     match serde_json::to_value(failure) {
-        Ok(value) => Some(StoreOp::PutTaskFailure { app_id: failure.app_id.to_string(), value }),
+        Ok(value) => Some(StoreOp::PutTaskFailure {
+            app_id: failure.app_id.to_string(),
+            value,
+        }),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode a task failure");
             None
@@ -198,17 +219,31 @@ fn recover_retired(
     let mut retired = BTreeMap::new();
     let mut stale = Vec::new();
     for (app_id, value) in &snapshot.retired_apps {
-        let id = PathId::parse(app_id).ok().filter(|id| !apps.contains_key(id) && affected.contains(app_id));
+        let id = PathId::parse(app_id)
+            .ok()
+            .filter(|id| !apps.contains_key(id) && affected.contains(app_id));
         match (id, decode_app(value)) {
             (Some(id), Ok((def, vi))) => {
-                let versions = BTreeMap::from([(def.version.map(|v| v.millis()).unwrap_or(0), (def.clone(), vi))]);
-                retired.insert(id, StoredApp { def, version_info: vi, versions });
+                let versions = BTreeMap::from([(
+                    def.version.map(|v| v.millis()).unwrap_or(0),
+                    (def.clone(), vi),
+                )]);
+                retired.insert(
+                    id,
+                    StoredApp {
+                        def,
+                        version_info: vi,
+                        versions,
+                    },
+                );
             }
             (_, decoded) => {
                 if let Err(e) = decoded {
                     tracing::error!(%app_id, error = %e, "stored retired app is unreadable; deleting it");
                 }
-                stale.push(StoreOp::DeleteRetiredApp { app_id: app_id.clone() });
+                stale.push(StoreOp::DeleteRetiredApp {
+                    app_id: app_id.clone(),
+                });
             }
         }
     }
@@ -217,11 +252,15 @@ fn recover_retired(
 
 /// The stored last task failures of stored apps, and the delete ops for the others: records an
 /// older build left behind when it removed their app (it knew nothing of them), or unreadable ones.
-fn recover_failures(snapshot: &Snapshot, apps: &BTreeMap<PathId, StoredApp>) -> (BTreeMap<PathId, LastTaskFailure>, Vec<StoreOp>) {
+fn recover_failures(
+    snapshot: &Snapshot,
+    apps: &BTreeMap<PathId, StoredApp>,
+) -> (BTreeMap<PathId, LastTaskFailure>, Vec<StoreOp>) {
     let mut failures = BTreeMap::new();
     let mut stale = Vec::new();
     for (app_id, value) in &snapshot.task_failures {
-        let decoded = serde_json::from_value::<LastTaskFailure>(value.clone()).map_err(|e| e.to_string());
+        let decoded =
+            serde_json::from_value::<LastTaskFailure>(value.clone()).map_err(|e| e.to_string());
         match (PathId::parse(app_id), decoded) {
             (Ok(id), Ok(failure)) if apps.contains_key(&id) && failure.app_id == id => {
                 failures.insert(id, failure);
@@ -230,7 +269,9 @@ fn recover_failures(snapshot: &Snapshot, apps: &BTreeMap<PathId, StoredApp>) -> 
                 if let Err(e) = decoded {
                     tracing::error!(%app_id, error = %e, "stored task failure is unreadable; deleting it");
                 }
-                stale.push(StoreOp::DeleteTaskFailure { app_id: app_id.clone() });
+                stale.push(StoreOp::DeleteTaskFailure {
+                    app_id: app_id.clone(),
+                });
             }
         }
     }
@@ -241,7 +282,11 @@ impl State {
     /// Rebuilds the books from a snapshot taken after fencing, and recovers the planner; returns
     /// the planner's first commands (relaunch requests, resumed deployments) and store ops (stale
     /// records to delete) for the caller to run.
-    pub fn recover(config: Config, snapshot: &Snapshot, now: i64) -> (State, Vec<marathon_planner::Command>, Vec<StoreOp>) {
+    pub fn recover(
+        config: Config,
+        snapshot: &Snapshot,
+        now: i64,
+    ) -> (State, Vec<marathon_planner::Command>, Vec<StoreOp>) {
         let mut apps = BTreeMap::new();
         for (app_id, versions) in &snapshot.apps {
             let Ok(id) = PathId::parse(app_id) else {
@@ -254,44 +299,78 @@ impl State {
                     Ok((def, vi)) => {
                         all.insert(def.version.map(|v| v.millis()).unwrap_or(0), (def, vi));
                     }
-                    Err(e) => tracing::error!(%app_id, %version, error = %e, "stored app version is unreadable; ignoring it"),
+                    Err(e) => {
+                        tracing::error!(%app_id, %version, error = %e, "stored app version is unreadable; ignoring it")
+                    }
                 }
             }
             if let Some((def, vi)) = all.values().next_back().cloned() {
-                apps.insert(id, StoredApp { def, version_info: vi, versions: all });
+                apps.insert(
+                    id,
+                    StoredApp {
+                        def,
+                        version_info: vi,
+                        versions: all,
+                    },
+                );
             }
         }
         let mut instances = Vec::new();
         let mut tasks = BTreeMap::new();
         for (id, value) in &snapshot.instances {
-            match serde_json::from_value::<Instance>(value.get("instance").cloned().unwrap_or(Value::Null)) {
+            match serde_json::from_value::<Instance>(
+                value.get("instance").cloned().unwrap_or(Value::Null),
+            ) {
                 Ok(instance) => {
                     if let Some(task) = value.get("task").filter(|t| !t.is_null()) {
                         match serde_json::from_value::<TaskRecord>(task.clone()) {
                             Ok(task) => {
                                 tasks.insert(instance.id.clone(), task);
                             }
-                            Err(e) => tracing::error!(instance = %id, error = %e, "stored task record is unreadable"),
+                            Err(e) => {
+                                tracing::error!(instance = %id, error = %e, "stored task record is unreadable")
+                            }
                         }
                     }
                     instances.push(instance);
                 }
-                Err(e) => tracing::error!(instance = %id, error = %e, "stored instance is unreadable; ignoring it"),
+                Err(e) => {
+                    tracing::error!(instance = %id, error = %e, "stored instance is unreadable; ignoring it")
+                }
             }
         }
         let mut deployments = Vec::new();
         for (id, value) in &snapshot.deployments {
             match serde_json::from_value::<DeploymentState>(value.clone()) {
                 Ok(d) => deployments.push(d),
-                Err(e) => tracing::error!(deployment = %id, error = %e, "stored deployment is unreadable; ignoring it"),
+                Err(e) => {
+                    tracing::error!(deployment = %id, error = %e, "stored deployment is unreadable; ignoring it")
+                }
             }
         }
-        let root: RootGroup = apps.values().map(|a| (a.def.id.to_string(), run_spec(&a.def, &a.version_info))).collect();
-        let (planner, cmds) =
-            Planner::recover(planner_config(&config), uuid_ids(), root, instances, deployments, now.max(0) as u64);
-        let last_version_ms = apps.values().filter_map(|a| a.def.version).map(|v| v.millis()).max().unwrap_or(0);
+        let root: RootGroup = apps
+            .values()
+            .map(|a| (a.def.id.to_string(), run_spec(&a.def, &a.version_info)))
+            .collect();
+        let (planner, cmds) = Planner::recover(
+            planner_config(&config),
+            uuid_ids(),
+            root,
+            instances,
+            deployments,
+            now.max(0) as u64,
+        );
+        let last_version_ms = apps
+            .values()
+            .filter_map(|a| a.def.version)
+            .map(|v| v.millis())
+            .max()
+            .unwrap_or(0);
         let (last_failures, mut stale_ops) = recover_failures(snapshot, &apps);
-        let affected: BTreeSet<String> = planner.deployments().flat_map(|d| d.affected_apps()).collect();
+        let affected: BTreeSet<String> = planner
+            .deployments()
+            .flat_map(|d| d.affected_apps())
+            .collect();
         let (retired, stale_retired) = recover_retired(snapshot, &apps, &affected);
         stale_ops.extend(stale_retired);
         let state = State {
@@ -321,14 +400,28 @@ impl State {
 
     /// The store op for an instance as the planner and Mesos currently know it.
     pub fn instance_op(&self, instance: &Instance) -> StoreOp {
-        StoreOp::PutInstance { id: instance.id.clone(), value: instance_record(instance, self.tasks.get(&instance.id)) }
+        StoreOp::PutInstance {
+            id: instance.id.clone(),
+            value: instance_record(instance, self.tasks.get(&instance.id)),
+        }
     }
 
     /// The `Task` JSON of an instance (§5), if it was launched.
     pub fn task_view(&self, instance_id: &str) -> Option<Task> {
         let rec = self.tasks.get(instance_id)?;
-        let app_id = PathId::parse(&self.planner.instance(instance_id).map(|i| i.app_id.clone()).unwrap_or_default()).ok()
-            .or_else(|| marathon_model::TaskId::parse(&rec.task_id).ok().map(|t| t.app_id().clone()))?;
+        let app_id = PathId::parse(
+            &self
+                .planner
+                .instance(instance_id)
+                .map(|i| i.app_id.clone())
+                .unwrap_or_default(),
+        )
+        .ok()
+        .or_else(|| {
+            marathon_model::TaskId::parse(&rec.task_id)
+                .ok()
+                .map(|t| t.app_id().clone())
+        })?;
         let service_ports = self.service_ports_of(&app_id);
         Some(self.task_of(instance_id, rec, app_id, &service_ports))
     }
@@ -337,17 +430,33 @@ impl State {
     fn service_ports_of(&self, app_id: &PathId) -> Vec<u32> {
         self.apps
             .get(app_id)
-            .map(|a| a.def.port_definitions.iter().map(|p| p.port.clamp(0, 65535) as u32).collect())
+            .map(|a| {
+                a.def
+                    .port_definitions
+                    .iter()
+                    .map(|p| p.port.clamp(0, 65535) as u32)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The `Task` of a launched instance of `app_id`.
-    fn task_of(&self, instance_id: &str, rec: &TaskRecord, app_id: PathId, service_ports: &[u32]) -> Task {
+    fn task_of(
+        &self,
+        instance_id: &str,
+        rec: &TaskRecord,
+        app_id: PathId,
+        service_ports: &[u32],
+    ) -> Task {
         let mut service_ports = service_ports.to_vec();
         while service_ports.len() < rec.host_ports.len() {
             service_ports.push(0);
         }
-        let ips = if rec.ip_addresses.is_empty() { vec![rec.host.clone()] } else { rec.ip_addresses.clone() };
+        let ips = if rec.ip_addresses.is_empty() {
+            vec![rec.host.clone()]
+        } else {
+            rec.ip_addresses.clone()
+        };
         Task {
             id: rec.task_id.clone(),
             app_id,
@@ -359,7 +468,11 @@ impl State {
             version: Timestamp(rec.app_version_ms),
             ports: rec.host_ports.clone(),
             service_ports,
-            ip_addresses: ips.iter().filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()).map(|ip| IpAddress::new(ip)).collect(),
+            ip_addresses: ips
+                .iter()
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+                .map(|ip| IpAddress::new(ip))
+                .collect(),
             health_check_results: self.health_results(instance_id),
             local_volumes: vec![],
             role: rec.role.clone(),
@@ -371,8 +484,11 @@ impl State {
     /// The task's `healthCheckResults`: Marathon's own checks (HTTP/TCP), else the verdict of the
     /// agent-run Mesos check (COMMAND, MESOS_HTTP, MESOS_TCP) carried by its last status update.
     fn health_results(&self, instance_id: &str) -> Vec<HealthCheckResult> {
-        let own: Vec<HealthCheckResult> =
-            self.health.get(instance_id).map(|r| r.iter().flatten().cloned().collect()).unwrap_or_default();
+        let own: Vec<HealthCheckResult> = self
+            .health
+            .get(instance_id)
+            .map(|r| r.iter().flatten().cloned().collect())
+            .unwrap_or_default();
         if !own.is_empty() {
             return own;
         }
@@ -394,7 +510,10 @@ impl State {
     pub fn app_json(&self, app_id: &PathId) -> Value {
         match self.apps.get(app_id) {
             Some(app) => {
-                let status = marathon_model::AppStatus { version_info: Some(app.version_info), ..Default::default() };
+                let status = marathon_model::AppStatus {
+                    version_info: Some(app.version_info),
+                    ..Default::default()
+                };
                 app.def.to_app_info(&status)
             }
             None => json!({"id": app_id.to_string()}),
@@ -409,25 +528,42 @@ impl State {
 
     /// Everything the REST layer shows, as of now.
     pub fn view(&self, now: i64) -> ServiceView {
-        let mut view = ServiceView { framework_id: self.framework_id.clone(), ..ServiceView::default() };
+        let mut view = ServiceView {
+            framework_id: self.framework_id.clone(),
+            ..ServiceView::default()
+        };
         view.mesos_leader_url = self.mesos_master.as_ref().map(|m| format!("http://{m}"));
         for (id, app) in &self.apps {
             let versions = app.versions.keys().map(|v| Timestamp(*v)).collect();
-            view.apps.insert(id.clone(), AppEntry { definition: app.def.clone(), version_info: app.version_info, versions });
+            view.apps.insert(
+                id.clone(),
+                AppEntry {
+                    definition: app.def.clone(),
+                    version_info: app.version_info,
+                    versions,
+                },
+            );
         }
         // App by app, so the app's id and service ports are worked out once, not per task.
         for app in self.planner.instance_app_ids() {
             let instances = self.planner.instances_of(app);
             let Ok(app_id) = PathId::parse(app) else {
                 for task in instances.iter().filter_map(|i| self.task_view(&i.id)) {
-                    view.tasks.entry(task.app_id.clone()).or_default().push(task);
+                    view.tasks
+                        .entry(task.app_id.clone())
+                        .or_default()
+                        .push(task);
                 }
                 continue;
             };
             let service_ports = self.service_ports_of(&app_id);
             let tasks: Vec<Task> = instances
                 .iter()
-                .filter_map(|i| self.tasks.get(&i.id).map(|rec| self.task_of(&i.id, rec, app_id.clone(), &service_ports)))
+                .filter_map(|i| {
+                    self.tasks
+                        .get(&i.id)
+                        .map(|rec| self.task_of(&i.id, rec, app_id.clone(), &service_ports))
+                })
                 .collect();
             if !tasks.is_empty() {
                 view.tasks.entry(app_id).or_default().extend(tasks);
@@ -436,21 +572,35 @@ impl State {
         let mut deployments: Vec<&DeploymentState> = self.planner.deployments().collect();
         deployments.sort_by_key(|d| (d.started_at_ms, d.plan.id.clone()));
         for d in deployments {
-            view.deployments.push(marathon_planner::json::deployment_json(d, &format_ts));
+            view.deployments
+                .push(marathon_planner::json::deployment_json(d, &format_ts));
             for app in d.affected_apps() {
                 if let Ok(id) = PathId::parse(&app) {
-                    view.deployments_by_app.entry(id).or_default().push(d.plan.id.clone());
+                    view.deployments_by_app
+                        .entry(id)
+                        .or_default()
+                        .push(d.plan.id.clone());
                 }
             }
         }
         view.last_failures = self.last_failures.clone();
         for entry in self.planner.queue(now.max(0) as u64) {
-            let Ok(app_id) = PathId::parse(&entry.app_id) else { continue };
+            let Ok(app_id) = PathId::parse(&entry.app_id) else {
+                continue;
+            };
             if !self.apps.contains_key(&app_id) {
                 continue;
             }
-            let item = marathon_planner::json::queue_entry_json(&entry, self.app_json(&app_id), &format_ts);
-            view.queue.push(QueueEntry { app_id, item, last_unused_offers: vec![] });
+            let item = marathon_planner::json::queue_entry_json(
+                &entry,
+                self.app_json(&app_id),
+                &format_ts,
+            );
+            view.queue.push(QueueEntry {
+                app_id,
+                item,
+                last_unused_offers: vec![],
+            });
         }
         view
     }
@@ -474,7 +624,12 @@ impl State {
         let plans: Vec<(String, Value)> = self
             .planner
             .deployments()
-            .map(|d| (d.plan.id.clone(), super::events::plan_with_groups(&d.plan, group.clone(), group.clone())))
+            .map(|d| {
+                (
+                    d.plan.id.clone(),
+                    super::events::plan_with_groups(&d.plan, group.clone(), group.clone()),
+                )
+            })
             .collect();
         self.deployment_groups.extend(plans);
     }

@@ -8,7 +8,10 @@
 //! (`container.docker`) are not translated yet: tasks run with the command executor.
 
 use marathon_model::{AppDefinition, EnvValue, HealthProtocol};
-use proto::{AgentId, CommandInfo, DurationInfo, Environment, KillPolicy, Label, Labels, Resource, TaskId, TaskInfo, Variable};
+use proto::{
+    AgentId, CommandInfo, DurationInfo, Environment, KillPolicy, Label, Labels, Resource, TaskId,
+    TaskInfo, Variable,
+};
 use proto::{AllocationInfo, Range, Ranges, Scalar, ValueType};
 use serde_json::{json, Value};
 
@@ -24,7 +27,15 @@ pub struct Placement {
 
 /// `PORT_<NAME>` / `MARATHON_APP_LABEL_<NAME>`: upper case, anything but `[A-Z0-9_]` becomes `_`.
 pub fn env_name(raw: &str) -> String {
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Marathon's number formatting for resource variables (`0.1`, `16.0`).
@@ -85,11 +96,15 @@ fn scalar(name: &str, value: f64, role: &str) -> Resource {
     Resource {
         name: name.into(),
         kind: ValueType::Scalar,
-        scalar: Some(Scalar { value: (value * 1000.0).round() / 1000.0 }),
+        scalar: Some(Scalar {
+            value: (value * 1000.0).round() / 1000.0,
+        }),
         ranges: None,
         set: None,
         role: None,
-        allocation_info: Some(AllocationInfo { role: Some(role.to_string()) }),
+        allocation_info: Some(AllocationInfo {
+            role: Some(role.to_string()),
+        }),
         reservations: None,
     }
 }
@@ -109,10 +124,17 @@ pub fn task_resources(def: &AppDefinition, host_ports: &[u64], role: &str) -> Ve
             name: "ports".into(),
             kind: ValueType::Ranges,
             scalar: None,
-            ranges: Some(Ranges { range: host_ports.iter().map(|p| Range { begin: *p, end: *p }).collect() }),
+            ranges: Some(Ranges {
+                range: host_ports
+                    .iter()
+                    .map(|p| Range { begin: *p, end: *p })
+                    .collect(),
+            }),
             set: None,
             role: None,
-            allocation_info: Some(AllocationInfo { role: Some(role.to_string()) }),
+            allocation_info: Some(AllocationInfo {
+                role: Some(role.to_string()),
+            }),
             reservations: None,
         });
     }
@@ -121,8 +143,14 @@ pub fn task_resources(def: &AppDefinition, host_ports: &[u64], role: &str) -> Ve
 
 /// The Mesos `health_check` for the first agent-run check of the app, if any (Mesos runs one).
 pub fn mesos_health_check(def: &AppDefinition, host_ports: &[u64]) -> Option<Value> {
-    let hc = def.health_checks.iter().find(|h| !h.protocol.is_marathon_level())?;
-    let port = hc.port.map(|p| p as u64).or_else(|| hc.port_index.and_then(|i| host_ports.get(i.max(0) as usize).copied()));
+    let hc = def
+        .health_checks
+        .iter()
+        .find(|h| !h.protocol.is_marathon_level())?;
+    let port = hc.port.map(|p| p as u64).or_else(|| {
+        hc.port_index
+            .and_then(|i| host_ports.get(i.max(0) as usize).copied())
+    });
     let mut v = json!({
         "delay_seconds": hc.delay_seconds as f64,
         "interval_seconds": hc.interval_seconds as f64,
@@ -134,11 +162,24 @@ pub fn mesos_health_check(def: &AppDefinition, host_ports: &[u64]) -> Option<Val
     match hc.protocol {
         HealthProtocol::Command => {
             m.insert("type".into(), json!("COMMAND"));
-            m.insert("command".into(), json!({"shell": true, "value": hc.command.clone().unwrap_or_default()}));
+            m.insert(
+                "command".into(),
+                json!({"shell": true, "value": hc.command.clone().unwrap_or_default()}),
+            );
         }
         HealthProtocol::MesosHttp | HealthProtocol::MesosHttps => {
-            m.insert("type".into(), json!(if hc.protocol == HealthProtocol::MesosHttp { "HTTP" } else { "HTTPS" }));
-            m.insert("http".into(), json!({"port": port?, "path": hc.path.clone().unwrap_or_else(|| "/".into())}));
+            m.insert(
+                "type".into(),
+                json!(if hc.protocol == HealthProtocol::MesosHttp {
+                    "HTTP"
+                } else {
+                    "HTTPS"
+                }),
+            );
+            m.insert(
+                "http".into(),
+                json!({"port": port?, "path": hc.path.clone().unwrap_or_else(|| "/".into())}),
+            );
         }
         HealthProtocol::MesosTcp => {
             m.insert("type".into(), json!("TCP"));
@@ -151,7 +192,14 @@ pub fn mesos_health_check(def: &AppDefinition, host_ports: &[u64]) -> Option<Val
 
 /// The `TaskInfo` for one placed instance.
 pub fn build_task(def: &AppDefinition, p: &Placement) -> TaskInfo {
-    let variables = task_env(def, p).into_iter().map(|(name, value)| Variable { name, value: Some(value), kind: None }).collect();
+    let variables = task_env(def, p)
+        .into_iter()
+        .map(|(name, value)| Variable {
+            name,
+            value: Some(value),
+            kind: None,
+        })
+        .collect();
     let (shell, value, arguments) = match (&def.cmd, def.args.is_empty()) {
         (Some(cmd), _) => (true, Some(cmd.clone()), vec![]),
         (None, false) => (false, def.args.first().cloned(), def.args.clone()),
@@ -168,13 +216,27 @@ pub fn build_task(def: &AppDefinition, p: &Placement) -> TaskInfo {
             u
         })
         .collect();
-    let command = CommandInfo { shell, value, arguments, uris, environment: Some(Environment { variables }), user: def.user.clone() };
+    let command = CommandInfo {
+        shell,
+        value,
+        arguments,
+        uris,
+        environment: Some(Environment { variables }),
+        user: def.user.clone(),
+    };
     let labels = (!def.labels.is_empty()).then(|| Labels {
-        labels: def.labels.iter().map(|(k, v)| Label { key: k.clone(), value: Some(v.clone()) }).collect(),
+        labels: def
+            .labels
+            .iter()
+            .map(|(k, v)| Label {
+                key: k.clone(),
+                value: Some(v.clone()),
+            })
+            .collect(),
     });
-    let kill_policy = def
-        .task_kill_grace_period_seconds
-        .map(|s| KillPolicy { grace_period: Some(DurationInfo::from_secs_f64(s.max(0) as f64)) });
+    let kill_policy = def.task_kill_grace_period_seconds.map(|s| KillPolicy {
+        grace_period: Some(DurationInfo::from_secs_f64(s.max(0) as f64)),
+    });
     TaskInfo {
         name: def.id.safe_id(),
         task_id: TaskId::new(p.task_id.clone()),

@@ -52,20 +52,30 @@ pub fn planner_state(state: TaskState) -> P {
 fn is_failure(state: TaskState) -> bool {
     matches!(
         state,
-        TaskState::TaskFailed | TaskState::TaskError | TaskState::TaskLost | TaskState::TaskDropped | TaskState::TaskGone
+        TaskState::TaskFailed
+            | TaskState::TaskError
+            | TaskState::TaskLost
+            | TaskState::TaskDropped
+            | TaskState::TaskGone
     )
 }
 
 /// Addresses from `container_status.network_infos[].ip_addresses[].ip_address`.
 fn status_ips(status: &TaskStatus) -> Vec<String> {
-    let Some(cs) = &status.container_status else { return vec![] };
+    let Some(cs) = &status.container_status else {
+        return vec![];
+    };
     cs.get("network_infos")
         .and_then(|n| n.as_array())
         .into_iter()
         .flatten()
         .filter_map(|n| n.get("ip_addresses").and_then(|a| a.as_array()))
         .flatten()
-        .filter_map(|a| a.get("ip_address").and_then(|s| s.as_str()).map(str::to_string))
+        .filter_map(|a| {
+            a.get("ip_address")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -86,18 +96,34 @@ impl Leader {
     /// planner in order, then everything they decided is committed in one store commit, and only
     /// then are they acknowledged. One commit per batch rather than per update is what keeps a mass
     /// launch from waiting on ZooKeeper round trips.
-    pub(crate) async fn on_statuses(&mut self, statuses: Vec<TaskStatus>) -> Result<(), MarathonError> {
+    pub(crate) async fn on_statuses(
+        &mut self,
+        statuses: Vec<TaskStatus>,
+    ) -> Result<(), MarathonError> {
         let mut absorbed = Absorbed::default();
         for status in statuses {
             self.absorb_status(status, &mut absorbed);
         }
-        let Absorbed { cmds, unknown, first, ops, acks } = absorbed;
+        let Absorbed {
+            cmds,
+            unknown,
+            first,
+            ops,
+            acks,
+        } = absorbed;
         self.execute_with(cmds, ops, &unknown, first).await?;
         // Acknowledge only now that the consequences are stored.
         for (agent, task_id, uuid) in acks {
             let client = self.client.clone();
             tokio::spawn(async move {
-                if let Err(e) = client.acknowledge(proto::AgentId::new(agent), proto::TaskId::new(task_id.clone()), uuid).await {
+                if let Err(e) = client
+                    .acknowledge(
+                        proto::AgentId::new(agent),
+                        proto::TaskId::new(task_id.clone()),
+                        uuid,
+                    )
+                    .await
+                {
                     tracing::debug!(%task_id, error = %e, "ACKNOWLEDGE not sent; Mesos resends the update");
                 }
             });
@@ -110,13 +136,25 @@ impl Leader {
         let task_id = status.task_id.value.clone();
         let state_name = status.state.name();
         let agent = status.agent_id.as_ref().map(|a| a.value.clone());
-        let instance_id = marathon_model::TaskId::parse(&task_id).map(|t| t.instance.to_string()).unwrap_or_else(|_| task_id.clone());
+        let instance_id = marathon_model::TaskId::parse(&task_id)
+            .map(|t| t.instance.to_string())
+            .unwrap_or_else(|_| task_id.clone());
         let known = self.state.planner.instance(&instance_id).is_some();
         if !known {
-            absorbed.unknown.insert(instance_id.clone(), (task_id.clone(), agent.clone()));
+            absorbed
+                .unknown
+                .insert(instance_id.clone(), (task_id.clone(), agent.clone()));
         }
-        let app_id = self.state.planner.instance(&instance_id).map(|i| i.app_id.clone());
-        let current = self.state.tasks.get(&instance_id).is_some_and(|r| r.task_id == task_id);
+        let app_id = self
+            .state
+            .planner
+            .instance(&instance_id)
+            .map(|i| i.app_id.clone());
+        let current = self
+            .state
+            .tasks
+            .get(&instance_id)
+            .is_some_and(|r| r.task_id == task_id);
         if let Some(rec) = self.state.tasks.get_mut(&instance_id).filter(|_| current) {
             rec.state = state_name.to_string();
             if status.state == TaskState::TaskRunning {
@@ -130,12 +168,23 @@ impl Leader {
                 rec.ip_addresses = ips;
             }
         }
-        let rec = self.state.tasks.get(&instance_id).filter(|_| current).cloned();
+        let rec = self
+            .state
+            .tasks
+            .get(&instance_id)
+            .filter(|_| current)
+            .cloned();
         let host = rec.as_ref().map(|r| r.host.clone()).unwrap_or_default();
-        let agent_id = agent.clone().or(rec.as_ref().map(|r| r.agent_id.clone())).unwrap_or_default();
+        let agent_id = agent
+            .clone()
+            .or(rec.as_ref().map(|r| r.agent_id.clone()))
+            .unwrap_or_default();
         if let (true, Some(app), Some(rec)) = (is_failure(status.state), &app_id, &rec) {
             // Only for an app that still exists: the store keeps a failure no longer than its app.
-            if let Some(id) = PathId::parse(app).ok().filter(|id| self.state.apps.contains_key(id)) {
+            if let Some(id) = PathId::parse(app)
+                .ok()
+                .filter(|id| self.state.apps.contains_key(id))
+            {
                 let failure = LastTaskFailure {
                     app_id: id.clone(),
                     host: host.clone(),
@@ -156,17 +205,38 @@ impl Leader {
             healthy: status.healthy,
             agent: agent.clone(),
         };
-        let cmds = if current || !known { self.state.planner.handle(now.max(0) as u64, event) } else { Vec::new() };
+        let cmds = if current || !known {
+            self.state.planner.handle(now.max(0) as u64, event)
+        } else {
+            Vec::new()
+        };
         let app = app_id.clone().unwrap_or_else(|| {
-            marathon_model::TaskId::parse(&task_id).map(|t| t.app_id().to_string()).unwrap_or_default()
+            marathon_model::TaskId::parse(&task_id)
+                .map(|t| t.app_id().to_string())
+                .unwrap_or_default()
         });
         let version = rec.as_ref().map(|r| r.app_version_ms);
-        let ports = rec.as_ref().map(|r| r.host_ports.clone()).unwrap_or_default();
-        let ips = rec.as_ref().map(|r| r.ip_addresses.clone()).unwrap_or_default();
+        let ports = rec
+            .as_ref()
+            .map(|r| r.host_ports.clone())
+            .unwrap_or_default();
+        let ips = rec
+            .as_ref()
+            .map(|r| r.ip_addresses.clone())
+            .unwrap_or_default();
         let message = status.message.clone().unwrap_or_default();
-        let mut first = vec![events::status_update(&agent_id, &task_id, state_name, &message, &app, &host, &ips, &ports, version)];
+        let mut first = vec![events::status_update(
+            &agent_id, &task_id, state_name, &message, &app, &host, &ips, &ports, version,
+        )];
         if known && current {
-            first.push(events::instance_changed(&instance_id, state_name, &app, &agent_id, &host, version));
+            first.push(events::instance_changed(
+                &instance_id,
+                state_name,
+                &app,
+                &agent_id,
+                &host,
+                version,
+            ));
         } else if !known && status.state.is_terminal() {
             let fields = serde_json::json!({"instanceId": instance_id, "runSpecId": app, "condition": events::condition(state_name)});
             first.push(events::simple("unknown_instance_terminated_event", fields));
@@ -188,7 +258,9 @@ mod tests {
         assert_eq!(failure_message("exit 1"), "exit 1");
         let long = "é".repeat(FAILURE_MESSAGE_BYTES_MAX);
         let cut = failure_message(&long);
-        assert!(cut.len() <= FAILURE_MESSAGE_BYTES_MAX && cut.len() >= FAILURE_MESSAGE_BYTES_MAX - 1);
+        assert!(
+            cut.len() <= FAILURE_MESSAGE_BYTES_MAX && cut.len() >= FAILURE_MESSAGE_BYTES_MAX - 1
+        );
         assert!(cut.chars().all(|c| c == 'é'));
     }
 }

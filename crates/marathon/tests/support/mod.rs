@@ -34,18 +34,35 @@ impl Marathon {
 
     pub async fn start_master(master: &str, store: marathon_store::InMemoryStore) -> Marathon {
         let port = free_port();
-        let mut config = marathon::default_config(master, "127.0.0.1".parse().unwrap(), port).expect("config");
+        let mut config =
+            marathon::default_config(master, "127.0.0.1".parse().unwrap(), port).expect("config");
         config.hostname = "127.0.0.1".into();
         config.failover_timeout = Duration::from_secs(60);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let election = marathon_store::MarathonElection::standalone(&format!("127.0.0.1:{port}"));
-        let task = tokio::spawn(marathon::run_with(config, std::sync::Arc::new(store), election, async move {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+        let task = tokio::spawn(marathon::run_with(
+            config,
+            std::sync::Arc::new(store),
+            election,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        let m = Marathon { client: Client { url, http }, stop: Some(stop), task };
-        m.wait("/ping answers", Duration::from_secs(10), |m| async move { m.get("/v2/info").await.ok().map(|_| ()) }).await;
+        let m = Marathon {
+            client: Client { url, http },
+            stop: Some(stop),
+            task,
+        };
+        m.wait("/ping answers", Duration::from_secs(10), |m| async move {
+            m.get("/v2/info").await.ok().map(|_| ())
+        })
+        .await;
         m
     }
 
@@ -79,7 +96,10 @@ impl Marathon {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.task).await.expect("marathon stops").expect("join")
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("marathon stops")
+            .expect("join")
     }
 }
 
@@ -99,7 +119,12 @@ pub struct Client {
 
 impl Client {
     pub async fn get(&self, path: &str) -> Result<Value, String> {
-        let resp = self.http.get(format!("{}{path}", self.url)).send().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| e.to_string())?;
         if status.is_success() {
@@ -111,10 +136,18 @@ impl Client {
 
     /// The app's JSON (`GET /v2/apps/{id}`).
     pub async fn app(&self, id: &str) -> Option<Value> {
-        self.get(&format!("/v2/apps/{id}")).await.ok().map(|v| v["app"].clone())
+        self.get(&format!("/v2/apps/{id}"))
+            .await
+            .ok()
+            .map(|v| v["app"].clone())
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if let Some(b) = body {
             req = req.json(&b);
@@ -122,7 +155,10 @@ impl Client {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 
@@ -141,8 +177,14 @@ pub fn task_ids(app: &Value, state: &str) -> Vec<String> {
 pub fn find_sandbox(agent_state: &Value, executor_id: &str) -> Option<String> {
     let frameworks = ["frameworks", "completed_frameworks"];
     let executors = ["executors", "completed_executors"];
-    for f in frameworks.iter().flat_map(|k| agent_state[*k].as_array().cloned().unwrap_or_default()) {
-        for e in executors.iter().flat_map(|k| f[*k].as_array().cloned().unwrap_or_default()) {
+    for f in frameworks
+        .iter()
+        .flat_map(|k| agent_state[*k].as_array().cloned().unwrap_or_default())
+    {
+        for e in executors
+            .iter()
+            .flat_map(|k| f[*k].as_array().cloned().unwrap_or_default())
+        {
             if e["id"] == executor_id {
                 if let Some(d) = e["directory"].as_str() {
                     return Some(d.to_string());
@@ -155,7 +197,10 @@ pub fn find_sandbox(agent_state: &Value, executor_id: &str) -> Option<String> {
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "marathon=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "marathon=info".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -181,8 +226,14 @@ pub async fn events(url: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, 
             buf.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buf.find("\n\n") {
                 let frame: String = buf.drain(..end + 2).collect();
-                let kind = frame.lines().find_map(|l| l.strip_prefix("event: ")).map(str::to_string);
-                let data = frame.lines().find_map(|l| l.strip_prefix("data: ")).and_then(|d| serde_json::from_str(d).ok());
+                let kind = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event: "))
+                    .map(str::to_string);
+                let data = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .and_then(|d| serde_json::from_str(d).ok());
                 if let (Some(kind), Some(data)) = (kind, data) {
                     if tx.send((kind, data)).is_err() {
                         return;

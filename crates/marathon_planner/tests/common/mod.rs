@@ -68,18 +68,27 @@ impl Harness {
                     self.to_launch.remove(instance_id);
                 }
                 Command::StoreDeployment(d) => {
-                    self.store.deployments.insert(d.plan.id.clone(), (**d).clone());
+                    self.store
+                        .deployments
+                        .insert(d.plan.id.clone(), (**d).clone());
                 }
                 Command::RemoveDeployment { id } => {
                     self.store.deployments.remove(id);
                 }
                 Command::Launch { instance_id, .. } => {
-                    assert!(!self.ever_launched.contains(instance_id), "Launch for already launched {instance_id}");
+                    assert!(
+                        !self.ever_launched.contains(instance_id),
+                        "Launch for already launched {instance_id}"
+                    );
                     self.to_launch.insert(instance_id.clone());
                 }
                 Command::Kill { instance_id, .. } => {
                     self.to_launch.remove(instance_id);
-                    if self.tasks.get(instance_id).is_some_and(|s| s.terminal_reason().is_none()) {
+                    if self
+                        .tasks
+                        .get(instance_id)
+                        .is_some_and(|s| s.terminal_reason().is_none())
+                    {
                         self.to_kill.insert(instance_id.clone());
                     }
                 }
@@ -95,7 +104,11 @@ impl Harness {
         cmds
     }
 
-    pub fn start(&mut self, plan: DeploymentPlan, force: bool) -> Result<Vec<Command>, DeploymentError> {
+    pub fn start(
+        &mut self,
+        plan: DeploymentPlan,
+        force: bool,
+    ) -> Result<Vec<Command>, DeploymentError> {
         let cmds = self.planner.start_deployment(self.now, plan, force)?;
         self.apply(&cmds);
         Ok(cmds)
@@ -107,7 +120,11 @@ impl Harness {
     }
 
     /// Deploys `target` from the planner's current root group.
-    pub fn deploy(&mut self, target: &[RunSpec], force: bool) -> Result<(DeploymentPlan, Vec<Command>), DeploymentError> {
+    pub fn deploy(
+        &mut self,
+        target: &[RunSpec],
+        force: bool,
+    ) -> Result<(DeploymentPlan, Vec<Command>), DeploymentError> {
         let original = self.planner.apps().clone();
         let mut t = original.clone();
         for s in target {
@@ -122,10 +139,21 @@ impl Harness {
     /// Accepts one pending launch: the task is staging on the cluster.
     pub fn accept(&mut self, id: &str) -> Vec<Command> {
         self.to_launch.remove(id);
-        let cmds = self.planner.handle(self.now, Event::LaunchAccepted { instance_id: id.to_string(), agent: "agent-1".into() });
-        let refused = cmds.iter().any(|c| matches!(c, Command::Kill { instance_id, .. } if instance_id == id));
+        let cmds = self.planner.handle(
+            self.now,
+            Event::LaunchAccepted {
+                instance_id: id.to_string(),
+                agent: "agent-1".into(),
+            },
+        );
+        let refused = cmds
+            .iter()
+            .any(|c| matches!(c, Command::Kill { instance_id, .. } if instance_id == id));
         if !refused {
-            assert!(self.ever_launched.insert(id.to_string()), "instance {id} launched twice");
+            assert!(
+                self.ever_launched.insert(id.to_string()),
+                "instance {id} launched twice"
+            );
             self.tasks.insert(id.to_string(), TaskState::Staging);
         }
         self.apply(&cmds);
@@ -145,13 +173,22 @@ impl Harness {
         } else {
             self.tasks.insert(id.to_string(), state);
         }
-        self.event(Event::StatusUpdate { instance_id: id.to_string(), state, healthy, agent: None })
+        self.event(Event::StatusUpdate {
+            instance_id: id.to_string(),
+            state,
+            healthy,
+            agent: None,
+        })
     }
 
     /// Every staging task turns running (healthy if `healthy`).
     pub fn run_all(&mut self, healthy: Option<bool>) {
-        let staging: Vec<InstanceId> =
-            self.tasks.iter().filter(|(_, s)| matches!(s, TaskState::Staging | TaskState::Starting)).map(|(i, _)| i.clone()).collect();
+        let staging: Vec<InstanceId> = self
+            .tasks
+            .iter()
+            .filter(|(_, s)| matches!(s, TaskState::Staging | TaskState::Starting))
+            .map(|(i, _)| i.clone())
+            .collect();
         for id in staging {
             if !self.to_kill.contains(&id) {
                 self.status(&id, TaskState::Running, healthy);
@@ -201,7 +238,11 @@ impl Harness {
     }
 
     pub fn live(&self, app: &str) -> Vec<&Instance> {
-        self.planner.instances_of(app).into_iter().filter(|i| i.goal == Goal::Running).collect()
+        self.planner
+            .instances_of(app)
+            .into_iter()
+            .filter(|i| i.goal == Goal::Running)
+            .collect()
     }
 
     pub fn ready_count(&self, app: &str, checks: bool) -> usize {
@@ -209,7 +250,11 @@ impl Harness {
     }
 
     pub fn active_count(&self, app: &str) -> usize {
-        self.planner.instances_of(app).iter().filter(|i| i.is_active()).count()
+        self.planner
+            .instances_of(app)
+            .iter()
+            .filter(|i| i.is_active())
+            .count()
     }
 
     pub fn count<F: Fn(&Command) -> bool>(cmds: &[Command], f: F) -> usize {
@@ -225,6 +270,8 @@ impl Harness {
     }
 
     pub fn succeeded(&self, id: &str) -> bool {
-        self.log.iter().any(|c| matches!(c, Command::DeploymentSucceeded { id: d } if d == id))
+        self.log
+            .iter()
+            .any(|c| matches!(c, Command::DeploymentSucceeded { id: d } if d == id))
     }
 }

@@ -24,11 +24,20 @@ pub struct ZkServer {
 impl ZkServer {
     pub fn start(name: &str) -> ZkServer {
         for jar in [ZK_JAR, SLF4J_SIMPLE] {
-            assert!(std::path::Path::new(jar).exists(), "{jar} is missing: install Debian's zookeeper package (apt-get install zookeeper)");
+            assert!(
+                std::path::Path::new(jar).exists(),
+                "{jar} is missing: install Debian's zookeeper package (apt-get install zookeeper)"
+            );
         }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).expect("no free port").port();
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("no free port")
+            .port();
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let dir = std::env::temp_dir().join(format!("marathon-store-zk-{name}-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "marathon-store-zk-{name}-{}-{port}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cannot create the ZooKeeper data dir");
         let cfg = dir.join("zoo.cfg");
@@ -40,7 +49,13 @@ impl ZkServer {
         std::fs::write(&cfg, config).expect("cannot write zoo.cfg");
         let log = std::fs::File::create(dir.join("zk.log")).expect("cannot create zk.log");
         let child = Command::new("java")
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true"])
+            .args([
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:-UsePerfData",
+                "-Djava.net.preferIPv4Stack=true",
+            ])
             .arg(format!("-Dzookeeper.log.dir={}", dir.display()))
             .args(["-cp", &format!("{ZK_JAR}:{SLF4J_SIMPLE}"), MAIN_CLASS])
             .arg(&cfg)
@@ -48,17 +63,30 @@ impl ZkServer {
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run java (needed for the real ZooKeeper these tests use): {e}"));
-        let mut server = ZkServer { child, dir, address };
+            .unwrap_or_else(|e| {
+                panic!("cannot run java (needed for the real ZooKeeper these tests use): {e}")
+            });
+        let mut server = ZkServer {
+            child,
+            dir,
+            address,
+        };
         let started = Instant::now();
         loop {
             if server.four_letter("srvr").contains("Mode: standalone") {
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("ZooKeeper exited with {status}; see {}", server.dir.join("zk.log").display());
+                panic!(
+                    "ZooKeeper exited with {status}; see {}",
+                    server.dir.join("zk.log").display()
+                );
             }
-            assert!(started.elapsed() < START_DEADLINE, "ZooKeeper did not serve within {START_DEADLINE:?}; see {}", server.dir.join("zk.log").display());
+            assert!(
+                started.elapsed() < START_DEADLINE,
+                "ZooKeeper did not serve within {START_DEADLINE:?}; see {}",
+                server.dir.join("zk.log").display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -69,7 +97,10 @@ impl ZkServer {
     }
 
     pub fn four_letter(&self, word: &str) -> String {
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)) else { return String::new() };
+        let Ok(mut stream) = TcpStream::connect_timeout(&self.address, Duration::from_secs(1))
+        else {
+            return String::new();
+        };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
         if stream.write_all(word.as_bytes()).is_err() {
             return String::new();
@@ -92,11 +123,17 @@ impl Drop for ZkServer {
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn connect(server: &ZkServer, root: &str) -> marathon_store::ZkConnection {
-    marathon_store::connect(&server.url(root), SESSION_TIMEOUT).await.expect("connect to the test ZooKeeper")
+    marathon_store::connect(&server.url(root), SESSION_TIMEOUT)
+        .await
+        .expect("connect to the test ZooKeeper")
 }
 
 /// Waits until `check` holds on a watch's value, with a deadline (never sleeps to synchronise).
-pub async fn wait_for<T: Clone>(rx: &mut tokio::sync::watch::Receiver<T>, what: &str, check: impl FnMut(&T) -> bool) -> T {
+pub async fn wait_for<T: Clone>(
+    rx: &mut tokio::sync::watch::Receiver<T>,
+    what: &str,
+    check: impl FnMut(&T) -> bool,
+) -> T {
     match tokio::time::timeout(Duration::from_secs(15), rx.wait_for(check)).await {
         Ok(Ok(value)) => value.clone(),
         Ok(Err(_)) => panic!("{what}: the sender is gone"),

@@ -63,10 +63,23 @@ impl Core {
         version: String,
         connection: u64,
     ) -> Result<Vec<Effect>, AgentRefusal> {
-        let total = ResourceBag::from_resources(&info.resources).map_err(|e| AgentRefusal::BadResources(e.to_string()))?;
+        let total = ResourceBag::from_resources(&info.resources)
+            .map_err(|e| AgentRefusal::BadResources(e.to_string()))?;
         info.id = Some(id.clone());
         self.counters.slave_registrations += 1;
-        self.agents.insert(id.clone(), Agent::connected(id.clone(), info, endpoint, version, total, connection, now, None));
+        self.agents.insert(
+            id.clone(),
+            Agent::connected(
+                id.clone(),
+                info,
+                endpoint,
+                version,
+                total,
+                connection,
+                now,
+                None,
+            ),
+        );
         tracing::info!(agent = %id, "agent registered");
         let effects = vec![Effect::ToAgent(
             id.clone(),
@@ -74,7 +87,10 @@ impl Core {
                 protocol_version: proto::agent_protocol::PROTOCOL_VERSION,
                 agent_id: id,
                 master_info: self.master_info.clone(),
-                ping_timeout_total_secs: Some(self.config.agent_ping_timeout_secs * f64::from(self.config.max_agent_ping_timeouts)),
+                ping_timeout_total_secs: Some(
+                    self.config.agent_ping_timeout_secs
+                        * f64::from(self.config.max_agent_ping_timeouts),
+                ),
             },
         )];
         // No allocation here: the next batch allocation offers the agent. Allocating per
@@ -96,11 +112,20 @@ impl Core {
         tasks: Vec<ReportedTask>,
         frameworks: Vec<FrameworkInfo>,
     ) -> Result<Vec<Effect>, AgentRefusal> {
-        let total = ResourceBag::from_resources(&info.resources).map_err(|e| AgentRefusal::BadResources(e.to_string()))?;
-        let host_of = |e: &str| e.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
+        let total = ResourceBag::from_resources(&info.resources)
+            .map_err(|e| AgentRefusal::BadResources(e.to_string()))?;
+        let host_of = |e: &str| {
+            e.rsplit_once(':')
+                .map(|(h, _)| h.to_string())
+                .unwrap_or_default()
+        };
         if let Some(existing) = self.agents.get(&id) {
             if host_of(&existing.endpoint) != host_of(&endpoint) {
-                return Err(AgentRefusal::AddressChanged(id, endpoint, existing.endpoint.clone()));
+                return Err(AgentRefusal::AddressChanged(
+                    id,
+                    endpoint,
+                    existing.endpoint.clone(),
+                ));
             }
         }
         info.id = Some(id.clone());
@@ -108,20 +133,46 @@ impl Core {
         self.recovered_agents.remove(&id);
         let mut effects = Vec::new();
         // Offers on the agent were rescinded at disconnection; drop any still here (old connection).
-        let stale: Vec<OfferId> = self.offers.values().filter(|o| o.agent_id == id).map(|o| o.id.clone()).collect();
+        let stale: Vec<OfferId> = self
+            .offers
+            .values()
+            .filter(|o| o.agent_id == id)
+            .map(|o| o.id.clone())
+            .collect();
         for offer in stale {
             self.rescind_offer(&offer, &mut effects);
         }
-        let registered_time = self.agents.get(&id).map(|a| a.registered_time).unwrap_or(now);
+        let registered_time = self
+            .agents
+            .get(&id)
+            .map(|a| a.registered_time)
+            .unwrap_or(now);
         // The agent's report is authoritative for its tasks: forget what we had for it, then rebuild.
         for framework in self.frameworks.values_mut() {
             framework.tasks.retain(|t| t.agent_id != id);
         }
-        self.agents.insert(id.clone(), Agent::connected(id.clone(), info, endpoint, version, total, connection, registered_time, Some(now)));
+        self.agents.insert(
+            id.clone(),
+            Agent::connected(
+                id.clone(),
+                info,
+                endpoint,
+                version,
+                total,
+                connection,
+                registered_time,
+                Some(now),
+            ),
+        );
         for framework_info in frameworks {
-            let Some(framework_id) = framework_info.id.clone() else { continue };
+            let Some(framework_id) = framework_info.id.clone() else {
+                continue;
+            };
             if self.is_removed_framework(&framework_id) {
-                effects.push(Effect::ToAgent(id.clone(), MasterToAgent::ShutdownFramework { framework_id }));
+                effects.push(Effect::ToAgent(
+                    id.clone(),
+                    MasterToAgent::ShutdownFramework { framework_id },
+                ));
                 continue;
             }
             self.frameworks
@@ -132,15 +183,23 @@ impl Core {
             if reported.state.is_terminal() || self.is_removed_framework(&reported.framework_id) {
                 continue;
             }
-            let Ok(resources) = ResourceBag::from_resources(&reported.task.resources) else { continue };
+            let Ok(resources) = ResourceBag::from_resources(&reported.task.resources) else {
+                continue;
+            };
             let Some(framework) = self.frameworks.get_mut(&reported.framework_id) else {
                 tracing::warn!(agent = %id, task = %reported.task.task_id, "reported task of a framework the agent did not describe");
                 continue;
             };
             let role = framework.role();
-            let executor_id = reported.task.executor.as_ref().map(|e| e.executor_id.clone());
+            let executor_id = reported
+                .task
+                .executor
+                .as_ref()
+                .map(|e| e.executor_id.clone());
             if let Some(executor_id) = &executor_id {
-                framework.executors.insert((id.clone(), executor_id.clone()));
+                framework
+                    .executors
+                    .insert((id.clone(), executor_id.clone()));
             }
             framework.tasks.insert(Task {
                 info: reported.task.clone(),
@@ -150,7 +209,11 @@ impl Core {
                 state: reported.state,
                 resources: resources.clone(),
                 role,
-                statuses: vec![StatusRecord { state: reported.state, timestamp: now, healthy: None }],
+                statuses: vec![StatusRecord {
+                    state: reported.state,
+                    timestamp: now,
+                    healthy: None,
+                }],
                 latest_status: reported.latest_status.clone(),
             });
             if let Some(agent) = self.agents.get_mut(&id) {
@@ -164,7 +227,10 @@ impl Core {
                 protocol_version: proto::agent_protocol::PROTOCOL_VERSION,
                 agent_id: id,
                 master_info: self.master_info.clone(),
-                ping_timeout_total_secs: Some(self.config.agent_ping_timeout_secs * f64::from(self.config.max_agent_ping_timeouts)),
+                ping_timeout_total_secs: Some(
+                    self.config.agent_ping_timeout_secs
+                        * f64::from(self.config.max_agent_ping_timeouts),
+                ),
             },
         ));
         // No allocation here: the next batch allocation offers the agent. Allocating per
@@ -184,7 +250,12 @@ impl Core {
             _ => return effects,
         }
         tracing::info!(agent = %id, "agent disconnected");
-        let offers: Vec<OfferId> = self.offers.values().filter(|o| &o.agent_id == id).map(|o| o.id.clone()).collect();
+        let offers: Vec<OfferId> = self
+            .offers
+            .values()
+            .filter(|o| &o.agent_id == id)
+            .map(|o| o.id.clone())
+            .collect();
         for offer in offers {
             self.rescind_offer(&offer, &mut effects);
         }
@@ -193,7 +264,12 @@ impl Core {
 
     /// A status update forwarded by an agent. The master records the state and passes the update on
     /// to the framework, which acknowledges it to the agent through the master.
-    pub fn status_update(&mut self, now: f64, agent_id: &AgentId, update: StatusUpdate) -> Vec<Effect> {
+    pub fn status_update(
+        &mut self,
+        now: f64,
+        agent_id: &AgentId,
+        update: StatusUpdate,
+    ) -> Vec<Effect> {
         let mut effects = Vec::new();
         if !self.agents.get(agent_id).is_some_and(|a| a.connected) {
             self.counters.invalid_status_updates += 1;
@@ -202,7 +278,10 @@ impl Core {
         let framework_id = update.framework_id.clone();
         if self.is_removed_framework(&framework_id) {
             self.counters.invalid_status_updates += 1;
-            effects.push(Effect::ToAgent(agent_id.clone(), MasterToAgent::ShutdownFramework { framework_id }));
+            effects.push(Effect::ToAgent(
+                agent_id.clone(),
+                MasterToAgent::ShutdownFramework { framework_id },
+            ));
             return effects;
         }
         let Some(framework) = self.frameworks.get_mut(&framework_id) else {
@@ -218,10 +297,16 @@ impl Core {
             .tasks
             .update(&status.task_id, |task| {
                 // A retried update for a state we already recorded must not count twice.
-                let is_new = task.latest_status.as_ref().and_then(|s| s.uuid.as_ref()) != status.uuid.as_ref() || status.uuid.is_none();
+                let is_new = task.latest_status.as_ref().and_then(|s| s.uuid.as_ref())
+                    != status.uuid.as_ref()
+                    || status.uuid.is_none();
                 if is_new {
                     task.state = state;
-                    task.statuses.push(StatusRecord { state, timestamp: status.timestamp.unwrap_or(now), healthy: status.healthy });
+                    task.statuses.push(StatusRecord {
+                        state,
+                        timestamp: status.timestamp.unwrap_or(now),
+                        healthy: status.healthy,
+                    });
                     if task.statuses.len() > STATUSES_PER_TASK_MAX {
                         task.statuses.remove(0);
                     }
@@ -229,7 +314,11 @@ impl Core {
                 }
             })
             .is_some();
-        let released = if known && state.is_terminal() { framework.tasks.remove(&status.task_id) } else { None };
+        let released = if known && state.is_terminal() {
+            framework.tasks.remove(&status.task_id)
+        } else {
+            None
+        };
         if let Some(task) = released {
             if let Some(agent) = self.agents.get_mut(agent_id) {
                 agent.used.subtract(&task.resources);
@@ -240,7 +329,11 @@ impl Core {
                 push_bounded(&mut framework.completed_tasks, task, max);
             }
         }
-        if self.frameworks.get(&framework_id).is_some_and(|f| f.connected) {
+        if self
+            .frameworks
+            .get(&framework_id)
+            .is_some_and(|f| f.connected)
+        {
             effects.push(Effect::ToFramework(framework_id, Event::update(status)));
         }
         effects
@@ -248,23 +341,56 @@ impl Core {
 
     /// An executor's message to its framework: a MESSAGE event if the framework is connected
     /// (best effort, spec 8.2).
-    pub fn executor_message(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, executor_id: ExecutorId, data: String) -> Vec<Effect> {
-        if !self.frameworks.get(framework_id).is_some_and(|f| f.connected) {
+    pub fn executor_message(
+        &mut self,
+        agent_id: &AgentId,
+        framework_id: &FrameworkId,
+        executor_id: ExecutorId,
+        data: String,
+    ) -> Vec<Effect> {
+        if !self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.connected)
+        {
             return Vec::new();
         }
-        let message = proto::scheduler::Message { agent_id: agent_id.clone(), executor_id, data };
-        vec![Effect::ToFramework(framework_id.clone(), Event::message(message))]
+        let message = proto::scheduler::Message {
+            agent_id: agent_id.clone(),
+            executor_id,
+            data,
+        };
+        vec![Effect::ToFramework(
+            framework_id.clone(),
+            Event::message(message),
+        )]
     }
 
     /// An executor ended; connected frameworks hear of it as FAILURE (spec 8.2).
-    pub fn executor_exited(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, executor_id: ExecutorId, status: i32) -> Vec<Effect> {
+    pub fn executor_exited(
+        &mut self,
+        agent_id: &AgentId,
+        framework_id: &FrameworkId,
+        executor_id: ExecutorId,
+        status: i32,
+    ) -> Vec<Effect> {
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            framework.executors.remove(&(agent_id.clone(), executor_id.clone()));
+            framework
+                .executors
+                .remove(&(agent_id.clone(), executor_id.clone()));
         }
-        if self.frameworks.get(framework_id).is_some_and(|f| f.connected) {
+        if self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.connected)
+        {
             vec![Effect::ToFramework(
                 framework_id.clone(),
-                Event::failure(proto::scheduler::Failure { agent_id: Some(agent_id.clone()), executor_id: Some(executor_id), status: Some(status) }),
+                Event::failure(proto::scheduler::Failure {
+                    agent_id: Some(agent_id.clone()),
+                    executor_id: Some(executor_id),
+                    status: Some(status),
+                }),
             )]
         } else {
             Vec::new()

@@ -14,7 +14,12 @@ impl Core {
             .values()
             .map(|a| {
                 let _ = total.add(&a.total);
-                AgentView { id: a.id.clone(), hostname: a.info.hostname.clone(), available: a.available(), active: a.active && a.connected }
+                AgentView {
+                    id: a.id.clone(),
+                    hostname: a.info.hostname.clone(),
+                    available: a.available(),
+                    active: a.active && a.connected,
+                }
             })
             .collect();
         let frameworks: Vec<FrameworkView> = self
@@ -29,35 +34,59 @@ impl Core {
                         add_scalars(&mut allocated, &offer.resources);
                     }
                 }
-                FrameworkView { id: f.id.clone(), role: f.role(), allocated, active: f.active && f.connected, suppressed: f.suppressed }
+                FrameworkView {
+                    id: f.id.clone(),
+                    role: f.role(),
+                    allocated,
+                    active: f.active && f.connected,
+                    suppressed: f.suppressed,
+                }
             })
             .collect();
         self.allocation_round += 1;
-        let decisions = allocator::allocate(&total, &agents, &frameworks, &self.filters, now, self.allocation_round);
+        let decisions = allocator::allocate(
+            &total,
+            &agents,
+            &frameworks,
+            &self.filters,
+            now,
+            self.allocation_round,
+        );
         let mut per_framework: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
         for decision in decisions {
             let offer_id = self.mint_offer_id();
-            let Some(agent) = self.agents.get_mut(&decision.agent_id) else { continue };
+            let Some(agent) = self.agents.get_mut(&decision.agent_id) else {
+                continue;
+            };
             let _ = agent.offered.add(&decision.resources);
-            let Some(framework) = self.frameworks.get_mut(&decision.framework_id) else { continue };
+            let Some(framework) = self.frameworks.get_mut(&decision.framework_id) else {
+                continue;
+            };
             framework.offers.push(offer_id.clone());
             let role = framework.role();
             let (host, port) = split_endpoint(&agent.endpoint);
-            per_framework.entry(decision.framework_id.clone()).or_default().push(Offer {
-                id: offer_id.clone(),
-                framework_id: decision.framework_id.clone(),
-                agent_id: agent.id.clone(),
-                hostname: agent.info.hostname.clone(),
-                url: Some(Url {
-                    scheme: "http".into(),
-                    address: Address { hostname: Some(agent.info.hostname.clone()), ip: Some(host), port },
-                    path: Some("/slave(1)".into()),
-                }),
-                resources: decision.resources.to_resources(Some(&role)),
-                attributes: agent.info.attributes.clone(),
-                executor_ids: Vec::new(),
-                allocation_info: Some(AllocationInfo { role: Some(role) }),
-            });
+            per_framework
+                .entry(decision.framework_id.clone())
+                .or_default()
+                .push(Offer {
+                    id: offer_id.clone(),
+                    framework_id: decision.framework_id.clone(),
+                    agent_id: agent.id.clone(),
+                    hostname: agent.info.hostname.clone(),
+                    url: Some(Url {
+                        scheme: "http".into(),
+                        address: Address {
+                            hostname: Some(agent.info.hostname.clone()),
+                            ip: Some(host),
+                            port,
+                        },
+                        path: Some("/slave(1)".into()),
+                    }),
+                    resources: decision.resources.to_resources(Some(&role)),
+                    attributes: agent.info.attributes.clone(),
+                    executor_ids: Vec::new(),
+                    allocation_info: Some(AllocationInfo { role: Some(role) }),
+                });
             self.offers.insert(
                 offer_id.clone(),
                 OfferRecord {

@@ -40,13 +40,19 @@ impl Core {
 
     /// Agents of the registry that did not re-register in time after a failover.
     pub fn overdue_recovered_agents(&self, now: f64) -> Vec<AgentId> {
-        self.recovered_agents.iter().filter(|(_, (_, deadline))| now >= *deadline).map(|(id, _)| id.clone()).collect()
+        self.recovered_agents
+            .iter()
+            .filter(|(_, (_, deadline))| now >= *deadline)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Agents the registry holds as unreachable when this master is elected (mesos-ha.md 3.5).
     pub fn recover_unreachable(&mut self, marks: impl IntoIterator<Item = (AgentId, f64)>) {
         for (id, since) in marks {
-            self.unreachable_agents.entry(id).or_insert(UnreachableAgent { info: None, since });
+            self.unreachable_agents
+                .entry(id)
+                .or_insert(UnreachableAgent { info: None, since });
         }
     }
 
@@ -70,19 +76,45 @@ impl Core {
         let mut effects = Vec::new();
         if let Some((info, _)) = self.recovered_agents.remove(id) {
             // After a failover the master has no task list for it: only FAILURE (spec 3.5).
-            self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: Some(info), since: now });
+            self.unreachable_agents.insert(
+                id.clone(),
+                UnreachableAgent {
+                    info: Some(info),
+                    since: now,
+                },
+            );
             self.failure_to_all(id, &mut effects);
             return effects;
         }
-        let offers: Vec<OfferId> = self.offers.values().filter(|o| &o.agent_id == id).map(|o| o.id.clone()).collect();
+        let offers: Vec<OfferId> = self
+            .offers
+            .values()
+            .filter(|o| &o.agent_id == id)
+            .map(|o| o.id.clone())
+            .collect();
         for offer in offers {
             self.rescind_offer(&offer, &mut effects);
         }
-        let Some(agent) = self.agents.remove(id) else { return effects };
+        let Some(agent) = self.agents.remove(id) else {
+            return effects;
+        };
         tracing::warn!(agent = %id, "agent unreachable");
         self.counters.slave_removals += 1;
-        self.unreachable_agents.insert(id.clone(), UnreachableAgent { info: Some(agent.info.clone()), since: now });
-        self.report_agent_tasks(now, id, TaskState::TaskUnreachable, "REASON_AGENT_REMOVED", "Agent is unreachable", &mut effects);
+        self.unreachable_agents.insert(
+            id.clone(),
+            UnreachableAgent {
+                info: Some(agent.info.clone()),
+                since: now,
+            },
+        );
+        self.report_agent_tasks(
+            now,
+            id,
+            TaskState::TaskUnreachable,
+            "REASON_AGENT_REMOVED",
+            "Agent is unreachable",
+            &mut effects,
+        );
         self.failure_to_all(id, &mut effects);
         effects.push(Effect::CloseAgent(id.clone()));
         effects
@@ -92,7 +124,12 @@ impl Core {
     /// TASK_GONE_BY_OPERATOR (partition-aware) or TASK_LOST, and the agent is told to shut down.
     pub fn mark_gone(&mut self, now: f64, id: &AgentId) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let offers: Vec<OfferId> = self.offers.values().filter(|o| &o.agent_id == id).map(|o| o.id.clone()).collect();
+        let offers: Vec<OfferId> = self
+            .offers
+            .values()
+            .filter(|o| &o.agent_id == id)
+            .map(|o| o.id.clone())
+            .collect();
         for offer in offers {
             self.rescind_offer(&offer, &mut effects);
         }
@@ -102,17 +139,34 @@ impl Core {
         self.counters.slave_removals += 1;
         // Tasks already reported unreachable move on to gone as well.
         for framework in self.frameworks.values_mut() {
-            let back: Vec<TaskId> = framework.unreachable_tasks.values().filter(|t| &t.agent_id == id).map(|t| t.info.task_id.clone()).collect();
+            let back: Vec<TaskId> = framework
+                .unreachable_tasks
+                .values()
+                .filter(|t| &t.agent_id == id)
+                .map(|t| t.info.task_id.clone())
+                .collect();
             for task_id in back {
                 if let Some(task) = framework.unreachable_tasks.remove(&task_id) {
                     framework.tasks.insert(task);
                 }
             }
         }
-        self.report_agent_tasks(now, id, TaskState::TaskGoneByOperator, "REASON_AGENT_REMOVED_BY_OPERATOR", "Agent was marked gone by an operator", &mut effects);
+        self.report_agent_tasks(
+            now,
+            id,
+            TaskState::TaskGoneByOperator,
+            "REASON_AGENT_REMOVED_BY_OPERATOR",
+            "Agent was marked gone by an operator",
+            &mut effects,
+        );
         self.failure_to_all(id, &mut effects);
         if was_connected {
-            effects.push(Effect::ToAgent(id.clone(), MasterToAgent::Shutdown { message: "Agent has been marked gone".into() }));
+            effects.push(Effect::ToAgent(
+                id.clone(),
+                MasterToAgent::Shutdown {
+                    message: "Agent has been marked gone".into(),
+                },
+            ));
             effects.push(Effect::CloseAgent(id.clone()));
         }
         effects
@@ -120,24 +174,57 @@ impl Core {
 
     /// Every task of `id` leaves the agent's books: partition-aware frameworks hear `aware_state`
     /// (TASK_UNREACHABLE tasks are kept aside to come back), the others TASK_LOST (mesos-ha.md 3.6).
-    fn report_agent_tasks(&mut self, now: f64, id: &AgentId, aware_state: TaskState, reason: &str, message: &str, effects: &mut Vec<Effect>) {
+    fn report_agent_tasks(
+        &mut self,
+        now: f64,
+        id: &AgentId,
+        aware_state: TaskState,
+        reason: &str,
+        message: &str,
+        effects: &mut Vec<Effect>,
+    ) {
         let max = self.config.completed_tasks_per_framework_max;
         let mut terminal = Vec::new();
         for framework in self.frameworks.values_mut() {
             let partition_aware = framework.info.is_partition_aware();
-            let on_agent: Vec<TaskId> = framework.tasks.values().filter(|t| &t.agent_id == id).map(|t| t.info.task_id.clone()).collect();
+            let on_agent: Vec<TaskId> = framework
+                .tasks
+                .values()
+                .filter(|t| &t.agent_id == id)
+                .map(|t| t.info.task_id.clone())
+                .collect();
             for task_id in on_agent {
-                let Some(mut task) = framework.tasks.remove(&task_id) else { continue };
-                let state = if partition_aware { aware_state } else { TaskState::TaskLost };
-                let mut status = master_status(task_id.clone(), state, Some(id.clone()), reason, message, now);
+                let Some(mut task) = framework.tasks.remove(&task_id) else {
+                    continue;
+                };
+                let state = if partition_aware {
+                    aware_state
+                } else {
+                    TaskState::TaskLost
+                };
+                let mut status = master_status(
+                    task_id.clone(),
+                    state,
+                    Some(id.clone()),
+                    reason,
+                    message,
+                    now,
+                );
                 if state == TaskState::TaskUnreachable {
                     status.unreachable_time = Some(DurationInfo::from_secs_f64(now));
                 }
                 task.state = state;
-                task.statuses.push(StatusRecord { state, timestamp: now, healthy: None });
+                task.statuses.push(StatusRecord {
+                    state,
+                    timestamp: now,
+                    healthy: None,
+                });
                 task.latest_status = Some(status.clone());
                 if framework.connected {
-                    effects.push(Effect::ToFramework(framework.id.clone(), Event::update(status)));
+                    effects.push(Effect::ToFramework(
+                        framework.id.clone(),
+                        Event::update(status),
+                    ));
                 }
                 if state == TaskState::TaskLost {
                     terminal.push(state);
@@ -163,7 +250,11 @@ impl Core {
         for framework in self.frameworks.values().filter(|f| f.connected) {
             effects.push(Effect::ToFramework(
                 framework.id.clone(),
-                Event::failure(Failure { agent_id: Some(id.clone()), executor_id: None, status: None }),
+                Event::failure(Failure {
+                    agent_id: Some(id.clone()),
+                    executor_id: None,
+                    status: None,
+                }),
             ));
         }
     }
@@ -191,7 +282,10 @@ impl Core {
                     now,
                 );
                 status.executor_id = task.executor_id.clone();
-                effects.push(Effect::ToFramework(framework.id.clone(), Event::update(status)));
+                effects.push(Effect::ToFramework(
+                    framework.id.clone(),
+                    Event::update(status),
+                ));
             }
         }
         effects

@@ -163,7 +163,11 @@ pub struct Framework {
 
 impl Framework {
     pub fn role(&self) -> String {
-        self.info.effective_roles().into_iter().next().unwrap_or_else(|| "*".to_string())
+        self.info
+            .effective_roles()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "*".to_string())
     }
 
     /// Resources of non-terminal tasks (kept current as tasks come and go, not recounted).
@@ -249,7 +253,10 @@ impl Core {
     }
 
     fn mint_framework_id(&mut self) -> FrameworkId {
-        let id = FrameworkId::new(format!("{}-{:04}", self.master_info.id, self.next_framework));
+        let id = FrameworkId::new(format!(
+            "{}-{:04}",
+            self.master_info.id, self.next_framework
+        ));
         self.next_framework += 1;
         id
     }
@@ -299,7 +306,10 @@ impl Core {
     fn rescind_offer(&mut self, id: &OfferId, effects: &mut Vec<Effect>) {
         if let Some(offer) = self.remove_offer(id) {
             self.counters.offers_rescinded += 1;
-            effects.push(Effect::ToFramework(offer.framework_id.clone(), Event::rescind(offer.id.clone())));
+            effects.push(Effect::ToFramework(
+                offer.framework_id.clone(),
+                Event::rescind(offer.id.clone()),
+            ));
         }
     }
 
@@ -317,21 +327,37 @@ impl Core {
 
     /// Removes a framework: its offers go, its tasks are killed, and it moves to the completed list.
     pub fn remove_framework(&mut self, now: f64, id: &FrameworkId, effects: &mut Vec<Effect>) {
-        let offer_ids: Vec<OfferId> = self.frameworks.get(id).map(|f| f.offers.clone()).unwrap_or_default();
+        let offer_ids: Vec<OfferId> = self
+            .frameworks
+            .get(id)
+            .map(|f| f.offers.clone())
+            .unwrap_or_default();
         for offer_id in offer_ids {
             self.remove_offer(&offer_id);
         }
-        let Some(mut framework) = self.frameworks.remove(id) else { return };
+        let Some(mut framework) = self.frameworks.remove(id) else {
+            return;
+        };
         let agent_ids: std::collections::BTreeSet<AgentId> = framework
             .tasks
             .values()
             .map(|t| t.agent_id.clone())
-            .chain(framework.executors.iter().map(|(agent_id, _)| agent_id.clone()))
+            .chain(
+                framework
+                    .executors
+                    .iter()
+                    .map(|(agent_id, _)| agent_id.clone()),
+            )
             .collect();
         framework.executors.clear();
         for agent_id in agent_ids {
             if self.agents.get(&agent_id).is_some_and(|a| a.connected) {
-                effects.push(Effect::ToAgent(agent_id, MasterToAgent::ShutdownFramework { framework_id: id.clone() }));
+                effects.push(Effect::ToAgent(
+                    agent_id,
+                    MasterToAgent::ShutdownFramework {
+                        framework_id: id.clone(),
+                    },
+                ));
             }
         }
         for mut task in framework.tasks.take_all() {
@@ -339,9 +365,17 @@ impl Core {
                 agent.used.subtract(&task.resources);
             }
             task.state = TaskState::TaskKilled;
-            task.statuses.push(StatusRecord { state: TaskState::TaskKilled, timestamp: now, healthy: None });
+            task.statuses.push(StatusRecord {
+                state: TaskState::TaskKilled,
+                timestamp: now,
+                healthy: None,
+            });
             self.count_terminal(TaskState::TaskKilled);
-            push_bounded(&mut framework.completed_tasks, task, self.config.completed_tasks_per_framework_max);
+            push_bounded(
+                &mut framework.completed_tasks,
+                task,
+                self.config.completed_tasks_per_framework_max,
+            );
         }
         framework.connected = false;
         framework.active = false;
@@ -351,11 +385,19 @@ impl Core {
             effects.push(Effect::CloseFramework(id.clone()));
         }
         self.filters.clear_framework(id);
-        push_bounded(&mut self.completed_frameworks, framework, self.config.completed_frameworks_max);
+        push_bounded(
+            &mut self.completed_frameworks,
+            framework,
+            self.config.completed_frameworks_max,
+        );
     }
 
     fn count_terminal(&mut self, state: TaskState) {
-        *self.counters.tasks_terminal.entry(state.metric_suffix()).or_default() += 1;
+        *self
+            .counters
+            .tasks_terminal
+            .entry(state.metric_suffix())
+            .or_default() += 1;
     }
 
     pub fn is_removed_framework(&self, id: &FrameworkId) -> bool {

@@ -52,7 +52,10 @@ struct Counted<T: Ord> {
 
 impl<T: Ord> Default for Counted<T> {
     fn default() -> Self {
-        Counted { holders: 0, counts: BTreeMap::new() }
+        Counted {
+            holders: 0,
+            counts: BTreeMap::new(),
+        }
     }
 }
 
@@ -233,11 +236,17 @@ mod tests {
         let second = bag("ports:[31001-31001, 31005-31005];zones:{b}");
         tally.add(&first);
         tally.add(&second);
-        assert_eq!(tally.to_bag().ranges("ports"), vec![(31000, 31001), (31005, 31005)]);
+        assert_eq!(
+            tally.to_bag().ranges("ports"),
+            vec![(31000, 31001), (31005, 31005)]
+        );
         tally.remove(&first);
         let left = tally.to_bag();
         assert_eq!(left.ranges("ports"), vec![(31001, 31001), (31005, 31005)]);
-        assert_eq!(left.get("zones"), Some(&ResourceValue::Set(["b".to_string()].into())));
+        assert_eq!(
+            left.get("zones"),
+            Some(&ResourceValue::Set(["b".to_string()].into()))
+        );
     }
 
     #[test]
@@ -247,6 +256,9 @@ mod tests {
         let mut summed = ResourceBag::new();
         summed.add(&bag("gpus:0;cpus:1")).unwrap();
         assert_eq!(tally.to_bag(), summed);
-        assert_eq!(tally.scalars().names().collect::<Vec<_>>(), vec!["cpus", "gpus"]);
+        assert_eq!(
+            tally.scalars().names().collect::<Vec<_>>(),
+            vec!["cpus", "gpus"]
+        );
     }
 }

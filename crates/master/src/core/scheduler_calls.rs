@@ -51,10 +51,14 @@ fn validate_role(role: &str) -> Result<(), String> {
         return Err(format!("role '{role}' is not a valid role name"));
     }
     if role.starts_with('-') || role.starts_with('/') || role.ends_with('/') {
-        return Err(format!("role '{role}' cannot start with '-' or '/', or end with '/'"));
+        return Err(format!(
+            "role '{role}' cannot start with '-' or '/', or end with '/'"
+        ));
     }
     if role.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("role '{role}' contains whitespace or control characters"));
+        return Err(format!(
+            "role '{role}' contains whitespace or control characters"
+        ));
     }
     Ok(())
 }
@@ -83,7 +87,10 @@ impl Core {
                 if let Some(framework) = self.frameworks.get_mut(&id) {
                     if framework.stream_id.is_some() {
                         // One stream per framework: the old one learns it was replaced (spec 8.1).
-                        before.push(Effect::ToFramework(id.clone(), Event::error("Framework failed over")));
+                        before.push(Effect::ToFramework(
+                            id.clone(),
+                            Event::error("Framework failed over"),
+                        ));
                         before.push(Effect::CloseFramework(id.clone()));
                     }
                     // On resubscribe, changes to user and checkpoint are ignored (spec 8.1).
@@ -94,18 +101,23 @@ impl Core {
                     framework.recovered = false;
                 } else {
                     // A new leader accepts an id it has never seen (mesos-ha.md 3.5).
-                    self.frameworks.insert(id.clone(), new_framework(id.clone(), info, now));
+                    self.frameworks
+                        .insert(id.clone(), new_framework(id.clone(), info, now));
                 }
                 id
             }
             None => {
                 let id = self.mint_framework_id();
                 info.id = Some(id.clone());
-                self.frameworks.insert(id.clone(), new_framework(id.clone(), info, now));
+                self.frameworks
+                    .insert(id.clone(), new_framework(id.clone(), info, now));
                 id
             }
         };
-        let framework = self.frameworks.get_mut(&framework_id).expect("inserted or found above");
+        let framework = self
+            .frameworks
+            .get_mut(&framework_id)
+            .expect("inserted or found above");
         framework.info.id = Some(framework_id.clone());
         framework.stream_id = Some(stream_id);
         framework.connected = true;
@@ -120,14 +132,25 @@ impl Core {
                 master_info: Some(self.master_info.clone()),
             }),
         ));
-        Ok(SubscribeOutcome { framework_id, before_stream: before, after_stream: after })
+        Ok(SubscribeOutcome {
+            framework_id,
+            before_stream: before,
+            after_stream: after,
+        })
     }
 
     /// The framework's stream broke. Only the current stream counts: a replaced stream closing late
     /// must not disconnect its successor (spec 8.6).
-    pub fn framework_disconnected(&mut self, now: f64, id: &FrameworkId, stream_id: &str) -> Vec<Effect> {
+    pub fn framework_disconnected(
+        &mut self,
+        now: f64,
+        id: &FrameworkId,
+        stream_id: &str,
+    ) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let Some(framework) = self.frameworks.get_mut(id) else { return effects };
+        let Some(framework) = self.frameworks.get_mut(id) else {
+            return effects;
+        };
         if framework.stream_id.as_deref() != Some(stream_id) {
             return effects;
         }
@@ -141,16 +164,26 @@ impl Core {
             self.remove_offer(&offer);
         }
         tracing::info!(framework = %id, failover_timeout = framework_failover(&self.frameworks, id), "framework disconnected");
-        if self.frameworks.get(id).is_some_and(|f| f.info.failover_timeout == 0.0) {
+        if self
+            .frameworks
+            .get(id)
+            .is_some_and(|f| f.info.failover_timeout == 0.0)
+        {
             self.remove_framework(now, id, &mut effects);
         }
         effects
     }
 
     /// Checks a non-SUBSCRIBE call's framework and stream id (spec 8.3).
-    pub fn authorize_call(&self, framework_id: Option<&FrameworkId>, stream_id: Option<&str>) -> Result<FrameworkId, CallError> {
+    pub fn authorize_call(
+        &self,
+        framework_id: Option<&FrameworkId>,
+        stream_id: Option<&str>,
+    ) -> Result<FrameworkId, CallError> {
         let id = framework_id.ok_or_else(|| bad("Expecting 'framework_id' to be present"))?;
-        let stream_id = stream_id.ok_or_else(|| bad("All non-subscribe calls should include the 'Mesos-Stream-Id' header"))?;
+        let stream_id = stream_id.ok_or_else(|| {
+            bad("All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+        })?;
         let framework = self
             .frameworks
             .get(id)
@@ -165,22 +198,37 @@ impl Core {
     }
 
     /// Applies an authorized call. `call.kind` was checked by the edge to be a known type.
-    pub fn apply_call(&mut self, now: f64, framework_id: &FrameworkId, call: Call) -> Result<Vec<Effect>, CallError> {
+    pub fn apply_call(
+        &mut self,
+        now: f64,
+        framework_id: &FrameworkId,
+        call: Call,
+    ) -> Result<Vec<Effect>, CallError> {
         self.counters.messages_scheduler_calls += 1;
         let mut effects = Vec::new();
         match call.kind.as_str() {
             "TEARDOWN" => self.remove_framework(now, framework_id, &mut effects),
             "ACCEPT" => {
-                let accept = call.accept.ok_or_else(|| bad("Expecting 'accept' to be present"))?;
+                let accept = call
+                    .accept
+                    .ok_or_else(|| bad("Expecting 'accept' to be present"))?;
                 self.accept(now, framework_id, accept, &mut effects);
             }
             "DECLINE" => {
-                let decline = call.decline.ok_or_else(|| bad("Expecting 'decline' to be present"))?;
+                let decline = call
+                    .decline
+                    .ok_or_else(|| bad("Expecting 'decline' to be present"))?;
                 let refuse = proto::scheduler::Filters::refuse_seconds(decline.filters.as_ref());
                 for offer_id in &decline.offer_ids {
                     if let Some(offer) = self.take_own_offer(framework_id, offer_id) {
                         self.counters.offers_declined += 1;
-                        self.add_filter(framework_id, &offer.agent_id, offer.resources, now, refuse);
+                        self.add_filter(
+                            framework_id,
+                            &offer.agent_id,
+                            offer.resources,
+                            now,
+                            refuse,
+                        );
                     }
                 }
             }
@@ -197,15 +245,21 @@ impl Core {
                 }
             }
             "KILL" => {
-                let kill = call.kill.ok_or_else(|| bad("Expecting 'kill' to be present"))?;
+                let kill = call
+                    .kill
+                    .ok_or_else(|| bad("Expecting 'kill' to be present"))?;
                 self.kill(now, framework_id, kill, &mut effects);
             }
             "SHUTDOWN" => {
-                let shutdown = call.shutdown.ok_or_else(|| bad("Expecting 'shutdown' to be present"))?;
+                let shutdown = call
+                    .shutdown
+                    .ok_or_else(|| bad("Expecting 'shutdown' to be present"))?;
                 self.shutdown_executor(framework_id, shutdown, &mut effects);
             }
             "ACKNOWLEDGE" => {
-                let ack = call.acknowledge.ok_or_else(|| bad("Expecting 'acknowledge' to be present"))?;
+                let ack = call
+                    .acknowledge
+                    .ok_or_else(|| bad("Expecting 'acknowledge' to be present"))?;
                 validate_uuid(&ack.uuid)?;
                 if self.agents.get(&ack.agent_id).is_some_and(|a| a.connected) {
                     effects.push(Effect::ToAgent(
@@ -223,8 +277,14 @@ impl Core {
                 self.reconcile(now, framework_id, reconcile, &mut effects);
             }
             "MESSAGE" => {
-                let message = call.message.ok_or_else(|| bad("Expecting 'message' to be present"))?;
-                if self.agents.get(&message.agent_id).is_some_and(|a| a.connected) {
+                let message = call
+                    .message
+                    .ok_or_else(|| bad("Expecting 'message' to be present"))?;
+                if self
+                    .agents
+                    .get(&message.agent_id)
+                    .is_some_and(|a| a.connected)
+                {
                     effects.push(Effect::ToAgent(
                         message.agent_id.clone(),
                         MasterToAgent::FrameworkMessage {
@@ -243,7 +303,14 @@ impl Core {
         Ok(effects)
     }
 
-    fn add_filter(&mut self, framework_id: &FrameworkId, agent_id: &AgentId, refused: ResourceBag, now: f64, refuse_seconds: f64) {
+    fn add_filter(
+        &mut self,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        refused: ResourceBag,
+        now: f64,
+        refuse_seconds: f64,
+    ) {
         if refuse_seconds > 0.0 && !refused.is_empty() {
             self.filters.add(allocator::RefuseFilter {
                 framework_id: framework_id.clone(),
@@ -255,8 +322,16 @@ impl Core {
     }
 
     /// Removes an offer if it exists and belongs to `framework_id`.
-    fn take_own_offer(&mut self, framework_id: &FrameworkId, offer_id: &OfferId) -> Option<OfferRecord> {
-        if self.offers.get(offer_id).is_some_and(|o| &o.framework_id == framework_id) {
+    fn take_own_offer(
+        &mut self,
+        framework_id: &FrameworkId,
+        offer_id: &OfferId,
+    ) -> Option<OfferRecord> {
+        if self
+            .offers
+            .get(offer_id)
+            .is_some_and(|o| &o.framework_id == framework_id)
+        {
             self.remove_offer(offer_id)
         } else {
             None
@@ -264,18 +339,32 @@ impl Core {
     }
 
     fn dropped_state(&self, framework_id: &FrameworkId) -> TaskState {
-        if self.frameworks.get(framework_id).is_some_and(|f| f.info.is_partition_aware()) {
+        if self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.info.is_partition_aware())
+        {
             TaskState::TaskDropped
         } else {
             TaskState::TaskLost
         }
     }
 
-    fn accept(&mut self, now: f64, framework_id: &FrameworkId, accept: Accept, effects: &mut Vec<Effect>) {
+    fn accept(
+        &mut self,
+        now: f64,
+        framework_id: &FrameworkId,
+        accept: Accept,
+        effects: &mut Vec<Effect>,
+    ) {
         let tasks_of = |ops: &[Operation]| -> Vec<TaskInfo> {
             ops.iter()
                 .flat_map(|op| {
-                    let mut tasks = op.launch.as_ref().map(|l| l.task_infos.clone()).unwrap_or_default();
+                    let mut tasks = op
+                        .launch
+                        .as_ref()
+                        .map(|l| l.task_infos.clone())
+                        .unwrap_or_default();
                     if let Some(group) = &op.launch_group {
                         tasks.extend(group.task_group.tasks.iter().cloned());
                     }
@@ -293,11 +382,15 @@ impl Core {
             match self.offers.get(offer_id) {
                 None => problem = problem.or(Some(format!("Offer {offer_id} is no longer valid"))),
                 Some(o) if &o.framework_id != framework_id => {
-                    problem = problem.or(Some(format!("Offer {offer_id} belongs to another framework")))
+                    problem = problem.or(Some(format!(
+                        "Offer {offer_id} belongs to another framework"
+                    )))
                 }
                 Some(o) => match &agent_id {
                     Some(a) if a != &o.agent_id => {
-                        problem = problem.or(Some("Offers in one ACCEPT must all be on the same agent".to_string()))
+                        problem = problem.or(Some(
+                            "Offers in one ACCEPT must all be on the same agent".to_string(),
+                        ))
                     }
                     _ => agent_id = Some(o.agent_id.clone()),
                 },
@@ -319,8 +412,18 @@ impl Core {
         if let Some(problem) = problem {
             let state = self.dropped_state(framework_id);
             for task in tasks_of(&accept.operations) {
-                let status = master_status(task.task_id.clone(), state, Some(task.agent_id.clone()), "REASON_INVALID_OFFERS", problem.clone(), now);
-                effects.push(Effect::ToFramework(framework_id.clone(), Event::update(status)));
+                let status = master_status(
+                    task.task_id.clone(),
+                    state,
+                    Some(task.agent_id.clone()),
+                    "REASON_INVALID_OFFERS",
+                    problem.clone(),
+                    now,
+                );
+                effects.push(Effect::ToFramework(
+                    framework_id.clone(),
+                    Event::update(status),
+                ));
             }
             return;
         }
@@ -331,12 +434,29 @@ impl Core {
                 "LAUNCH" => {
                     let tasks = operation.launch.map(|l| l.task_infos).unwrap_or_default();
                     for task in tasks {
-                        self.launch(now, framework_id, &agent_id, task, None, &mut remaining, effects);
+                        self.launch(
+                            now,
+                            framework_id,
+                            &agent_id,
+                            task,
+                            None,
+                            &mut remaining,
+                            effects,
+                        );
                     }
                 }
                 "LAUNCH_GROUP" => match operation.launch_group {
-                    Some(group) => self.launch_group(now, framework_id, &agent_id, group, &mut remaining, effects),
-                    None => tracing::warn!(framework = %framework_id, "LAUNCH_GROUP without 'launch_group' ignored"),
+                    Some(group) => self.launch_group(
+                        now,
+                        framework_id,
+                        &agent_id,
+                        group,
+                        &mut remaining,
+                        effects,
+                    ),
+                    None => {
+                        tracing::warn!(framework = %framework_id, "LAUNCH_GROUP without 'launch_group' ignored")
+                    }
                 },
                 other => {
                     tracing::warn!(framework = %framework_id, operation = other, "offer operation not supported; ignored");
@@ -348,22 +468,42 @@ impl Core {
     }
 
     /// Why a task cannot run, or its resources.
-    fn validate_task(&self, framework_id: &FrameworkId, agent_id: &AgentId, task: &TaskInfo, in_group: bool) -> Result<ResourceBag, String> {
+    fn validate_task(
+        &self,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        task: &TaskInfo,
+        in_group: bool,
+    ) -> Result<ResourceBag, String> {
         if task.task_id.value.is_empty() {
             return Err("Task ID is empty".into());
         }
         if task.task_id.value.contains('/') || task.task_id.value.chars().any(char::is_control) {
-            return Err(format!("Task ID '{}' contains '/' or control characters", task.task_id));
+            return Err(format!(
+                "Task ID '{}' contains '/' or control characters",
+                task.task_id
+            ));
         }
-        if self.frameworks.get(framework_id).is_some_and(|f| f.tasks.contains_key(&task.task_id)) {
+        if self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| f.tasks.contains_key(&task.task_id))
+        {
             return Err(format!("Task has duplicate ID: {}", task.task_id));
         }
         if &task.agent_id != agent_id {
-            return Err(format!("Task uses agent {} but the offers are for agent {agent_id}", task.agent_id));
+            return Err(format!(
+                "Task uses agent {} but the offers are for agent {agent_id}",
+                task.agent_id
+            ));
         }
         match (&task.command, &task.executor, in_group) {
-            (Some(_), Some(_), _) => return Err("Task should have at most one of 'command' or 'executor'".into()),
-            (None, None, false) => return Err("Task should have at least one of 'command' or 'executor'".into()),
+            (Some(_), Some(_), _) => {
+                return Err("Task should have at most one of 'command' or 'executor'".into())
+            }
+            (None, None, false) => {
+                return Err("Task should have at least one of 'command' or 'executor'".into())
+            }
             (None, Some(_), true) => return Err("Task in a group must not set 'executor'".into()),
             _ => {}
         }
@@ -372,10 +512,14 @@ impl Core {
                 return Err("Task's 'command.value' is empty".into());
             }
         }
-        let mut resources = ResourceBag::from_resources(&task.resources).map_err(|e| e.to_string())?;
+        let mut resources =
+            ResourceBag::from_resources(&task.resources).map_err(|e| e.to_string())?;
         if let Some(executor) = &task.executor {
-            let executor_resources = ResourceBag::from_resources(&executor.resources).map_err(|e| e.to_string())?;
-            resources.add(&executor_resources).map_err(|e| e.to_string())?;
+            let executor_resources =
+                ResourceBag::from_resources(&executor.resources).map_err(|e| e.to_string())?;
+            resources
+                .add(&executor_resources)
+                .map_err(|e| e.to_string())?;
         }
         if resources.is_empty() {
             return Err("Task uses no resources".into());
@@ -397,7 +541,14 @@ impl Core {
         let error = |status_state: TaskState, reason: &str, message: String| {
             Effect::ToFramework(
                 framework_id.clone(),
-                Event::update(master_status(task.task_id.clone(), status_state, Some(task.agent_id.clone()), reason, message, now)),
+                Event::update(master_status(
+                    task.task_id.clone(),
+                    status_state,
+                    Some(task.agent_id.clone()),
+                    reason,
+                    message,
+                    now,
+                )),
             )
         };
         let resources = match self.validate_task(framework_id, agent_id, &task, false) {
@@ -418,15 +569,36 @@ impl Core {
         }
         if !self.agents.get(agent_id).is_some_and(|a| a.connected) {
             let state = self.dropped_state(framework_id);
-            effects.push(error(state, "REASON_AGENT_DISCONNECTED", format!("Agent {agent_id} is not connected")));
+            effects.push(error(
+                state,
+                "REASON_AGENT_DISCONNECTED",
+                format!("Agent {agent_id} is not connected"),
+            ));
             return;
         }
         remaining.subtract(&resources);
-        let framework = self.frameworks.get(framework_id).expect("authorized framework exists");
+        let framework = self
+            .frameworks
+            .get(framework_id)
+            .expect("authorized framework exists");
         let framework_info = framework.info.clone();
         let role = framework.role();
-        self.add_task(now, framework_id, agent_id, &task, executor_id, resources, role);
-        effects.push(Effect::ToAgent(agent_id.clone(), MasterToAgent::RunTask { framework: framework_info, task }));
+        self.add_task(
+            now,
+            framework_id,
+            agent_id,
+            &task,
+            executor_id,
+            resources,
+            role,
+        );
+        effects.push(Effect::ToAgent(
+            agent_id.clone(),
+            MasterToAgent::RunTask {
+                framework: framework_info,
+                task,
+            },
+        ));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -443,9 +615,14 @@ impl Core {
         if let Some(agent) = self.agents.get_mut(agent_id) {
             let _ = agent.used.add(&resources);
         }
-        let executor_id = executor_id.or_else(|| task.executor.as_ref().map(|e| e.executor_id.clone()));
-        if let (Some(executor_id), Some(framework)) = (&executor_id, self.frameworks.get_mut(framework_id)) {
-            framework.executors.insert((agent_id.clone(), executor_id.clone()));
+        let executor_id =
+            executor_id.or_else(|| task.executor.as_ref().map(|e| e.executor_id.clone()));
+        if let (Some(executor_id), Some(framework)) =
+            (&executor_id, self.frameworks.get_mut(framework_id))
+        {
+            framework
+                .executors
+                .insert((agent_id.clone(), executor_id.clone()));
         }
         let record = Task {
             info: task.clone(),
@@ -455,7 +632,11 @@ impl Core {
             state: TaskState::TaskStaging,
             resources,
             role,
-            statuses: vec![StatusRecord { state: TaskState::TaskStaging, timestamp: now, healthy: None }],
+            statuses: vec![StatusRecord {
+                state: TaskState::TaskStaging,
+                timestamp: now,
+                healthy: None,
+            }],
             latest_status: None,
         };
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
@@ -476,7 +657,15 @@ impl Core {
         let mut needed = match ResourceBag::from_resources(&group.executor.resources) {
             Ok(r) => r,
             Err(e) => {
-                self.fail_group(now, framework_id, &group, TaskState::TaskError, "REASON_TASK_GROUP_INVALID", e.to_string(), effects);
+                self.fail_group(
+                    now,
+                    framework_id,
+                    &group,
+                    TaskState::TaskError,
+                    "REASON_TASK_GROUP_INVALID",
+                    e.to_string(),
+                    effects,
+                );
                 return;
             }
         };
@@ -489,7 +678,15 @@ impl Core {
                 }
                 Err(message) => {
                     let message = format!("Task {} is invalid: {message}", task.task_id);
-                    self.fail_group(now, framework_id, &group, TaskState::TaskError, "REASON_TASK_GROUP_INVALID", message, effects);
+                    self.fail_group(
+                        now,
+                        framework_id,
+                        &group,
+                        TaskState::TaskError,
+                        "REASON_TASK_GROUP_INVALID",
+                        message,
+                        effects,
+                    );
                     return;
                 }
             }
@@ -500,38 +697,99 @@ impl Core {
         }
         if !remaining.contains(&needed) {
             let missing = remaining.missing_from(&needed).join(", ");
-            let message = format!("Task group uses more resources ({missing}) than available in the offer");
-            self.fail_group(now, framework_id, &group, TaskState::TaskError, "REASON_TASK_GROUP_INVALID", message, effects);
+            let message =
+                format!("Task group uses more resources ({missing}) than available in the offer");
+            self.fail_group(
+                now,
+                framework_id,
+                &group,
+                TaskState::TaskError,
+                "REASON_TASK_GROUP_INVALID",
+                message,
+                effects,
+            );
             return;
         }
         if !self.agents.get(agent_id).is_some_and(|a| a.connected) {
             let state = self.dropped_state(framework_id);
-            self.fail_group(now, framework_id, &group, state, "REASON_AGENT_DISCONNECTED", format!("Agent {agent_id} is not connected"), effects);
+            self.fail_group(
+                now,
+                framework_id,
+                &group,
+                state,
+                "REASON_AGENT_DISCONNECTED",
+                format!("Agent {agent_id} is not connected"),
+                effects,
+            );
             return;
         }
         remaining.subtract(&needed);
-        let framework = self.frameworks.get(framework_id).expect("authorized framework exists");
+        let framework = self
+            .frameworks
+            .get(framework_id)
+            .expect("authorized framework exists");
         let framework_info = framework.info.clone();
         let role = framework.role();
         for (task, resources) in group.task_group.tasks.iter().zip(per_task) {
-            self.add_task(now, framework_id, agent_id, task, Some(group.executor.executor_id.clone()), resources, role.clone());
+            self.add_task(
+                now,
+                framework_id,
+                agent_id,
+                task,
+                Some(group.executor.executor_id.clone()),
+                resources,
+                role.clone(),
+            );
         }
         effects.push(Effect::ToAgent(
             agent_id.clone(),
-            MasterToAgent::RunTaskGroup { framework: framework_info, executor: group.executor, tasks: group.task_group.tasks },
+            MasterToAgent::RunTaskGroup {
+                framework: framework_info,
+                executor: group.executor,
+                tasks: group.task_group.tasks,
+            },
         ));
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fail_group(&self, now: f64, framework_id: &FrameworkId, group: &LaunchGroup, state: TaskState, reason: &str, message: String, effects: &mut Vec<Effect>) {
+    fn fail_group(
+        &self,
+        now: f64,
+        framework_id: &FrameworkId,
+        group: &LaunchGroup,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        effects: &mut Vec<Effect>,
+    ) {
         for task in &group.task_group.tasks {
-            let status = master_status(task.task_id.clone(), state, Some(task.agent_id.clone()), reason, message.clone(), now);
-            effects.push(Effect::ToFramework(framework_id.clone(), Event::update(status)));
+            let status = master_status(
+                task.task_id.clone(),
+                state,
+                Some(task.agent_id.clone()),
+                reason,
+                message.clone(),
+                now,
+            );
+            effects.push(Effect::ToFramework(
+                framework_id.clone(),
+                Event::update(status),
+            ));
         }
     }
 
-    fn kill(&mut self, now: f64, framework_id: &FrameworkId, kill: Kill, effects: &mut Vec<Effect>) {
-        let task = self.frameworks.get(framework_id).and_then(|f| f.tasks.get(&kill.task_id)).cloned();
+    fn kill(
+        &mut self,
+        now: f64,
+        framework_id: &FrameworkId,
+        kill: Kill,
+        effects: &mut Vec<Effect>,
+    ) {
+        let task = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.tasks.get(&kill.task_id))
+            .cloned();
         match task {
             Some(task) if self.agents.get(&task.agent_id).is_some_and(|a| a.connected) => {
                 effects.push(Effect::ToAgent(
@@ -548,29 +806,59 @@ impl Core {
             Some(_) => {}
             None => {
                 // Unknown task: answered like an explicit reconciliation of it (spec 8.3).
-                let request = ReconcileTask { task_id: kill.task_id, agent_id: kill.agent_id };
-                self.reconcile(now, framework_id, Reconcile { tasks: vec![request] }, effects);
+                let request = ReconcileTask {
+                    task_id: kill.task_id,
+                    agent_id: kill.agent_id,
+                };
+                self.reconcile(
+                    now,
+                    framework_id,
+                    Reconcile {
+                        tasks: vec![request],
+                    },
+                    effects,
+                );
             }
         }
     }
 
-    fn shutdown_executor(&mut self, framework_id: &FrameworkId, shutdown: Shutdown, effects: &mut Vec<Effect>) {
-        let Some(framework) = self.frameworks.get(framework_id) else { return };
+    fn shutdown_executor(
+        &mut self,
+        framework_id: &FrameworkId,
+        shutdown: Shutdown,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
         // A custom executor the master started there: the agent shuts it down (mesos-http-api.md
         // 8.4 SHUTDOWN), whether or not it still has tasks.
-        if framework.executors.contains(&(shutdown.agent_id.clone(), shutdown.executor_id.clone())) {
+        if framework
+            .executors
+            .contains(&(shutdown.agent_id.clone(), shutdown.executor_id.clone()))
+        {
             effects.push(Effect::ToAgent(
                 shutdown.agent_id.clone(),
-                MasterToAgent::ShutdownExecutor { framework_id: framework_id.clone(), executor_id: shutdown.executor_id.clone() },
+                MasterToAgent::ShutdownExecutor {
+                    framework_id: framework_id.clone(),
+                    executor_id: shutdown.executor_id.clone(),
+                },
             ));
             return;
         }
         for task in framework.tasks.values() {
-            let executor = task.executor_id.clone().unwrap_or_else(|| ExecutorId::new(task.info.task_id.value.clone()));
+            let executor = task
+                .executor_id
+                .clone()
+                .unwrap_or_else(|| ExecutorId::new(task.info.task_id.value.clone()));
             if executor == shutdown.executor_id && task.agent_id == shutdown.agent_id {
                 effects.push(Effect::ToAgent(
                     task.agent_id.clone(),
-                    MasterToAgent::KillTask { framework_id: framework_id.clone(), task_id: task.info.task_id.clone(), kill_policy: None },
+                    MasterToAgent::KillTask {
+                        framework_id: framework_id.clone(),
+                        task_id: task.info.task_id.clone(),
+                        kill_policy: None,
+                    },
                 ));
             }
         }
@@ -579,11 +867,22 @@ impl Core {
     /// Explicit reconciliation answers each named task; implicit (no tasks) answers every task the
     /// master knows for the framework. Answers carry REASON_RECONCILIATION and no uuid
     /// (mesos-ha.md 3.6).
-    fn reconcile(&mut self, now: f64, framework_id: &FrameworkId, reconcile: Reconcile, effects: &mut Vec<Effect>) {
-        let Some(framework) = self.frameworks.get(framework_id) else { return };
+    fn reconcile(
+        &mut self,
+        now: f64,
+        framework_id: &FrameworkId,
+        reconcile: Reconcile,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
         let partition_aware = framework.info.is_partition_aware();
         let answer = |task: &Task| {
-            let mut status = task.latest_status.clone().unwrap_or_else(|| TaskStatus::new(task.info.task_id.clone(), task.state));
+            let mut status = task
+                .latest_status
+                .clone()
+                .unwrap_or_else(|| TaskStatus::new(task.info.task_id.clone(), task.state));
             status.state = task.state;
             status.uuid = None;
             status.source = Some(StatusSource::SourceMaster);
@@ -600,7 +899,11 @@ impl Core {
             return;
         }
         for request in reconcile.tasks {
-            if let Some(task) = framework.tasks.get(&request.task_id).or_else(|| framework.unreachable_tasks.get(&request.task_id)) {
+            if let Some(task) = framework
+                .tasks
+                .get(&request.task_id)
+                .or_else(|| framework.unreachable_tasks.get(&request.task_id))
+            {
                 effects.push(Effect::ToFramework(framework_id.clone(), answer(task)));
                 continue;
             }
@@ -614,20 +917,54 @@ impl Core {
             if on_recovered_agent {
                 continue;
             }
-            if request.agent_id.as_ref().is_some_and(|a| self.unreachable_agents.contains_key(a)) {
-                let state = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
-                let status = master_status(request.task_id, state, request.agent_id, "REASON_RECONCILIATION", "Reconciliation: Agent is unreachable", now);
-                effects.push(Effect::ToFramework(framework_id.clone(), Event::update(status)));
+            if request
+                .agent_id
+                .as_ref()
+                .is_some_and(|a| self.unreachable_agents.contains_key(a))
+            {
+                let state = if partition_aware {
+                    TaskState::TaskUnreachable
+                } else {
+                    TaskState::TaskLost
+                };
+                let status = master_status(
+                    request.task_id,
+                    state,
+                    request.agent_id,
+                    "REASON_RECONCILIATION",
+                    "Reconciliation: Agent is unreachable",
+                    now,
+                );
+                effects.push(Effect::ToFramework(
+                    framework_id.clone(),
+                    Event::update(status),
+                ));
                 continue;
             }
-            let agent_known = request.agent_id.as_ref().is_some_and(|a| self.agents.contains_key(a));
+            let agent_known = request
+                .agent_id
+                .as_ref()
+                .is_some_and(|a| self.agents.contains_key(a));
             let (state, message) = match (agent_known, partition_aware) {
-                (true, true) => (TaskState::TaskGone, "Reconciliation: Task is unknown to the agent"),
+                (true, true) => (
+                    TaskState::TaskGone,
+                    "Reconciliation: Task is unknown to the agent",
+                ),
                 (false, true) => (TaskState::TaskUnknown, "Reconciliation: Task is unknown"),
                 (_, false) => (TaskState::TaskLost, "Reconciliation: Task is unknown"),
             };
-            let status = master_status(request.task_id, state, request.agent_id, "REASON_RECONCILIATION", message, now);
-            effects.push(Effect::ToFramework(framework_id.clone(), Event::update(status)));
+            let status = master_status(
+                request.task_id,
+                state,
+                request.agent_id,
+                "REASON_RECONCILIATION",
+                message,
+                now,
+            );
+            effects.push(Effect::ToFramework(
+                framework_id.clone(),
+                Event::update(status),
+            ));
         }
     }
 }
@@ -660,7 +997,10 @@ pub(super) fn framework_placeholder(id: FrameworkId, info: FrameworkInfo, now: f
 }
 
 fn framework_failover(frameworks: &BTreeMap<FrameworkId, Framework>, id: &FrameworkId) -> f64 {
-    frameworks.get(id).map(|f| f.info.failover_timeout).unwrap_or(0.0)
+    frameworks
+        .get(id)
+        .map(|f| f.info.failover_timeout)
+        .unwrap_or(0.0)
 }
 
 /// An acknowledgement's uuid is the base64 of 16 bytes.
@@ -670,7 +1010,10 @@ fn validate_uuid(uuid: &str) -> Result<(), CallError> {
         .decode(uuid)
         .map_err(|_| bad(format!("'acknowledge.uuid' is not valid base64: '{uuid}'")))?;
     if bytes.len() != 16 {
-        return Err(bad(format!("'acknowledge.uuid' must encode 16 bytes, got {}", bytes.len())));
+        return Err(bad(format!(
+            "'acknowledge.uuid' must encode 16 bytes, got {}",
+            bytes.len()
+        )));
     }
     Ok(())
 }

@@ -63,7 +63,15 @@ struct Run {
 
 impl Run {
     fn new(seed: u64) -> Self {
-        Run { core: core(), rng: Rng(allocator::SplitMix64::new(seed)), now: 0.0, next_task: 0, next_uuid: 0, connection: 0, tried: Tried::default() }
+        Run {
+            core: core(),
+            rng: Rng(allocator::SplitMix64::new(seed)),
+            now: 0.0,
+            next_task: 0,
+            next_uuid: 0,
+            connection: 0,
+            tried: Tried::default(),
+        }
     }
 
     fn add_agent(&mut self) {
@@ -72,25 +80,49 @@ impl Run {
             id: None,
             hostname: format!("h-{}", id.value),
             port: 5051,
-            resources: ResourceBag::parse(AGENT_RESOURCES).unwrap().to_resources(None),
+            resources: ResourceBag::parse(AGENT_RESOURCES)
+                .unwrap()
+                .to_resources(None),
             attributes: vec![],
         };
         self.connection += 1;
-        self.core.register_agent(self.now, id, info, "127.0.0.1:5051".into(), "1.11.0".into(), self.connection).unwrap();
+        self.core
+            .register_agent(
+                self.now,
+                id,
+                info,
+                "127.0.0.1:5051".into(),
+                "1.11.0".into(),
+                self.connection,
+            )
+            .unwrap();
     }
 
     fn subscribe(&mut self) {
         let mut info = framework_info(self.rng.below(2) == 0);
         info.name = format!("f{}", self.rng.next() % 1000);
-        self.core.subscribe(self.now, info, format!("s{}", self.rng.next())).unwrap();
+        self.core
+            .subscribe(self.now, info, format!("s{}", self.rng.next()))
+            .unwrap();
     }
 
     /// Accepts an outstanding offer with 1-3 tasks of assorted sizes, some with a port or a zone.
     fn launch(&mut self) {
         let mut offer_ids: Vec<&OfferId> = self.core.offers.keys().collect();
         offer_ids.sort();
-        let Some(offer) = self.rng.pick(&offer_ids).map(|id| self.core.offers[*id].clone()) else { return };
-        let mut free_ports: Vec<u64> = offer.resources.ranges("ports").into_iter().flat_map(|(b, e)| b..=e).collect();
+        let Some(offer) = self
+            .rng
+            .pick(&offer_ids)
+            .map(|id| self.core.offers[*id].clone())
+        else {
+            return;
+        };
+        let mut free_ports: Vec<u64> = offer
+            .resources
+            .ranges("ports")
+            .into_iter()
+            .flat_map(|(b, e)| b..=e)
+            .collect();
         let mut tasks = Vec::new();
         for _ in 0..1 + self.rng.below(3) {
             let cpus = ["0.1", "0.25", "0.3", "0.333", "1"][self.rng.below(5)];
@@ -101,17 +133,34 @@ impl Run {
                 resources.push_str(&format!(";ports:[{port}-{port}]"));
             }
             if self.rng.below(4) == 0 {
-                resources.push_str(&format!(";zones:{{{}}}", ["a", "b", "c"][self.rng.below(3)]));
+                resources.push_str(&format!(
+                    ";zones:{{{}}}",
+                    ["a", "b", "c"][self.rng.below(3)]
+                ));
             }
             if self.rng.below(6) == 0 {
                 resources.push_str(";gpus:0");
             }
             self.next_task += 1;
-            tasks.push(task(&format!("t{}", self.next_task), &offer.agent_id, &resources));
+            tasks.push(task(
+                &format!("t{}", self.next_task),
+                &offer.agent_id,
+                &resources,
+            ));
         }
-        let before = self.core.frameworks.get(&offer.framework_id).map_or(0, |f| f.tasks.len());
-        self.core.apply_call(self.now, &offer.framework_id, accept(&offer.id, tasks)).unwrap();
-        let after = self.core.frameworks.get(&offer.framework_id).map_or(0, |f| f.tasks.len());
+        let before = self
+            .core
+            .frameworks
+            .get(&offer.framework_id)
+            .map_or(0, |f| f.tasks.len());
+        self.core
+            .apply_call(self.now, &offer.framework_id, accept(&offer.id, tasks))
+            .unwrap();
+        let after = self
+            .core
+            .frameworks
+            .get(&offer.framework_id)
+            .map_or(0, |f| f.tasks.len());
         self.tried.launched += after.saturating_sub(before);
     }
 
@@ -122,16 +171,37 @@ impl Run {
             .frameworks
             .values()
             .flat_map(|f| f.tasks.values())
-            .map(|t| (t.framework_id.clone(), t.info.task_id.clone(), t.agent_id.clone()))
+            .map(|t| {
+                (
+                    t.framework_id.clone(),
+                    t.info.task_id.clone(),
+                    t.agent_id.clone(),
+                )
+            })
             .collect();
-        let Some((framework_id, task_id, agent_id)) = self.rng.pick(&tasks).cloned() else { return };
-        let states = [TaskState::TaskRunning, TaskState::TaskRunning, TaskState::TaskFinished, TaskState::TaskFailed, TaskState::TaskKilled];
+        let Some((framework_id, task_id, agent_id)) = self.rng.pick(&tasks).cloned() else {
+            return;
+        };
+        let states = [
+            TaskState::TaskRunning,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished,
+            TaskState::TaskFailed,
+            TaskState::TaskKilled,
+        ];
         let state = states[self.rng.below(states.len())];
         let mut status = TaskStatus::new(task_id, state);
         self.next_uuid += 1;
         status.uuid = Some(format!("u{}", self.next_uuid));
         let known_agent = self.core.agents.get(&agent_id).is_some_and(|a| a.connected);
-        self.core.status_update(self.now, &agent_id, StatusUpdate { framework_id, status });
+        self.core.status_update(
+            self.now,
+            &agent_id,
+            StatusUpdate {
+                framework_id,
+                status,
+            },
+        );
         if known_agent {
             if state.is_terminal() {
                 self.tried.terminal_updates += 1;
@@ -146,13 +216,17 @@ impl Run {
     }
 
     fn mark_unreachable(&mut self) {
-        let Some(id) = self.rng.pick(&self.agent_ids()).cloned() else { return };
+        let Some(id) = self.rng.pick(&self.agent_ids()).cloned() else {
+            return;
+        };
         self.core.mark_unreachable(self.now, &id);
         self.tried.unreachable += 1;
     }
 
     fn mark_gone(&mut self) {
-        let Some(id) = self.rng.pick(&self.agent_ids()).cloned() else { return };
+        let Some(id) = self.rng.pick(&self.agent_ids()).cloned() else {
+            return;
+        };
         self.core.mark_gone(self.now, &id);
         self.tried.gone += 1;
     }
@@ -166,22 +240,43 @@ impl Run {
             .values()
             .flat_map(|f| f.tasks.values().chain(f.unreachable_tasks.values()))
             .filter(|t| t.agent_id == id)
-            .map(|t| ReportedTask { framework_id: t.framework_id.clone(), task: t.info.clone(), state: TaskState::TaskRunning, latest_status: None })
+            .map(|t| ReportedTask {
+                framework_id: t.framework_id.clone(),
+                task: t.info.clone(),
+                state: TaskState::TaskRunning,
+                latest_status: None,
+            })
             .collect();
         if !reported.is_empty() && self.rng.below(3) == 0 {
             reported.remove(self.rng.below(reported.len()));
         }
-        let frameworks: Vec<FrameworkInfo> = self.core.frameworks.values().map(|f| f.info.clone()).collect();
+        let frameworks: Vec<FrameworkInfo> = self
+            .core
+            .frameworks
+            .values()
+            .map(|f| f.info.clone())
+            .collect();
         let info = AgentInfo {
             id: Some(id.clone()),
             hostname: format!("h-{}", id.value),
             port: 5051,
-            resources: ResourceBag::parse(AGENT_RESOURCES).unwrap().to_resources(None),
+            resources: ResourceBag::parse(AGENT_RESOURCES)
+                .unwrap()
+                .to_resources(None),
             attributes: vec![],
         };
         self.connection += 1;
         self.core
-            .reregister_agent(self.now, id.clone(), info, "127.0.0.1:5051".into(), "1.11.0".into(), self.connection, reported, frameworks)
+            .reregister_agent(
+                self.now,
+                id.clone(),
+                info,
+                "127.0.0.1:5051".into(),
+                "1.11.0".into(),
+                self.connection,
+                reported,
+                frameworks,
+            )
             .unwrap();
         if back_from_unreachable {
             self.core.agent_reachable_again(self.now, &id);
@@ -193,15 +288,21 @@ impl Run {
 
     fn teardown(&mut self) {
         let ids: Vec<FrameworkId> = self.core.frameworks.keys().cloned().collect();
-        let Some(id) = self.rng.pick(&ids).cloned() else { return };
-        self.core.apply_call(self.now, &id, Call::new("TEARDOWN", Some(id.clone()))).unwrap();
+        let Some(id) = self.rng.pick(&ids).cloned() else {
+            return;
+        };
+        self.core
+            .apply_call(self.now, &id, Call::new("TEARDOWN", Some(id.clone())))
+            .unwrap();
         self.tried.teardowns += 1;
     }
 
     /// The scheduler's stream drops; after its failover timeout the next tick removes it.
     fn disconnect_framework(&mut self) {
         let ids: Vec<FrameworkId> = self.core.frameworks.keys().cloned().collect();
-        let Some(id) = self.rng.pick(&ids).cloned() else { return };
+        let Some(id) = self.rng.pick(&ids).cloned() else {
+            return;
+        };
         if let Some(stream) = self.core.frameworks[&id].stream_id.clone() {
             self.core.framework_disconnected(self.now, &id, &stream);
         }
@@ -244,7 +345,12 @@ impl Run {
     fn count_shared_ports(&mut self) {
         for framework in self.core.frameworks.values() {
             let mut seen = std::collections::BTreeSet::new();
-            if framework.tasks.values().flat_map(|t| t.resources.ranges("ports")).any(|range| !seen.insert(range)) {
+            if framework
+                .tasks
+                .values()
+                .flat_map(|t| t.resources.ranges("ports"))
+                .any(|range| !seen.insert(range))
+            {
                 self.tried.shared_ports += 1;
             }
         }
@@ -265,14 +371,25 @@ fn recount(tasks: &ActiveTasks) -> (ResourceTally, ResourceBag) {
 fn check(framework: &Framework, seed: u64, step: usize) {
     let context = format!("seed {seed} step {step} framework {}", framework.id);
     let (tally, summed) = recount(&framework.tasks);
-    assert_eq!(framework.tasks.tally(), &tally, "{context}: the kept tally differs from a recount");
+    assert_eq!(
+        framework.tasks.tally(),
+        &tally,
+        "{context}: the kept tally differs from a recount"
+    );
     let used = framework.used();
-    assert_eq!(used.names().collect::<Vec<_>>(), summed.names().collect::<Vec<_>>(), "{context}");
+    assert_eq!(
+        used.names().collect::<Vec<_>>(),
+        summed.names().collect::<Vec<_>>(),
+        "{context}"
+    );
     for name in summed.names() {
         match (used.get(name), summed.get(name)) {
             // The tally sums exactly and rounds once; the task-by-task f64 sum rounds at each step.
             (Some(ResourceValue::Scalar(kept)), Some(ResourceValue::Scalar(naive))) => {
-                assert!((kept - naive).abs() <= 1e-9 * naive.abs().max(1.0), "{context}: {name} {kept} vs {naive}")
+                assert!(
+                    (kept - naive).abs() <= 1e-9 * naive.abs().max(1.0),
+                    "{context}: {name} {kept} vs {naive}"
+                )
             }
             (kept, naive) => assert_eq!(kept, naive, "{context}: {name}"),
         }
@@ -283,12 +400,21 @@ fn check(framework: &Framework, seed: u64, step: usize) {
             assert_eq!(scalars.scalar(name), *amount, "{context}: {name}");
         }
     }
-    assert_eq!(scalars.names().count(), used.names().filter(|n| matches!(used.get(n), Some(ResourceValue::Scalar(_)))).count(), "{context}");
+    assert_eq!(
+        scalars.names().count(),
+        used.names()
+            .filter(|n| matches!(used.get(n), Some(ResourceValue::Scalar(_))))
+            .count(),
+        "{context}"
+    );
 }
 
 #[test]
 fn framework_tallies_equal_a_full_recount_after_every_step() {
-    let seeds: Vec<u64> = match std::env::var("TALLY_SEED").ok().and_then(|s| s.parse().ok()) {
+    let seeds: Vec<u64> = match std::env::var("TALLY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(seed) => vec![seed],
         None => SEEDS.collect(),
     };
@@ -303,7 +429,12 @@ fn framework_tallies_equal_a_full_recount_after_every_step() {
         for step in 0..STEPS_PER_SEED {
             run.step();
             run.count_shared_ports();
-            for framework in run.core.frameworks.values().chain(run.core.completed_frameworks.iter()) {
+            for framework in run
+                .core
+                .frameworks
+                .values()
+                .chain(run.core.completed_frameworks.iter())
+            {
                 check(framework, seed, step);
             }
         }

@@ -2,7 +2,9 @@
 //! `/metrics/prometheus`), `/version`, `/flags`, `/health`, `/redirect` and `/teardown`
 //! (mesos-http-api.md sections 2-6); `/` is the web UI (`ui/`).
 
-use super::{json_or_jsonp, json_response, redirect_unless_leader, state_json, text_error, AppState};
+use super::{
+    json_or_jsonp, json_response, redirect_unless_leader, state_json, text_error, AppState,
+};
 use crate::server::{now_secs, Leadership, Master};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -23,7 +25,10 @@ pub async fn health() -> StatusCode {
 }
 
 pub async fn not_found(uri: Uri) -> Response {
-    text_error(StatusCode::NOT_FOUND, format!("No endpoint at '{}'", uri.path()))
+    text_error(
+        StatusCode::NOT_FOUND,
+        format!("No endpoint at '{}'", uri.path()),
+    )
 }
 
 pub async fn redirect(State(master): State<AppState>) -> Response {
@@ -32,7 +37,11 @@ pub async fn redirect(State(master): State<AppState>) -> Response {
         Leadership::Following(leader) => leader.map(|l| l.endpoint),
     };
     match endpoint {
-        Some(endpoint) => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, format!("//{endpoint}"))]).into_response(),
+        Some(endpoint) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, format!("//{endpoint}"))],
+        )
+            .into_response(),
         None => text_error(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
     }
 }
@@ -42,7 +51,10 @@ pub async fn version() -> Response {
 }
 
 pub async fn flags(State(master): State<AppState>, Query(params): Params) -> Response {
-    json_or_jsonp(&json!({"flags": master.config.flags}), params.get("jsonp").map(String::as_str))
+    json_or_jsonp(
+        &json!({"flags": master.config.flags}),
+        params.get("jsonp").map(String::as_str),
+    )
 }
 
 pub async fn state(State(master): State<AppState>, uri: Uri, Query(params): Params) -> Response {
@@ -88,7 +100,11 @@ pub async fn state_summary(State(master): State<AppState>, uri: Uri) -> Response
     }))
 }
 
-pub async fn frameworks(State(master): State<AppState>, uri: Uri, Query(params): Params) -> Response {
+pub async fn frameworks(
+    State(master): State<AppState>,
+    uri: Uri,
+    Query(params): Params,
+) -> Response {
     if let Some(r) = redirect_unless_leader(&master, path_of(&uri)) {
         return r;
     }
@@ -127,9 +143,12 @@ pub async fn tasks(State(master): State<AppState>, uri: Uri, Query(params): Para
     let number = |name: &str, default: usize| -> Result<usize, Response> {
         match params.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| text_error(StatusCode::BAD_REQUEST, format!("Failed to parse '{name}': '{v}' is not a non-negative integer"))),
+            Some(v) => v.parse().map_err(|_| {
+                text_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("Failed to parse '{name}': '{v}' is not a non-negative integer"),
+                )
+            }),
         }
     };
     let limit = match number("limit", 100) {
@@ -143,16 +162,36 @@ pub async fn tasks(State(master): State<AppState>, uri: Uri, Query(params): Para
     let descending = match params.get("order").map(String::as_str) {
         None | Some("desc") => true,
         Some("asc") => false,
-        Some(other) => return text_error(StatusCode::BAD_REQUEST, format!("'order' must be 'asc' or 'desc', got '{other}'")),
+        Some(other) => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("'order' must be 'asc' or 'desc', got '{other}'"),
+            )
+        }
     };
     let inner = master.lock();
     let mut tasks: Vec<(f64, Value)> = Vec::new();
-    for framework in inner.core.frameworks.values().chain(inner.core.completed_frameworks.iter()) {
-        if params.get("framework_id").is_some_and(|w| w != &framework.id.value) {
+    for framework in inner
+        .core
+        .frameworks
+        .values()
+        .chain(inner.core.completed_frameworks.iter())
+    {
+        if params
+            .get("framework_id")
+            .is_some_and(|w| w != &framework.id.value)
+        {
             continue;
         }
-        for task in framework.tasks.values().chain(framework.completed_tasks.iter()) {
-            if params.get("task_id").is_some_and(|w| w != &task.info.task_id.value) {
+        for task in framework
+            .tasks
+            .values()
+            .chain(framework.completed_tasks.iter())
+        {
+            if params
+                .get("task_id")
+                .is_some_and(|w| w != &task.info.task_id.value)
+            {
                 continue;
             }
             let started = task.statuses.first().map(|s| s.timestamp).unwrap_or(0.0);
@@ -164,8 +203,16 @@ pub async fn tasks(State(master): State<AppState>, uri: Uri, Query(params): Para
     if descending {
         tasks.reverse();
     }
-    let page: Vec<Value> = tasks.into_iter().skip(offset).take(limit).map(|(_, t)| t).collect();
-    json_or_jsonp(&json!({"tasks": page}), params.get("jsonp").map(String::as_str))
+    let page: Vec<Value> = tasks
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(_, t)| t)
+        .collect();
+    json_or_jsonp(
+        &json!({"tasks": page}),
+        params.get("jsonp").map(String::as_str),
+    )
 }
 
 pub async fn roles(State(master): State<AppState>, uri: Uri) -> Response {
@@ -173,7 +220,8 @@ pub async fn roles(State(master): State<AppState>, uri: Uri) -> Response {
         return r;
     }
     let inner = master.lock();
-    let mut roles: std::collections::BTreeMap<String, (Vec<String>, proto::ResourceBag)> = Default::default();
+    let mut roles: std::collections::BTreeMap<String, (Vec<String>, proto::ResourceBag)> =
+        Default::default();
     for framework in inner.core.frameworks.values() {
         let entry = roles.entry(framework.role()).or_default();
         entry.0.push(framework.id.value.clone());
@@ -196,12 +244,18 @@ pub async fn teardown(State(master): State<AppState>, uri: Uri, body: Bytes) -> 
     }
     let form: HashMap<String, String> = url_form(&body);
     let Some(id) = form.get("frameworkId") else {
-        return text_error(StatusCode::BAD_REQUEST, "Missing 'frameworkId' in the form body");
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            "Missing 'frameworkId' in the form body",
+        );
     };
     let id = FrameworkId::new(id.clone());
     let mut inner = master.lock();
     if !inner.core.frameworks.contains_key(&id) {
-        return text_error(StatusCode::BAD_REQUEST, format!("No framework found with specified ID '{id}'"));
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            format!("No framework found with specified ID '{id}'"),
+        );
     }
     let mut effects = Vec::new();
     inner.core.remove_framework(now_secs(), &id, &mut effects);
@@ -255,7 +309,9 @@ pub async fn metrics(State(master): State<AppState>) -> Response {
 /// snapshot it describes this process, so a backup answers too and never redirects.
 pub async fn prometheus(State(master): State<AppState>) -> Response {
     let snapshot = metrics_snapshot(&master);
-    let numbers = snapshot.iter().filter_map(|(key, value)| Some((key.as_str(), value.as_f64()?)));
+    let numbers = snapshot
+        .iter()
+        .filter_map(|(key, value)| Some((key.as_str(), value.as_f64()?)));
     let text = metrics_text::exposition(metrics_text::mesos::from_snapshot(numbers));
     ([(header::CONTENT_TYPE, metrics_text::CONTENT_TYPE)], text).into_response()
 }
@@ -274,7 +330,14 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
     match &master.log_stats {
         Some(stats) => {
             let stats = stats.borrow().clone();
-            put("registrar/log/recovered", if stats.status == Some(replog::ReplicaStatus::Voting) { 1.0 } else { 0.0 });
+            put(
+                "registrar/log/recovered",
+                if stats.status == Some(replog::ReplicaStatus::Voting) {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
             put("registrar/log/ensemble_size", stats.ensemble_size as f64);
         }
         None => put("registrar/log/recovered", 1.0),
@@ -287,32 +350,80 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
     put("master/slaves_active", active);
     put("master/slaves_inactive", core.agents.len() as f64 - active);
     put("master/slaves_connected", connected);
-    put("master/slaves_disconnected", core.agents.len() as f64 - connected);
-    put("master/slaves_unreachable", core.unreachable_agents.len() as f64);
+    put(
+        "master/slaves_disconnected",
+        core.agents.len() as f64 - connected,
+    );
+    put(
+        "master/slaves_unreachable",
+        core.unreachable_agents.len() as f64,
+    );
     let fw_active = core.frameworks.values().filter(|f| f.active).count() as f64;
     let fw_connected = core.frameworks.values().filter(|f| f.connected).count() as f64;
     put("master/frameworks_active", fw_active);
-    put("master/frameworks_inactive", core.frameworks.len() as f64 - fw_active);
+    put(
+        "master/frameworks_inactive",
+        core.frameworks.len() as f64 - fw_active,
+    );
     put("master/frameworks_connected", fw_connected);
-    put("master/frameworks_disconnected", core.frameworks.len() as f64 - fw_connected);
+    put(
+        "master/frameworks_disconnected",
+        core.frameworks.len() as f64 - fw_connected,
+    );
     let mut gauges: HashMap<&str, f64> = HashMap::new();
-    for task in core.frameworks.values().flat_map(|f| f.tasks.values().chain(f.unreachable_tasks.values())) {
+    for task in core
+        .frameworks
+        .values()
+        .flat_map(|f| f.tasks.values().chain(f.unreachable_tasks.values()))
+    {
         *gauges.entry(task.state.metric_suffix()).or_default() += 1.0;
     }
     for state in ["STAGING", "STARTING", "RUNNING", "KILLING", "UNREACHABLE"] {
-        put(&format!("master/tasks_{}", state.to_lowercase()), gauges.get(state).copied().unwrap_or(0.0));
+        put(
+            &format!("master/tasks_{}", state.to_lowercase()),
+            gauges.get(state).copied().unwrap_or(0.0),
+        );
     }
-    for state in ["FINISHED", "FAILED", "KILLED", "LOST", "ERROR", "DROPPED", "GONE", "GONE_BY_OPERATOR"] {
-        let count = core.counters.tasks_terminal.get(state).copied().unwrap_or(0) as f64;
+    for state in [
+        "FINISHED",
+        "FAILED",
+        "KILLED",
+        "LOST",
+        "ERROR",
+        "DROPPED",
+        "GONE",
+        "GONE_BY_OPERATOR",
+    ] {
+        let count = core
+            .counters
+            .tasks_terminal
+            .get(state)
+            .copied()
+            .unwrap_or(0) as f64;
         put(&format!("master/tasks_{}", state.to_lowercase()), count);
     }
-    put("master/slave_registrations", core.counters.slave_registrations as f64);
-    put("master/slave_reregistrations", core.counters.slave_reregistrations as f64);
+    put(
+        "master/slave_registrations",
+        core.counters.slave_registrations as f64,
+    );
+    put(
+        "master/slave_reregistrations",
+        core.counters.slave_reregistrations as f64,
+    );
     put("master/slave_removals", core.counters.slave_removals as f64);
     put("master/outstanding_offers", core.offers.len() as f64);
-    put("master/valid_status_updates", core.counters.valid_status_updates as f64);
-    put("master/invalid_status_updates", core.counters.invalid_status_updates as f64);
-    put("master/messages_scheduler_calls", core.counters.messages_scheduler_calls as f64);
+    put(
+        "master/valid_status_updates",
+        core.counters.valid_status_updates as f64,
+    );
+    put(
+        "master/invalid_status_updates",
+        core.counters.invalid_status_updates as f64,
+    );
+    put(
+        "master/messages_scheduler_calls",
+        core.counters.messages_scheduler_calls as f64,
+    );
     let mut total = proto::ResourceBag::new();
     let mut used = proto::ResourceBag::new();
     for agent in core.agents.values() {
@@ -324,10 +435,15 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
         let u = used.scalar(name);
         put(&format!("master/{name}_total"), t);
         put(&format!("master/{name}_used"), u);
-        put(&format!("master/{name}_percent"), if t > 0.0 { u / t } else { 0.0 });
+        put(
+            &format!("master/{name}_percent"),
+            if t > 0.0 { u / t } else { 0.0 },
+        );
     }
     put("registrar/queued_operations", 0.0);
-    let registry_size = serde_json::to_vec(&inner.registry).map(|v| v.len()).unwrap_or(0);
+    let registry_size = serde_json::to_vec(&inner.registry)
+        .map(|v| v.len())
+        .unwrap_or(0);
     put("registrar/registry_size_bytes", registry_size as f64);
     drop(inner);
     for (key, value) in system_metrics() {
@@ -338,11 +454,22 @@ pub fn metrics_snapshot(master: &Master) -> Map<String, Value> {
 
 /// Host figures from /proc, as Mesos reports them under `system/`.
 pub fn system_metrics() -> Vec<(&'static str, f64)> {
-    let mut out = vec![("system/cpus_total", std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0))];
+    let mut out = vec![(
+        "system/cpus_total",
+        std::thread::available_parallelism()
+            .map(|n| n.get() as f64)
+            .unwrap_or(1.0),
+    )];
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let mut parts = load.split_whitespace().filter_map(|p| p.parse::<f64>().ok());
+        let mut parts = load
+            .split_whitespace()
+            .filter_map(|p| p.parse::<f64>().ok());
         if let (Some(a), Some(b), Some(c)) = (parts.next(), parts.next(), parts.next()) {
-            out.extend([("system/load_1min", a), ("system/load_5min", b), ("system/load_15min", c)]);
+            out.extend([
+                ("system/load_1min", a),
+                ("system/load_5min", b),
+                ("system/load_15min", c),
+            ]);
         }
     }
     if let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") {

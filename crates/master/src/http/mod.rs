@@ -64,9 +64,10 @@ pub fn router(master: Arc<Master>) -> Router {
 /// A plain-text error, as Mesos answers 4xx/5xx on its HTTP APIs (spec section 1).
 pub fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
     let mut response = (status, message.into()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -78,11 +79,19 @@ pub fn json_response(value: &serde_json::Value) -> Response {
 /// Classic endpoints answer JSONP when `?jsonp=<callback>` is given (spec section 1).
 pub fn json_or_jsonp(value: &serde_json::Value, jsonp: Option<&str>) -> Response {
     match jsonp {
-        Some(callback) if !callback.is_empty() && callback.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') => {
+        Some(callback)
+            if !callback.is_empty()
+                && callback
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+        {
             let body = format!("{callback}({});", value);
             ([(header::CONTENT_TYPE, "text/javascript")], body).into_response()
         }
-        Some(_) => text_error(StatusCode::BAD_REQUEST, "'jsonp' must be a JavaScript identifier"),
+        Some(_) => text_error(
+            StatusCode::BAD_REQUEST,
+            "'jsonp' must be a JavaScript identifier",
+        ),
         None => json_response(value),
     }
 }
@@ -94,16 +103,30 @@ pub fn redirect_unless_leader(master: &Master, path_and_query: &str) -> Option<R
         Leadership::Leading => None,
         Leadership::Following(Some(leader)) => {
             let location = format!("//{}{path_and_query}", leader.endpoint);
-            Some((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response())
+            Some(
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response(),
+            )
         }
-        Leadership::Following(None) => Some(text_error(StatusCode::SERVICE_UNAVAILABLE, "No leader elected")),
-        Leadership::Recovering => Some(text_error(StatusCode::SERVICE_UNAVAILABLE, "Master has not finished recovery")),
+        Leadership::Following(None) => Some(text_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No leader elected",
+        )),
+        Leadership::Recovering => Some(text_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Master has not finished recovery",
+        )),
     }
 }
 
 /// Checks `Content-Type` and `Accept` of a v1 API request (spec section 1, content negotiation).
 pub fn negotiate(headers: &HeaderMap) -> Result<(), Response> {
-    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
     match content_type.as_deref() {
         None => return Err(text_error(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present")),
         Some(ct) if ct.split(';').next().map(str::trim) == Some("application/json") => {}

@@ -10,34 +10,59 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(master): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(response) = negotiate(&headers) {
         return response;
     }
     let call: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return text_error(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call: {e}")),
+        Err(e) => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into Call: {e}"),
+            )
+        }
     };
     let Some(kind) = call.get("type").and_then(Value::as_str) else {
-        return text_error(StatusCode::BAD_REQUEST, "Failed to parse body into Call: missing field 'type'");
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            "Failed to parse body into Call: missing field 'type'",
+        );
     };
     // Calls any master answers; the rest are leader-only (spec section 10).
-    let answer = |payload: Value| json_response(&json!({"type": kind, kind.to_ascii_lowercase(): payload}));
+    let answer =
+        |payload: Value| json_response(&json!({"type": kind, kind.to_ascii_lowercase(): payload}));
     match kind {
         "GET_HEALTH" => return answer(json!({"healthy": true})),
         "GET_VERSION" => return answer(json!({"version_info": state_json::version_json()})),
         "GET_FLAGS" => {
-            let flags: Vec<Value> = master.config.flags.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+            let flags: Vec<Value> = master
+                .config
+                .flags
+                .iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect();
             return answer(json!({"flags": flags}));
         }
         "GET_METRICS" => {
-            let metrics: Vec<Value> = metrics_snapshot(&master).into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+            let metrics: Vec<Value> = metrics_snapshot(&master)
+                .into_iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect();
             return answer(json!({"metrics": metrics}));
         }
         "UNKNOWN" => return text_error(StatusCode::NOT_IMPLEMENTED, "Received an unknown call"),
         _ => {}
     }
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/api/v1");
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/api/v1");
     if let Some(response) = redirect_unless_leader(&master, path) {
         return response;
     }
@@ -47,7 +72,12 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
     let inner = master.lock();
     let core = &inner.core;
     let tasks = || {
-        let active: Vec<Value> = core.frameworks.values().flat_map(|f| f.tasks.values()).map(state_json::v1_task).collect();
+        let active: Vec<Value> = core
+            .frameworks
+            .values()
+            .flat_map(|f| f.tasks.values())
+            .map(state_json::v1_task)
+            .collect();
         let completed: Vec<Value> = core
             .frameworks
             .values()
@@ -55,7 +85,12 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
             .flat_map(|f| f.completed_tasks.iter())
             .map(state_json::v1_task)
             .collect();
-        let unreachable: Vec<Value> = core.frameworks.values().flat_map(|f| f.unreachable_tasks.values()).map(state_json::v1_task).collect();
+        let unreachable: Vec<Value> = core
+            .frameworks
+            .values()
+            .flat_map(|f| f.unreachable_tasks.values())
+            .map(state_json::v1_task)
+            .collect();
         json!({"tasks": active, "completed_tasks": completed, "unreachable_tasks": unreachable})
     };
     let agents = || json!({"agents": core.agents.values().map(state_json::v1_agent).collect::<Vec<_>>(), "recovered_agents": []});
@@ -101,8 +136,14 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
 /// `MARK_AGENT_GONE` (`mark_agent_gone.agent_id`): recorded in the registry first, then the agent's
 /// tasks are reported gone and the agent is told to shut down; it can never re-register.
 async fn mark_agent_gone(master: &AppState, call: &Value) -> Response {
-    let Some(id) = call.pointer("/mark_agent_gone/agent_id/value").and_then(Value::as_str) else {
-        return text_error(StatusCode::BAD_REQUEST, "Expecting 'mark_agent_gone.agent_id.value' to be present");
+    let Some(id) = call
+        .pointer("/mark_agent_gone/agent_id/value")
+        .and_then(Value::as_str)
+    else {
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'mark_agent_gone.agent_id.value' to be present",
+        );
     };
     let id = proto::AgentId::new(id);
     let known = {
@@ -110,12 +151,24 @@ async fn mark_agent_gone(master: &AppState, call: &Value) -> Response {
         inner.registry.is_admitted(&id) || inner.registry.is_unreachable(&id)
     };
     if !known {
-        return text_error(StatusCode::NOT_FOUND, format!("Agent '{id}' is not known to the registry"));
+        return text_error(
+            StatusCode::NOT_FOUND,
+            format!("Agent '{id}' is not known to the registry"),
+        );
     }
     let now = now_secs();
-    if let Err(e) = master.update_registry(&[registry::Operation::MarkGone { id: id.clone(), timestamp: now }]).await {
+    if let Err(e) = master
+        .update_registry(&[registry::Operation::MarkGone {
+            id: id.clone(),
+            timestamp: now,
+        }])
+        .await
+    {
         master.registry_failed(e.to_string());
-        return text_error(StatusCode::SERVICE_UNAVAILABLE, format!("Registry unavailable: {e}"));
+        return text_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Registry unavailable: {e}"),
+        );
     }
     let mut inner = master.lock();
     let effects = inner.core.mark_gone(now, &id);

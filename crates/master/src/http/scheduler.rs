@@ -16,13 +16,35 @@ pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 
 /// Call types the scheduler API knows (spec 8.3).
 const KNOWN_CALLS: &[&str] = &[
-    "SUBSCRIBE", "TEARDOWN", "ACCEPT", "DECLINE", "ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS", "REVIVE",
-    "SUPPRESS", "KILL", "SHUTDOWN", "ACKNOWLEDGE", "ACKNOWLEDGE_OPERATION_STATUS", "RECONCILE",
-    "RECONCILE_OPERATIONS", "MESSAGE", "REQUEST", "UPDATE_FRAMEWORK",
+    "SUBSCRIBE",
+    "TEARDOWN",
+    "ACCEPT",
+    "DECLINE",
+    "ACCEPT_INVERSE_OFFERS",
+    "DECLINE_INVERSE_OFFERS",
+    "REVIVE",
+    "SUPPRESS",
+    "KILL",
+    "SHUTDOWN",
+    "ACKNOWLEDGE",
+    "ACKNOWLEDGE_OPERATION_STATUS",
+    "RECONCILE",
+    "RECONCILE_OPERATIONS",
+    "MESSAGE",
+    "REQUEST",
+    "UPDATE_FRAMEWORK",
 ];
 
-pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/api/v1/scheduler");
+pub async fn handle(
+    State(master): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/api/v1/scheduler");
     if let Some(response) = redirect_unless_leader(&master, path) {
         return response;
     }
@@ -31,26 +53,49 @@ pub async fn handle(State(master): State<AppState>, uri: Uri, headers: HeaderMap
     }
     let call: Call = match serde_json::from_slice(&body) {
         Ok(call) => call,
-        Err(e) => return text_error(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call: {e}")),
+        Err(e) => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into Call: {e}"),
+            )
+        }
     };
     if call.kind == "UNKNOWN" {
         return text_error(StatusCode::NOT_IMPLEMENTED, "Received an unknown call");
     }
     if !KNOWN_CALLS.contains(&call.kind.as_str()) {
-        return text_error(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call: unknown call type '{}'", call.kind));
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Failed to parse body into Call: unknown call type '{}'",
+                call.kind
+            ),
+        );
     }
-    let stream_id = headers.get(STREAM_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let stream_id = headers
+        .get(STREAM_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if call.kind == "SUBSCRIBE" {
         return subscribe(master, call, stream_id);
     }
     let now = now_secs();
     let mut inner = master.lock();
-    let framework_id = match inner.core.authorize_call(call.framework_id.as_ref(), stream_id.as_deref()) {
+    let framework_id = match inner
+        .core
+        .authorize_call(call.framework_id.as_ref(), stream_id.as_deref())
+    {
         Ok(id) => id,
         Err(e) => return call_error(e),
     };
-    if matches!(call.kind.as_str(), "UPDATE_FRAMEWORK" | "ACKNOWLEDGE_OPERATION_STATUS" | "RECONCILE_OPERATIONS") {
-        return text_error(StatusCode::NOT_IMPLEMENTED, format!("Call type '{}' is not supported by tepui yet", call.kind));
+    if matches!(
+        call.kind.as_str(),
+        "UPDATE_FRAMEWORK" | "ACKNOWLEDGE_OPERATION_STATUS" | "RECONCILE_OPERATIONS"
+    ) {
+        return text_error(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("Call type '{}' is not supported by tepui yet", call.kind),
+        );
     }
     match inner.core.apply_call(now, &framework_id, call) {
         Ok(effects) => {
@@ -72,14 +117,23 @@ fn call_error(error: CallError) -> Response {
 
 fn subscribe(master: AppState, call: Call, stream_id_header: Option<String>) -> Response {
     if stream_id_header.is_some() {
-        return text_error(StatusCode::BAD_REQUEST, "Expecting 'Mesos-Stream-Id' header to be absent for SUBSCRIBE");
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Mesos-Stream-Id' header to be absent for SUBSCRIBE",
+        );
     }
     let Some(subscribe) = call.subscribe else {
-        return text_error(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'subscribe' to be present",
+        );
     };
     if let (Some(top), Some(inner_id)) = (&call.framework_id, &subscribe.framework_info.id) {
         if top != inner_id {
-            return text_error(StatusCode::BAD_REQUEST, "'framework_id' differs from 'subscribe.framework_info.id'");
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                "'framework_id' differs from 'subscribe.framework_info.id'",
+            );
         }
     }
     let mut info = subscribe.framework_info;
@@ -94,9 +148,13 @@ fn subscribe(master: AppState, call: Call, stream_id_header: Option<String>) -> 
         Ok(outcome) => {
             inner.execute(outcome.before_stream);
             let framework_id = outcome.framework_id.clone();
-            inner
-                .framework_streams
-                .insert(framework_id.clone(), StreamHandle { stream_id: stream_id.clone(), sender });
+            inner.framework_streams.insert(
+                framework_id.clone(),
+                StreamHandle {
+                    stream_id: stream_id.clone(),
+                    sender,
+                },
+            );
             inner.execute(outcome.after_stream);
             // Offers for the newcomer right away rather than at the next allocation tick.
             let effects = inner.core.allocate(now);
@@ -108,10 +166,17 @@ fn subscribe(master: AppState, call: Call, stream_id_header: Option<String>) -> 
             let guard = CloseGuard::new(move || {
                 let Some(master) = weak.upgrade() else { return };
                 let mut inner = master.lock();
-                if inner.framework_streams.get(&framework_id).is_some_and(|s| s.stream_id == closing_stream) {
+                if inner
+                    .framework_streams
+                    .get(&framework_id)
+                    .is_some_and(|s| s.stream_id == closing_stream)
+                {
                     inner.framework_streams.remove(&framework_id);
                 }
-                let effects = inner.core.framework_disconnected(now_secs(), &framework_id, &closing_stream);
+                let effects =
+                    inner
+                        .core
+                        .framework_disconnected(now_secs(), &framework_id, &closing_stream);
                 inner.execute(effects);
             });
             recordio_response(receiver, guard, Some((STREAM_ID_HEADER, stream_id)))
@@ -119,9 +184,11 @@ fn subscribe(master: AppState, call: Call, stream_id_header: Option<String>) -> 
         Err(refusal) => {
             drop(inner);
             // An invalid or removed framework gets an ERROR event, then the stream closes (spec 8.1).
-            let _ = sender.send(Outbound::Record(bytes::Bytes::from(proto::recordio::encode(
-                &serde_json::to_vec(&Event::error(refusal.to_string())).unwrap_or_default(),
-            ))));
+            let _ = sender.send(Outbound::Record(bytes::Bytes::from(
+                proto::recordio::encode(
+                    &serde_json::to_vec(&Event::error(refusal.to_string())).unwrap_or_default(),
+                ),
+            )));
             let _ = sender.send(Outbound::Close);
             recordio_response(receiver, CloseGuard::new(|| {}), None)
         }

@@ -12,7 +12,11 @@ fn flat(bag: &ResourceBag) -> Value {
 }
 
 fn labels(task: &Task) -> Value {
-    task.info.labels.as_ref().map(|l| serde_json::to_value(&l.labels).unwrap_or(Value::Null)).unwrap_or_else(|| json!([]))
+    task.info
+        .labels
+        .as_ref()
+        .map(|l| serde_json::to_value(&l.labels).unwrap_or(Value::Null))
+        .unwrap_or_else(|| json!([]))
 }
 
 pub fn task(task: &Task) -> Value {
@@ -131,19 +135,27 @@ fn build_fields(master: &Master) -> Map<String, Value> {
     fields.insert("build_date".into(), json!("tepui"));
     fields.insert("build_time".into(), json!(0.0));
     fields.insert("build_user".into(), json!("tepui"));
-    fields.insert("git_sha".into(), json!(format!("tepui-{}", proto::TEPUI_VERSION)));
+    fields.insert(
+        "git_sha".into(),
+        json!(format!("tepui-{}", proto::TEPUI_VERSION)),
+    );
     fields.insert("start_time".into(), json!(master.start_time));
     fields
 }
 
 pub fn state(master: &Master, core: &Core) -> Value {
     let mut state = build_fields(master);
-    let elected = *master.elected_time.lock().unwrap_or_else(|p| p.into_inner());
+    let elected = *master
+        .elected_time
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if let Some(elected) = elected {
         state.insert("elected_time".into(), json!(elected));
     }
     let leader_info = match master.leadership() {
-        crate::server::Leadership::Leading | crate::server::Leadership::Recovering => Some(master.info.clone()),
+        crate::server::Leadership::Leading | crate::server::Leadership::Recovering => {
+            Some(master.info.clone())
+        }
         crate::server::Leadership::Following(leader) => leader.and_then(|l| l.info),
     };
     let active = core.agents.values().filter(|a| a.active).count();
@@ -187,7 +199,9 @@ pub fn task_counts<'a>(tasks: impl Iterator<Item = &'a Task>) -> Value {
         counts.insert(state.name().to_string(), json!(0));
     }
     for task in tasks {
-        let entry = counts.entry(task.state.name().to_string()).or_insert(json!(0));
+        let entry = counts
+            .entry(task.state.name().to_string())
+            .or_insert(json!(0));
         *entry = json!(entry.as_u64().unwrap_or(0) + 1);
     }
     Value::Object(counts)

@@ -28,17 +28,26 @@ impl Drop for CloseGuard {
 
 /// A `200 OK` chunked `application/json` RecordIO stream of what arrives on `receiver`, ending at
 /// `Outbound::Close` or when every sender is gone.
-pub fn recordio_response(receiver: mpsc::UnboundedReceiver<Outbound>, guard: CloseGuard, extra_header: Option<(&'static str, String)>) -> Response {
+pub fn recordio_response(
+    receiver: mpsc::UnboundedReceiver<Outbound>,
+    guard: CloseGuard,
+    extra_header: Option<(&'static str, String)>,
+) -> Response {
     let stream = futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
         match receiver.recv().await {
-            Some(Outbound::Record(bytes)) => Some((Ok::<Bytes, Infallible>(bytes), (receiver, guard))),
+            Some(Outbound::Record(bytes)) => {
+                Some((Ok::<Bytes, Infallible>(bytes), (receiver, guard)))
+            }
             Some(Outbound::Close) | None => None,
         }
     });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some((name, value)) = extra_header {
         if let Ok(value) = HeaderValue::from_str(&value) {

@@ -13,7 +13,11 @@ pub enum Reply {
     Plain(&'static str, Vec<(String, String)>, String),
     /// `200 OK`, chunked, with `Mesos-Stream-Id` (if given); one chunk per piece of raw bytes, then
     /// the connection stays open (until the server is dropped) or closes.
-    Stream { stream_id: Option<String>, chunks: Vec<Vec<u8>>, keep_open: bool },
+    Stream {
+        stream_id: Option<String>,
+        chunks: Vec<Vec<u8>>,
+        keep_open: bool,
+    },
 }
 
 pub struct FakeMaster {
@@ -30,7 +34,9 @@ impl Drop for FakeMaster {
 
 impl FakeMaster {
     pub async fn start(script: Vec<Reply>) -> FakeMaster {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake master");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake master");
         let port = listener.local_addr().expect("local addr").port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let recorded = bodies.clone();
@@ -87,7 +93,10 @@ async fn serve(mut socket: TcpStream, reply: Reply, bodies: Arc<Mutex<Vec<serde_
     }
     match reply {
         Reply::Plain(status, headers, body) => {
-            let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            let mut out = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
             for (name, value) in headers {
                 out.push_str(&format!("{name}: {value}\r\n"));
             }
@@ -95,7 +104,11 @@ async fn serve(mut socket: TcpStream, reply: Reply, bodies: Arc<Mutex<Vec<serde_
             out.push_str(&body);
             let _ = socket.write_all(out.as_bytes()).await;
         }
-        Reply::Stream { stream_id, chunks, keep_open } => {
+        Reply::Stream {
+            stream_id,
+            chunks,
+            keep_open,
+        } => {
             let mut out = String::from("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n");
             if let Some(id) = stream_id {
                 out.push_str(&format!("Mesos-Stream-Id: {id}\r\n"));

@@ -25,7 +25,6 @@ pub fn framework_info(name: &str, failover_timeout: f64) -> FrameworkInfo {
     .expect("framework info")
 }
 
-
 /// Waits (until `timeout`) for an event `pick` maps to `Some`, skipping others; panics with the
 /// events seen when the deadline passes or the channel closes.
 pub async fn wait_for<T>(
@@ -51,7 +50,12 @@ pub async fn wait_for<T>(
 }
 
 /// Asserts that no event `bad` matches arrives within `window` (a negative check has to wait).
-pub async fn expect_none(events: &mut mpsc::Receiver<ClientEvent>, window: Duration, what: &str, bad: impl Fn(&ClientEvent) -> bool) {
+pub async fn expect_none(
+    events: &mut mpsc::Receiver<ClientEvent>,
+    window: Duration,
+    what: &str,
+    bad: impl Fn(&ClientEvent) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + window;
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
         assert!(!bad(&event), "unexpected {what}: {}", summary(&event));
@@ -61,7 +65,13 @@ pub async fn expect_none(events: &mut mpsc::Receiver<ClientEvent>, window: Durat
 pub fn summary(event: &ClientEvent) -> String {
     match event {
         ClientEvent::Event(e) => match &e.update {
-            Some(u) => format!("UPDATE {} {} reason={:?} uuid={}", u.status.task_id, u.status.state.name(), u.status.reason, u.status.uuid.is_some()),
+            Some(u) => format!(
+                "UPDATE {} {} reason={:?} uuid={}",
+                u.status.task_id,
+                u.status.state.name(),
+                u.status.reason,
+                u.status.uuid.is_some()
+            ),
             None => e.kind.clone(),
         },
         other => format!("{other:?}"),
@@ -77,7 +87,10 @@ pub fn as_event(event: &ClientEvent) -> Option<&Event> {
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "scheduler_client=debug".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "scheduler_client=debug".into()),
+        )
         .with_test_writer()
         .try_init();
 }

@@ -23,8 +23,11 @@ const AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time allowed for a whole `browse` or `read` answer (reads are at most 1 MiB on the agent).
 const AGENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Headers of the agent's answer passed on to the browser.
-const FORWARDED_HEADERS: [header::HeaderName; 3] =
-    [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_DISPOSITION];
+const FORWARDED_HEADERS: [header::HeaderName; 3] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_DISPOSITION,
+];
 
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -56,11 +59,24 @@ pub async fn forward(
     let streamed = match operation {
         "browse" | "read" => false,
         "download" => true,
-        other => return json_error(StatusCode::NOT_FOUND, format!("No file operation '{other}'; use browse, read or download")),
+        other => {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                format!("No file operation '{other}'; use browse, read or download"),
+            )
+        }
     };
-    let endpoint = master.lock().core.agents.get(&AgentId::new(agent_id.clone())).map(|a| a.endpoint.clone());
+    let endpoint = master
+        .lock()
+        .core
+        .agents
+        .get(&AgentId::new(agent_id.clone()))
+        .map(|a| a.endpoint.clone());
     let Some(endpoint) = endpoint else {
-        return json_error(StatusCode::NOT_FOUND, format!("Agent '{agent_id}' is not known to this master"));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("Agent '{agent_id}' is not known to this master"),
+        );
     };
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let url = format!("http://{endpoint}/files/{operation}{query}");
@@ -72,7 +88,10 @@ pub async fn forward(
         Ok(answer) => answer,
         Err(e) => {
             tracing::debug!(agent = %agent_id, %url, error = %e, "agent did not answer a files request");
-            return json_error(StatusCode::BAD_GATEWAY, format!("Agent '{agent_id}' at {endpoint} did not answer: {e}"));
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                format!("Agent '{agent_id}' at {endpoint} did not answer: {e}"),
+            );
         }
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -89,9 +108,18 @@ pub async fn forward(
     } else {
         match answer.bytes().await {
             Ok(bytes) => Body::from(bytes),
-            Err(e) => return json_error(StatusCode::BAD_GATEWAY, format!("Agent '{agent_id}' at {endpoint} broke off: {e}")),
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    format!("Agent '{agent_id}' at {endpoint} broke off: {e}"),
+                )
+            }
         }
     };
-    builder.body(body).unwrap_or_else(|e| json_error(StatusCode::BAD_GATEWAY, format!("cannot relay the agent's answer: {e}")))
+    builder.body(body).unwrap_or_else(|e| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot relay the agent's answer: {e}"),
+        )
+    })
 }
-

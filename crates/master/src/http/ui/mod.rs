@@ -33,19 +33,50 @@ const STYLE_CSS: &str = include_str!("../../../ui/style.css");
 /// `/agents/{agent_id}/files/{browse|read|download}`.
 pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/ui/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/ui/index.html", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/ui/failover.js", get(|| async { asset("text/javascript; charset=utf-8", FAILOVER_JS) }))
-        .route("/ui/sandbox.js", get(|| async { asset("text/javascript; charset=utf-8", SANDBOX_JS) }))
-        .route("/ui/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/ui/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/ui/index.html",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/ui/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/ui/failover.js",
+            get(|| async { asset("text/javascript; charset=utf-8", FAILOVER_JS) }),
+        )
+        .route(
+            "/ui/sandbox.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SANDBOX_JS) }),
+        )
+        .route(
+            "/ui/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
         .route("/ui/status", get(status))
-        .route("/agents/{agent_id}/files/{operation}", get(files_proxy::forward))
+        .route(
+            "/agents/{agent_id}/files/{operation}",
+            get(files_proxy::forward),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /ui/status`: who this master is and who leads, answered by any master (never redirects).
@@ -55,8 +86,16 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// may carry credentials).
 async fn status(State(master): State<AppState>) -> Response {
     let (state, leader_endpoint, leader_pid) = match master.leadership() {
-        Leadership::Leading => ("leading", Some(master.info.endpoint()), Some(master.info.pid.clone())),
-        Leadership::Recovering => ("recovering", Some(master.info.endpoint()), Some(master.info.pid.clone())),
+        Leadership::Leading => (
+            "leading",
+            Some(master.info.endpoint()),
+            Some(master.info.pid.clone()),
+        ),
+        Leadership::Recovering => (
+            "recovering",
+            Some(master.info.endpoint()),
+            Some(master.info.pid.clone()),
+        ),
         Leadership::Following(Some(leader)) => {
             let pid = leader.info.as_ref().map(|i| i.pid.clone());
             ("following", Some(leader.endpoint), pid)
