@@ -218,6 +218,11 @@ def active_agents(cluster, leader):
     return sorted(f"{s['hostname']}:{s['port']}" for s in slaves if s.get("active"))
 
 
+def port_ranges(text):
+    """`[31000-31332, 31400-31500]` as pairs of ints."""
+    return [tuple(int(n) for n in r.split("-")) for r in text.strip("[]").split(",") if r.strip()]
+
+
 def wait_app_running(cluster, app_id, instances, timeout=60):
     """Until Marathon (any instance; standbys proxy) reports `instances` running tasks and no
     deployment."""
@@ -327,6 +332,12 @@ def test_up_fails_over_and_ctrl_c_leaves_nothing(local_cluster):
 
     leader = assert_one_leading_master(cluster)
     assert active_agents(cluster, leader) == sorted(cluster.agents)
+    # The agents share the machine rather than each offering all of it.
+    slaves = cluster.get(leader, "/slaves").json()["slaves"]
+    offered_cpus = sum(s["resources"]["cpus"] for s in slaves)
+    assert 0 < offered_cpus <= os.cpu_count(), f"agents offer {offered_cpus} cpus on {os.cpu_count()}"
+    offered_ports = [set(range(r[0], r[1] + 1)) for s in slaves for r in port_ranges(s["resources"]["ports"])]
+    assert sum(len(p) for p in offered_ports) == len(set().union(*offered_ports)), "agents share no port"
     marathon_leader = cluster.marathon_leader()
     assert marathon_leader in cluster.marathons, f"Marathon leader {marathon_leader!r}"
 

@@ -56,6 +56,7 @@ mod state_json;
 
 pub use flags::{AgentFlags, DEFAULT_KILL_GRACE};
 pub use launcher_daemon::{LauncherError, LauncherFlags};
+pub use resources_detect::detect as detect_resources;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -21,6 +21,36 @@ pub const MARATHON_PORT: u16 = 8080;
 const AGENT_PORTS_FIRST: u32 = 31000;
 const AGENT_PORTS_COUNT: u32 = 1001;
 
+/// One agent's slice of the machine: what an agent would detect (seeds 003 runs one agent per
+/// host) divided between the agents, so that N agents on one machine do not each offer all of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgentShare {
+    pub cpus: f64,
+    pub mem_mb: f64,
+    pub disk_mb: f64,
+}
+
+impl AgentShare {
+    /// `cpus` are cut to hundredths (at least 0.01); memory and disk to whole MB.
+    pub fn of_machine(cpus: f64, mem_mb: f64, disk_mb: f64, agents: u32) -> AgentShare {
+        let n = f64::from(agents.max(1));
+        AgentShare {
+            cpus: ((cpus / n * 100.0).floor() / 100.0).max(0.01),
+            mem_mb: (mem_mb / n).floor().max(0.0),
+            disk_mb: (disk_mb / n).floor().max(0.0),
+        }
+    }
+
+    /// The agent's `--resources` value for this share and its ports.
+    fn resources_flag(&self, ports: (u32, u32)) -> String {
+        let (first, last) = ports;
+        format!(
+            "--resources=cpus:{};mem:{};disk:{};ports:[{first}-{last}]",
+            self.cpus, self.mem_mb, self.disk_mb
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -99,7 +129,13 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(flags: &UpFlags, dir: &Path, program: &Path, zk: &ZooKeeperInstall) -> Layout {
+    pub fn new(
+        flags: &UpFlags,
+        dir: &Path,
+        program: &Path,
+        zk: &ZooKeeperInstall,
+        share: AgentShare,
+    ) -> Layout {
         let prefix = flags.ip_prefix;
         let program = program.display().to_string();
         let zk_ips: Vec<Ipv4Addr> = (1..=flags.masters).map(|i| zk_ip(prefix, i)).collect();
@@ -154,7 +190,6 @@ impl Layout {
         for j in 1..=flags.agents {
             let ip = prefix.ip((100 + j) as u8);
             let mut s = server(Role::Agent, j, ip, AGENT_PORT);
-            let (first, last) = agent_ports(j, flags.agents);
             s.argv = vec![
                 program.clone(),
                 "agent".into(),
@@ -164,8 +199,7 @@ impl Layout {
                 format!("--hostname={ip}"),
                 format!("--work_dir={}", s.work_dir.display()),
                 format!("--zk_session_timeout={}", session.text),
-                // Other resources are detected; only the ports are split between the agents.
-                format!("--resources=ports:[{first}-{last}]"),
+                share.resources_flag(agent_ports(j, flags.agents)),
                 // So that stopping the cluster leaves no task process behind.
                 "--kill_tasks_on_stop".into(),
             ];
@@ -266,7 +300,14 @@ mod tests {
             java: "/usr/bin/java".into(),
             classpath: "/zk.jar".into(),
         };
-        Layout::new(&flags, Path::new("/run/lc"), Path::new("/bin/tepui"), &zk)
+        let share = AgentShare::of_machine(2.0, 23552.0, 100_000.0, flags.agents);
+        Layout::new(
+            &flags,
+            Path::new("/run/lc"),
+            Path::new("/bin/tepui"),
+            &zk,
+            share,
+        )
     }
 
     fn find<'a>(l: &'a Layout, name: &str) -> &'a Server {
@@ -294,6 +335,10 @@ mod tests {
         let a3 = find(&l, "agent-3");
         assert_eq!(a3.address(), "127.0.42.103:5051");
         assert!(a3.argv.contains(&"--kill_tasks_on_stop".to_string()));
+        // Two cpus, 23 GB and 100 GB of disk split three ways; ports 31666-31998.
+        assert!(a3.argv.contains(
+            &"--resources=cpus:0.66;mem:7850;disk:33333;ports:[31666-31998]".to_string()
+        ));
         assert!(a3.argv.contains(&"--zk_session_timeout=4secs".to_string()));
         let mar1 = find(&l, "marathon-1");
         assert_eq!(mar1.url(), "http://127.0.42.1:8080/ui/");
@@ -316,6 +361,20 @@ mod tests {
         assert_eq!(l.count(Role::Agent), 2);
         // A single ZooKeeper node has no peer or election port to check.
         assert_eq!(l.listen_addresses().len(), 4);
+    }
+
+    #[test]
+    fn a_share_is_never_zero_cpus() {
+        let share = AgentShare::of_machine(1.0, 100.0, 0.0, 200);
+        assert_eq!(
+            share,
+            AgentShare {
+                cpus: 0.01,
+                mem_mb: 0.0,
+                disk_mb: 0.0
+            }
+        );
+        assert_eq!(AgentShare::of_machine(8.0, 8000.0, 9000.0, 1).cpus, 8.0);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::error::LocalClusterError;
 use crate::flags::UpFlags;
-use crate::layout::{Layout, Role};
+use crate::layout::{AgentShare, Layout, Role};
 use crate::progress::{self, Clock};
 use crate::state_file::{self, ClusterState};
 use crate::supervisor::{Command, Event, Policy, Supervisor};
@@ -45,7 +45,15 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
         )
     })?;
     refuse_if_running(&dir)?;
-    let layout = Arc::new(Layout::new(&flags, &dir, &program, &zk));
+    // What one agent would detect here (the whole machine), split between the agents.
+    let machine = agent::detect_resources(&dir, None);
+    let share = AgentShare::of_machine(
+        machine.scalar("cpus"),
+        machine.scalar("mem"),
+        machine.scalar("disk"),
+        flags.agents,
+    );
+    let layout = Arc::new(Layout::new(&flags, &dir, &program, &zk, share));
     let clock = Clock::new();
 
     let stale = process::leftovers(&layout.dir, &process::owned_dirs(&layout));
@@ -63,11 +71,14 @@ pub async fn run(flags: UpFlags, program: PathBuf) -> Result<(), LocalClusterErr
     let mut state = ClusterState::new(&layout, std::process::id());
     state_file::write(&dir, &state)?;
     clock.say(&format!(
-        "tepui local-cluster: {} masters (quorum {}) each with ZooKeeper{}, {} agents; directory {}",
+        "tepui local-cluster: {} masters (quorum {}) each with ZooKeeper{}, {} agents ({} cpus, {} MB memory, {} MB disk each); directory {}",
         layout.count(Role::Master),
         layout.quorum,
         if flags.marathon { " and Marathon" } else { "" },
         layout.count(Role::Agent),
+        share.cpus,
+        share.mem_mb,
+        share.disk_mb,
         dir.display()
     ));
 
