@@ -79,10 +79,11 @@ class _StreamClosed:
 class SchedulerStream:
     """A v1 scheduler subscription: SUBSCRIBE on one connection, calls on others."""
 
-    def __init__(self, master_url, framework_info, connect_timeout=10.0, auto_ack=True):
-        """Subscribe. With auto_ack, every UPDATE carrying a uuid is acknowledged as it is read
-        (like pymesos's implicit acknowledgements): the agent sends a task's next update only
-        after the previous one was acknowledged."""
+    def __init__(self, master_url, framework_info, connect_timeout=10.0, auto_ack=True, allow_redirects=True):
+        """Subscribe (a resubscription when framework_info has an id). With auto_ack, every UPDATE
+        carrying a uuid is acknowledged as it is read (like pymesos's implicit acknowledgements):
+        the agent sends a task's next update only after the previous one was acknowledged. Without
+        allow_redirects, a standby's 307 is an error naming its Location."""
         self.master_url = master_url.rstrip("/")
         self.auto_ack = auto_ack
         self.framework_id = None
@@ -90,19 +91,25 @@ class SchedulerStream:
         self.events = []  # every event received, in order
         self._queue = queue.Queue()
         self._cursor = 0
+        self._offers_done = set()  # offer ids taken or declined through take_offer
         self._closed = None
         body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
+        if framework_info.get("id"):
+            body["framework_id"] = framework_info["id"]
         self.response = requests.post(
             self.scheduler_url,
             data=json.dumps(body),
             headers=JSON_HEADERS,
             stream=True,
             timeout=(connect_timeout, None),
+            allow_redirects=allow_redirects,
         )
         if self.response.status_code != 200:
             text = self.response.text
             self.response.close()
-            raise AssertionError(f"SUBSCRIBE answered {self.response.status_code}: {text!r}")
+            raise AssertionError(
+                f"SUBSCRIBE to {self.scheduler_url} answered {self.response.status_code} "
+                f"(Location {self.response.headers.get('Location')!r}): {text[:300]!r}")
         self.stream_id = self.response.headers.get("Mesos-Stream-Id")
         if not self.stream_id:
             self.response.close()
@@ -162,6 +169,44 @@ class SchedulerStream:
                     f"timed out after {timeout}s waiting for {what}; "
                     f"events so far: {summarize(self.events)}"
                 )
+            try:
+                self._drain(min(remaining, 0.5))
+            except queue.Empty:
+                pass
+
+    def take_offer(self, timeout, what="an offer", fits=lambda offer: True):
+        """The oldest offer of this stream that fits and was neither taken nor declined before nor
+        rescinded, looking at every event received, also those a wait for something else went
+        past: the framework holds such an offer (there is no offer timeout), so the allocator will
+        not offer its resources again. Offers that do not fit are declined as they are seen
+        (refuse 1 s), so the allocator can move their resources."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rescinded = {e["rescind"]["offer_id"]["value"] for e in self.events if e["type"] == "RESCIND"}
+            chosen, others = None, []
+            for event in self.events:
+                if event["type"] != "OFFERS":
+                    continue
+                for offer in event["offers"]["offers"]:
+                    offer_id = offer["id"]["value"]
+                    if offer_id in self._offers_done or offer_id in rescinded:
+                        continue
+                    if not fits(offer):
+                        others.append(offer["id"])
+                        self._offers_done.add(offer_id)
+                    elif chosen is None:
+                        chosen = offer
+                        self._offers_done.add(offer_id)
+            if others:
+                self.call("DECLINE", {"offer_ids": others, "filters": {"refuse_seconds": 1}})
+            if chosen is not None:
+                return chosen
+            if self._closed is not None:
+                raise AssertionError(f"stream closed while waiting for {what} (error: {self._closed.error!r})")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; events so far: "
+                                     f"{summarize(self.events)}")
             try:
                 self._drain(min(remaining, 0.5))
             except queue.Empty:

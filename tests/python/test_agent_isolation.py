@@ -42,7 +42,7 @@ def test_memory_limit_is_enforced_and_reported(dev_cgroups):
 
     stream = SchedulerStream(dev.master_url, {"user": getpass.getuser(), "name": "isolation-test",
                                               "failover_timeout": 0.0})
-    offer = stream.wait_for(lambda e: e["type"] == "OFFERS", 30, "an OFFERS event")["offers"]["offers"][0]
+    offer = stream.take_offer(30)
     agent_id = offer["agent_id"]["value"]
     calm, hog = unique_id("calm"), unique_id("hog")
     stream.accept_launch(offer, [

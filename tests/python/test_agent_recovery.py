@@ -184,7 +184,7 @@ def cluster(request):
 
 
 def launch(stream, tasks):
-    offer = stream.wait_for(lambda e: e["type"] == "OFFERS", WAIT, "an OFFERS event")["offers"]["offers"][0]
+    offer = stream.take_offer(WAIT)
     stream.accept_launch(offer, [command_task(t, offer["agent_id"]["value"], cmd) for t, cmd in tasks],
                          refuse_seconds=0)
 

@@ -184,8 +184,7 @@ def test_accept_of_unknown_offer_loses_the_task(cluster, framework):
 
 
 def test_launch_beyond_offer_cpus_is_task_error_naming_cpus(cluster, framework):
-    offers = framework.wait_for(lambda e: e["type"] == "OFFERS", 30, "an OFFERS event")
-    offer = offers["offers"]["offers"][0]
+    offer = framework.take_offer(30)
     too_many = scalar(offer, "cpus") + 1.0
     task_id = unique_id("too-big")
     framework.accept_launch(offer, [command_task(task_id, offer["agent_id"]["value"], "true", cpus=too_many)])

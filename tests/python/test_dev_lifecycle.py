@@ -60,8 +60,7 @@ def test_ctrl_c_stops_dev_and_its_running_task(dev):
     stream = SchedulerStream(
         dev.master_url, {"user": getpass.getuser(), "name": "lifecycle-test", "failover_timeout": 0.0}
     )
-    offers_event = stream.wait_for(lambda e: e["type"] == "OFFERS", 30, "an OFFERS event")
-    offer = offers_event["offers"]["offers"][0]
+    offer = stream.take_offer(30)
     assert offer["agent_id"]["value"] == dev.agent_id, offer
     assert scalar(offer, "cpus") >= 0.1 and scalar(offer, "mem") >= 32, offer
 

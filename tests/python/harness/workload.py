@@ -8,18 +8,13 @@
     fw.assert_survived(cluster, leader)       # pid alive, agent /state and leader /state list it
     fw.teardown()
 
-Built on tests/python/mesos_http.py (SchedulerStream), adding the top-level `framework_id` that a
-resubscribing SUBSCRIBE carries.
+Built on tests/python/mesos_http.py (SchedulerStream), without following a standby's redirect.
 """
 
 import getpass
-import json
 import os
 import random
 import sys
-import threading
-
-import requests
 
 from .util import find_pids, proc_alive, proc_start_time, wait_until
 
@@ -28,7 +23,6 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from mesos_http import (  # noqa: E402
-    JSON_HEADERS,
     SchedulerStream,
     command_task,
     summarize,
@@ -37,44 +31,11 @@ from mesos_http import (  # noqa: E402
 
 
 class Stream(SchedulerStream):
-    """SchedulerStream whose SUBSCRIBE also sets `framework_id` when framework_info has an id."""
+    """SchedulerStream that does not follow a standby's redirect: an HA test subscribes to the
+    master it means."""
 
     def __init__(self, master_url, framework_info, connect_timeout=10.0, auto_ack=True):
-        import queue
-
-        self.master_url = master_url.rstrip("/")
-        self.auto_ack = auto_ack
-        self.framework_id = None
-        self.framework_info = framework_info
-        self.events = []
-        self._queue = queue.Queue()
-        self._cursor = 0
-        self._closed = None
-        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
-        if framework_info.get("id"):
-            body["framework_id"] = framework_info["id"]
-        self.response = requests.post(
-            self.scheduler_url, data=json.dumps(body), headers=JSON_HEADERS, stream=True,
-            timeout=(connect_timeout, None), allow_redirects=False,
-        )
-        if self.response.status_code != 200:
-            text = self.response.text
-            self.response.close()
-            raise AssertionError(
-                f"SUBSCRIBE to {self.scheduler_url} answered {self.response.status_code} "
-                f"(Location {self.response.headers.get('Location')!r}): {text[:300]!r}")
-        self.stream_id = self.response.headers.get("Mesos-Stream-Id")
-        if not self.stream_id:
-            self.response.close()
-            raise AssertionError(f"SUBSCRIBE response has no Mesos-Stream-Id: {dict(self.response.headers)}")
-        self._reader = threading.Thread(target=self._read_loop, name="recordio-reader", daemon=True)
-        self._reader.start()
-        subscribed = self.wait_for(lambda e: e["type"] in ("SUBSCRIBED", "ERROR"), 10, "SUBSCRIBED event")
-        if subscribed["type"] == "ERROR":
-            self.close()
-            raise AssertionError(f"SUBSCRIBE got ERROR: {subscribed}")
-        self.framework_id = subscribed["subscribed"]["framework_id"]["value"]
-        self.subscribed = subscribed["subscribed"]
+        super().__init__(master_url, framework_info, connect_timeout, auto_ack, allow_redirects=False)
 
 
 class SleepFramework:
@@ -123,23 +84,12 @@ class SleepFramework:
     resubscribe = subscribe
 
     def _wait_offer(self, want_id, timeout):
-        """The first offer on agent want_id (any agent if None). Offers on other agents are declined
-        at once (refuse 1 s) rather than held, so the allocator can move those resources; a held
-        offer would keep them from every framework until it is used (there is no offer timeout)."""
-        def fits(o):
-            return want_id is None or o["agent_id"]["value"] == want_id
-
-        def pick(e):
-            if e["type"] != "OFFERS":
-                return False
-            offers = e["offers"]["offers"]
-            others = [o["id"] for o in offers if not fits(o)]
-            if others:
-                self.stream.call("DECLINE", {"offer_ids": others, "filters": {"refuse_seconds": 1}})
-            return len(others) < len(offers)
-
-        event = self.stream.wait_for(pick, timeout, f"an offer for agent {want_id or '(any)'}")
-        return next(o for o in event["offers"]["offers"] if fits(o))
+        """The first offer on agent want_id (any agent if None) this framework holds; offers on
+        other agents are declined at once (refuse 1 s) rather than held, so the allocator can move
+        those resources (a held offer keeps them from every framework until it is used)."""
+        return self.stream.take_offer(
+            timeout, f"an offer for agent {want_id or '(any)'}",
+            fits=lambda o: want_id is None or o["agent_id"]["value"] == want_id)
 
     # -- the task ----------------------------------------------------------------------------------
     def launch(self, master=None, on_agent=None, timeout=30):
