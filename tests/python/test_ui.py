@@ -6,7 +6,9 @@ sending the browser to the leader's, and the leader's UI following a failover by
 leader is killed. Screenshots of each page land in <test output>/screenshots/.
 """
 
-from urllib.parse import urlencode
+import os
+import signal
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 import requests
@@ -159,6 +161,47 @@ def test_the_leaders_ui_follows_a_failover_by_itself(request):
             b.wait_css("[data-testid=agent-row]")
             b.screenshot("failover-landed-on-new-leader")
     finally:
+        cluster.stop()
+
+
+def test_a_failover_passes_over_a_master_that_does_not_answer(request):
+    """kill -9 the leader while the next master in the page's list is frozen (SIGSTOP: the kernel
+    still accepts its connections but it never answers): the page knocks on the others first and
+    hops past it to a master that answers, then lands on the new leader's page."""
+    from harness import Cluster
+
+    cluster = Cluster(request.node.name, masters=3, agents=1)
+    frozen = None
+    try:
+        cluster.start()
+        old = cluster.wait_leader(30)
+        old_endpoint = f"{old.ip}:{old.port}"
+        with Browser(request.node.name) as b:
+            b.open(old.url + "/#agents-title")
+            b.wait(lambda d: "(this master)" in b.text_of("#leader-note"), "the leader's own page")
+            b.wait(lambda d: len(d.execute_script("return window.tepuiFailover.state.known")) == 3,
+                   "the page knows the three masters")
+            known = b.driver.execute_script("return window.tepuiFailover.state.known")
+            first_other = next(e for e in known if e != old_endpoint)
+            frozen = next(m for m in cluster.masters if f"{m.ip}:{m.port}" == first_other)
+            os.kill(frozen.pid, signal.SIGSTOP)
+            cluster.kill9(old)
+            new = cluster.wait_leader(60, exclude=[old, frozen])
+
+            def on_new_leaders_page(d):
+                return (d.current_url == f"{new.url}/#agents-title"
+                        and "(this master)" in b.text_of("#leader-note"))
+
+            b.wait(on_new_leaders_page, f"the browser on {new.url}/#agents-title showing it as leader", timeout=60)
+            loaded = b.driver.execute_script("return performance.getEntriesByType('navigation')[0].name")
+            query = parse_qs(urlparse(loaded).query)
+            assert query.get("failover") == [old_endpoint], loaded
+            tried = query["tried"][0].split(",")
+            assert first_other not in tried, f"the page hopped to the frozen master {first_other}: {loaded}"
+            b.screenshot("failover-passed-over-frozen-master")
+    finally:
+        if frozen is not None and frozen.running():
+            os.kill(frozen.pid, signal.SIGCONT)
         cluster.stop()
 
 

@@ -7,6 +7,12 @@
 // That master's page (leader or standby) then goes on to the leader as a standby page always
 // does, carrying the marker; the first page that finds its master leading drops it.
 //
+// Dead masters: before a hop the page knocks on every untried master (a `no-cors` request to its
+// /ui/status: the answer is opaque, but that one came at all is what matters) and hops to the first
+// in the list that answered within PROBE_TIMEOUT_MS, so a second master that is down (or frozen)
+// does not leave the browser on its error page. When none answers, it says so, lists them as
+// links and knocks again after the next failed poll.
+//
 // Loops: every hop adds its target to `tried`, and a page never hops to a tried master, so a
 // chain visits each known master at most once; when none is left it stops and lists them as
 // links. A standby that still names the master that stopped answering as leader (its ZooKeeper
@@ -16,6 +22,16 @@
 (() => {
   const FAILED_POLLS_MAX = 3;
   const RETRY_MS = 1000;
+  const PROBE_TIMEOUT_MS = 2000;
+
+  // Resolves true when `endpoint` answers at all within PROBE_TIMEOUT_MS.
+  function answers(endpoint) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS);
+    return fetch(`//${endpoint}/ui/status`, { mode: "no-cors", cache: "no-store", signal: controller.signal })
+      .then(() => true, () => false)
+      .finally(() => clearTimeout(timer));
+  }
 
   function parseMarker(search) {
     const params = new URLSearchParams(search);
@@ -29,6 +45,8 @@
     marker: parseMarker(window.location.search),
     known: [],
     failedPolls: 0,
+    probing: false,
+    noneAnswered: false,
     leaving: false,
   };
   if (state.marker) state.known = state.marker.masters.slice();
@@ -74,6 +92,7 @@
     // the failover (if this page was a hop) is over and the marker leaves the URL.
     answered(status) {
       state.failedPolls = 0;
+      state.noneAnswered = false;
       const listed = (status.masters || []).map((m) => m.endpoint).filter(Boolean);
       if (listed.length) state.known = listed;
       if (state.marker && status.state === "leading") {
@@ -88,20 +107,37 @@
     failed(lastStatus) {
       state.failedPolls += 1;
       if (state.failedPolls < FAILED_POLLS_MAX) return false;
+      if (state.probing || state.leaving) return true;
       const self = (lastStatus && lastStatus.endpoint) || window.location.host;
       const what = lastStatus && lastStatus.state === "leading" ? "leading master" : "master";
       const tried = new Set((state.marker ? state.marker.tried : []).concat([self, window.location.host]));
-      const next = state.known.find((endpoint) => !tried.has(endpoint));
-      if (!next) {
-        const known = state.known.length ? state.known : [self];
+      const candidates = state.known.filter((endpoint) => !tried.has(endpoint));
+      const known = state.known.length ? state.known : [self];
+      if (!candidates.length) {
         banner(`The ${what} ${self} stopped answering and no other master is left to try; ` +
           "still retrying this one. Known masters:", known);
         return true;
       }
-      banner(`The ${what} ${self} stopped answering; looking for the new leader at ${next}…`);
-      const marker = { gone: self, tried: [...tried, next], masters: state.known };
-      state.leaving = true;
-      window.location.href = `//${next}/${markerQuery(marker)}${window.location.hash}`;
+      // After a round where none answered, its banner stays while they are knocked on again.
+      if (!state.noneAnswered) {
+        banner(`The ${what} ${self} stopped answering; looking for the new leader at ${candidates.join(", ")}…`);
+      }
+      state.probing = true;
+      Promise.all(candidates.map(answers)).then((answered) => {
+        state.probing = false;
+        // The page's own master came back while the others were knocked on: stay.
+        if (state.failedPolls === 0) return;
+        const next = candidates.find((_, i) => answered[i]);
+        state.noneAnswered = !next;
+        if (!next) {
+          banner(`The ${what} ${self} stopped answering and no other master answers either; ` +
+            "still retrying. Known masters:", known);
+          return;
+        }
+        const marker = { gone: self, tried: [...tried, next], masters: state.known };
+        state.leaving = true;
+        window.location.href = `//${next}/${markerQuery(marker)}${window.location.hash}`;
+      });
       return true;
     },
 
