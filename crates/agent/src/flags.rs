@@ -9,7 +9,7 @@
 
 use crate::AgentError;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,8 +24,10 @@ pub struct AgentFlags {
     pub master: String,
 
     /// IP address to bind the agent's HTTP server to, and to advertise unless --advertise_ip is set.
-    #[arg(long = "ip", env = "MESOS_IP", default_value = "127.0.0.1")]
-    pub ip: String,
+    /// Default (Mesos'): the first non-loopback IPv4 address the host name resolves to, else
+    /// 127.0.0.1.
+    #[arg(long = "ip", env = "MESOS_IP")]
+    pub ip: Option<String>,
 
     /// Port to listen on (0 picks a free one).
     #[arg(long = "port", env = "MESOS_PORT", default_value_t = 5051)]
@@ -179,7 +181,7 @@ impl AgentFlags {
     pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
         AgentFlags {
             master: master.into(),
-            ip: "127.0.0.1".to_string(),
+            ip: Some("127.0.0.1".to_string()),
             port: 5051,
             advertise_ip: None,
             advertise_port: None,
@@ -215,7 +217,9 @@ impl AgentFlags {
             _ => self.master.clone(),
         };
         map.insert("master".into(), master);
-        map.insert("ip".into(), self.ip.clone());
+        if let Some(v) = &self.ip {
+            map.insert("ip".into(), v.clone());
+        }
         map.insert("port".into(), self.port.to_string());
         if let Some(v) = &self.advertise_ip {
             map.insert("advertise_ip".into(), v.clone());
@@ -347,7 +351,12 @@ impl Config {
         if election::is_zk(&flags.master) {
             election::ZkUrl::parse(&flags.master).map_err(|e| bad("master", e.to_string()))?;
         }
-        let bind_ip = ip_flag("ip", &flags.ip)?;
+        let bind_ip = match &flags.ip {
+            Some(text) => ip_flag("ip", text)?,
+            None => config::host::HostFacts::of_this_host()
+                .own_ipv4()
+                .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4),
+        };
         let advertise_ip = match &flags.advertise_ip {
             Some(text) => ip_flag("advertise_ip", text)?,
             None => bind_ip,
@@ -554,7 +563,7 @@ mod tests {
         assert!(err.starts_with("--registration_backoff_factor: "), "{err}");
 
         let mut flags = AgentFlags::new("m:5050", "/tmp/w");
-        flags.ip = "localhost-ish".into();
+        flags.ip = Some("localhost-ish".into());
         let err = Config::from_flags(&flags).unwrap_err().to_string();
         assert!(err.starts_with("--ip: "), "{err}");
 

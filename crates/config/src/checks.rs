@@ -75,27 +75,38 @@ fn master_advertised(r: &Resolved, host: &HostFacts) -> (IpAddr, &'static str, S
             format!(" (--ip={address} publishes the loopback address)"),
         ),
         Some(address) => (address, "ip", String::new()),
-        None => match host.own_ipv4() {
-            Some(address) => (IpAddr::V4(address), "ip", String::new()),
-            None => {
-                let resolved: Vec<String> = host
-                    .hostname_addresses
-                    .iter()
-                    .map(IpAddr::to_string)
-                    .collect();
-                let why = if resolved.is_empty() {
-                    format!(" (`{}` does not resolve)", host.hostname)
-                } else {
-                    format!(
-                        " (`{}` resolves only to {})",
-                        host.hostname,
-                        resolved.join(", ")
-                    )
-                };
-                (IpAddr::V4(Ipv4Addr::LOCALHOST), "ip", why)
-            }
-        },
+        None => {
+            let (address, why) = default_ip(host);
+            (
+                address,
+                "ip",
+                why.map(|w| format!(" ({w})")).unwrap_or_default(),
+            )
+        }
     }
+}
+
+/// The address a master or agent binds and publishes without `--ip` (Mesos' default: the first
+/// non-loopback IPv4 address the host name resolves to, else 127.0.0.1), and why it is loopback.
+fn default_ip(host: &HostFacts) -> (IpAddr, Option<String>) {
+    if let Some(address) = host.own_ipv4() {
+        return (IpAddr::V4(address), None);
+    }
+    let resolved: Vec<String> = host
+        .hostname_addresses
+        .iter()
+        .map(IpAddr::to_string)
+        .collect();
+    let why = if resolved.is_empty() {
+        format!("`{}` does not resolve", host.hostname)
+    } else {
+        format!(
+            "`{}` resolves only to {}",
+            host.hostname,
+            resolved.join(", ")
+        )
+    };
+    (IpAddr::V4(Ipv4Addr::LOCALHOST), Some(why))
 }
 
 fn master(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
@@ -174,20 +185,17 @@ fn agent(r: &Resolved, host: &HostFacts) -> Result<(), ConfigError> {
     let Some(peer) = remote_peer(master, host) else {
         return Ok(());
     };
-    // The agent binds and advertises --ip, 127.0.0.1 unless set (crates/agent/src/flags.rs).
-    let (flag, advertised) = match ip(r.get("advertise_ip")) {
-        Some(address) => ("advertise_ip", Some(address)),
-        None => (
-            "ip",
-            ip(r.get("ip")).or(Some(IpAddr::V4(Ipv4Addr::LOCALHOST))),
-        ),
+    // The agent binds and advertises --ip, as `agent::Config::from_flags` picks it.
+    let (flag, advertised, how) = match ip(r.get("advertise_ip")) {
+        Some(address) => ("advertise_ip", Some(address), String::new()),
+        None if r.get("ip").is_some() => ("ip", ip(r.get("ip")), String::new()),
+        None => {
+            let (address, why) = default_ip(host);
+            let why = why.map(|w| format!("; {w}")).unwrap_or_default();
+            ("ip", Some(address), format!(" (the default --ip{why})"))
+        }
     };
     if let Some(address) = advertised.filter(IpAddr::is_loopback) {
-        let how = if r.get(flag).is_some() {
-            String::new()
-        } else {
-            " (the default --ip)".to_string()
-        };
         return Err(ConfigError::check(
             flag,
             format!("this agent would advertise {address}{how}{} {peer}; set --ip (or --advertise_ip) to this host's address", r.origin(flag)),

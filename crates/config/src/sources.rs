@@ -140,57 +140,58 @@ pub fn command_line(
             line.config_dir = Some(value);
             continue;
         }
-        let (spec, value) =
-            match find(flags, name) {
-                Some(spec) => {
-                    let value = match (inline, spec.kind) {
-                        (Some(v), FlagKind::Bool) => boolean(&spec.name, &v)?,
-                        (Some(v), FlagKind::Value) => v,
-                        (None, FlagKind::Bool) => match words.peek() {
-                            Some(next) if matches!(next.as_str(), "true" | "false") => {
-                                words.next().cloned().unwrap_or_default()
-                            }
-                            _ => "true".into(),
-                        },
-                        (None, FlagKind::Value) => match words.peek() {
-                            Some(next) if !next.starts_with("--") => {
-                                words.next().cloned().unwrap_or_default()
-                            }
-                            _ => {
-                                return Err(ConfigError::MissingValue {
-                                    flag: name.to_string(),
-                                })
-                            }
-                        },
-                    };
-                    (spec, value)
-                }
-                None => {
-                    // `--no-name` turns a boolean off (mesos-ha.md 4).
-                    let negated = name
-                        .strip_prefix("no-")
-                        .or_else(|| name.strip_prefix("no_"));
-                    match negated.and_then(|n| find(flags, n)) {
-                        Some(spec) if spec.kind == FlagKind::Bool => {
-                            if inline.is_some() {
-                                return Err(ConfigError::check(
-                                    name,
-                                    format!("takes no value; write --{} or --{name}", spec.name),
-                                ));
-                            }
-                            (spec, "false".into())
+        let (spec, value) = match find(flags, name) {
+            Some(spec) => {
+                let value = match (inline, spec.kind) {
+                    (Some(v), FlagKind::Bool) => boolean(&spec.name, &v)?,
+                    (Some(v), FlagKind::Value) => v,
+                    (None, FlagKind::Bool) => match words.peek() {
+                        Some(next) if matches!(next.as_str(), "true" | "false") => {
+                            words.next().cloned().unwrap_or_default()
                         }
-                        Some(spec) => return Err(ConfigError::check(
+                        _ => "true".into(),
+                    },
+                    (None, FlagKind::Value) => match words.peek() {
+                        Some(next) if !next.starts_with("--") => {
+                            words.next().cloned().unwrap_or_default()
+                        }
+                        _ => {
+                            return Err(ConfigError::MissingValue {
+                                flag: name.to_string(),
+                            })
+                        }
+                    },
+                };
+                (spec, value)
+            }
+            None => {
+                // `--no-name` turns a boolean off (mesos-ha.md 4).
+                let negated = name
+                    .strip_prefix("no-")
+                    .or_else(|| name.strip_prefix("no_"));
+                match negated.and_then(|n| find(flags, n)) {
+                    Some(spec) if spec.kind == FlagKind::Bool => {
+                        if inline.is_some() {
+                            return Err(ConfigError::check(
+                                name,
+                                format!("takes no value; write --{} or --{name}", spec.name),
+                            ));
+                        }
+                        (spec, "false".into())
+                    }
+                    Some(spec) => {
+                        return Err(ConfigError::check(
                             name,
                             format!(
                                 "--{} is not a boolean, so it cannot be negated; give --{}=VALUE",
                                 spec.name, spec.name
                             ),
-                        )),
-                        None => return Err(unknown(role, flags, name)),
+                        ))
                     }
+                    None => return Err(unknown(role, flags, name)),
                 }
-            };
+            }
+        };
         match line.values.get(&spec.name) {
             None => {
                 line.values
