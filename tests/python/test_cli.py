@@ -33,6 +33,30 @@ def cli(*args, master=None, timeout=60, stdin=None):
                           input=stdin)
 
 
+def cli_on_terminal(*args, master, timeout=60):
+    """Runs `tepui <args>` with stdout on a pseudo-terminal, as a person runs it; returns (exit code,
+    everything written there)."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MESOS_MASTER", "TEPUI_MARATHON", "TEPUI_LOG")}
+    env["TEPUI_MASTER"] = master
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([TEPUI_BIN, *args], env=env, stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(controller)
+    return proc.wait(timeout=max(1, deadline - time.monotonic())), out.decode()
+
+
 def ok(result):
     assert result.returncode == EXIT_OK, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     return result.stdout
@@ -120,6 +144,12 @@ def test_app_lifecycle_logs_and_cluster_views(dev_marathon, tmp_path):
     assert "finished in" in out, out
     app = json_doc(cli("app", "show", "hello", "--json", master=master))["app"]
     assert app["tasksRunning"] == 3, app
+
+    # On a terminal the progress is one line redrawn in place; the result ends it.
+    code, out = cli_on_terminal("app", "scale", "hello", "4", master=master)
+    assert code == EXIT_OK, out
+    assert re.fullmatch(r"scaling /hello: deployment [^\r\n]*\r\n(\r\x1b\[2Kdeployment \S+: step [^\r\n]*)*(\r\x1b\[2K)?deployment \S+ finished in [0-9.]+ s\r\n",
+                        out), repr(out)
 
     # task logs: the sandbox stdout through the master's file proxy, by unique prefix too.
     task_id = hello_tasks[0]["id"]

@@ -4,6 +4,7 @@
 //! a deployment is listed until done; a cancelled or rolled-back one also disappears, but leaves
 //! the app elsewhere).
 
+use super::live_line::LiveLine;
 use super::{app_path, emit, Context};
 use crate::output::marathon::deployments_table;
 use crate::output::progress::{self, affected_apps, AppProgress, Goal, Progress};
@@ -70,6 +71,7 @@ pub async fn follow(
 ) -> Result<(), CliError> {
     let mut last: Option<Progress> = None;
     let mut unreachable_since: Option<Instant> = None;
+    let mut line = LiveLine::new();
     loop {
         let deployments = match ctx.http.get(&format!("{base}/v2/deployments")).await {
             Ok(d) => {
@@ -93,7 +95,7 @@ pub async fn follow(
                     "DeploymentPlan {id} does not exist"
                 )));
             };
-            return finish(ctx, base, id, &goals, started).await;
+            return finish(ctx, base, id, &goals, started, &mut line).await;
         };
         let mut apps = Vec::new();
         for app in affected_apps(&deployment) {
@@ -114,7 +116,7 @@ pub async fn follow(
             if ctx.json() {
                 ctx.print_json(&progress::progress_json(id, &now));
             } else {
-                emit(&format!("{}\n", progress::progress_line(id, &now)));
+                line.show(&progress::progress_line(id, &now));
             }
             last = Some(now);
         }
@@ -129,6 +131,7 @@ async fn finish(
     id: &str,
     goals: &[Goal],
     started: Instant,
+    line: &mut LiveLine,
 ) -> Result<(), CliError> {
     let deadline = Instant::now() + SETTLE_TIME;
     loop {
@@ -143,7 +146,7 @@ async fn finish(
             if ctx.json() {
                 ctx.print_json(&progress::finished_json(id, seconds));
             } else {
-                emit(&format!("{}\n", progress::finished_line(id, seconds)));
+                line.finish(&progress::finished_line(id, seconds));
             }
             return Ok(());
         }

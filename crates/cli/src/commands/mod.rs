@@ -7,6 +7,7 @@
 mod apps;
 mod cluster;
 mod deployments;
+mod live_line;
 mod logs;
 
 use crate::args::{AppCommand, ClientCommand, DeploymentCommand, GlobalArgs, TaskCommand};

@@ -106,6 +106,18 @@ pub fn progress_line(id: &str, progress: &Progress) -> String {
     line
 }
 
+/// `line` cut to `columns` characters, the last one an ellipsis when something was cut.
+pub fn fit_to_width(line: &str, columns: usize) -> String {
+    if line.chars().count() <= columns {
+        return line.to_string();
+    }
+    let mut cut: String = line.chars().take(columns.saturating_sub(1)).collect();
+    if columns > 0 {
+        cut.push('…');
+    }
+    cut
+}
+
 /// The same as one JSON object (`--json`).
 pub fn progress_json(id: &str, progress: &Progress) -> Value {
     json!({
@@ -335,5 +347,12 @@ mod tests {
         assert!(gone.check(&AppProgress::of("/a", None)).is_ok());
         assert!(gone.check(&at(1, 1)).is_err());
         assert_eq!(finished_line("d", 3.24), "deployment d finished in 3.2 s");
+    }
+
+    #[test]
+    fn a_line_wider_than_the_terminal_is_cut_with_an_ellipsis() {
+        assert_eq!(fit_to_width("step 1/2 — /a 1/3", 40), "step 1/2 — /a 1/3");
+        assert_eq!(fit_to_width("step 1/2 — /a 1/3", 8), "step 1/…");
+        assert_eq!(fit_to_width("abc", 0), "");
     }
 }
