@@ -9,6 +9,7 @@ tasks/s, the time until all are RUNNING and the ratio to the spawn rate; one JSO
 
     .venv/bin/python scripts/bench_marathon_big_app.py [--instances 2000] [--tepui target/release/tepui]
         [--perf perf.data]   # also `perf record -g` the tepui dev process during the launch
+        [--restart]          # then time a rolling restart of every instance
 
 Runs as any user; nothing but the tepui dev process group (and its tasks) is started, and it is
 stopped on every exit path (SIGINT, then SIGKILL of the group after a deadline). The temporary work
@@ -96,6 +97,34 @@ class Dev:
         self.log.close()
 
 
+def restart(dev, args, figures):
+    """A rolling restart of every instance (the default upgrade strategy: start all new ones, then
+    kill the old), timed from the POST until the deployment is gone and every instance runs."""
+    t0 = time.monotonic()
+    r = requests.post(f"{dev.marathon_url}/v2/apps{APP['id']}/restart", timeout=60)
+    if r.status_code != 200:
+        raise RuntimeError(f"POST restart answered {r.status_code}: {r.text}")
+    deployment = r.json()["deploymentId"]
+    last_print = 0.0
+    while True:
+        dev.check_alive()
+        elapsed = time.monotonic() - t0
+        if elapsed > args.deadline:
+            raise TimeoutError(f"restart not done after {elapsed:.0f} s")
+        listed = requests.get(f"{dev.marathon_url}/v2/deployments", timeout=30).json()
+        running, staged = app_counts(dev.marathon_url)
+        if not any(d["id"] == deployment for d in listed) and running == args.instances:
+            break
+        if elapsed - last_print >= 2:
+            print(f"{elapsed:7.1f} s  restarting: running {running:6d}  staged {staged:6d}", flush=True)
+            last_print = elapsed
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    figures.update(restart_s=round(took, 2), restart_tasks_per_s=round(args.instances / took, 1))
+    print(f"rolling restart of {args.instances} instances done in {took:.2f} s "
+          f"= {args.instances / took:.1f} replaced/s", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--instances", type=int, default=2000)
@@ -104,6 +133,8 @@ def main():
     parser.add_argument("--perf", metavar="FILE", help="perf record -g the tepui dev process into FILE during the launch")
     parser.add_argument("--deadline", type=float, default=1800, help="seconds allowed for all instances to run")
     parser.add_argument("--work_dir", help="default: a fresh temporary directory")
+    parser.add_argument("--restart", action="store_true",
+                        help="then POST /v2/apps/<id>/restart and time the rolling restart until its deployment ends")
     args = parser.parse_args()
     if args.instances < 1:
         parser.error("--instances must be at least 1")
@@ -160,6 +191,8 @@ def main():
         figures["half_running_s"] = half
         print(f"{args.instances} instances RUNNING in {took:.2f} s = {rate:.1f} tasks/s "
               f"({figures['ratio_to_sh_c_true']} x the sh -c true rate)", flush=True)
+        if args.restart:
+            restart(dev, args, figures)
         succeeded = True
     finally:
         if perf:

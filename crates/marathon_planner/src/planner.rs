@@ -660,11 +660,31 @@ impl Planner {
 
     // ---- instance book-keeping ---------------------------------------------------------------
 
+    /// The app's instances in id order. Ids the planner makes start with the app's safe id and a
+    /// dot, so they sit together in `instances`: one walk over that range instead of a lookup per
+    /// id (which compared long, mostly equal ids thousands of times per event of a big app). When
+    /// the walk does not find every id `by_app` lists (ids from elsewhere), the lookups decide.
     pub(crate) fn app_instances(&self, app_id: &str) -> Vec<&Instance> {
-        self.by_app
-            .get(app_id)
-            .map(|ids| ids.iter().filter_map(|id| self.instances.get(id)).collect())
-            .unwrap_or_default()
+        let Some(ids) = self.by_app.get(app_id) else {
+            return Vec::new();
+        };
+        let prefix = format!("{}.", crate::converge::safe_id(app_id));
+        let walked: Vec<&Instance> = self
+            .instances
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(_, instance)| instance)
+            .filter(|instance| instance.app_id == app_id)
+            .collect();
+        // Every instance of the app is in `by_app` (the index invariant), so equal counts mean
+        // equal sets.
+        if walked.len() == ids.len() {
+            return walked;
+        }
+        ids.iter().filter_map(|id| self.instances.get(id)).collect()
     }
 
     pub(crate) fn insert_instance(&mut self, instance: Instance) {
@@ -772,5 +792,41 @@ impl Planner {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{PlannerConfig, SeqIds};
+
+    fn ids(instances: Vec<&Instance>) -> Vec<&str> {
+        instances.iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_apps_instances_are_found_whatever_their_ids_and_neighbours() {
+        let mut planner = Planner::new(PlannerConfig::default(), Box::new(SeqIds::default()));
+        let add = |planner: &mut Planner, id: &str, app: &str| {
+            planner.insert_instance(Instance::scheduled(id.into(), app.into(), 1, 0));
+        };
+        // `/a_b` and `/a/b` share the safe id `a_b`; `/a_b.x` starts with `a_b.` as well.
+        add(&mut planner, "a_b.instance-2", "/a_b");
+        add(&mut planner, "a_b.instance-1", "/a/b");
+        add(&mut planner, "a_b.instance-3", "/a_b");
+        add(&mut planner, "a_b.x.instance-1", "/a_b.x");
+        assert_eq!(
+            ids(planner.app_instances("/a_b")),
+            ["a_b.instance-2", "a_b.instance-3"]
+        );
+        assert_eq!(ids(planner.app_instances("/a/b")), ["a_b.instance-1"]);
+        assert_eq!(ids(planner.app_instances("/a_b.x")), ["a_b.x.instance-1"]);
+        // An id that does not start with the safe id (restored from elsewhere) is still found.
+        add(&mut planner, "legacy-task-7", "/a_b");
+        assert_eq!(
+            ids(planner.app_instances("/a_b")),
+            ["a_b.instance-2", "a_b.instance-3", "legacy-task-7"]
+        );
+        assert!(planner.app_instances("/none").is_empty());
     }
 }

@@ -12,7 +12,7 @@
 //! the extra-capacity flag fixed when the step started, so a new leader that reloads the instances
 //! and the stored deployment continues exactly where the old one stopped, never doubling.
 
-use crate::scale::{sort_for_kill, Decisions};
+use crate::scale::{first_in_kill_order, sort_for_kill, Decisions};
 use crate::types::{Instance, InstanceState, KillReason, RunSpec, UpgradeStrategy};
 
 /// The bounds of a rolling replacement.
@@ -83,7 +83,7 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
             .filter(|i| i.is_counted() && !i.doomed && is_new(i) == new)
             .collect()
     };
-    let mut old = live(false);
+    let old = live(false);
     let mut new = live(true);
 
     let healthy = old
@@ -91,27 +91,28 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
         .chain(new.iter())
         .filter(|i| i.is_ready(checks))
         .count() as i64;
-    let mut budget = healthy - bounds.min_healthy as i64;
-    sort_for_kill(&mut old, spec.kill_selection, Some(checks));
+    // Old instances are looked at unready first, then ready, each class in kill order. Unready
+    // ones go while that keeps H ≥ minHealthy (it always does: they are not in H) or while more
+    // than n old are left; ready ones while the budget H − minHealthy lasts, then as excess over
+    // n. Counting first and selecting only those to kill keeps an event of a big app's restart a
+    // pass over its instances rather than a sort of them.
+    let budget = healthy - bounds.min_healthy as i64;
+    let (mut unready, mut ready): (Vec<&Instance>, Vec<&Instance>) =
+        old.iter().partition(|i| !i.is_ready(checks));
     let mut old_left = old.len();
-    for i in &old {
-        let ready = i.is_ready(checks);
-        let kill_it = if ready {
-            if budget > 0 {
-                budget -= 1;
-                true
-            } else {
-                // Excess: more old instances than n are killed regardless (the sort put the
-                // unready first, so the n kept hold min(H, n) ≥ minHealthy healthy ones).
-                old_left > n
-            }
-        } else {
-            budget >= 0 || old_left > n
-        };
-        if kill_it {
-            kill(&mut d, i, KillReason::Upgrade);
-            old_left -= 1;
-        }
+    let unready_killed = if budget >= 0 {
+        unready.len()
+    } else {
+        unready.len().min(old_left.saturating_sub(n))
+    };
+    old_left -= unready_killed;
+    let by_budget = ready.len().min(budget.max(0) as usize);
+    let as_excess = (ready.len() - by_budget).min((old_left - by_budget).saturating_sub(n));
+    for i in first_in_kill_order(&mut unready, unready_killed, spec.kill_selection) {
+        kill(&mut d, i, KillReason::Upgrade);
+    }
+    for i in first_in_kill_order(&mut ready, by_budget + as_excess, spec.kill_selection) {
+        kill(&mut d, i, KillReason::Upgrade);
     }
 
     if new.len() > n {
@@ -203,5 +204,112 @@ mod tests {
                 max_capacity: 6
             }
         );
+    }
+
+    /// The rule as first written: sort every old instance, then walk them (kept as the reference
+    /// the counting version must agree with).
+    fn old_kills_by_sorting(
+        spec: &RunSpec,
+        instances: &[&Instance],
+    ) -> Vec<crate::types::InstanceId> {
+        let n = spec.instances as usize;
+        let checks = spec.has_health_checks;
+        let bounds = restart_bounds(spec.instances, &spec.upgrade, false);
+        let live = |new: bool| -> Vec<&Instance> {
+            instances
+                .iter()
+                .copied()
+                .filter(|i| {
+                    i.is_counted()
+                        && !i.doomed
+                        && (i.run_spec_version == spec.config_version) == new
+                })
+                .collect()
+        };
+        let mut old = live(false);
+        let healthy = old
+            .iter()
+            .chain(live(true).iter())
+            .filter(|i| i.is_ready(checks))
+            .count() as i64;
+        let mut budget = healthy - bounds.min_healthy as i64;
+        sort_for_kill(&mut old, spec.kill_selection, Some(checks));
+        let mut old_left = old.len();
+        let mut kills = Vec::new();
+        for i in &old {
+            let kill_it = if i.is_ready(checks) {
+                if budget > 0 {
+                    budget -= 1;
+                    true
+                } else {
+                    old_left > n
+                }
+            } else {
+                budget >= 0 || old_left > n
+            };
+            if kill_it {
+                kills.push(i.id.clone());
+                old_left -= 1;
+            }
+        }
+        kills
+    }
+
+    #[test]
+    fn counting_kills_agrees_with_sorting_every_old_instance() {
+        use crate::types::{Goal, InstanceId, InstanceState, KillSelection};
+        let states = [
+            InstanceState::Scheduled,
+            InstanceState::Staging,
+            InstanceState::Starting,
+            InstanceState::Running,
+            InstanceState::Running,
+            InstanceState::Killing,
+            InstanceState::Unreachable { since_ms: 5 },
+        ];
+        for seed in 1..=300u64 {
+            let mut rng = allocator::SplitMix64::new(seed);
+            let mut spec = RunSpec::new("/a", 10, 1 + rng.below(12) as u32);
+            spec.has_health_checks = rng.below(2) == 0;
+            spec.kill_selection = if rng.below(2) == 0 {
+                KillSelection::YoungestFirst
+            } else {
+                KillSelection::OldestFirst
+            };
+            spec.upgrade.minimum_health_capacity = rng.below(5) as f64 / 4.0;
+            spec.upgrade.maximum_over_capacity = rng.below(5) as f64 / 4.0;
+            let owned: Vec<Instance> = (0..rng.below(30))
+                .map(|k| {
+                    let version = if rng.below(3) == 0 { 10 } else { 9 };
+                    let mut i = Instance::scheduled(
+                        format!("a.instance-{k:03}"),
+                        "/a".into(),
+                        version,
+                        rng.below(4),
+                    );
+                    i.state = states[rng.below(states.len() as u64) as usize];
+                    i.staged_at_ms = (rng.below(2) == 0).then(|| rng.below(4));
+                    i.healthy = [None, Some(true), Some(false)][rng.below(3) as usize];
+                    i.goal = if rng.below(8) == 0 {
+                        Goal::Stopped
+                    } else {
+                        Goal::Running
+                    };
+                    i
+                })
+                .collect();
+            let instances: Vec<&Instance> = owned.iter().collect();
+            let counted: Vec<InstanceId> = restart_decisions(&spec, false, &instances)
+                .kills
+                .into_iter()
+                .filter(|(_, reason)| *reason == KillReason::Upgrade)
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(
+                counted,
+                old_kills_by_sorting(&spec, &instances),
+                "seed {seed}"
+            );
+        }
     }
 }
