@@ -81,8 +81,16 @@ impl Planner {
             }
             Mode::Restart { spec, extra } => {
                 self.doom_unhealthy(app_id, spec, now_ms, cmds);
-                let d =
-                    crate::restart::restart_decisions(spec, *extra, &self.app_instances(app_id));
+                let d = match crate::restart::restart_decisions_indexed(
+                    spec,
+                    *extra,
+                    self.index_of(app_id),
+                ) {
+                    Some(d) => d,
+                    None => {
+                        crate::restart::restart_decisions(spec, *extra, &self.app_instances(app_id))
+                    }
+                };
                 self.apply(app_id, spec, d, now_ms, cmds);
             }
             Mode::Stop | Mode::Orphan if self.index_of(app_id).goal_running > 0 => {

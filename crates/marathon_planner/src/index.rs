@@ -45,6 +45,28 @@ pub(crate) struct AppIndex {
     pub unreachable: BTreeSet<(u64, InstanceId)>,
     /// Goal stopped with a kill sent, not terminal, by id: kill retries.
     pub killing: BTreeSet<InstanceId>,
+    /// The live counters by the config version instances run (a rolling restart tells old from
+    /// new by it); versions with nothing live are left out.
+    pub live_by_version: BTreeMap<u64, LiveCounts>,
+}
+
+/// `live`, `live_running` and `live_running_healthy` of one config version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LiveCounts {
+    pub live: usize,
+    pub running: usize,
+    pub running_healthy: usize,
+}
+
+impl LiveCounts {
+    /// Ready: running, and healthy when the app has health checks.
+    pub(crate) fn ready(&self, has_health_checks: bool) -> usize {
+        if has_health_checks {
+            self.running_healthy
+        } else {
+            self.running
+        }
+    }
 }
 
 impl AppIndex {
@@ -74,6 +96,21 @@ impl AppIndex {
             &mut self.live_running_healthy,
             live && running && inst.healthy == Some(true),
         );
+        if live {
+            let version = self
+                .live_by_version
+                .entry(inst.run_spec_version)
+                .or_default();
+            count(&mut version.live, true);
+            count(&mut version.running, running);
+            count(
+                &mut version.running_healthy,
+                running && inst.healthy == Some(true),
+            );
+            if version.live == 0 {
+                self.live_by_version.remove(&inst.run_spec_version);
+            }
+        }
         count(
             &mut self.blocking,
             inst.doomed || (inst.goal != Goal::Running && !terminal),

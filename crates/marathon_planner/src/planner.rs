@@ -600,7 +600,10 @@ impl Planner {
                 )
             }
             Action::RestartApplication { app } => {
-                crate::restart::restart_complete(app, &self.app_instances(&app.id))
+                // Complete means exactly n active instances, all new and ready: the counter
+                // rules out most events without a walk.
+                self.index_of(&app.id).active == app.instances as usize
+                    && crate::restart::restart_complete(app, &self.app_instances(&app.id))
             }
         }
     }
