@@ -216,6 +216,8 @@ ensure_apt_packages chromium chromium-driver
 # Packaging suite (tests/python/test_packaging.py): dpkg-shlibdeps for scripts/package-deb.sh,
 # systemd-analyze (and the host's units) to verify the packaged units.
 ensure_apt_packages dpkg-dev systemd
+# Fetcher suite (tests/python/test_fetcher.py): the extractors the agent runs, as Mesos' fetcher.
+ensure_apt_packages tar gzip unzip
 note "system packages ok"
 
 section "Python venv (.venv)"

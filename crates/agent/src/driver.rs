@@ -84,6 +84,9 @@ struct Driver {
     work_dir: std::path::PathBuf,
     launch: Arc<LaunchContext>,
     launch_permits: Arc<Semaphore>,
+    /// Downloads of `CommandInfo.uris` (no overall timeout: a big artifact takes what it takes;
+    /// the fetcher fails a stalled one).
+    fetch_http: reqwest::Client,
     launcher: Arc<dyn Launcher>,
     launcher_events: mpsc::UnboundedReceiver<LauncherEvent>,
     connector: Arc<dyn Connector>,
@@ -189,7 +192,13 @@ impl Driver {
         );
         self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
-        self.launch_prepared(container_id, move |isolation| {
+        let uris = spec
+            .task
+            .command
+            .as_ref()
+            .map(|c| c.uris.clone())
+            .unwrap_or_default();
+        self.launch_prepared(container_id, uris, move |isolation| {
             let request = launcher::request(&spec, &ctx);
             // isolation: the container's cgroups and limits, joined by the daemon's hook.
             request.and_then(|mut request| {
@@ -200,11 +209,13 @@ impl Driver {
     }
 
     /// The launch path shared by tasks and executors: `prepare` (sandbox, isolation: blocking work)
-    /// runs on the blocking pool under a launch permit, then the request goes to the launcher; a
-    /// failure comes back as `LaunchFailed` for the container.
+    /// runs on the blocking pool under a launch permit, then `uris` are fetched into the sandbox
+    /// (`fetcher`), then the request goes to the launcher; a failure comes back as `LaunchFailed`
+    /// for the container.
     pub(crate) fn launch_prepared(
         &mut self,
         container_id: String,
+        uris: Vec<serde_json::Value>,
         prepare: impl FnOnce(&AgentIsolation) -> Result<crate::launcher_protocol::LaunchRequest, String>
             + Send
             + 'static,
@@ -213,6 +224,7 @@ impl Driver {
         let events = self.events_tx.clone();
         let launcher = self.launcher.clone();
         let isolation = self.isolation.clone();
+        let http = self.fetch_http.clone();
         tokio::spawn(async move {
             let request = match permits.acquire_owned().await {
                 Ok(permit) => tokio::task::spawn_blocking(move || {
@@ -223,6 +235,21 @@ impl Driver {
                 .await
                 .unwrap_or_else(|e| Err(format!("the launch did not complete: {e}"))),
                 Err(_) => Err("the agent is stopping".to_string()),
+            };
+            let request = match request {
+                Ok(request) if !uris.is_empty() => {
+                    let fetched = match crate::fetcher::parse_uris(&uris) {
+                        Ok(uris) => {
+                            crate::fetcher::fetch_all(&uris, &request.cwd, &request.stderr, &http)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    fetched.map(|()| request).map_err(|e| {
+                        format!("Failed to fetch all URIs for container '{container_id}': {e}")
+                    })
+                }
+                other => other,
             };
             match request {
                 Ok(request) => launcher.launch(request),
@@ -667,6 +694,10 @@ pub async fn run(
         work_dir,
         launch: Arc::new(LaunchContext::new(endpoint, config.hostname.clone())),
         launch_permits: Arc::new(Semaphore::new(launches_in_flight_max())),
+        fetch_http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
         launcher,
         launcher_events,
         connector,

@@ -1,0 +1,108 @@
+"""The Mesos fetcher (`CommandInfo.uris`, Marathon's `fetch`) on a real `tepui dev`: artifacts
+served over real HTTP by a local server, and a file on the agent, land in the task's sandbox
+before its command runs; archives are extracted (tar.gz and zip), an executable file is made
+executable, Marathon's `destPath` (Mesos' `output_file`) names the saved file; a URI that cannot
+be fetched fails the task with the URI named, and Marathon reports it as the app's last task
+failure.
+"""
+
+import http.server
+import io
+import os
+import socket
+import tarfile
+import threading
+import zipfile
+
+import pytest
+
+from conftest import wait_until
+from marathon_http import deploy, get_app, wait_deployed
+from test_marathon_dev import read_file, sandbox_of
+
+SMALL = {"cpus": 0.01, "mem": 8, "disk": 0}
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    """A local HTTP server over a directory holding app.tar.gz (bin/run.sh), conf.zip
+    (conf/app.conf) and tool (a script): yields (base URL, directory)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    script = b"#!/bin/sh\necho run-from-archive\n"
+    with tarfile.open(root / "app.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("bin/run.sh")
+        info.size = len(script)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(script))
+    with zipfile.ZipFile(root / "conf.zip", "w") as z:
+        z.writestr("conf/app.conf", "setting=zipped\n")
+    (root / "tool").write_text("#!/bin/sh\necho tool-ran\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetched_artifacts_are_in_the_sandbox_before_the_command_runs(dev_marathon, artifacts, tmp_path):
+    url = dev_marathon.marathon_url
+    base, _ = artifacts
+    local = tmp_path / "local.txt"
+    local.write_text("from-the-agent\n")
+    os.chmod(tmp_path, 0o755)
+    deploy(url, "POST", "/v2/apps", {
+        "id": "/fetching", "instances": 1, **SMALL,
+        "cmd": "bin/run.sh && ./tool && cat conf/app.conf renamed.txt && test ! -e ./nothing; sleep 600",
+        "fetch": [
+            {"uri": f"{base}/app.tar.gz"},
+            {"uri": f"{base}/conf.zip"},
+            {"uri": f"{base}/tool", "executable": True},
+            {"uri": f"file://{local}", "destPath": "renamed.txt"},
+        ],
+    }, expect=(201,))
+    app = wait_deployed(url, "/fetching", 1)
+    task_id = app["tasks"][0]["id"]
+    sandbox = wait_until(lambda: sandbox_of(dev_marathon, task_id), 10, f"the sandbox of {task_id}")
+
+    def printed():
+        out = read_file(dev_marathon, f"{sandbox}/stdout") or ""
+        return out if "from-the-agent" in out else None
+
+    out = wait_until(printed, 20, "the command's output from the fetched files")
+    assert out.splitlines() == ["run-from-archive", "tool-ran", "setting=zipped", "from-the-agent"], out
+    # The fetcher says what it did in the sandbox's stderr, as the Mesos fetcher does.
+    err = read_file(dev_marathon, f"{sandbox}/stderr") or ""
+    assert f"Fetching URI '{base}/app.tar.gz'" in err and "Extracted" in err, err
+
+
+def test_a_uri_that_cannot_be_fetched_fails_the_task_naming_it(dev_marathon, artifacts):
+    url = dev_marathon.marathon_url
+    base, _ = artifacts
+    missing = f"{base}/no-such-artifact.tgz"
+    deploy(url, "POST", "/v2/apps", {
+        "id": "/unfetchable", "instances": 1, **SMALL, "cmd": "sleep 600", "backoffSeconds": 600,
+        "fetch": [{"uri": missing}],
+    }, expect=(201,))
+
+    def failure():
+        return get_app(url, "/unfetchable").get("lastTaskFailure")
+
+    last = wait_until(failure, 30, "the app's last task failure")
+    assert last["state"] == "TASK_FAILED", last
+    assert "Failed to fetch" in last["message"] and missing in last["message"] and "404" in last["message"], last
+    assert get_app(url, "/unfetchable")["tasksRunning"] == 0
