@@ -112,7 +112,7 @@ def _group_alive(pgid):
 class DevCluster:
     """A running `tepui dev`: one master and one agent on one loopback address."""
 
-    def __init__(self, name, marathon=False):
+    def __init__(self, name, marathon=False, env=None):
         assert os.path.isfile(TEPUI_BIN) and os.access(TEPUI_BIN, os.X_OK), (
             f"tepui binary not found at {TEPUI_BIN} (build with `cargo build --bins` or set TEPUI_BIN)"
         )
@@ -139,7 +139,7 @@ class DevCluster:
         self._log = open(self.log_path, "wb")
         self._log.write(("$ " + " ".join(self.cmd) + "\n").encode())
         self._log.flush()
-        env = dict(os.environ, RUST_BACKTRACE="1")
+        env = dict(os.environ, RUST_BACKTRACE="1", **(env or {}))
         # Own process group, so that teardown can find (and clean up) anything left behind.
         self.proc = subprocess.Popen(
             self.cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
@@ -232,8 +232,9 @@ class DevCluster:
             self._log.close()
 
 
-def _start_dev(name, marathon=False):
-    cluster = DevCluster(name, marathon=marathon)
+def _start_dev(name, marathon=False, env=None):
+    """A `tepui dev`, ready; `env`: extra environment for it."""
+    cluster = DevCluster(name, marathon=marathon, env=env)
     try:
         cluster.wait_ready()
     except BaseException:

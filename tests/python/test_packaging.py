@@ -126,7 +126,7 @@ def test_control_fields_name_the_package_version_and_architecture(deb):
     assert "libc6" in got["Depends"], got["Depends"]
     # cargo-deb's "$auto" leaves out libgcc-s1 (always installed); the script must too.
     assert "libgcc" not in got["Depends"], got["Depends"]
-    assert got["Recommends"] == "zookeeper"
+    assert got["Recommends"] == "zookeeper, ca-certificates, unzip"
     assert got["Section"] == "admin"
     info = run(["dpkg-deb", "--info", deb])
     assert info.returncode == 0 and "Package: tepui" in info.stdout, info.stdout + info.stderr

@@ -84,8 +84,7 @@ struct Driver {
     work_dir: std::path::PathBuf,
     launch: Arc<LaunchContext>,
     launch_permits: Arc<Semaphore>,
-    /// Downloads of `CommandInfo.uris` (no overall timeout: a big artifact takes what it takes;
-    /// the fetcher fails a stalled one).
+    /// Downloads of `CommandInfo.uris` (`fetcher::http_client`).
     fetch_http: reqwest::Client,
     launcher: Arc<dyn Launcher>,
     launcher_events: mpsc::UnboundedReceiver<LauncherEvent>,
@@ -694,10 +693,7 @@ pub async fn run(
         work_dir,
         launch: Arc::new(LaunchContext::new(endpoint, config.hostname.clone())),
         launch_permits: Arc::new(Semaphore::new(launches_in_flight_max())),
-        fetch_http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default(),
+        fetch_http: crate::fetcher::http_client(),
         launcher,
         launcher_events,
         connector,

@@ -34,6 +34,38 @@ pub struct FetchUri {
     pub output_file: Option<String>,
 }
 
+/// Where the host's trusted certificate authorities are looked for, in order, when
+/// `SSL_CERT_FILE` does not name a bundle (Debian and Ubuntu, then Fedora and RHEL).
+const CA_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// The client for downloads: it verifies servers against the host's certificate authorities
+/// (`SSL_CERT_FILE`, else the distribution's bundle), read once when the agent starts, and has
+/// no overall timeout (a big artifact takes what it takes; a stalled one is failed per chunk).
+/// Without a readable bundle, `https://` downloads fail certificate verification, naming the URI.
+pub fn http_client() -> reqwest::Client {
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(CA_BUNDLES.iter().map(PathBuf::from))
+        .find_map(|path| std::fs::read(&path).ok().map(|pem| (path, pem)));
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    match bundle.map(|(path, pem)| (path, reqwest::Certificate::from_pem_bundle(&pem))) {
+        Some((_, Ok(certificates))) => {
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Some((path, Err(e))) => {
+            tracing::warn!(bundle = %path.display(), error = %e, "cannot read the certificate authorities; https:// URIs will not verify")
+        }
+        None => tracing::warn!("no certificate authority bundle found (SSL_CERT_FILE, {}); https:// URIs will not verify", CA_BUNDLES.join(", ")),
+    }
+    builder.build().unwrap_or_default()
+}
+
 /// Parses `CommandInfo.uris` as the JSON of the v1 API gives them.
 pub fn parse_uris(values: &[serde_json::Value]) -> Result<Vec<FetchUri>, String> {
     values

@@ -36,7 +36,8 @@ pub enum HealthCheckType {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpCheckInfo {
-    /// `http` (the default); tepui has no TLS client, so `https` is refused at validation.
+    /// `http` (the default) or `https` (the certificate is not verified, as Mesos' checker runs
+    /// `curl -k`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
     #[serde(deserialize_with = "serde_util::lenient_i64")]
@@ -212,11 +213,11 @@ impl HealthCheck {
                 };
                 port(http.port, "http.port")?;
                 match http.scheme.as_deref() {
-                    None | Some("http") => {}
+                    None | Some("http") | Some("https") => {}
                     Some(other) => {
                         return Err(error(
                             "http.scheme",
-                            format!("'{other}' is not supported (only 'http')"),
+                            format!("'{other}' is not supported ('http' or 'https')"),
                         ))
                     }
                 }
@@ -240,6 +241,14 @@ impl HealthCheck {
             }
         }
         Ok(())
+    }
+
+    /// The HTTP check's scheme: `https` when so given, else `http`.
+    pub fn http_scheme(&self) -> &str {
+        match self.http.as_ref().and_then(|h| h.scheme.as_deref()) {
+            Some("https") => "https",
+            _ => "http",
+        }
     }
 
     /// The HTTP check's path, `/` when unset.
@@ -303,7 +312,7 @@ mod tests {
                 "health_check.http.port",
             ),
             (
-                json!({"type": "HTTP", "http": {"port": 80, "scheme": "https"}}),
+                json!({"type": "HTTP", "http": {"port": 80, "scheme": "gopher"}}),
                 "health_check.http.scheme",
             ),
             (

@@ -168,17 +168,16 @@ pub fn mesos_health_check(def: &AppDefinition, host_ports: &[u64]) -> Option<Val
             );
         }
         HealthProtocol::MesosHttp | HealthProtocol::MesosHttps => {
-            m.insert(
-                "type".into(),
-                json!(if hc.protocol == HealthProtocol::MesosHttp {
-                    "HTTP"
-                } else {
-                    "HTTPS"
-                }),
-            );
+            // Mesos has one HTTP type; HTTPS is its `scheme` (mesos-http-api.md 8.4).
+            let scheme = if hc.protocol == HealthProtocol::MesosHttps {
+                "https"
+            } else {
+                "http"
+            };
+            m.insert("type".into(), json!("HTTP"));
             m.insert(
                 "http".into(),
-                json!({"port": port?, "path": hc.path.clone().unwrap_or_else(|| "/".into())}),
+                json!({"scheme": scheme, "port": port?, "path": hc.path.clone().unwrap_or_else(|| "/".into())}),
             );
         }
         HealthProtocol::MesosTcp => {
