@@ -603,3 +603,14 @@ fn real_cgroups_enforce_memory_and_cpu() {
     assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
     isolator.cleanup(&id).unwrap();
 }
+
+#[test]
+fn a_slow_poll_spaces_the_next_one_out() {
+    let period = Duration::from_millis(500);
+    assert_eq!(poll_wait(period, Duration::from_millis(3)), period);
+    // A pass over /proc of many thousand processes taking 80 ms: the next comes 1.6 s later.
+    assert_eq!(
+        poll_wait(period, Duration::from_millis(80)),
+        Duration::from_millis(1600)
+    );
+}
