@@ -7,6 +7,7 @@ Environment:
                      <output>/<test-name>/work_dir-*/ as its work_dir (sandboxes).
 """
 
+import contextlib
 import itertools
 import os
 import re
@@ -254,18 +255,27 @@ def dev(request):
         cluster.kill()  # no-op once stopped
 
 
-@pytest.fixture
-def dev_marathon(request):
-    """A fresh `tepui dev` with its Marathon on MARATHON_PORT (`dev.marathon_url`), ready to serve."""
-    cluster = _start_dev(request.node.nodeid, marathon=True)
+@contextlib.contextmanager
+def running_dev(name, marathon=False, env=None):
+    """A `tepui dev` (with Marathon answering `/ping` when `marathon`), stopped with SIGINT on exit
+    (killed if that fails); `env`: extra environment for it."""
+    cluster = _start_dev(name, marathon=marathon, env=env)
     try:
-        wait_until(lambda: _pings(cluster.marathon_url), STARTUP_TIMEOUT, f"{cluster.marathon_url}/ping")
+        if marathon:
+            wait_until(lambda: _pings(cluster.marathon_url), STARTUP_TIMEOUT, f"{cluster.marathon_url}/ping")
         yield cluster
     finally:
         try:
             cluster.stop()
         finally:
             cluster.kill()
+
+
+@pytest.fixture
+def dev_marathon(request):
+    """A fresh `tepui dev` with its Marathon on MARATHON_PORT (`dev.marathon_url`), ready to serve."""
+    with running_dev(request.node.nodeid, marathon=True) as cluster:
+        yield cluster
 
 
 def _pings(url):

@@ -6,18 +6,16 @@ be fetched fails the task with the URI named, and Marathon reports it as the app
 failure.
 """
 
-import http.server
 import io
 import os
-import socket
 import tarfile
-import threading
 import zipfile
 
 import pytest
 
 from conftest import wait_until
 from marathon_http import deploy, get_app, wait_deployed
+from static_server import serve
 from test_marathon_dev import read_file, sandbox_of
 
 SMALL = {"cpus": 0.01, "mem": 8, "disk": 0}
@@ -39,21 +37,9 @@ def artifacts(tmp_path):
         z.writestr("conf/app.conf", "setting=zipped\n")
     (root / "tool").write_text("#!/bin/sh\necho tool-ran\n")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    base, server = serve(root)
     try:
-        yield f"http://127.0.0.1:{port}", root
+        yield base, root
     finally:
         server.shutdown()
         server.server_close()

@@ -5,18 +5,15 @@ server it cannot verify; HTTPS health checks, Marathon's (`HTTPS`) and the agent
 answers, not who it is, as Marathon and Mesos' `curl -k` do).
 """
 
-import http.server
 import io
-import socket
-import ssl
 import subprocess
 import tarfile
-import threading
 
 import pytest
 
-from conftest import _start_dev, wait_until
+from conftest import running_dev, wait_until
 from marathon_http import deploy, get_app, wait_deployed
+from static_server import serve
 from test_marathon_dev import read_file, sandbox_of
 
 SMALL = {"cpus": 0.01, "mem": 16, "disk": 0}
@@ -45,37 +42,11 @@ def tls(tmp_path):
     return tmp_path
 
 
-def https_server(directory, cert, key):
-    """Serves `directory` over HTTPS on 127.0.0.1; returns (base URL, server)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"https://127.0.0.1:{port}", server
-
-
 @pytest.fixture
 def dev_trusting_test_ca(request, tls):
     """`tepui dev` with Marathon whose trust store is the test CA alone."""
-    cluster = _start_dev(request.node.nodeid, marathon=True, env={"SSL_CERT_FILE": str(tls / "ca.pem")})
-    try:
-        yield cluster
-    finally:
-        try:
-            cluster.stop()
-        finally:
-            cluster.kill()
+    with running_dev(request.node.nodeid, marathon=True, env={"SSL_CERT_FILE": str(tls / "ca.pem")}) as dev:
+        yield dev
 
 
 def test_https_artifacts_are_fetched_from_a_verified_server_only(dev_trusting_test_ca, tls, tmp_path):
@@ -89,10 +60,9 @@ def test_https_artifacts_are_fetched_from_a_verified_server_only(dev_trusting_te
         info.size = len(script)
         info.mode = 0o755
         tar.addfile(info, io.BytesIO(script))
-    trusted, trusted_server = https_server(www, tls / "server.pem", tls / "server.key")
-    untrusted, untrusted_server = https_server(www, tls / "self.pem", tls / "self.key")
+    trusted, trusted_server = serve(www, tls / "server.pem", tls / "server.key")
+    untrusted, untrusted_server = serve(www, tls / "self.pem", tls / "self.key")
     try:
-        wait_until(lambda: requests_ok(url), 60, "Marathon answering")
         deploy(url, "POST", "/v2/apps", {
             "id": "/tls-fetch", "instances": 1, **SMALL, "cmd": "./run.sh; sleep 600",
             "fetch": [{"uri": f"{trusted}/app.tgz"}],
@@ -114,14 +84,6 @@ def test_https_artifacts_are_fetched_from_a_verified_server_only(dev_trusting_te
     finally:
         trusted_server.shutdown()
         untrusted_server.shutdown()
-
-
-def requests_ok(url):
-    import requests
-    try:
-        return requests.get(url + "/ping", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 HTTPS_TASK = ("exec python3 -c \"import http.server, os, ssl; "

@@ -191,13 +191,7 @@ impl Driver {
         );
         self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
-        let uris = spec
-            .task
-            .command
-            .as_ref()
-            .map(|c| c.uris.clone())
-            .unwrap_or_default();
-        self.launch_prepared(container_id, uris, move |isolation| {
+        self.launch_prepared(container_id, spec.command_uris(), move |isolation| {
             let request = launcher::request(&spec, &ctx);
             // isolation: the container's cgroups and limits, joined by the daemon's hook.
             request.and_then(|mut request| {

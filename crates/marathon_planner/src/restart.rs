@@ -304,9 +304,58 @@ mod tests {
         kills
     }
 
+    /// A random spec of config version 10 (instances, checks, kill selection, bounds).
+    fn random_spec(rng: &mut allocator::SplitMix64, instances_max: u64) -> RunSpec {
+        use crate::types::KillSelection;
+        let mut spec = RunSpec::new("/a", 10, 1 + rng.below(instances_max) as u32);
+        spec.has_health_checks = rng.below(2) == 0;
+        spec.kill_selection = if rng.below(2) == 0 {
+            KillSelection::YoungestFirst
+        } else {
+            KillSelection::OldestFirst
+        };
+        spec.upgrade.minimum_health_capacity = rng.below(5) as f64 / 4.0;
+        spec.upgrade.maximum_over_capacity = rng.below(5) as f64 / 4.0;
+        spec
+    }
+
+    /// Up to `count_max` instances of `/a`, each new (version 10) one time in `new_one_in`, in
+    /// one of `states`, with random health, goal (one in `stopped_one_in` stopped) and doom (one
+    /// in `doomed_one_in`; 0 for none).
+    fn random_instances(
+        rng: &mut allocator::SplitMix64,
+        count_max: u64,
+        states: &[InstanceState],
+        new_one_in: u64,
+        stopped_one_in: u64,
+        doomed_one_in: u64,
+    ) -> Vec<Instance> {
+        use crate::types::Goal;
+        (0..rng.below(count_max))
+            .map(|k| {
+                let version = if rng.below(new_one_in) == 0 { 10 } else { 9 };
+                let mut i = Instance::scheduled(
+                    format!("a.instance-{k:03}"),
+                    "/a".into(),
+                    version,
+                    rng.below(4),
+                );
+                i.state = states[rng.below(states.len() as u64) as usize];
+                i.staged_at_ms = (rng.below(2) == 0).then(|| rng.below(4));
+                i.healthy = [None, Some(true), Some(false)][rng.below(3) as usize];
+                i.goal = if rng.below(stopped_one_in) == 0 {
+                    Goal::Stopped
+                } else {
+                    Goal::Running
+                };
+                i.doomed = doomed_one_in > 0 && rng.below(doomed_one_in) == 0;
+                i
+            })
+            .collect()
+    }
+
     #[test]
     fn the_counters_decide_as_the_instances_do_whenever_they_decide() {
-        use crate::types::{Goal, InstanceState, KillSelection};
         let states = [
             InstanceState::Scheduled,
             InstanceState::Staging,
@@ -320,36 +369,9 @@ mod tests {
         let mut decided = 0;
         for seed in 1..=2000u64 {
             let mut rng = allocator::SplitMix64::new(seed);
-            let mut spec = RunSpec::new("/a", 10, 1 + rng.below(8) as u32);
-            spec.has_health_checks = rng.below(2) == 0;
-            spec.kill_selection = if rng.below(2) == 0 {
-                KillSelection::YoungestFirst
-            } else {
-                KillSelection::OldestFirst
-            };
-            spec.upgrade.minimum_health_capacity = rng.below(5) as f64 / 4.0;
-            spec.upgrade.maximum_over_capacity = rng.below(5) as f64 / 4.0;
+            let spec = random_spec(&mut rng, 8);
             let extra = rng.below(4) == 0;
-            let owned: Vec<Instance> = (0..rng.below(16))
-                .map(|k| {
-                    let version = if rng.below(2) == 0 { 10 } else { 9 };
-                    let mut i = Instance::scheduled(
-                        format!("a.instance-{k:03}"),
-                        "/a".into(),
-                        version,
-                        rng.below(4),
-                    );
-                    i.state = states[rng.below(states.len() as u64) as usize];
-                    i.healthy = [None, Some(true), Some(false)][rng.below(3) as usize];
-                    i.goal = if rng.below(10) == 0 {
-                        Goal::Stopped
-                    } else {
-                        Goal::Running
-                    };
-                    i.doomed = rng.below(20) == 0;
-                    i
-                })
-                .collect();
+            let owned = random_instances(&mut rng, 16, &states, 2, 10, 20);
             let mut index = AppIndex::default();
             for i in &owned {
                 index.account(i, false, true);
@@ -370,7 +392,6 @@ mod tests {
 
     #[test]
     fn counting_kills_agrees_with_sorting_every_old_instance() {
-        use crate::types::{Goal, InstanceId, InstanceState, KillSelection};
         let states = [
             InstanceState::Scheduled,
             InstanceState::Staging,
@@ -382,42 +403,16 @@ mod tests {
         ];
         for seed in 1..=300u64 {
             let mut rng = allocator::SplitMix64::new(seed);
-            let mut spec = RunSpec::new("/a", 10, 1 + rng.below(12) as u32);
-            spec.has_health_checks = rng.below(2) == 0;
-            spec.kill_selection = if rng.below(2) == 0 {
-                KillSelection::YoungestFirst
-            } else {
-                KillSelection::OldestFirst
-            };
-            spec.upgrade.minimum_health_capacity = rng.below(5) as f64 / 4.0;
-            spec.upgrade.maximum_over_capacity = rng.below(5) as f64 / 4.0;
-            let owned: Vec<Instance> = (0..rng.below(30))
-                .map(|k| {
-                    let version = if rng.below(3) == 0 { 10 } else { 9 };
-                    let mut i = Instance::scheduled(
-                        format!("a.instance-{k:03}"),
-                        "/a".into(),
-                        version,
-                        rng.below(4),
-                    );
-                    i.state = states[rng.below(states.len() as u64) as usize];
-                    i.staged_at_ms = (rng.below(2) == 0).then(|| rng.below(4));
-                    i.healthy = [None, Some(true), Some(false)][rng.below(3) as usize];
-                    i.goal = if rng.below(8) == 0 {
-                        Goal::Stopped
-                    } else {
-                        Goal::Running
-                    };
-                    i
-                })
-                .collect();
+            let spec = random_spec(&mut rng, 12);
+            let owned = random_instances(&mut rng, 30, &states, 3, 8, 0);
             let instances: Vec<&Instance> = owned.iter().collect();
-            let counted: Vec<InstanceId> = restart_decisions(&spec, false, &instances)
-                .kills
-                .into_iter()
-                .filter(|(_, reason)| *reason == KillReason::Upgrade)
-                .map(|(id, _)| id)
-                .collect();
+            let counted: Vec<crate::types::InstanceId> =
+                restart_decisions(&spec, false, &instances)
+                    .kills
+                    .into_iter()
+                    .filter(|(_, reason)| *reason == KillReason::Upgrade)
+                    .map(|(id, _)| id)
+                    .collect();
             assert_eq!(
                 counted,
                 old_kills_by_sorting(&spec, &instances),

@@ -53,6 +53,17 @@ pub struct LaunchSpec {
     pub checkpoint_dir: PathBuf,
 }
 
+impl LaunchSpec {
+    /// The command's `uris`, for the fetcher (none without a command).
+    pub fn command_uris(&self) -> Vec<serde_json::Value> {
+        self.task
+            .command
+            .as_ref()
+            .map(|c| c.uris.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// A custom executor's process to start: `spec` describes it as if it were a command task whose
 /// id is the executor id (so sandbox, launcher request and isolation work unchanged); `env` is
 /// the executor's own environment (mesos-http-api.md section 9), which the driver completes with

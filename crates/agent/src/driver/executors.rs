@@ -145,15 +145,8 @@ impl Driver {
         );
         self.launching.insert(container_id.clone());
         let ctx = self.launch.clone();
-        let uris = launch
-            .spec
-            .task
-            .command
-            .as_ref()
-            .map(|c| c.uris.clone())
-            .unwrap_or_default();
         // isolation: limits from the executor's resources
-        self.launch_prepared(container_id, uris, move |isolation| {
+        self.launch_prepared(container_id, launch.spec.command_uris(), move |isolation| {
             executor_request(&launch, &ctx).and_then(|mut request| {
                 request.isolation = isolation.prepare_launch(&launch.spec)?;
                 Ok(request)

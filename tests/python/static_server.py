@@ -1,0 +1,32 @@
+"""A static file server on 127.0.0.1 for tests that need artifacts served over real HTTP or HTTPS
+(the fetcher's downloads)."""
+
+import http.server
+import socket
+import ssl
+import threading
+
+
+def serve(directory, cert=None, key=None):
+    """Serves `directory` on a free port, over HTTPS when `cert` and `key` are given; returns
+    (base URL, server). Call `server.shutdown()` when done."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+    scheme = "http"
+    if cert is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"{scheme}://127.0.0.1:{port}", server
