@@ -30,3 +30,16 @@ def serve(directory, cert=None, key=None):
         scheme = "https"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"{scheme}://127.0.0.1:{port}", server
+
+
+def script_tarball(path, member, script):
+    """Writes a gzipped tar at `path` holding one executable file `member` with text `script`."""
+    import io
+    import tarfile
+
+    data = script.encode()
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(data))

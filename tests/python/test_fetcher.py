@@ -6,16 +6,14 @@ be fetched fails the task with the URI named, and Marathon reports it as the app
 failure.
 """
 
-import io
 import os
-import tarfile
 import zipfile
 
 import pytest
 
 from conftest import wait_until
 from marathon_http import deploy, get_app, wait_deployed
-from static_server import serve
+from static_server import script_tarball, serve
 from test_marathon_dev import read_file, sandbox_of
 
 SMALL = {"cpus": 0.01, "mem": 8, "disk": 0}
@@ -27,12 +25,7 @@ def artifacts(tmp_path):
     (conf/app.conf) and tool (a script): yields (base URL, directory)."""
     root = tmp_path / "www"
     root.mkdir()
-    script = b"#!/bin/sh\necho run-from-archive\n"
-    with tarfile.open(root / "app.tar.gz", "w:gz") as tar:
-        info = tarfile.TarInfo("bin/run.sh")
-        info.size = len(script)
-        info.mode = 0o755
-        tar.addfile(info, io.BytesIO(script))
+    script_tarball(root / "app.tar.gz", "bin/run.sh", "#!/bin/sh\necho run-from-archive\n")
     with zipfile.ZipFile(root / "conf.zip", "w") as z:
         z.writestr("conf/app.conf", "setting=zipped\n")
     (root / "tool").write_text("#!/bin/sh\necho tool-ran\n")

@@ -5,15 +5,13 @@ server it cannot verify; HTTPS health checks, Marathon's (`HTTPS`) and the agent
 answers, not who it is, as Marathon and Mesos' `curl -k` do).
 """
 
-import io
 import subprocess
-import tarfile
 
 import pytest
 
 from conftest import running_dev, wait_until
 from marathon_http import deploy, get_app, wait_deployed
-from static_server import serve
+from static_server import script_tarball, serve
 from test_marathon_dev import read_file, sandbox_of
 
 SMALL = {"cpus": 0.01, "mem": 16, "disk": 0}
@@ -54,12 +52,7 @@ def test_https_artifacts_are_fetched_from_a_verified_server_only(dev_trusting_te
     url = dev.marathon_url
     www = tmp_path / "www"
     www.mkdir()
-    script = b"#!/bin/sh\necho fetched-over-tls\n"
-    with tarfile.open(www / "app.tgz", "w:gz") as tar:
-        info = tarfile.TarInfo("run.sh")
-        info.size = len(script)
-        info.mode = 0o755
-        tar.addfile(info, io.BytesIO(script))
+    script_tarball(www / "app.tgz", "run.sh", "#!/bin/sh\necho fetched-over-tls\n")
     trusted, trusted_server = serve(www, tls / "server.pem", tls / "server.key")
     untrusted, untrusted_server = serve(www, tls / "self.pem", tls / "self.key")
     try:
