@@ -7,7 +7,8 @@
 #   1. installs the Debian packages the tests need, if missing (apt-get update at most once);
 #   2. creates or refreshes the Python venv .venv/ (pytest, pymesos, ...) unless it is already
 #      complete for tests/python/requirements.txt (stamp file keyed on a hash);
-#   3. builds every binary once in debug (`cargo build --workspace --bins`);
+#   3. checks the formatting (`cargo fmt --all --check`), then builds every binary once in debug
+#      (`cargo build --workspace --bins`);
 #   4. runs `cargo test --workspace` (unit and in-crate integration tests);
 #   5. runs the Python suites in tests/python/ against target/debug/tepui (env TEPUI_BIN);
 #   6. prints one closing line `N passed, M failed` (totals over cargo and pytest).
@@ -222,6 +223,18 @@ note "system packages ok"
 
 section "Python venv (.venv)"
 ensure_venv
+
+section "cargo fmt --check"
+# The workspace is kept in rustfmt's default style; a file out of it counts as one failure.
+if ! cargo fmt --version > /dev/null 2>&1; then rustup component add rustfmt; fi
+if cargo fmt --all --check > "$OUT/cargo-fmt.log" 2>&1; then
+  note "formatting ok"
+  TOTAL_PASSED=$((TOTAL_PASSED + 1))
+else
+  note "cargo fmt --check FAILED: run 'cargo fmt --all' (files: $(grep -c '^Diff in' "$OUT/cargo-fmt.log") hunks, log .test-output/cargo-fmt.log)"
+  TOTAL_FAILED=$((TOTAL_FAILED + 1))
+  OVERALL_RC=1
+fi
 
 section "cargo build --workspace --bins (debug)"
 if ! cargo build --workspace --bins 2>&1 | tee "$OUT/cargo-build.log"; then
