@@ -3,10 +3,12 @@ served over real HTTP by a local server, and a file on the agent, land in the ta
 before its command runs; archives are extracted (tar.gz and zip), an executable file is made
 executable, Marathon's `destPath` (Mesos' `output_file`) names the saved file; a URI that cannot
 be fetched fails the task with the URI named, and Marathon reports it as the app's last task
-failure.
+failure; a task killed while fetching ends TASK_KILLED at once.
 """
 
 import os
+import socket
+import threading
 import zipfile
 
 import pytest
@@ -85,3 +87,57 @@ def test_a_uri_that_cannot_be_fetched_fails_the_task_naming_it(dev_marathon, art
     assert last["state"] == "TASK_FAILED", last
     assert "Failed to fetch" in last["message"] and missing in last["message"] and "404" in last["message"], last
     assert get_app(url, "/unfetchable")["tasksRunning"] == 0
+
+
+@pytest.fixture
+def stalled_url():
+    """A URL whose server accepts the connection and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/artifact.tgz"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_task_killed_while_fetching_ends_killed_without_waiting_for_the_download(dev_marathon, stalled_url):
+    """The fetch would wait for the stalled server for a minute (the stall timeout); removing the
+    app kills the task, which stops the fetch: the task ends TASK_KILLED (the reason,
+    REASON_TASK_KILLED_DURING_LAUNCH, is checked by the agent core's tests) and its command never
+    ran."""
+    url = dev_marathon.marathon_url
+    deploy(url, "POST", "/v2/apps", {
+        "id": "/stalled", "instances": 1, **SMALL, "cmd": "echo should-not-run; sleep 600",
+        "fetch": [{"uri": stalled_url}],
+    }, expect=(201,))
+    staging = wait_until(lambda: get_app(url, "/stalled").get("tasks"), 20, "a launching task of /stalled")
+    task_id = staging[0]["id"]
+    assert staging[0]["state"] in ("TASK_STAGING", "TASK_STARTING"), staging
+    deploy(url, "DELETE", "/v2/apps/stalled", None, expect=(200,))
+
+    def ended():
+        for fw in dev_marathon.master_state().get("frameworks", []):
+            for t in fw.get("completed_tasks", []):
+                if t["id"] == task_id:
+                    return t
+        return None
+
+    # Well within the fetcher's 60 s stall timeout, after which it would have failed on its own.
+    task = wait_until(ended, 20, f"{task_id} among the master's completed tasks")
+    assert task["state"] == "TASK_KILLED", task
+    sandbox = sandbox_of(dev_marathon, task_id)
+    assert sandbox is None or "should-not-run" not in (read_file(dev_marathon, f"{sandbox}/stdout") or "")

@@ -44,7 +44,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Period of the status-update retry check.
 const RETRY_TICK: Duration = Duration::from_secs(1);
@@ -86,6 +86,9 @@ struct Driver {
     launch_permits: Arc<Semaphore>,
     /// Downloads of `CommandInfo.uris` (`fetcher::http_client`).
     fetch_http: reqwest::Client,
+    /// Stops the fetch of a container's URIs (`Effect::AbortLaunch`); entries whose fetch ended
+    /// are dropped as new ones come.
+    fetch_aborts: HashMap<String, oneshot::Sender<()>>,
     launcher: Arc<dyn Launcher>,
     launcher_events: mpsc::UnboundedReceiver<LauncherEvent>,
     connector: Arc<dyn Connector>,
@@ -157,6 +160,20 @@ impl Driver {
                         }
                     }
                 }
+                Action::Effect(Effect::AbortLaunch {
+                    framework_id,
+                    task_id,
+                }) => {
+                    let container = self
+                        .shared
+                        .core()
+                        .task(&framework_id, &task_id)
+                        .map(|t| t.container_id.value.clone());
+                    if let Some(abort) = container.and_then(|c| self.fetch_aborts.remove(&c)) {
+                        tracing::info!(framework = %framework_id, task = %task_id, "killed while fetching its URIs; the fetch stops");
+                        let _ = abort.send(());
+                    }
+                }
                 Action::Effect(
                     effect @ (Effect::LaunchExecutor(_)
                     | Effect::SendToExecutor { .. }
@@ -218,6 +235,11 @@ impl Driver {
         let launcher = self.launcher.clone();
         let isolation = self.isolation.clone();
         let http = self.fetch_http.clone();
+        let (abort_tx, abort_rx) = oneshot::channel::<()>();
+        if !uris.is_empty() {
+            self.fetch_aborts.retain(|_, abort| !abort.is_closed());
+            self.fetch_aborts.insert(container_id.clone(), abort_tx);
+        }
         tokio::spawn(async move {
             let request = match permits.acquire_owned().await {
                 Ok(permit) => tokio::task::spawn_blocking(move || {
@@ -231,12 +253,14 @@ impl Driver {
             };
             let request = match request {
                 Ok(request) if !uris.is_empty() => {
-                    let fetched = match crate::fetcher::parse_uris(&uris) {
-                        Ok(uris) => {
-                            crate::fetcher::fetch_all(&uris, &request.cwd, &request.stderr, &http)
-                                .await
-                        }
-                        Err(e) => Err(e),
+                    let fetch = async {
+                        let uris = crate::fetcher::parse_uris(&uris)?;
+                        crate::fetcher::fetch_all(&uris, &request.cwd, &request.stderr, &http).await
+                    };
+                    // A dropped sender (its entry replaced or gone) disables the abort branch.
+                    let fetched = tokio::select! {
+                        fetched = fetch => fetched,
+                        Ok(()) = abort_rx => Err("the task was killed while its URIs were fetched".to_string()),
                     };
                     fetched.map(|()| request).map_err(|e| {
                         format!("Failed to fetch all URIs for container '{container_id}': {e}")
@@ -688,6 +712,7 @@ pub async fn run(
         launch: Arc::new(LaunchContext::new(endpoint, config.hostname.clone())),
         launch_permits: Arc::new(Semaphore::new(launches_in_flight_max())),
         fetch_http: crate::fetcher::http_client(),
+        fetch_aborts: HashMap::new(),
         launcher,
         launcher_events,
         connector,

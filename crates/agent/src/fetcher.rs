@@ -10,7 +10,8 @@
 //! `tar` (`.tar`, `.tar.gz`, `.tgz`, `.tar.bz2`, `.tbz2`, `.tar.xz`, `.txz`) or `unzip` (`.zip`),
 //! and a lone `.gz` is decompressed beside it. What it does is appended to the sandbox's
 //! `stderr`, as the Mesos fetcher's log lands there. Any failure fails the launch (TASK_FAILED,
-//! REASON_CONTAINER_LAUNCH_FAILED), naming the URI.
+//! REASON_CONTAINER_LAUNCH_FAILED), naming the URI; a kill meanwhile stops the fetch
+//! (`Effect::AbortLaunch`, the driver drops the download) and the task ends TASK_KILLED.
 //!
 //! Saved names are checked like every sandbox path: relative, no `..`, so nothing lands outside
 //! the sandbox.

@@ -489,14 +489,25 @@ impl Core {
             return Vec::new();
         };
         task.process = Process::Exited;
-        let mut failed = self.status(
-            now,
-            task_id,
-            TaskState::TaskFailed,
-            StatusSource::SourceAgent,
-        );
-        failed.message = Some(format!("Failed to launch container: {error}"));
-        failed.reason = Some(REASON_CONTAINER_LAUNCH_FAILED.to_string());
+        // Killed while its launch was prepared (its fetch aborted, or failing anyway): what the
+        // framework asked for happened, as Mesos reports a kill during launch.
+        let killed = task.kill_grace.is_some();
+        let (state, message, reason) = if killed {
+            (
+                TaskState::TaskKilled,
+                format!("Killed before its command started: {error}"),
+                REASON_TASK_KILLED_DURING_LAUNCH,
+            )
+        } else {
+            (
+                TaskState::TaskFailed,
+                format!("Failed to launch container: {error}"),
+                REASON_CONTAINER_LAUNCH_FAILED,
+            )
+        };
+        let mut failed = self.status(now, task_id, state, StatusSource::SourceAgent);
+        failed.message = Some(message);
+        failed.reason = Some(reason.to_string());
         let effects = self.update_task(now, framework_id, failed);
         self.complete_if_done(framework_id, task_id);
         effects
@@ -689,14 +700,20 @@ impl Core {
             );
             effects.extend(self.update_task(now, framework_id, killing));
         }
-        if let Process::Running { .. } = process {
-            effects.push(Effect::Kill {
+        match process {
+            Process::Running { .. } => effects.push(Effect::Kill {
                 framework_id: framework_id.clone(),
                 task_id: task_id.clone(),
                 grace,
-            });
+            }),
+            // A task still launching is killed as soon as `spawned` reports it; a fetch in
+            // progress is stopped now (`spawn_failed` then reports the task killed).
+            Process::Launching if first_kill => effects.push(Effect::AbortLaunch {
+                framework_id: framework_id.clone(),
+                task_id: task_id.clone(),
+            }),
+            Process::Launching | Process::Exited => {}
         }
-        // A task still launching is killed as soon as `spawned` reports it.
         effects
     }
 

@@ -105,6 +105,13 @@ pub enum Effect {
         task_id: TaskId,
         grace: Duration,
     },
+    /// The task was killed while its launch is being prepared: stop fetching its URIs, so the
+    /// launch fails at once instead of after the download (harmless when the fetch is over: the
+    /// kill then follows `spawned`).
+    AbortLaunch {
+        framework_id: FrameworkId,
+        task_id: TaskId,
+    },
     /// Send this update to the master.
     Send(StatusUpdate),
     /// Run one health check of a task (`health.rs`); its result goes to `Core::health_result`.

@@ -397,6 +397,15 @@ fn a_kill_before_the_spawn_is_delivered_on_spawn() {
     h.register(0);
     h.core
         .run_task(h.at(0), framework("F1"), command_task("t1", "sleep 600"));
+    // The launch is told to stop fetching (a no-op once the process is being spawned).
+    assert_eq!(
+        h.core.kill_task(h.at(0), &fw(), &tid("t1"), None),
+        vec![Effect::AbortLaunch {
+            framework_id: fw(),
+            task_id: tid("t1")
+        }]
+    );
+    // A second kill asks nothing new.
     assert!(h
         .core
         .kill_task(h.at(0), &fw(), &tid("t1"), None)
@@ -460,6 +469,31 @@ fn spawn_failures_fail_the_task() {
         Some(REASON_CONTAINER_LAUNCH_FAILED)
     );
     assert_eq!(failed.source, Some(StatusSource::SourceAgent));
+}
+
+#[test]
+fn a_launch_that_fails_after_a_kill_ends_the_task_killed() {
+    let mut h = Harness::new();
+    h.register(0);
+    h.core
+        .run_task(h.at(0), framework("F1"), command_task("t1", "x"));
+    h.core.kill_task(h.at(0), &fw(), &tid("t1"), None);
+    h.core.spawn_failed(
+        h.at(1),
+        &fw(),
+        &tid("t1"),
+        "the task was killed while its URIs were fetched",
+    );
+    let killed = h.core.pending_updates(&fw(), &tid("t1")).pop().unwrap();
+    assert_eq!(killed.state, TaskState::TaskKilled);
+    assert_eq!(
+        killed.reason.as_deref(),
+        Some(REASON_TASK_KILLED_DURING_LAUNCH)
+    );
+    assert!(killed
+        .message
+        .unwrap()
+        .contains("killed while its URIs were fetched"));
 }
 
 #[test]
