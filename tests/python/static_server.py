@@ -9,11 +9,18 @@ import threading
 
 def serve(directory, cert=None, key=None):
     """Serves `directory` on a free port, over HTTPS when `cert` and `key` are given; returns
-    (base URL, server). Call `server.shutdown()` when done."""
+    (base URL, server); `server.requests` lists the paths asked for. Call `server.shutdown()` when
+    done."""
+
+    requests = []
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(directory), **kwargs)
+
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
 
         def log_message(self, *args):
             pass
@@ -22,6 +29,7 @@ def serve(directory, cert=None, key=None):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+    server.requests = requests  # the paths asked for, in order
     scheme = "http"
     if cert is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -3,7 +3,8 @@ served over real HTTP by a local server, and a file on the agent, land in the ta
 before its command runs; archives are extracted (tar.gz and zip), an executable file is made
 executable, Marathon's `destPath` (Mesos' `output_file`) names the saved file; a URI that cannot
 be fetched fails the task with the URI named, and Marathon reports it as the app's last task
-failure; a task killed while fetching ends TASK_KILLED at once.
+failure; a task killed while fetching ends TASK_KILLED at once; a URI with `cache: true` is
+downloaded once for all the instances of an app.
 """
 
 import os
@@ -24,7 +25,8 @@ SMALL = {"cpus": 0.01, "mem": 8, "disk": 0}
 @pytest.fixture
 def artifacts(tmp_path):
     """A local HTTP server over a directory holding app.tar.gz (bin/run.sh), conf.zip
-    (conf/app.conf) and tool (a script): yields (base URL, directory)."""
+    (conf/app.conf) and tool (a script): yields (base URL, server; `server.requests` lists the
+    paths asked for)."""
     root = tmp_path / "www"
     root.mkdir()
     script_tarball(root / "app.tar.gz", "bin/run.sh", "#!/bin/sh\necho run-from-archive\n")
@@ -34,7 +36,7 @@ def artifacts(tmp_path):
 
     base, server = serve(root)
     try:
-        yield base, root
+        yield base, server
     finally:
         server.shutdown()
         server.server_close()
@@ -141,3 +143,19 @@ def test_a_task_killed_while_fetching_ends_killed_without_waiting_for_the_downlo
     assert task["state"] == "TASK_KILLED", task
     sandbox = sandbox_of(dev_marathon, task_id)
     assert sandbox is None or "should-not-run" not in (read_file(dev_marathon, f"{sandbox}/stdout") or "")
+
+
+def test_a_cached_uri_is_downloaded_once_for_every_instance(dev_marathon, artifacts):
+    url = dev_marathon.marathon_url
+    base, server = artifacts
+    deploy(url, "POST", "/v2/apps", {
+        "id": "/cached", "instances": 3, **SMALL, "cmd": "bin/run.sh && ./tool; sleep 600",
+        "fetch": [{"uri": f"{base}/app.tar.gz", "cache": True}, {"uri": f"{base}/tool", "executable": True}],
+    }, expect=(201,))
+    app = wait_deployed(url, "/cached", 3)
+    for task in app["tasks"]:
+        sandbox = wait_until(lambda: sandbox_of(dev_marathon, task["id"]), 10, f"the sandbox of {task['id']}")
+        wait_until(lambda: (read_file(dev_marathon, f"{sandbox}/stdout") or "").splitlines()
+                   == ["run-from-archive", "tool-ran"], 20, f"{task['id']}'s output from its fetched files")
+    assert server.requests.count("/app.tar.gz") == 1, server.requests
+    assert server.requests.count("/tool") == 3, server.requests

@@ -84,8 +84,9 @@ struct Driver {
     work_dir: std::path::PathBuf,
     launch: Arc<LaunchContext>,
     launch_permits: Arc<Semaphore>,
-    /// Downloads of `CommandInfo.uris` (`fetcher::http_client`).
+    /// Downloads of `CommandInfo.uris` (`fetcher::http_client`) and their cache.
     fetch_http: reqwest::Client,
+    fetch_cache: Arc<crate::fetch_cache::FetchCache>,
     /// Stops the fetch of a container's URIs (`Effect::AbortLaunch`); entries whose fetch ended
     /// are dropped as new ones come.
     fetch_aborts: HashMap<String, oneshot::Sender<()>>,
@@ -235,6 +236,7 @@ impl Driver {
         let launcher = self.launcher.clone();
         let isolation = self.isolation.clone();
         let http = self.fetch_http.clone();
+        let cache = self.fetch_cache.clone();
         let (abort_tx, abort_rx) = oneshot::channel::<()>();
         if !uris.is_empty() {
             self.fetch_aborts.retain(|_, abort| !abort.is_closed());
@@ -255,7 +257,14 @@ impl Driver {
                 Ok(request) if !uris.is_empty() => {
                     let fetch = async {
                         let uris = crate::fetcher::parse_uris(&uris)?;
-                        crate::fetcher::fetch_all(&uris, &request.cwd, &request.stderr, &http).await
+                        crate::fetcher::fetch_all(
+                            &uris,
+                            &request.cwd,
+                            &request.stderr,
+                            &http,
+                            &cache,
+                        )
+                        .await
                     };
                     // A dropped sender (its entry replaced or gone) disables the abort branch.
                     let fetched = tokio::select! {
@@ -543,6 +552,14 @@ pub async fn run(
             source,
         })?;
     let resources = resources_detect::detect(&work_dir, config.resources.as_ref());
+    let fetch_cache = crate::fetch_cache::FetchCache::start(
+        config.fetcher_cache_dir.clone(),
+        config.fetcher_cache_size,
+    )
+    .map_err(|e| AgentError::BadFlag {
+        flag: "fetcher_cache_dir",
+        message: format!("cannot prepare {}: {e}", config.fetcher_cache_dir.display()),
+    })?;
 
     let bind = std::net::SocketAddr::new(config.bind_ip, config.port);
     let listener = tokio::net::TcpListener::bind(bind)
@@ -712,6 +729,7 @@ pub async fn run(
         launch: Arc::new(LaunchContext::new(endpoint, config.hostname.clone())),
         launch_permits: Arc::new(Semaphore::new(launches_in_flight_max())),
         fetch_http: crate::fetcher::http_client(),
+        fetch_cache,
         fetch_aborts: HashMap::new(),
         launcher,
         launcher_events,

@@ -1,8 +1,8 @@
 //! The Mesos fetcher: a task's (or executor's) `CommandInfo.uris` put into its sandbox before its
 //! command starts.
 //!
-//! Each URI (`value`, `executable`, `extract`, `output_file`; `cache` is accepted and every fetch
-//! downloads anew) is `http://` or `https://` (streamed to the file, a stall of
+//! Each URI (`value`, `executable`, `extract`, `cache`: downloaded once per agent, see
+//! `fetch_cache`, `output_file`) is `http://` or `https://` (streamed to the file, a stall of
 //! [`STALL_TIMEOUT`] between chunks fails it, as Mesos' `--fetcher_stall_timeout`), `file://` or
 //! an absolute path on the agent (copied). It is saved under `output_file` or the URI's last path
 //! segment; an executable one is made mode 755 and never extracted; otherwise, with `extract`
@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use crate::fetch_cache::{FetchCache, Served};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -32,6 +33,8 @@ pub struct FetchUri {
     pub value: String,
     pub executable: bool,
     pub extract: bool,
+    /// Downloaded once per agent and copied from the agent's cache (`fetch_cache`).
+    pub cache: bool,
     pub output_file: Option<String>,
 }
 
@@ -85,6 +88,7 @@ pub fn parse_uris(values: &[serde_json::Value]) -> Result<Vec<FetchUri>, String>
                 value: value.trim().to_string(),
                 executable: flag("executable", false),
                 extract: flag("extract", true),
+                cache: flag("cache", false),
                 output_file: v
                     .get("output_file")
                     .and_then(|s| s.as_str())
@@ -100,10 +104,11 @@ pub async fn fetch_all(
     sandbox: &Path,
     log: &Path,
     http: &reqwest::Client,
+    cache: &FetchCache,
 ) -> Result<(), String> {
     for uri in uris {
         note(log, &format!("Fetching URI '{}'", uri.value));
-        if let Err(e) = fetch_one(uri, sandbox, log, http).await {
+        if let Err(e) = fetch_one(uri, sandbox, log, http, cache).await {
             let message = format!("Failed to fetch '{}': {e}", uri.value);
             note(log, &message);
             return Err(message);
@@ -117,6 +122,7 @@ async fn fetch_one(
     sandbox: &Path,
     log: &Path,
     http: &reqwest::Client,
+    cache: &FetchCache,
 ) -> Result<(), String> {
     let name = saved_name(uri)?;
     let target = sandbox.join(&name);
@@ -126,6 +132,17 @@ async fn fetch_one(
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     match source(&uri.value)? {
+        Source::Http(url) if uri.cache => {
+            let served = cache
+                .fetch(&url, &target, |path| {
+                    let url = url.clone();
+                    async move { download(http, &url, &path).await }
+                })
+                .await?;
+            if served == Served::FromCache {
+                note(log, &format!("Found '{}' in the fetcher cache", uri.value));
+            }
+        }
         Source::Http(url) => download(http, &url, &target).await?,
         Source::Local(path) => {
             tokio::fs::copy(&path, &target)
@@ -340,6 +357,7 @@ mod tests {
             value: value.into(),
             executable: false,
             extract: true,
+            cache: false,
             output_file: output_file.map(str::to_string),
         }
     }
@@ -352,7 +370,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(parsed[0], uri("http://h/a.tgz", None));
-        assert!(parsed[1].executable && !parsed[1].extract);
+        assert!(parsed[1].executable && !parsed[1].extract && parsed[1].cache);
         assert_eq!(parsed[1].output_file.as_deref(), Some("bin/x"));
         assert_eq!(
             parse_uris(&[json!({"extract": true})]).unwrap_err(),

@@ -151,6 +151,20 @@ pub struct AgentFlags {
     pub gc_disk_headroom: f64,
     // ---- end isolation and sandbox GC ----
 
+    // ---- fetcher (crate::fetcher, crate::fetch_cache) ----
+    /// Where URIs fetched with `cache: true` are kept (emptied when the agent starts); default
+    /// `<work_dir>/fetch`.
+    #[arg(long = "fetcher_cache_dir", env = "MESOS_FETCHER_CACHE_DIR")]
+    pub fetcher_cache_dir: Option<PathBuf>,
+
+    /// Most bytes the fetcher cache holds, e.g. `2GB`; least recently used entries make room.
+    #[arg(
+        long = "fetcher_cache_size",
+        env = "MESOS_FETCHER_CACHE_SIZE",
+        default_value = crate::fetch_cache::DEFAULT_CACHE_SIZE
+    )]
+    pub fetcher_cache_size: String,
+
     // ---- recovery (crate::recovery, crate::launcher_daemon) ----
     /// On start: `reconnect` finds the tasks of the previous run again (they outlive agent
     /// restarts); `cleanup` kills them and starts as a new agent.
@@ -200,6 +214,8 @@ impl AgentFlags {
             cgroups_root: crate::isolation::DEFAULT_CGROUPS_ROOT.to_string(),
             gc_delay: crate::gc::DEFAULT_GC_DELAY.to_string(),
             gc_disk_headroom: crate::gc::DEFAULT_GC_DISK_HEADROOM,
+            fetcher_cache_dir: None,
+            fetcher_cache_size: crate::fetch_cache::DEFAULT_CACHE_SIZE.to_string(),
             // recovery
             recover: "reconnect".to_string(),
             kill_tasks_on_stop: false,
@@ -262,6 +278,10 @@ impl AgentFlags {
         map.insert("cgroups_root".into(), self.cgroups_root.clone());
         map.insert("gc_delay".into(), self.gc_delay.clone());
         map.insert("gc_disk_headroom".into(), self.gc_disk_headroom.to_string());
+        if let Some(v) = &self.fetcher_cache_dir {
+            map.insert("fetcher_cache_dir".into(), v.display().to_string());
+        }
+        map.insert("fetcher_cache_size".into(), self.fetcher_cache_size.clone());
         // recovery
         map.insert("recover".into(), self.recover.clone());
         map.insert(
@@ -312,6 +332,9 @@ pub struct Config {
     pub isolation: crate::isolation::IsolationConfig,
     /// `--gc_delay`, `--gc_disk_headroom`.
     pub gc: crate::gc::GcPolicy,
+    /// `--fetcher_cache_dir` (resolved) and `--fetcher_cache_size` in bytes.
+    pub fetcher_cache_dir: PathBuf,
+    pub fetcher_cache_size: u64,
     /// `--recover`.
     pub recover: crate::recovery::RecoverMode,
     pub kill_tasks_on_stop: bool,
@@ -407,9 +430,16 @@ impl Config {
             delay: duration_flag("gc_delay", &flags.gc_delay)?,
             disk_headroom: flags.gc_disk_headroom,
         };
+        let fetcher_cache_size = crate::fetch_cache::parse_bytes(&flags.fetcher_cache_size)
+            .map_err(|e| bad("fetcher_cache_size", e))?;
         Ok(Config {
             isolation,
             gc,
+            fetcher_cache_dir: flags
+                .fetcher_cache_dir
+                .clone()
+                .unwrap_or_else(|| flags.work_dir.join("fetch")),
+            fetcher_cache_size,
             bind_ip,
             port: flags.port,
             advertise_ip,

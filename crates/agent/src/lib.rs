@@ -12,7 +12,8 @@
 //!   reconnection to a launcher that went away (`driver/lifecycle.rs`).
 //! - `master_link`: leader detection, (re)registration with backoff, the message stream, calls.
 //! - `launcher` and `sandbox`: processes (own process group, output files) and their directories;
-//!   `fetcher`: `CommandInfo.uris` downloaded, copied and extracted into the sandbox first.
+//!   `fetcher`: `CommandInfo.uris` downloaded, copied and extracted into the sandbox first;
+//!   `fetch_cache`: URIs with `cache: true` downloaded once per agent.
 //! - `http`, `state_json`, `files`, `path_guard`: the HTTP server; `/files` never leaves a sandbox.
 //! - custom executors: `executor_api` (`POST /api/v1/executor`, mesos-http-api.md section 9),
 //!   `core/executors.rs` (their rules), `driver/executors.rs` (their processes and streams).
@@ -37,6 +38,7 @@ mod core;
 mod driver;
 mod executor_api;
 mod executor_recovery;
+mod fetch_cache;
 mod fetcher;
 mod files;
 mod flags;
