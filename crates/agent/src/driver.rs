@@ -143,12 +143,8 @@ impl Driver {
                     task_id,
                     grace,
                 }) => {
-                    let container = self
-                        .shared
-                        .core()
-                        .task(&framework_id, &task_id)
-                        .map(|t| t.container_id.value.clone());
-                    match container
+                    match self
+                        .container_of(&framework_id, &task_id)
                         .filter(|c| self.containers.contains_key(c) && !self.launching.contains(c))
                     {
                         Some(container_id) => {
@@ -165,11 +161,7 @@ impl Driver {
                     framework_id,
                     task_id,
                 }) => {
-                    let container = self
-                        .shared
-                        .core()
-                        .task(&framework_id, &task_id)
-                        .map(|t| t.container_id.value.clone());
+                    let container = self.container_of(&framework_id, &task_id);
                     if let Some(abort) = container.and_then(|c| self.fetch_aborts.remove(&c)) {
                         tracing::info!(framework = %framework_id, task = %task_id, "killed while fetching its URIs; the fetch stops");
                         let _ = abort.send(());
@@ -197,6 +189,14 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// The container id the core gave the task.
+    fn container_of(&self, framework_id: &FrameworkId, task_id: &TaskId) -> Option<String> {
+        self.shared
+            .core()
+            .task(framework_id, task_id)
+            .map(|t| t.container_id.value.clone())
     }
 
     /// Creates the sandbox on the blocking pool, then hands the process to the launcher; the
