@@ -52,6 +52,35 @@ fn vanishes_on_kill(i: &Instance) -> bool {
     matches!(i.state, InstanceState::Scheduled) || i.state.is_unreachable()
 }
 
+/// How many old instances a rolling replacement kills now, of those not ready and those ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OldKills {
+    unready: usize,
+    ready: usize,
+}
+
+/// The old instances are looked at unready first, then ready, each class in kill order. Unready
+/// ones go while that keeps H ≥ minHealthy (it always does: they are not in H) or while more than
+/// n old are left; ready ones while the budget H − minHealthy lasts, then as excess over n. Only
+/// counts: the callers choose which (`restart_decisions`) or see that none is to go
+/// (`restart_decisions_indexed`), so an event of a big app's restart never sorts its instances.
+fn old_kills(n: usize, min_healthy: u32, healthy: usize, unready: usize, ready: usize) -> OldKills {
+    let budget = healthy as i64 - i64::from(min_healthy);
+    let old = unready + ready;
+    let unready_killed = if budget >= 0 {
+        unready
+    } else {
+        unready.min(old.saturating_sub(n))
+    };
+    let old_left = old - unready_killed;
+    let by_budget = ready.min(budget.max(0) as usize);
+    let as_excess = (ready - by_budget).min((old_left - by_budget).saturating_sub(n));
+    OldKills {
+        unready: unready_killed,
+        ready: by_budget + as_excess,
+    }
+}
+
 pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Instance]) -> Decisions {
     let n = spec.instances as usize;
     let checks = spec.has_health_checks;
@@ -92,27 +121,20 @@ pub(crate) fn restart_decisions(spec: &RunSpec, extra: bool, instances: &[&Insta
         .chain(new.iter())
         .filter(|i| i.is_ready(checks))
         .count() as i64;
-    // Old instances are looked at unready first, then ready, each class in kill order. Unready
-    // ones go while that keeps H ≥ minHealthy (it always does: they are not in H) or while more
-    // than n old are left; ready ones while the budget H − minHealthy lasts, then as excess over
-    // n. Counting first and selecting only those to kill keeps an event of a big app's restart a
-    // pass over its instances rather than a sort of them.
-    let budget = healthy - bounds.min_healthy as i64;
     let (mut unready, mut ready): (Vec<&Instance>, Vec<&Instance>) =
         old.iter().partition(|i| !i.is_ready(checks));
-    let mut old_left = old.len();
-    let unready_killed = if budget >= 0 {
-        unready.len()
-    } else {
-        unready.len().min(old_left.saturating_sub(n))
-    };
-    old_left -= unready_killed;
-    let by_budget = ready.len().min(budget.max(0) as usize);
-    let as_excess = (ready.len() - by_budget).min((old_left - by_budget).saturating_sub(n));
+    let kills = old_kills(
+        n,
+        bounds.min_healthy,
+        healthy as usize,
+        unready.len(),
+        ready.len(),
+    );
+    let (unready_killed, ready_killed) = (kills.unready, kills.ready);
     for i in first_in_kill_order(&mut unready, unready_killed, spec.kill_selection) {
         kill(&mut d, i, KillReason::Upgrade);
     }
-    for i in first_in_kill_order(&mut ready, by_budget + as_excess, spec.kill_selection) {
+    for i in first_in_kill_order(&mut ready, ready_killed, spec.kill_selection) {
         kill(&mut d, i, KillReason::Upgrade);
     }
 
@@ -159,21 +181,17 @@ pub(crate) fn restart_decisions_indexed(
     if new.live > n {
         return None;
     }
-    // The counting of `restart_decisions`, on counters.
     let old_live = index.live - new.live;
     let healthy = index.live_ready(checks);
     let old_ready = healthy - new.ready(checks);
-    let old_unready = old_live - old_ready;
-    let budget = healthy as i64 - bounds.min_healthy as i64;
-    let unready_killed = if budget >= 0 {
-        old_unready
-    } else {
-        old_unready.min(old_live.saturating_sub(n))
-    };
-    let old_left = old_live - unready_killed;
-    let by_budget = old_ready.min(budget.max(0) as usize);
-    let as_excess = (old_ready - by_budget).min((old_left - by_budget).saturating_sub(n));
-    if unready_killed + by_budget + as_excess > 0 {
+    let kills = old_kills(
+        n,
+        bounds.min_healthy,
+        healthy,
+        old_live - old_ready,
+        old_ready,
+    );
+    if kills.unready + kills.ready > 0 {
         return None;
     }
     let room = (bounds.max_capacity as usize).saturating_sub(index.active);
