@@ -20,18 +20,19 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// Whether the master at `address` says it leads (`master/elected` in `/metrics/snapshot`); None
-/// when it does not answer.
-async fn elected(client: &reqwest::Client, address: &str) -> Option<bool> {
-    let resp = client
-        .get(format!("http://{address}/metrics/snapshot"))
-        .send()
-        .await
-        .ok()?;
+/// The JSON body of `GET url`; None when the server does not answer 2xx with JSON.
+async fn get_json(client: &reqwest::Client, url: String) -> Option<serde_json::Value> {
+    let resp = client.get(url).send().await.ok()?;
     if !resp.status().is_success() {
         return None;
     }
-    let body: serde_json::Value = resp.json().await.ok()?;
+    resp.json().await.ok()
+}
+
+/// Whether the master at `address` says it leads (`master/elected` in `/metrics/snapshot`); None
+/// when it does not answer.
+async fn elected(client: &reqwest::Client, address: &str) -> Option<bool> {
+    let body = get_json(client, format!("http://{address}/metrics/snapshot")).await?;
     Some(body.get("master/elected")?.as_f64()? == 1.0)
 }
 
@@ -52,11 +53,7 @@ pub async fn marathon_leader(client: &reqwest::Client, addresses: &[String]) -> 
     let ask = |address: &String| {
         let url = format!("http://{address}/v2/leader");
         async move {
-            let resp = client.get(url).send().await.ok()?;
-            if !resp.status().is_success() {
-                return None;
-            }
-            let body: serde_json::Value = resp.json().await.ok()?;
+            let body = get_json(client, url).await?;
             body.get("leader")?.as_str().map(str::to_string)
         }
     };
@@ -69,15 +66,7 @@ pub async fn marathon_leader(client: &reqwest::Client, addresses: &[String]) -> 
 
 /// How many agents the master at `leader` lists as active.
 pub async fn active_agents(client: &reqwest::Client, leader: &str) -> Option<usize> {
-    let resp = client
-        .get(format!("http://{leader}/slaves"))
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let body: serde_json::Value = resp.json().await.ok()?;
+    let body = get_json(client, format!("http://{leader}/slaves")).await?;
     let agents = body.get("slaves")?.as_array()?;
     Some(
         agents
