@@ -70,6 +70,15 @@ fn version_info(
 }
 
 impl Leader {
+    /// Every app's definition and version info as it stands: the "current" side of a plan.
+    fn current_apps(&self) -> Apps {
+        self.state
+            .apps
+            .iter()
+            .map(|(id, a)| (id.clone(), (a.def.clone(), a.version_info)))
+            .collect()
+    }
+
     pub(crate) async fn on_command(&mut self, command: Command) -> Result<(), MarathonError> {
         match command {
             Command::Deploy {
@@ -161,12 +170,7 @@ impl Leader {
         create_only: bool,
     ) -> Result<Result<DeploymentResult, CommandError>, MarathonError> {
         let version = self.state.next_version(now_ms());
-        let current: Apps = self
-            .state
-            .apps
-            .iter()
-            .map(|(id, a)| (id.clone(), (a.def.clone(), a.version_info)))
-            .collect();
+        let current = self.current_apps();
         let mut target = current.clone();
         let mut options = PlanOptions::default();
         let mut posted = Vec::new();
@@ -410,12 +414,7 @@ impl Leader {
                 )])))
             }
         };
-        let current: Apps = self
-            .state
-            .apps
-            .iter()
-            .map(|(id, a)| (id.clone(), (a.def.clone(), a.version_info)))
-            .collect();
+        let current = self.current_apps();
         let mut target = current.clone();
         for (app_id, spec) in &plan.target {
             let Ok(id) = PathId::parse(app_id) else {
@@ -475,12 +474,7 @@ impl Leader {
         };
         // Make the stored apps what the rollback drives them to.
         let version = self.state.next_version(now);
-        let current: Apps = self
-            .state
-            .apps
-            .iter()
-            .map(|(id, a)| (id.clone(), (a.def.clone(), a.version_info)))
-            .collect();
+        let current = self.current_apps();
         let mut target = current.clone();
         for app_id in plan.affected_apps() {
             let Ok(pid) = PathId::parse(&app_id) else {
