@@ -16,6 +16,7 @@
 //! Architecture invariant: this module reads no clock, spawns nothing and sends nothing; the only
 //! outside input besides events is the uuid source given to `Core::new`.
 
+mod executor_endings; // how custom executors and their tasks end
 mod executor_recovery; // custom executors after a restart
 #[cfg(test)]
 mod executor_tests;
