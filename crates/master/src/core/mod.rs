@@ -13,6 +13,7 @@ mod active_tasks;
 mod agents;
 mod allocation;
 mod health;
+mod reconcile;
 mod resource_tally;
 mod scheduler_calls;
 #[cfg(test)]
