@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn a_plan_keeps_only_the_apps_it_touches_so_its_record_stays_small() {
         let original: RootGroup = (0..1000)
-            .map(|i| RunSpec::new(&format!("/a{i}"), 1, 1))
+            .map(|i| RunSpec::new(format!("/a{i}"), 1, 1))
             .map(|a| (a.id.clone(), a))
             .collect();
         let mut target = original.clone();
