@@ -2,7 +2,6 @@
 (the fetcher's downloads)."""
 
 import http.server
-import socket
 import ssl
 import threading
 
@@ -25,10 +24,8 @@ def serve(directory, cert=None, key=None):
         def log_message(self, *args):
             pass
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    port = server.server_address[1]
     server.requests = requests  # the paths asked for, in order
     scheme = "http"
     if cert is not None:
